@@ -1,0 +1,71 @@
+//! Bodies of the `/api-keys` operations.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+
+use crate::scopes::Scope;
+
+/// A new API key.
+#[derive(Object, Debug, Clone)]
+pub struct ApiKeyCreate {
+    /// A name that says what the key is for.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// The scopes the key holds; the caller's token must hold each of them.
+    #[oai(validator(min_items = 1, max_items = 4))]
+    pub scopes: Vec<Scope>,
+    /// Days until the key expires; omit for a key that does not expire.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub expires_in_days: Option<u32>,
+}
+
+/// Options of a rotation.
+#[derive(Object, Debug, Clone, Default)]
+pub struct ApiKeyRotate {
+    /// Seconds the old secret keeps working after rotation (default 0: revoked at once).
+    #[oai(validator(maximum(value = "604800")))]
+    pub grace_period_seconds: Option<u32>,
+}
+
+/// Where a key stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum ApiKeyStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+/// An API key as it can be shown after creation: masked, never the secret.
+#[derive(Object, Debug, Clone)]
+pub struct ApiKey {
+    /// The key's id (`key_...`).
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub status: ApiKeyStatus,
+    /// The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
+    pub masked_key: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+}
+
+/// An API key with its full secret: returned only by create and rotate.
+#[derive(Object, Debug, Clone)]
+pub struct ApiKeyWithSecret {
+    /// The full secret. It is shown now and never again: store it in your secret store.
+    pub secret: String,
+    /// The key, masked.
+    pub key: ApiKey,
+}
+
+/// One page of API keys.
+#[derive(Object, Debug, Clone)]
+pub struct ApiKeyPage {
+    pub items: Vec<ApiKey>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,7 @@
+//! Request and response bodies, one module per resource.
+
+pub mod api_keys;
+pub mod auth;
+pub mod indexes;
+pub mod mcp;
+pub mod search;

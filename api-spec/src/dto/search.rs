@@ -1,0 +1,61 @@
+//! Bodies of index search.
+
+use poem_openapi::Object;
+
+/// A ranked full-text search over one index.
+#[derive(Object, Debug, Clone)]
+pub struct SearchRequest {
+    /// Natural-language query; terms are OR-ed and ranked by BM25.
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub query: String,
+    /// How many hits to return (1–100, default 10).
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    pub top_k: Option<u32>,
+    /// Narrow the hits.
+    pub filters: Option<SearchFilters>,
+}
+
+/// Filters every hit must pass.
+#[derive(Object, Debug, Clone, Default)]
+pub struct SearchFilters {
+    /// Only these media.
+    #[oai(validator(max_items = 100))]
+    pub media_ids: Option<Vec<String>>,
+    /// Only segments carrying every one of these labels.
+    #[oai(validator(max_items = 20))]
+    pub labels: Option<Vec<String>>,
+    /// Only segments starting at or after this second.
+    pub start_seconds_gte: Option<f64>,
+    /// Only segments ending at or before this second.
+    pub end_seconds_lte: Option<f64>,
+}
+
+/// A span of a hit's text that matched the query, in Unicode characters.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct Highlight {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// One ranked hit.
+#[derive(Object, Debug, Clone)]
+pub struct SearchHit {
+    pub segment_id: String,
+    pub index_id: String,
+    pub media_id: String,
+    pub start_seconds: f64,
+    pub end_seconds: f64,
+    pub text: String,
+    pub labels: Vec<String>,
+    pub metadata: Option<serde_json::Value>,
+    /// BM25 score; higher is better. Comparable only within one response.
+    pub score: f64,
+    /// Where the query's terms occur in `text`.
+    pub highlights: Vec<Highlight>,
+}
+
+/// Hits, best first.
+#[derive(Object, Debug, Clone)]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+}

@@ -1,0 +1,124 @@
+//! The six `/api-keys` operations. JWT bearer only: an API key cannot manage API keys.
+
+use poem::web::Data;
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    OpenApi,
+};
+
+use super::ApiTag;
+use crate::{
+    dto::api_keys::*,
+    problem::{DeleteErrors, ListErrors, Problems, ViewErrors, WriteErrors},
+    responses::{Created, NoContent, Ok200},
+    security::BearerOnly,
+    services::{PageParams, Services},
+};
+
+pub struct ApiKeysApi;
+
+#[OpenApi(tag = "ApiTag::ApiKeys")]
+impl ApiKeysApi {
+    /// Create an API key
+    ///
+    /// Creates a key and returns the full secret once: persist it immediately in your own
+    /// secret store. The caller's token must hold every scope it grants (no escalation).
+    #[oai(path = "/api-keys", method = "post", operation_id = "api_key_create")]
+    async fn api_key_create(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        /// Makes the request safe to retry: a retry with the same key and body returns the
+        /// stored response with `Idempotent-Replayed: true`.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<ApiKeyCreate>,
+    ) -> Result<Created<ApiKeyWithSecret>, Problems<WriteErrors>> {
+        Ok(Created(services.api_keys.create(&auth.0, body.0).await?))
+    }
+
+    /// List API keys
+    ///
+    /// Lists this organisation's keys, masked, oldest first.
+    #[oai(path = "/api-keys", method = "get", operation_id = "api_key_list")]
+    async fn api_key_list(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        /// Page size, 1–100 (default 20).
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Ok200<ApiKeyPage>, Problems<ListErrors>> {
+        let page = PageParams {
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        Ok(Ok200(services.api_keys.list(&auth.0, page).await?))
+    }
+
+    /// Retrieve an API key
+    ///
+    /// Returns one key, masked.
+    #[oai(path = "/api-keys/:key_id", method = "get", operation_id = "api_key_view")]
+    async fn api_key_view(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+    ) -> Result<Ok200<ApiKey>, Problems<ViewErrors>> {
+        Ok(Ok200(services.api_keys.view(&auth.0, &key_id.0).await?))
+    }
+
+    /// Rotate an API key
+    ///
+    /// Returns a new full secret for the key and revokes the old secret (at once, or after
+    /// `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
+    #[oai(path = "/api-keys/:key_id/rotate", method = "post", operation_id = "api_key_rotate")]
+    async fn api_key_rotate(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+        /// Makes the request safe to retry (see `api_key_create`).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<Option<ApiKeyRotate>>,
+    ) -> Result<Ok200<ApiKeyWithSecret>, Problems<WriteErrors>> {
+        let options = body.0.unwrap_or_default();
+        Ok(Ok200(
+            services.api_keys.rotate(&auth.0, &key_id.0, options).await?,
+        ))
+    }
+
+    /// Revoke an API key
+    ///
+    /// Soft-disables the key: it stops working at once and stays listed as `revoked`.
+    #[oai(path = "/api-keys/:key_id/revoke", method = "post", operation_id = "api_key_revoke")]
+    async fn api_key_revoke(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+        /// Makes the request safe to retry (see `api_key_create`).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> Result<Ok200<ApiKey>, Problems<WriteErrors>> {
+        Ok(Ok200(services.api_keys.revoke(&auth.0, &key_id.0).await?))
+    }
+
+    /// Delete an API key
+    ///
+    /// Removes the key; it stops working at once.
+    #[oai(path = "/api-keys/:key_id", method = "delete", operation_id = "api_key_delete")]
+    async fn api_key_delete(
+        &self,
+        auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+    ) -> Result<NoContent, Problems<DeleteErrors>> {
+        services.api_keys.delete(&auth.0, &key_id.0).await?;
+        Ok(NoContent)
+    }
+}

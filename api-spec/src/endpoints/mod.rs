@@ -1,0 +1,47 @@
+//! The operations, one module per tag. Each operation declares its security scheme and
+//! required scope next to itself; nothing else lists them.
+
+pub mod api_keys;
+pub mod auth;
+pub mod indexes;
+pub mod mcp;
+pub mod search;
+
+use poem_openapi::Tags;
+
+/// Every tag; each operation has exactly one.
+#[derive(Tags)]
+pub enum ApiTag {
+    /// Exchange operator credentials for a JWT.
+    Auth,
+    /// Create, rotate, revoke and delete API keys (JWT bearer only).
+    #[oai(rename = "API keys")]
+    ApiKeys,
+    /// Indexes of timed media segments, and segment ingestion.
+    Indexes,
+    /// Ranked full-text search over indexed segments.
+    Search,
+    /// Configuration for MCP clients (verified JWT session only).
+    #[oai(rename = "MCP")]
+    Mcp,
+}
+
+/// The whole API, in tag order.
+pub type Api = (
+    auth::AuthApi,
+    api_keys::ApiKeysApi,
+    indexes::IndexesApi,
+    search::SearchApi,
+    mcp::McpApi,
+);
+
+/// The API value to mount or describe.
+pub fn api() -> Api {
+    (
+        auth::AuthApi,
+        api_keys::ApiKeysApi,
+        indexes::IndexesApi,
+        search::SearchApi,
+        mcp::McpApi,
+    )
+}

@@ -1,0 +1,20 @@
+//! The VideoVector API v2 contract: the poem-openapi declarations of every operation, their
+//! bodies, the security schemes and scopes, and the committed OpenAPI document generated
+//! from them. Nothing here touches a database: the server supplies [`services::Services`].
+
+pub mod dto;
+pub mod endpoints;
+pub mod problem;
+pub mod responses;
+pub mod rules;
+pub mod scopes;
+pub mod security;
+pub mod services;
+pub mod spec;
+
+/// The committed OpenAPI document (`api-spec/openapi.json`), as served and enforced.
+pub const COMMITTED_SPEC: &str = include_str!("../openapi.json");
+
+pub use problem::{ApiError, Problem};
+pub use scopes::Scope;
+pub use security::{Credential, Principal};

@@ -1,0 +1,83 @@
+//! Reads each operation's security rule back out of an OpenAPI document. The server builds
+//! its enforcement table from the committed spec with this, and the tests derive their
+//! expectations from it, so neither keeps a second list.
+
+use serde_json::Value;
+
+use crate::{scopes::Scope, spec::REQUIRED_SCOPE_EXTENSION};
+
+/// What one operation requires of a request, as its spec says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRule {
+    pub operation_id: String,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// The path template below the base path, e.g. `/indexes/{index_id}`.
+    pub path: String,
+    /// Accepted schemes, in spec order; empty for a public operation.
+    pub schemes: Vec<String>,
+    /// The scope required, if any.
+    pub required_scope: Option<Scope>,
+    /// Whether the operation takes an `Idempotency-Key` header.
+    pub idempotent: bool,
+}
+
+/// Every operation's rule, in spec order. Fails on an unknown scope name.
+pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
+    let mut rules = Vec::new();
+    let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+        return Err("the spec has no `paths`".into());
+    };
+    for (path, item) in paths {
+        let Some(item) = item.as_object() else { continue };
+        for (method, operation) in item {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
+                continue;
+            }
+            let operation_id = operation
+                .get("operationId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{method} {path} has no operationId"))?
+                .to_string();
+            let schemes = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .map(|reqs| {
+                    reqs.iter()
+                        .filter_map(Value::as_object)
+                        .flat_map(|req| req.keys().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let required_scope = match operation.get(REQUIRED_SCOPE_EXTENSION) {
+                None => None,
+                Some(v) => {
+                    let name = v.as_str().unwrap_or_default();
+                    Some(Scope::parse(name).ok_or_else(|| {
+                        format!("{operation_id}: unknown scope `{name}`")
+                    })?)
+                }
+            };
+            let idempotent = operation
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|params| {
+                    params.iter().any(|p| {
+                        p.get("in").and_then(Value::as_str) == Some("header")
+                            && p.get("name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
+                    })
+                });
+            rules.push(OperationRule {
+                operation_id,
+                method: method.to_uppercase(),
+                path: path.clone(),
+                schemes,
+                required_scope,
+                idempotent,
+            });
+        }
+    }
+    Ok(rules)
+}

@@ -1,0 +1,68 @@
+//! What the handlers need from the service, as traits: the spec is built from the
+//! declarations alone, and the server supplies the implementations as request data.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{
+    dto::{api_keys::*, auth::*, indexes::*, mcp::*, search::*},
+    problem::ApiError,
+    security::Principal,
+};
+
+/// The result every service call returns.
+pub type ServiceResult<T> = Result<T, ApiError>;
+
+/// Cursor pagination parameters, as the caller sent them.
+#[derive(Debug, Clone, Default)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Issues operator tokens.
+#[async_trait]
+pub trait AuthService: Send + Sync {
+    /// Exchanges operator credentials for a JWT. `client` identifies the caller for
+    /// rate limiting (its address).
+    async fn token_create(&self, request: TokenRequest, client: &str) -> ServiceResult<TokenResponse>;
+}
+
+/// Manages API keys.
+#[async_trait]
+pub trait ApiKeyService: Send + Sync {
+    async fn create(&self, who: &Principal, request: ApiKeyCreate) -> ServiceResult<ApiKeyWithSecret>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage>;
+    async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
+    async fn rotate(&self, who: &Principal, key_id: &str, request: ApiKeyRotate) -> ServiceResult<ApiKeyWithSecret>;
+    async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
+    async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()>;
+}
+
+/// Manages indexes, their segments, and searches them.
+#[async_trait]
+pub trait IndexService: Send + Sync {
+    async fn create(&self, who: &Principal, request: IndexCreate) -> ServiceResult<Index>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<IndexPage>;
+    async fn view(&self, who: &Principal, index_id: &str) -> ServiceResult<Index>;
+    async fn update(&self, who: &Principal, index_id: &str, request: IndexUpdate) -> ServiceResult<Index>;
+    async fn delete(&self, who: &Principal, index_id: &str) -> ServiceResult<()>;
+    async fn ingest(&self, who: &Principal, index_id: &str, batch: SegmentBatch) -> ServiceResult<SegmentBatchResult>;
+    async fn search(&self, who: &Principal, index_id: &str, request: SearchRequest) -> ServiceResult<SearchResults>;
+}
+
+/// Describes how MCP clients connect.
+#[async_trait]
+pub trait McpService: Send + Sync {
+    async fn config(&self, who: &Principal) -> ServiceResult<McpConfig>;
+}
+
+/// Every service, handed to the handlers as request data.
+#[derive(Clone)]
+pub struct Services {
+    pub auth: Arc<dyn AuthService>,
+    pub api_keys: Arc<dyn ApiKeyService>,
+    pub indexes: Arc<dyn IndexService>,
+    pub mcp: Arc<dyn McpService>,
+}

@@ -1,0 +1,92 @@
+//! Produces the OpenAPI document from the declarations, and post-processes it into valid
+//! OpenAPI 3.0: the scope each operation declared moves from its security requirements
+//! (which must carry empty arrays for apiKey and http schemes) into `x-required-scope`,
+//! and is said in the operation's description.
+
+use poem_openapi::OpenApiService;
+use serde_json::{json, Map, Value};
+
+use crate::endpoints::{api, Api};
+
+/// Where the API is mounted.
+pub const BASE_PATH: &str = "/api/v2";
+/// The vendor extension that carries an operation's required scope.
+pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
+/// The API's version, as published.
+pub const API_VERSION: &str = "2.0.0";
+
+const DESCRIPTION: &str = "The VideoVector public API v2: indexes of timed media segments, \
+search, and the keys and tokens that guard them.\n\n\
+Most workflow endpoints accept either an API key (`X-API-Key: sk_...`) or a JWT bearer token \
+(`Authorization: Bearer <jwt>`). API key management endpoints under `/api-keys` require JWT \
+bearer auth, and `/mcp/config` requires a verified JWT session.\n\n\
+Scopes are hierarchical: `admin` > `write` > `read` > `search`. Each operation's required \
+scope is in its `x-required-scope` extension and its description. Errors are \
+`application/problem+json` (RFC 9457) with a stable `code`.";
+
+/// The poem-openapi service for the declarations (mounted by the server).
+pub fn service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(api(), "VideoVector API", API_VERSION)
+        .description(DESCRIPTION)
+        .server(BASE_PATH)
+}
+
+/// The OpenAPI document, post-processed and pretty-printed, as it is committed.
+pub fn generate() -> String {
+    let raw: Value = serde_json::from_str(&service().spec()).expect("poem-openapi emits JSON");
+    let mut out = serde_json::to_string_pretty(&post_process(raw)).expect("JSON serializes");
+    out.push('\n');
+    out
+}
+
+fn post_process(mut spec: Value) -> Value {
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for operation in item.values_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    move_scope_to_extension(operation);
+                }
+            }
+        }
+    }
+    spec
+}
+
+fn move_scope_to_extension(operation: &mut Map<String, Value>) {
+    let mut schemes = Vec::new();
+    let mut scope: Option<String> = None;
+    if let Some(requirements) = operation.get_mut("security").and_then(Value::as_array_mut) {
+        for requirement in requirements.iter_mut() {
+            let Some(requirement) = requirement.as_object_mut() else { continue };
+            for (name, scopes) in requirement.iter_mut() {
+                schemes.push(name.clone());
+                if let Some(first) = scopes.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
+                    scope = Some(first.to_string());
+                }
+                *scopes = json!([]);
+            }
+        }
+    }
+    if schemes.is_empty() {
+        return;
+    }
+    let who = match schemes.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["ApiKey", "Bearer"] => "an API key (`X-API-Key`) or a JWT bearer token",
+        ["Bearer"] => "a JWT bearer token (API keys are refused with 401)",
+        ["VerifiedBearer"] => "a JWT bearer token of a verified session",
+        _ => "the schemes listed under `security`",
+    };
+    let security = match &scope {
+        Some(scope) => format!("**Security:** {who} holding scope `{scope}` or higher."),
+        None => format!("**Security:** {who}; no particular scope."),
+    };
+    let description = match operation.get("description").and_then(Value::as_str) {
+        Some(text) => format!("{text}\n\n{security}"),
+        None => security,
+    };
+    operation.insert("description".into(), Value::String(description));
+    if let Some(scope) = scope {
+        operation.insert(REQUIRED_SCOPE_EXTENSION.into(), Value::String(scope));
+    }
+}
