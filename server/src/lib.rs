@@ -1,1 +1,14 @@
-//! placeholder
+//! The VideoVector API v2 service: configuration, storage, authentication, search and the
+//! HTTP surface that enforces the committed contract. The binary (`videovector`) is a thin
+//! CLI over [`http::app`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ids;
+pub mod search;
+pub mod services;
+
+pub use config::Config;
+pub use http::app::{start, AppState, RunningServer};

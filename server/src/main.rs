@@ -1,1 +1,183 @@
-fn main() {}
+//! `videovector`: serve the API, migrate, rebuild the search index, mint tokens, manage
+//! operators.
+
+use std::{path::PathBuf, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use videovector_api_spec::Scope;
+use videovector_server::{
+    config::{Config, Overrides},
+    db,
+    db::entities::{operator, organization},
+    search::{Indexer, SearchEngine},
+    services::auth,
+};
+
+#[derive(Parser)]
+#[command(name = "videovector", version, about = "VideoVector API v2 server")]
+struct Cli {
+    /// Configuration file (default: ./videovector.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Data directory (default ./videovector-data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite file in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Rebuild the search indexes from the database (stop the server first).
+    Reindex,
+    /// Mint a JWT for an operator with the built-in issuer.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// Narrow the token to these scopes (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+    },
+    /// Manage operator accounts.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator (password from --password or VIDEOVECTOR_OPERATOR_PASSWORD).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "VIDEOVECTOR_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// admin, writer, reader or searcher.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Mark the operator's email as verified.
+        #[arg(long)]
+        verified: bool,
+        /// Organisation id (default: the first organisation).
+        #[arg(long)]
+        organization: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(
+        cli.config.as_deref(),
+        Overrides {
+            listen: cli.listen,
+            data_dir: cli.data_dir,
+            database_url: cli.database_url,
+        },
+    )?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            db::connect_and_migrate(&config.database_url()).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Reindex => {
+            let db = db::connect_and_migrate(&config.database_url()).await?;
+            let engine = Arc::new(SearchEngine::new(config.search_dir())?);
+            Indexer::new(db, engine).rebuild_all().await?;
+            println!("search indexes rebuilt");
+            Ok(())
+        }
+        Command::Token { email, scopes } => token(config, email, scopes).await,
+        Command::Operator {
+            command:
+                OperatorCommand::Create {
+                    email,
+                    password,
+                    role,
+                    verified,
+                    organization,
+                },
+        } => {
+            let db = db::connect_and_migrate(&config.database_url()).await?;
+            let org_id = match organization {
+                Some(id) => id,
+                None => match organization::Entity::find()
+                    .order_by_asc(organization::Column::CreatedAt)
+                    .one(&db)
+                    .await?
+                {
+                    Some(org) => org.id,
+                    None => auth::create_organization(&db, "Default organization").await?.id,
+                },
+            };
+            let op = auth::create_operator(&db, &org_id, &email, &password, &role, verified).await?;
+            println!("created operator {} ({}) in {}", op.email, op.id, op.org_id);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let mut server = videovector_server::start(config).await?;
+    tracing::info!(url = %server.url(), "listening; Swagger UI at {}/docs", server.url());
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        result = server.wait() => result?,
+        _ = stop => {
+            tracing::info!("shutting down");
+            server.stop().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> anyhow::Result<()> {
+    let db = db::connect_and_migrate(&config.database_url()).await?;
+    let op = operator::Entity::find()
+        .filter(operator::Column::Email.eq(email.trim().to_lowercase()))
+        .one(&db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no operator with email {email}"))?;
+    let scopes = scopes
+        .map(|list| {
+            list.iter()
+                .map(|s| Scope::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown scope {s}")))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let (_, signing) = videovector_server::http::app::load_secrets(&config)?;
+    let issuer = Arc::new(videovector_server::auth::jwt::TokenIssuer::new(&config.jwt, &signing));
+    let auth = auth::Auth {
+        db,
+        issuer,
+        limiter: videovector_server::auth::rate_limit::LoginLimiter::new(1, std::time::Duration::from_secs(1)),
+    };
+    let token = auth.mint_for(&op, scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", token.access_token);
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Turns a presented credential into a [`Principal`]: API keys by digest lookup (no cache,
+//! so revocation, expiry and deletion take effect on the next request), JWTs by the
+//! [`TokenVerifier`].
+
+use chrono::Utc;
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use subtle::ConstantTimeEq;
+use videovector_api_spec::{Credential, Principal, Scope};
+
+use super::{
+    api_key_secret,
+    jwt::{TokenError, TokenVerifier, VerifiedToken},
+};
+use crate::db::entities::api_key;
+
+/// `last_used_at` is written at most this often per key, off the request path.
+const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
+
+/// Why a credential was refused.
+#[derive(Debug)]
+pub enum CredentialError {
+    /// Unknown, malformed, revoked, expired or deleted key (the client is not told which).
+    InvalidKey,
+    InvalidToken(TokenError),
+    /// The database could not be asked (logged; a 503-class failure, not the client's).
+    Unavailable,
+}
+
+pub struct Authenticator {
+    db: DatabaseConnection,
+    pepper: Vec<u8>,
+    verifier: TokenVerifier,
+}
+
+impl Authenticator {
+    pub fn new(db: DatabaseConnection, pepper: Vec<u8>, verifier: TokenVerifier) -> Self {
+        Authenticator { db, pepper, verifier }
+    }
+
+    pub fn pepper(&self) -> &[u8] {
+        &self.pepper
+    }
+
+    pub async fn api_key(&self, secret: &str) -> Result<Principal, CredentialError> {
+        if !api_key_secret::is_well_formed(secret) {
+            return Err(CredentialError::InvalidKey);
+        }
+        let digest = api_key_secret::digest(&self.pepper, secret);
+        let key = api_key::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(api_key::Column::Digest.eq(&digest))
+                    .add(api_key::Column::PreviousDigest.eq(&digest)),
+            )
+            .one(&self.db)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "looking up an API key");
+                CredentialError::Unavailable
+            })?
+            .ok_or(CredentialError::InvalidKey)?;
+        let now = Utc::now();
+        let current = bool::from(key.digest.as_bytes().ct_eq(digest.as_bytes()));
+        let previous_still_valid = key
+            .previous_digest
+            .as_deref()
+            .is_some_and(|p| bool::from(p.as_bytes().ct_eq(digest.as_bytes())))
+            && key.previous_valid_until.is_some_and(|until| until > now);
+        if !(current || previous_still_valid)
+            || key.revoked_at.is_some()
+            || key.expires_at.is_some_and(|at| at <= now)
+        {
+            return Err(CredentialError::InvalidKey);
+        }
+        if key
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_GRANULARITY_SECONDS)
+        {
+            let db = self.db.clone();
+            let id = key.id.clone();
+            tokio::spawn(async move {
+                let result = api_key::Entity::update_many()
+                    .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+                    .filter(api_key::Column::Id.eq(id))
+                    .exec(&db)
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "recording an API key's last use");
+                }
+            });
+        }
+        Ok(Principal {
+            org_id: key.org_id,
+            credential: Credential::ApiKey { key_id: key.id },
+            scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
+            verified: false,
+        })
+    }
+
+    pub async fn bearer(&self, token: &str) -> Result<Principal, CredentialError> {
+        let VerifiedToken {
+            issuer,
+            subject,
+            org_id,
+            scopes,
+            verified,
+        } = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(CredentialError::InvalidToken)?;
+        Ok(Principal {
+            org_id,
+            credential: Credential::Jwt { issuer, subject },
+            scopes,
+            verified,
+        })
+    }
+}

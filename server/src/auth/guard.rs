@@ -1,0 +1,187 @@
+//! The guard: before a request reaches routing and body parsing, find its operation in the
+//! spec-built [`RouteTable`], authenticate the credential its schemes allow, check the
+//! required scope, and store the [`Principal`] (and the matched rule) in the request.
+
+use std::sync::Arc;
+
+use poem::{http::StatusCode, Endpoint, IntoResponse, Middleware, Request, Response};
+use videovector_api_spec::{
+    rules::OperationRule,
+    security::{API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
+    ApiError, Principal,
+};
+
+use super::{
+    authenticator::{Authenticator, CredentialError},
+    route_table::RouteTable,
+};
+
+/// The matched operation's rule, stored in request data for later layers.
+#[derive(Clone)]
+pub struct MatchedRule(pub OperationRule);
+
+pub struct Guard {
+    pub table: Arc<RouteTable>,
+    pub authenticator: Arc<Authenticator>,
+}
+
+impl<E: Endpoint> Middleware<E> for Guard {
+    type Output = GuardEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        GuardEndpoint {
+            inner,
+            table: self.table.clone(),
+            authenticator: self.authenticator.clone(),
+        }
+    }
+}
+
+pub struct GuardEndpoint<E> {
+    inner: E,
+    table: Arc<RouteTable>,
+    authenticator: Arc<Authenticator>,
+}
+
+impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        let path = path.strip_prefix(videovector_api_spec::spec::BASE_PATH).unwrap_or(path);
+        if let Some(rule) = self.table.find(req.method(), path).cloned() {
+            if !rule.schemes.is_empty() {
+                match authenticate(&self.authenticator, &req, &rule).await {
+                    Ok(principal) => req.set_data(principal),
+                    Err(error) => return Ok(error.into_problem_response()),
+                }
+            }
+            req.set_data(MatchedRule(rule));
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+const REALM: &str = "realm=\"videovector\"";
+
+fn unauthorized(code: &str, detail: &str, challenge: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, detail).with_header("WWW-Authenticate", challenge)
+}
+
+async fn authenticate(
+    authenticator: &Authenticator,
+    req: &Request,
+    rule: &OperationRule,
+) -> Result<Principal, ApiError> {
+    let accepts = |scheme: &str| rule.schemes.iter().any(|s| s == scheme);
+    let accepts_key = accepts(API_KEY_SCHEME);
+    let needs_verified = accepts(VERIFIED_BEARER_SCHEME);
+    let api_key = req.headers().get("x-api-key").map(|v| v.to_str().unwrap_or(""));
+    let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap_or(""));
+    let challenge = if accepts_key {
+        format!("ApiKey {REALM}, Bearer {REALM}")
+    } else {
+        format!("Bearer {REALM}")
+    };
+
+    let principal = match (api_key, authorization) {
+        (Some(_), Some(_)) if accepts_key => {
+            return Err(unauthorized(
+                "ambiguous_credentials",
+                "send either X-API-Key or Authorization, not both",
+                challenge,
+            ))
+        }
+        (Some(secret), _) if accepts_key => match authenticator.api_key(secret).await {
+            Ok(p) => p,
+            Err(CredentialError::Unavailable) => return Err(unavailable()),
+            Err(_) => {
+                return Err(unauthorized(
+                    "invalid_api_key",
+                    "the API key is unknown, revoked, expired or deleted",
+                    format!("ApiKey {REALM}, error=\"invalid_key\""),
+                ))
+            }
+        },
+        (Some(_), None) => {
+            return Err(unauthorized(
+                "bearer_required",
+                "this operation requires a JWT bearer token (Authorization: Bearer <jwt>); \
+                 API keys cannot be used here",
+                challenge,
+            ))
+        }
+        (_, Some(header)) => {
+            let token = bearer_token(header).ok_or_else(|| {
+                unauthorized(
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <jwt>`",
+                    format!("Bearer {REALM}, error=\"invalid_request\""),
+                )
+            })?;
+            match authenticator.bearer(token).await {
+                Ok(p) => p,
+                Err(CredentialError::Unavailable) => return Err(unavailable()),
+                Err(_) => {
+                    return Err(unauthorized(
+                        "invalid_token",
+                        "the bearer token is invalid, expired or not trusted",
+                        format!("Bearer {REALM}, error=\"invalid_token\""),
+                    ))
+                }
+            }
+        }
+        (None, None) => {
+            let detail = if accepts_key {
+                "send an API key (X-API-Key) or a JWT bearer token (Authorization: Bearer <jwt>)"
+            } else {
+                "send a JWT bearer token (Authorization: Bearer <jwt>)"
+            };
+            return Err(unauthorized("unauthenticated", detail, challenge));
+        }
+    };
+
+    if needs_verified && !principal.verified {
+        return Err(unauthorized(
+            "insufficient_user_authentication",
+            "this operation requires a verified session",
+            format!(
+                "Bearer {REALM}, error=\"insufficient_user_authentication\", \
+                 error_description=\"a verified session is required\""
+            ),
+        ));
+    }
+    if !accepts(BEARER_SCHEME) && !needs_verified && !accepts_key {
+        return Err(ApiError::internal());
+    }
+    if let Some(required) = rule.required_scope {
+        if !principal.holds(required) {
+            let mut error = ApiError::forbidden(
+                "insufficient_scope",
+                format!("this operation requires the `{required}` scope"),
+            )
+            .with_header(
+                "WWW-Authenticate",
+                format!("Bearer {REALM}, error=\"insufficient_scope\", scope=\"{required}\""),
+            );
+            error.problem.required_scope = Some(required);
+            return Err(error);
+        }
+    }
+    Ok(principal)
+}
+
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "credentials cannot be checked right now; retry shortly",
+    )
+    .with_header("Retry-After", "1")
+}

@@ -1,0 +1,11 @@
+//! Authentication: API key secrets, operator passwords, JWTs, login rate limiting, and the
+//! guard that enforces each operation's spec-declared requirement.
+
+pub mod api_key_secret;
+pub mod authenticator;
+pub mod guard;
+pub mod jwt;
+pub mod passwords;
+pub mod rate_limit;
+pub mod route_table;
+pub mod server_secrets;

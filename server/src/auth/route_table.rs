@@ -1,0 +1,78 @@
+//! The enforcement table: each operation's rule, read from the committed spec at start-up,
+//! and the matching of a request's method and path to it.
+
+use poem::http::Method;
+use videovector_api_spec::rules::{operation_rules, OperationRule};
+
+struct Entry {
+    method: Method,
+    /// `Some(literal)` or `None` for a `{param}` segment.
+    segments: Vec<Option<String>>,
+    rule: OperationRule,
+}
+
+pub struct RouteTable {
+    entries: Vec<Entry>,
+}
+
+impl RouteTable {
+    /// Builds the table from an OpenAPI document.
+    pub fn from_spec(spec: &str) -> anyhow::Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(spec)?;
+        let rules = operation_rules(&value).map_err(anyhow::Error::msg)?;
+        let entries = rules
+            .into_iter()
+            .map(|rule| {
+                let segments = rule
+                    .path
+                    .trim_start_matches('/')
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
+                    .collect();
+                Ok(Entry {
+                    method: Method::from_bytes(rule.method.as_bytes())?,
+                    segments,
+                    rule,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(RouteTable { entries })
+    }
+
+    /// The rule of the operation at `path` (below the base path), preferring literal
+    /// segments over parameters.
+    pub fn find(&self, method: &Method, path: &str) -> Option<&OperationRule> {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        self.entries
+            .iter()
+            .filter(|e| e.method == method && e.segments.len() == parts.len())
+            .filter(|e| {
+                e.segments.iter().zip(&parts).all(|(seg, part)| match seg {
+                    Some(literal) => literal == part,
+                    None => !part.is_empty(),
+                })
+            })
+            .max_by_key(|e| e.segments.iter().filter(|s| s.is_some()).count())
+            .map(|e| &e.rule)
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &OperationRule> {
+        self.entries.iter().map(|e| &e.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_spec_routes_match() {
+        let table = RouteTable::from_spec(videovector_api_spec::COMMITTED_SPEC).unwrap();
+        let rule = table.find(&Method::POST, "/indexes/idx_archive/search").unwrap();
+        assert_eq!(rule.operation_id, "index_search");
+        let rule = table.find(&Method::GET, "/indexes").unwrap();
+        assert_eq!(rule.operation_id, "index_list");
+        assert!(table.find(&Method::PUT, "/indexes").is_none());
+        assert!(table.find(&Method::GET, "/indexes//").is_none());
+    }
+}

@@ -1,0 +1,168 @@
+//! Configuration: one layered, validated load. Defaults, then an optional `videovector.toml`
+//! (or the file `--config` names), then `VIDEOVECTOR_*` environment variables (nested keys
+//! with `__`, e.g. `VIDEOVECTOR_JWT__AUDIENCE`), then command-line flags.
+//!
+//! `Config` holds secrets (pepper, signing secret, shared secrets): it deliberately has no
+//! `Debug` implementation so it cannot end up in a log line.
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the SQLite database, the search indexes and the generated secrets live.
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to a SQLite file in the data dir.
+    pub database_url: Option<String>,
+    /// The URL clients reach this server at (used in the MCP configuration).
+    pub public_url: Option<String>,
+    /// Email of the operator created on first start with an empty database.
+    pub bootstrap_email: Option<String>,
+    /// Password of that operator; generated and printed once when unset.
+    pub bootstrap_password: Option<String>,
+    /// `sk_live_` or `sk_test_`.
+    pub api_key_prefix: String,
+    /// Server pepper for API key digests; a file in the data dir when unset. Every instance
+    /// sharing a database must use the same pepper.
+    pub api_key_pepper: Option<String>,
+    pub jwt: JwtConfig,
+    /// Failed logins allowed per email and per client address in `login_window_seconds`.
+    pub login_max_failures: u32,
+    pub login_window_seconds: u64,
+    /// `tracing` filter, e.g. `info` or `videovector_server=debug`.
+    pub log: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct JwtConfig {
+    /// `iss` of tokens this server issues.
+    pub issuer: String,
+    /// `aud` of tokens this server issues and accepts.
+    pub audience: String,
+    /// Lifetime of issued tokens.
+    pub token_ttl_seconds: u64,
+    /// HS256 secret of the built-in issuer; a file in the data dir when unset. Every
+    /// instance sharing a database must use the same secret.
+    pub signing_secret: Option<String>,
+    /// The claim that marks a verified session.
+    pub verified_claim: String,
+    /// The claim that names the token's organisation.
+    pub organization_claim: String,
+    /// External identity providers whose tokens are accepted too.
+    pub external_issuers: Vec<ExternalIssuer>,
+}
+
+/// An external identity provider. Exactly one key source must be set.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ExternalIssuer {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`; defaults to `jwt.audience`.
+    pub audience: Option<String>,
+    /// Accepted algorithms (pinned), e.g. `["RS256"]`.
+    pub algorithms: Vec<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub pem_file: Option<PathBuf>,
+    pub shared_secret: Option<String>,
+    /// Organisation for tokens without the organisation claim.
+    pub default_organization: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("videovector-data"),
+            database_url: None,
+            public_url: None,
+            bootstrap_email: None,
+            bootstrap_password: None,
+            api_key_prefix: "sk_live_".into(),
+            api_key_pepper: None,
+            jwt: JwtConfig {
+                issuer: "videovector".into(),
+                audience: "videovector-api".into(),
+                token_ttl_seconds: 3600,
+                signing_secret: None,
+                verified_claim: "email_verified".into(),
+                organization_claim: "org_id".into(),
+                external_issuers: Vec::new(),
+            },
+            login_max_failures: 10,
+            login_window_seconds: 900,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Command-line overrides, applied last.
+#[derive(Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, file, environment and overrides, then validates.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let file = file.map(Path::to_path_buf).unwrap_or_else(|| "videovector.toml".into());
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("VIDEOVECTOR_").split("__").ignore(&["test_database_url", "bench_database_url", "api_key"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.api_key_prefix == "sk_live_" || self.api_key_prefix == "sk_test_",
+            "api_key_prefix must be sk_live_ or sk_test_"
+        );
+        anyhow::ensure!(self.jwt.token_ttl_seconds > 0, "jwt.token_ttl_seconds must be positive");
+        for issuer in &self.jwt.external_issuers {
+            let sources = [
+                issuer.jwks_file.is_some(),
+                issuer.jwks_url.is_some(),
+                issuer.pem_file.is_some(),
+                issuer.shared_secret.is_some(),
+            ];
+            anyhow::ensure!(
+                sources.iter().filter(|s| **s).count() == 1,
+                "external issuer {}: set exactly one of jwks_file, jwks_url, pem_file, shared_secret",
+                issuer.issuer
+            );
+            anyhow::ensure!(
+                !issuer.algorithms.is_empty(),
+                "external issuer {}: pin at least one algorithm",
+                issuer.issuer
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("videovector.db").display())
+        })
+    }
+
+    /// Where the search indexes live.
+    pub fn search_dir(&self) -> PathBuf {
+        self.data_dir.join("search")
+    }
+}

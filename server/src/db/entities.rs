@@ -1,0 +1,168 @@
+//! sea-orm entities, one module per table. Queries that touch tenant data go through the
+//! `for_org` helpers so none forgets the organisation.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod organization {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "organizations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod operator {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "operators")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub email: String,
+        pub password_hash: String,
+        pub role: String,
+        pub verified: bool,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod api_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub name: String,
+        /// Space-separated scope names.
+        pub scopes: String,
+        /// HMAC-SHA-256 of the secret under the server pepper, hex.
+        pub digest: String,
+        /// Masked form shown in lists.
+        pub hint: String,
+        /// The digest the key had before its last rotation, valid until `previous_valid_until`.
+        pub previous_digest: Option<String>,
+        pub previous_valid_until: Option<DateTimeUtc>,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub rotated_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+
+    /// This organisation's keys.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod index {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "indexes")]
+    pub struct Model {
+        /// Internal, never reused: names the search index directory and owns the segments.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub uid: String,
+        pub org_id: String,
+        /// The public id, unique within the organisation (`idx_archive`).
+        pub id: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub segment_count: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+
+    /// This organisation's indexes.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod segment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub index_uid: String,
+        pub org_id: String,
+        pub media_id: String,
+        pub start_seconds: f64,
+        pub end_seconds: f64,
+        pub text: String,
+        /// JSON array of strings.
+        pub labels: String,
+        /// JSON object, if any.
+        pub metadata: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod segment_change {
+    use sea_orm::entity::prelude::*;
+
+    /// One change to the segments, in the order the search indexes must apply them.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segment_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub index_uid: String,
+        pub segment_id: Option<String>,
+        /// `upsert` (segment_id set) or `drop_index`.
+        pub op: String,
+    }
+    no_relations!();
+
+    pub const UPSERT: &str = "upsert";
+    pub const DROP_INDEX: &str = "drop_index";
+}
+
+pub mod idempotency_record {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_records")]
+    pub struct Model {
+        /// SHA-256 of organisation, owner, method, path and key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope_key: String,
+        /// SHA-256 of the request body.
+        pub fingerprint: String,
+        /// `in_flight` or `done`.
+        pub state: String,
+        pub status: Option<i32>,
+        /// JSON array of [name, value] pairs worth replaying.
+        pub headers: Option<String>,
+        pub body: Option<Vec<u8>>,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+    no_relations!();
+}

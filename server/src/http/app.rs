@@ -1,0 +1,254 @@
+//! Assembles the service from a [`Config`]: database, secrets, search, services, routes;
+//! and runs it on a listener (the binary's `serve`, and the tests on 127.0.0.1:0).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use poem::{
+    get, handler,
+    http::StatusCode,
+    listener::TcpAcceptor,
+    middleware::Tracing,
+    web::Data,
+    EndpointExt, IntoResponse, Response, Route,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tokio::sync::oneshot;
+use videovector_api_spec::{services::Services, COMMITTED_SPEC};
+
+use super::{docs, idempotency::Idempotency, problems::ProblemMapping};
+use crate::{
+    auth::{
+        authenticator::Authenticator,
+        guard::Guard,
+        jwt::{TokenIssuer, TokenVerifier},
+        rate_limit::LoginLimiter,
+        route_table::RouteTable,
+        server_secrets,
+    },
+    config::Config,
+    db,
+    search::{Indexer, SearchEngine},
+    services::{api_keys::ApiKeys, auth::Auth, indexes::Indexes, mcp::Mcp},
+};
+
+/// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Everything the service holds.
+pub struct AppState {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub auth: Arc<Auth>,
+    pub authenticator: Arc<Authenticator>,
+    pub indexer: Arc<Indexer>,
+    pub table: Arc<RouteTable>,
+    pub pepper: Vec<u8>,
+}
+
+/// Secrets from config or the data dir.
+pub fn load_secrets(config: &Config) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let pepper = server_secrets::load_or_create(
+        config.api_key_pepper.as_deref(),
+        &config.data_dir.join("secrets").join("api_key_pepper"),
+    )?;
+    let signing = server_secrets::load_or_create(
+        config.jwt.signing_secret.as_deref(),
+        &config.data_dir.join("secrets").join("jwt_signing_secret"),
+    )?;
+    Ok((pepper, signing))
+}
+
+impl AppState {
+    /// Opens the database (migrating it), recovers the search indexes, and bootstraps an
+    /// operator on first start.
+    pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = db::connect_and_migrate(&config.database_url()).await?;
+        if let Some((email, generated)) = crate::services::auth::bootstrap(
+            &db,
+            config.bootstrap_email.as_deref(),
+            config.bootstrap_password.as_deref(),
+        )
+        .await?
+        {
+            tracing::info!(%email, "created the bootstrap organisation and admin operator");
+            if let Some(password) = generated {
+                // Printed once, to the console only, never to the log.
+                eprintln!(
+                    "\nBootstrap operator created.\n  email:    {email}\n  password: {password}\n\
+                     Store it now: it is not shown again. Set VIDEOVECTOR_BOOTSTRAP_PASSWORD to choose it.\n"
+                );
+            }
+        }
+        let (pepper, signing) = load_secrets(&config)?;
+        let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
+        let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
+        let authenticator = Arc::new(Authenticator::new(db.clone(), pepper.clone(), verifier));
+        let engine = Arc::new(SearchEngine::new(config.search_dir())?);
+        let indexer = Indexer::start(db.clone(), engine).await?;
+        let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
+        let auth = Arc::new(Auth {
+            db: db.clone(),
+            issuer,
+            limiter: LoginLimiter::new(
+                config.login_max_failures,
+                Duration::from_secs(config.login_window_seconds),
+            ),
+        });
+        spawn_idempotency_sweeper(db.clone());
+        Ok(Arc::new(AppState {
+            config,
+            db,
+            auth,
+            authenticator,
+            indexer,
+            table,
+            pepper,
+        }))
+    }
+
+    fn services(&self, public_url: &str) -> anyhow::Result<Services> {
+        Ok(Services {
+            auth: self.auth.clone(),
+            api_keys: Arc::new(ApiKeys {
+                db: self.db.clone(),
+                pepper: self.pepper.clone(),
+                prefix: self.config.api_key_prefix.clone(),
+            }),
+            indexes: Arc::new(Indexes {
+                db: self.db.clone(),
+                indexer: self.indexer.clone(),
+            }),
+            mcp: Arc::new(Mcp::new(public_url.to_string())?),
+        })
+    }
+
+    /// The whole HTTP application.
+    pub fn routes(self: &Arc<Self>, public_url: &str) -> anyhow::Result<impl poem::Endpoint<Output = Response>> {
+        let api = videovector_api_spec::spec::service()
+            .with(Idempotency { db: self.db.clone() })
+            .with(Guard {
+                table: self.table.clone(),
+                authenticator: self.authenticator.clone(),
+            })
+            .data(self.services(public_url)?);
+        Ok(Route::new()
+            .at(docs::SPEC_PATH, get(docs::openapi_json))
+            .nest("/api/v2", api)
+            .at("/docs", get(docs::docs_root))
+            .at("/docs/", get(docs::docs_index))
+            .at("/docs/*path", get(docs::docs_file))
+            .at("/healthz", get(healthz))
+            .at("/readyz", get(readyz))
+            .data(docs::swagger_config())
+            .data(self.clone())
+            .around(limit_body)
+            .with(ProblemMapping)
+            .with(Tracing)
+            .map_to_response())
+    }
+}
+
+/// Refuses a declared body above [`MAX_BODY_BYTES`] with 413 before reading it.
+async fn limit_body<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(poem::Error::from_string(
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ));
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn readyz(state: Data<&Arc<AppState>>) -> Response {
+    match state.db.execute_unprepared("SELECT 1").await {
+        Ok(_) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+fn spawn_idempotency_sweeper(db: DatabaseConnection) {
+    use crate::db::entities::idempotency_record as record;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    tokio::spawn(async move {
+        loop {
+            let result = record::Entity::delete_many()
+                .filter(record::Column::ExpiresAt.lt(chrono::Utc::now()))
+                .exec(&db)
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "sweeping expired idempotency records");
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// A server running in the background (tests, `serve`).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The server's root URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s).
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+
+    /// Runs until the server stops by itself.
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds `config.listen` and serves in the background.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::init(config).await?;
+    let app = state.routes(&public_url)?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = rx.await;
+                },
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,236 @@
+//! `Idempotency-Key`, implemented once for every operation whose spec declares the header.
+//!
+//! Records are scoped by organisation, credential owner, method, path and key, and hold a
+//! SHA-256 of the body. A retry with the same body replays the stored response with
+//! `Idempotent-Replayed: true`; another body gets 422; a retry while the first is in flight
+//! gets 409 with `Retry-After`; 5xx and 429 are not stored. Records last 24 hours; an
+//! in-flight record older than a minute is taken to be abandoned (its server died).
+
+use chrono::{Duration, Utc};
+use poem::{
+    http::{HeaderName, HeaderValue, StatusCode},
+    Body, Endpoint, IntoResponse, Middleware, Request, Response,
+};
+use sea_orm::{
+    sea_query::OnConflict, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    QueryFilter,
+};
+use sha2::{Digest, Sha256};
+use videovector_api_spec::{ApiError, Principal};
+
+use crate::{auth::guard::MatchedRule, db::entities::idempotency_record as record};
+
+const RETENTION_HOURS: i64 = 24;
+const ABANDONED_AFTER_SECONDS: i64 = 60;
+const MAX_KEY_LEN: usize = 255;
+/// Response headers worth replaying.
+const REPLAYED_HEADERS: [&str; 2] = ["content-type", "location"];
+
+pub struct Idempotency {
+    pub db: DatabaseConnection,
+}
+
+impl<E: Endpoint> Middleware<E> for Idempotency {
+    type Output = IdempotencyEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        IdempotencyEndpoint {
+            inner,
+            db: self.db.clone(),
+        }
+    }
+}
+
+pub struct IdempotencyEndpoint<E> {
+    inner: E,
+    db: DatabaseConnection,
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    crate::auth::api_key_secret::hex(&hasher.finalize())
+}
+
+fn db_failure(e: impl std::fmt::Display) -> ApiError {
+    crate::services::internal("idempotency record", e)
+}
+
+enum Claim {
+    /// We own the record; run the request.
+    Owned,
+    /// A finished response to replay.
+    Replay(record::Model),
+}
+
+impl<E: Endpoint> IdempotencyEndpoint<E> {
+    async fn claim(&self, scope_key: &str, fingerprint: &str) -> Result<Claim, ApiError> {
+        for _ in 0..3 {
+            let now = Utc::now();
+            let inserted = record::Entity::insert(record::ActiveModel {
+                scope_key: Set(scope_key.to_string()),
+                fingerprint: Set(fingerprint.to_string()),
+                state: Set("in_flight".into()),
+                status: Set(None),
+                headers: Set(None),
+                body: Set(None),
+                created_at: Set(now),
+                expires_at: Set(now + Duration::hours(RETENTION_HOURS)),
+            })
+            .on_conflict(OnConflict::column(record::Column::ScopeKey).do_nothing().to_owned())
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_failure)?;
+            if inserted == 1 {
+                return Ok(Claim::Owned);
+            }
+            let Some(existing) = record::Entity::find_by_id(scope_key.to_string())
+                .one(&self.db)
+                .await
+                .map_err(db_failure)?
+            else {
+                continue;
+            };
+            let abandoned = existing.state == "in_flight"
+                && (now - existing.created_at).num_seconds() > ABANDONED_AFTER_SECONDS;
+            if existing.expires_at <= now || abandoned {
+                // Delete only the row we looked at, then race for a fresh claim.
+                record::Entity::delete_many()
+                    .filter(record::Column::ScopeKey.eq(scope_key))
+                    .filter(record::Column::CreatedAt.eq(existing.created_at))
+                    .exec(&self.db)
+                    .await
+                    .map_err(db_failure)?;
+                continue;
+            }
+            if existing.fingerprint != fingerprint {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request body",
+                ));
+            }
+            if existing.state == "in_flight" {
+                return Err(ApiError::conflict(
+                    "idempotency_request_in_flight",
+                    "a request with this Idempotency-Key is still being processed",
+                )
+                .with_header("Retry-After", "1"));
+            }
+            return Ok(Claim::Replay(existing));
+        }
+        Err(ApiError::conflict(
+            "idempotency_request_in_flight",
+            "a request with this Idempotency-Key is being claimed concurrently",
+        )
+        .with_header("Retry-After", "1"))
+    }
+
+    async fn finish(&self, scope_key: &str, status: StatusCode, headers: &[(String, String)], body: &[u8]) {
+        let result = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            record::Entity::delete_by_id(scope_key.to_string())
+                .exec(&self.db)
+                .await
+                .map(|_| ())
+        } else {
+            record::Entity::update_many()
+                .col_expr(record::Column::State, "done".into())
+                .col_expr(record::Column::Status, (status.as_u16() as i32).into())
+                .col_expr(
+                    record::Column::Headers,
+                    serde_json::to_string(headers).unwrap_or_default().into(),
+                )
+                .col_expr(record::Column::Body, body.to_vec().into())
+                .filter(record::Column::ScopeKey.eq(scope_key))
+                .exec(&self.db)
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "saving an idempotency record");
+        }
+    }
+}
+
+fn replay(model: record::Model) -> Response {
+    let status = model
+        .status
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    let headers: Vec<(String, String)> = model
+        .headers
+        .as_deref()
+        .and_then(|h| serde_json::from_str(h).ok())
+        .unwrap_or_default();
+    let mut response = Response::builder().status(status).body(model.body.unwrap_or_default());
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let applies = req.data::<MatchedRule>().is_some_and(|r| r.0.idempotent);
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.to_str().map(str::to_string));
+        let (Some(key), Some(principal), true) = (key, req.data::<Principal>().cloned(), applies) else {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        };
+        let key = match key {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k,
+            _ => {
+                return Ok(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+                )
+                .into_problem_response())
+            }
+        };
+        let body = req.take_body().into_bytes().await?;
+        let scope_key = sha256_hex(&[
+            principal.org_id.as_bytes(),
+            principal.owner().as_bytes(),
+            req.method().as_str().as_bytes(),
+            req.uri().path().as_bytes(),
+            key.as_bytes(),
+        ]);
+        let fingerprint = sha256_hex(&[&body]);
+        match self.claim(&scope_key, &fingerprint).await {
+            Err(e) => return Ok(e.into_problem_response()),
+            Ok(Claim::Replay(model)) => return Ok(replay(model)),
+            Ok(Claim::Owned) => {}
+        }
+        req.set_body(Body::from(body));
+        let response = match self.inner.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+        let status = response.status();
+        let headers: Vec<(String, String)> = REPLAYED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                response
+                    .headers()
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (name.to_string(), v.to_string()))
+            })
+            .collect();
+        let (parts, body) = response.into_parts();
+        let bytes = body.into_bytes().await.unwrap_or_default();
+        self.finish(&scope_key, status, &headers, &bytes).await;
+        Ok(Response::from_parts(parts, Body::from(bytes)))
+    }
+}

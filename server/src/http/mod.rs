@@ -1,0 +1,7 @@
+//! The HTTP surface: routes, middleware (problem mapping, guard, idempotency), Swagger UI,
+//! health checks.
+
+pub mod app;
+pub mod docs;
+pub mod idempotency;
+pub mod problems;

@@ -1,0 +1,200 @@
+//! The API key lifecycle: create and rotate (the only moments the secret is returned),
+//! masked list and view, revoke, delete. A token may only manage keys whose scopes it holds.
+
+use async_trait::async_trait;
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use videovector_api_spec::{
+    dto::api_keys::*,
+    services::{ApiKeyService, PageParams, ServiceResult},
+    ApiError, Principal, Scope,
+};
+
+use super::{internal, pagination::PageRequest};
+use crate::{
+    auth::api_key_secret,
+    db::entities::api_key,
+    ids::new_id,
+};
+
+pub struct ApiKeys {
+    pub db: DatabaseConnection,
+    pub pepper: Vec<u8>,
+    pub prefix: String,
+}
+
+fn scopes_of(model: &api_key::Model) -> Vec<Scope> {
+    model.scopes.split_whitespace().filter_map(Scope::parse).collect()
+}
+
+fn to_dto(model: &api_key::Model) -> ApiKey {
+    let now = Utc::now();
+    let status = if model.revoked_at.is_some() {
+        ApiKeyStatus::Revoked
+    } else if model.expires_at.is_some_and(|at| at <= now) {
+        ApiKeyStatus::Expired
+    } else {
+        ApiKeyStatus::Active
+    };
+    ApiKey {
+        id: model.id.clone(),
+        name: model.name.clone(),
+        scopes: scopes_of(model),
+        status,
+        masked_key: model.hint.clone(),
+        created_at: model.created_at,
+        expires_at: model.expires_at,
+        last_used_at: model.last_used_at,
+        revoked_at: model.revoked_at,
+        rotated_at: model.rotated_at,
+    }
+}
+
+/// 403 unless the caller holds every scope in `scopes`.
+fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), ApiError> {
+    match scopes.iter().find(|s| !who.holds(**s)) {
+        None => Ok(()),
+        Some(missing) => {
+            let mut error = ApiError::forbidden(
+                "scope_escalation",
+                format!("your token does not hold the `{missing}` scope, so it cannot {verb} a key that has it"),
+            );
+            error.problem.required_scope = Some(*missing);
+            Err(error)
+        }
+    }
+}
+
+impl ApiKeys {
+    async fn find(&self, who: &Principal, key_id: &str) -> ServiceResult<api_key::Model> {
+        api_key::for_org(&who.org_id)
+            .filter(api_key::Column::Id.eq(key_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading an API key", e))?
+            .ok_or_else(|| ApiError::not_found("API key", key_id))
+    }
+}
+
+#[async_trait]
+impl ApiKeyService for ApiKeys {
+    async fn create(&self, who: &Principal, request: ApiKeyCreate) -> ServiceResult<ApiKeyWithSecret> {
+        let mut scopes = request.scopes;
+        scopes.sort();
+        scopes.dedup();
+        ensure_holds(who, &scopes, "create")?;
+        let name = request.name.trim().to_string();
+        if name.is_empty() {
+            return Err(ApiError::unprocessable("invalid_name", "name must not be blank"));
+        }
+        let secret = api_key_secret::generate(&self.prefix);
+        let now = Utc::now();
+        let model = api_key::ActiveModel {
+            id: Set(new_id("key")),
+            org_id: Set(who.org_id.clone()),
+            name: Set(name),
+            scopes: Set(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+            digest: Set(api_key_secret::digest(&self.pepper, &secret)),
+            hint: Set(api_key_secret::mask(&secret)),
+            previous_digest: Set(None),
+            previous_valid_until: Set(None),
+            created_by: Set(who.owner()),
+            created_at: Set(now),
+            expires_at: Set(request.expires_in_days.map(|d| now + Duration::days(d as i64))),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+            rotated_at: Set(None),
+        };
+        let saved = model
+            .insert(&self.db)
+            .await
+            .map_err(|e| internal("creating an API key", e))?;
+        Ok(ApiKeyWithSecret {
+            secret,
+            key: to_dto(&saved),
+        })
+    }
+
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage> {
+        let page = PageRequest::parse(page)?;
+        let mut query = api_key::for_org(&who.org_id).order_by_asc(api_key::Column::Id);
+        if let Some(after) = &page.after {
+            query = query.filter(api_key::Column::Id.gt(after.clone()));
+        }
+        let rows = query
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("listing API keys", e))?;
+        let (rows, next_cursor) = page.finish(rows, |r| &r.id);
+        Ok(ApiKeyPage {
+            items: rows.iter().map(to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
+        Ok(to_dto(&self.find(who, key_id).await?))
+    }
+
+    async fn rotate(&self, who: &Principal, key_id: &str, request: ApiKeyRotate) -> ServiceResult<ApiKeyWithSecret> {
+        let key = self.find(who, key_id).await?;
+        ensure_holds(who, &scopes_of(&key), "rotate")?;
+        let now = Utc::now();
+        if key.revoked_at.is_some() {
+            return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated; create a new one"));
+        }
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated; create a new one"));
+        }
+        let grace = request.grace_period_seconds.unwrap_or(0) as i64;
+        let secret = api_key_secret::generate(&self.prefix);
+        let old_digest = key.digest.clone();
+        let mut model: api_key::ActiveModel = key.into();
+        model.digest = Set(api_key_secret::digest(&self.pepper, &secret));
+        model.hint = Set(api_key_secret::mask(&secret));
+        model.previous_digest = Set((grace > 0).then_some(old_digest));
+        model.previous_valid_until = Set((grace > 0).then(|| now + Duration::seconds(grace)));
+        model.rotated_at = Set(Some(now));
+        let saved = model
+            .update(&self.db)
+            .await
+            .map_err(|e| internal("rotating an API key", e))?;
+        Ok(ApiKeyWithSecret {
+            secret,
+            key: to_dto(&saved),
+        })
+    }
+
+    async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
+        let key = self.find(who, key_id).await?;
+        ensure_holds(who, &scopes_of(&key), "revoke")?;
+        if key.revoked_at.is_some() {
+            return Ok(to_dto(&key));
+        }
+        let mut model: api_key::ActiveModel = key.into();
+        model.revoked_at = Set(Some(Utc::now()));
+        model.previous_digest = Set(None);
+        model.previous_valid_until = Set(None);
+        let saved = model
+            .update(&self.db)
+            .await
+            .map_err(|e| internal("revoking an API key", e))?;
+        Ok(to_dto(&saved))
+    }
+
+    async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {
+        let key = self.find(who, key_id).await?;
+        ensure_holds(who, &scopes_of(&key), "delete")?;
+        api_key::Entity::delete_many()
+            .filter(api_key::Column::Id.eq(&key.id))
+            .filter(api_key::Column::OrgId.eq(&who.org_id))
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("deleting an API key", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! `token_create`: operator login with rate limiting, and the operator and organisation
+//! records behind it (bootstrap, CLI).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use poem::http::StatusCode;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use videovector_api_spec::{
+    dto::auth::{TokenRequest, TokenResponse},
+    services::{AuthService, ServiceResult},
+    ApiError, Scope,
+};
+
+use super::internal;
+use crate::{
+    auth::{
+        jwt::{TokenGrant, TokenIssuer},
+        passwords,
+        rate_limit::LoginLimiter,
+    },
+    db::entities::{operator, organization},
+    ids::new_id,
+};
+
+/// The scope an operator role grants.
+pub fn role_scope(role: &str) -> Option<Scope> {
+    match role {
+        "admin" => Some(Scope::Admin),
+        "writer" => Some(Scope::Write),
+        "reader" => Some(Scope::Read),
+        "searcher" => Some(Scope::Search),
+        _ => None,
+    }
+}
+
+pub struct Auth {
+    pub db: DatabaseConnection,
+    pub issuer: Arc<TokenIssuer>,
+    pub limiter: LoginLimiter,
+}
+
+impl Auth {
+    /// Mints a token for an operator record (login and `videovector token`).
+    pub fn mint_for(&self, op: &operator::Model, requested: Option<Vec<Scope>>) -> ServiceResult<TokenResponse> {
+        let Some(role_scope) = role_scope(&op.role) else {
+            return Err(ApiError::forbidden("no_role", "the operator's role grants no scope"));
+        };
+        let scopes = match requested {
+            None => vec![role_scope],
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|s| !role_scope.satisfies(**s)) {
+                    return Err(ApiError::unprocessable(
+                        "scope_not_allowed",
+                        format!("the operator's role does not hold the `{bad}` scope"),
+                    ));
+                }
+                let mut list = list;
+                list.sort();
+                list.dedup();
+                list
+            }
+        };
+        let token = self
+            .issuer
+            .mint(TokenGrant {
+                subject: &op.id,
+                org_id: &op.org_id,
+                email: &op.email,
+                scopes: &scopes,
+                verified: op.verified,
+            })
+            .map_err(|e| internal("minting a token", e))?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: self.issuer.ttl().as_secs(),
+            scopes,
+            organization_id: op.org_id.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl AuthService for Auth {
+    async fn token_create(&self, request: TokenRequest, client: &str) -> ServiceResult<TokenResponse> {
+        let email = request.email.trim().to_lowercase();
+        let email_key = format!("email:{email}");
+        let client_key = format!("client:{client}");
+        if let Some(wait) = self.limiter.blocked(&[&email_key, &client_key]) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed logins; retry later",
+            )
+            .with_header("Retry-After", wait.to_string()));
+        }
+        let found = operator::Entity::find()
+            .filter(operator::Column::Email.eq(&email))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("looking up an operator", e))?;
+        let password = request.password;
+        let ok_operator = match found {
+            Some(op) => {
+                let hash = op.password_hash.clone();
+                let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
+                    .await
+                    .unwrap_or(false);
+                matches.then_some(op)
+            }
+            None => {
+                let _ = tokio::task::spawn_blocking(move || passwords::verify_dummy(&password)).await;
+                None
+            }
+        };
+        let Some(op) = ok_operator else {
+            self.limiter.record_failure(&[&email_key, &client_key]);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the email or password is wrong",
+            )
+            .with_header("WWW-Authenticate", "Bearer realm=\"videovector\""));
+        };
+        self.limiter.record_success(&email_key);
+        self.mint_for(&op, request.scopes)
+    }
+}
+
+/// Creates an organisation.
+pub async fn create_organization(db: &DatabaseConnection, name: &str) -> anyhow::Result<organization::Model> {
+    let org = organization::Model {
+        id: new_id("org"),
+        name: name.to_string(),
+        created_at: Utc::now(),
+    };
+    organization::Entity::insert(organization::ActiveModel {
+        id: Set(org.id.clone()),
+        name: Set(org.name.clone()),
+        created_at: Set(org.created_at),
+    })
+    .exec(db)
+    .await?;
+    Ok(org)
+}
+
+/// Creates an operator with an argon2id password hash.
+pub async fn create_operator(
+    db: &DatabaseConnection,
+    org_id: &str,
+    email: &str,
+    password: &str,
+    role: &str,
+    verified: bool,
+) -> anyhow::Result<operator::Model> {
+    anyhow::ensure!(role_scope(role).is_some(), "role must be admin, writer, reader or searcher");
+    anyhow::ensure!(password.len() >= 8, "the password must be at least 8 characters");
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password)).await??;
+    let model = operator::ActiveModel {
+        id: Set(new_id("op")),
+        org_id: Set(org_id.to_string()),
+        email: Set(email.trim().to_lowercase()),
+        password_hash: Set(hash),
+        role: Set(role.to_string()),
+        verified: Set(verified),
+        created_at: Set(Utc::now()),
+    };
+    let id = model.id.clone().unwrap();
+    operator::Entity::insert(model).exec(db).await?;
+    operator::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the operator vanished"))
+}
+
+/// On first start with an empty database: an organisation and an admin operator. Returns
+/// the generated password when none was configured (to be printed once).
+pub async fn bootstrap(
+    db: &DatabaseConnection,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> anyhow::Result<Option<(String, Option<String>)>> {
+    if organization::Entity::find().count(db).await? > 0 {
+        return Ok(None);
+    }
+    let email = email.unwrap_or("admin@localhost").to_string();
+    let (password, generated) = match password {
+        Some(p) => (p.to_string(), None),
+        None => {
+            let p = crate::auth::api_key_secret::generate("sk_live_")[8..32].to_string();
+            (p.clone(), Some(p))
+        }
+    };
+    let org = create_organization(db, "Default organization").await?;
+    create_operator(db, &org.id, &email, &password, "admin", true).await?;
+    Ok(Some((email, generated)))
+}

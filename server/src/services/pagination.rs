@@ -1,0 +1,51 @@
+//! Cursor pagination: pages ordered by id; the cursor is the last id, base64url-encoded so
+//! clients treat it as opaque.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use videovector_api_spec::{services::PageParams, ApiError};
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+/// A validated page request.
+pub struct PageRequest {
+    pub limit: u64,
+    /// Return ids strictly after this one.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub fn parse(params: PageParams) -> Result<PageRequest, ApiError> {
+        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = params
+            .cursor
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued"))
+            })
+            .transpose()?;
+        Ok(PageRequest {
+            limit: limit as u64,
+            after,
+        })
+    }
+
+    /// Splits `limit + 1` fetched rows into the page and the next cursor.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next = more
+            .then(|| rows.last().map(|r| URL_SAFE_NO_PAD.encode(id(r).as_bytes())))
+            .flatten();
+        (rows, next)
+    }
+}
