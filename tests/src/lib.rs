@@ -1,1 +1,194 @@
-//! placeholder
+//! Test harness: a real server on 127.0.0.1:0 with its own data dir and database (SQLite in
+//! a temp dir, or a fresh PostgreSQL database when `VIDEOVECTOR_TEST_DATABASE_URL` is set),
+//! and helpers that create organisations, operators, tokens and keys.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sea_orm::ConnectionTrait;
+use videovector_api_spec::Scope;
+use videovector_server::{
+    config::Config,
+    db::entities::operator,
+    services::auth::{create_operator, create_organization},
+    RunningServer,
+};
+
+pub const PG_ENV: &str = "VIDEOVECTOR_TEST_DATABASE_URL";
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: String,
+    pg_admin: Option<(String, String)>,
+}
+
+/// An organisation with an admin operator, ready to mint tokens for.
+pub struct TestOrg {
+    pub org_id: String,
+    pub operator: operator::Model,
+    pub password: String,
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}_{}_{}", nanos.as_secs(), std::process::id(), nanos.subsec_nanos())
+}
+
+/// A fresh PostgreSQL database for this test; databases of earlier runs older than an hour
+/// are dropped first.
+async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<(String, String)> {
+    let admin = videovector_server::db::connect(admin_url).await?;
+    let rows = admin
+        .query_all(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vvt\\_%'",
+        ))
+        .await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    for row in rows {
+        let name: String = row.try_get_by_index(0)?;
+        let created: u64 = name.split('_').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        if now.saturating_sub(created) > 3600 {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+    let name = format!("vvt_{}", unique_suffix());
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    admin.close().await?;
+    let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("bad database URL"))?;
+    Ok((format!("{base}/{name}"), name))
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg_admin) = match std::env::var(PG_ENV) {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let (url, name) = fresh_pg_database(&admin_url).await.expect("creating a test database");
+                (url, Some((admin_url, name)))
+            }
+            _ => (
+                format!("sqlite://{}?mode=rwc", data_dir.path().join("test.db").display()),
+                None,
+            ),
+        };
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_path_buf(),
+            database_url: Some(database_url.clone()),
+            bootstrap_email: Some("bootstrap@example.com".into()),
+            bootstrap_password: Some("bootstrap-password".into()),
+            log: "warn".into(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let server = videovector_server::start(config).await.expect("server starts");
+        TestServer {
+            server,
+            data_dir,
+            database_url,
+            pg_admin,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v2{path}", self.url())
+    }
+
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.server.state.db
+    }
+
+    /// A new organisation with an admin operator (verified or not).
+    pub async fn org(&self, verified: bool) -> TestOrg {
+        let org = create_organization(self.db(), "Test organisation").await.expect("org");
+        let email = format!("op-{}@example.com", unique_suffix());
+        let password = "a-long-test-password".to_string();
+        let operator = create_operator(self.db(), &org.id, &email, &password, "admin", verified)
+            .await
+            .expect("operator");
+        TestOrg {
+            org_id: org.id,
+            operator,
+            password,
+        }
+    }
+
+    /// A JWT from the built-in issuer for the org's operator, holding `scopes`.
+    pub fn token(&self, org: &TestOrg, scopes: &[Scope]) -> String {
+        self.server
+            .state
+            .auth
+            .mint_for(&org.operator, Some(scopes.to_vec()))
+            .expect("mint")
+            .access_token
+    }
+
+    /// A JWT whose session is not verified.
+    pub fn unverified_token(&self, org: &TestOrg, scopes: &[Scope]) -> String {
+        let mut operator = org.operator.clone();
+        operator.verified = false;
+        self.server
+            .state
+            .auth
+            .mint_for(&operator, Some(scopes.to_vec()))
+            .expect("mint")
+            .access_token
+    }
+
+    /// A generated client holding an admin JWT of `org`.
+    pub fn admin_client(&self, org: &TestOrg) -> videovector_client::Client {
+        videovector_client::with_bearer_token(&self.url(), &self.token(org, &[Scope::Admin])).expect("client")
+    }
+
+    /// Creates an API key with `scopes` through the API; returns (key id, secret).
+    pub async fn api_key(&self, org: &TestOrg, scopes: &[Scope]) -> (String, String) {
+        use videovector_client::types;
+        let scopes = scopes
+            .iter()
+            .map(|s| match s {
+                Scope::Search => types::Scope::Search,
+                Scope::Read => types::Scope::Read,
+                Scope::Write => types::Scope::Write,
+                Scope::Admin => types::Scope::Admin,
+            })
+            .collect::<Vec<_>>();
+        let created = self
+            .admin_client(org)
+            .api_key_create()
+            .body(types::ApiKeyCreate {
+                name: "test key".parse().expect("valid name"),
+                scopes,
+                expires_in_days: None,
+            })
+            .send()
+            .await
+            .expect("key created")
+            .into_inner();
+        (created.key.id, created.secret)
+    }
+
+    pub async fn stop(self) {
+        let TestServer { server, pg_admin, data_dir, .. } = self;
+        let _ = server.stop().await;
+        server_dropped(pg_admin).await;
+        drop(data_dir);
+    }
+}
+
+async fn server_dropped(pg_admin: Option<(String, String)>) {
+    if let Some((admin_url, name)) = pg_admin {
+        if let Ok(admin) = videovector_server::db::connect(&admin_url).await {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+}

@@ -55,6 +55,22 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     crate::auth::api_key_secret::hex(&hasher.finalize())
 }
 
+/// The record key of a request: organisation, credential owner, method, path and key.
+pub fn scope_key(org_id: &str, owner: &str, method: &str, path: &str, key: &str) -> String {
+    sha256_hex(&[
+        org_id.as_bytes(),
+        owner.as_bytes(),
+        method.as_bytes(),
+        path.as_bytes(),
+        key.as_bytes(),
+    ])
+}
+
+/// The fingerprint of a request body.
+pub fn body_fingerprint(body: &[u8]) -> String {
+    sha256_hex(&[body])
+}
+
 fn db_failure(e: impl std::fmt::Display) -> ApiError {
     crate::services::internal("idempotency record", e)
 }
@@ -199,14 +215,14 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
             }
         };
         let body = req.take_body().into_bytes().await?;
-        let scope_key = sha256_hex(&[
-            principal.org_id.as_bytes(),
-            principal.owner().as_bytes(),
-            req.method().as_str().as_bytes(),
-            req.uri().path().as_bytes(),
-            key.as_bytes(),
-        ]);
-        let fingerprint = sha256_hex(&[&body]);
+        let scope_key = scope_key(
+            &principal.org_id,
+            &principal.owner(),
+            req.method().as_str(),
+            req.uri().path(),
+            &key,
+        );
+        let fingerprint = body_fingerprint(&body);
         match self.claim(&scope_key, &fingerprint).await {
             Err(e) => return Ok(e.into_problem_response()),
             Ok(Claim::Replay(model)) => return Ok(replay(model)),

@@ -209,7 +209,7 @@ mod tests {
         assert_eq!(ids, ["a", "c"]);
         assert!(hits[0].score > hits[1].score);
         // "reporter", "at", "station", "entrance" in "The reporter stands at the station entrance"
-        assert_eq!(hits[0].highlights, vec![(4, 12), (20, 22), (27, 43)]);
+        assert_eq!(hits[0].highlights, vec![(4, 12), (20, 22), (27, 34), (35, 43)]);
 
         let filtered = engine
             .search("u1", &SearchQuery { media_ids: vec!["m2".into()], ..q.clone() })
