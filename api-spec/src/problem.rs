@@ -49,7 +49,7 @@ pub struct FieldError {
 /// An error an operation answers with: a problem plus the headers that go with it.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub problem: Problem,
+    pub problem: Box<Problem>,
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -57,7 +57,7 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         ApiError {
-            problem: Problem {
+            problem: Box::new(Problem {
                 problem_type: format!("urn:videovector:problem:{code}"),
                 title: status.canonical_reason().unwrap_or("Error").to_string(),
                 status: status.as_u16(),
@@ -65,7 +65,7 @@ impl ApiError {
                 code: code.to_string(),
                 required_scope: None,
                 errors: None,
-            },
+            }),
             headers: Vec::new(),
         }
     }
@@ -132,7 +132,11 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.problem.status, self.problem.code, self.problem.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.problem.status, self.problem.code, self.problem.detail
+        )
     }
 }
 

@@ -29,7 +29,9 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
         return Err("the spec has no `paths`".into());
     };
     for (path, item) in paths {
-        let Some(item) = item.as_object() else { continue };
+        let Some(item) = item.as_object() else {
+            continue;
+        };
         for (method, operation) in item {
             if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
                 continue;
@@ -53,9 +55,10 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                 None => None,
                 Some(v) => {
                     let name = v.as_str().unwrap_or_default();
-                    Some(Scope::parse(name).ok_or_else(|| {
-                        format!("{operation_id}: unknown scope `{name}`")
-                    })?)
+                    Some(
+                        Scope::parse(name)
+                            .ok_or_else(|| format!("{operation_id}: unknown scope `{name}`"))?,
+                    )
                 }
             };
             let idempotent = operation

@@ -82,7 +82,10 @@ mod tests {
         assert!(Scope::Read.satisfies(Scope::Search));
         assert!(!Scope::Search.satisfies(Scope::Read));
         assert!(!Scope::Write.satisfies(Scope::Admin));
-        assert_eq!(Scope::highest([Scope::Read, Scope::Search]), Some(Scope::Read));
+        assert_eq!(
+            Scope::highest([Scope::Read, Scope::Search]),
+            Some(Scope::Read)
+        );
     }
 
     #[test]

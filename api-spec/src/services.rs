@@ -26,16 +26,29 @@ pub struct PageParams {
 pub trait AuthService: Send + Sync {
     /// Exchanges operator credentials for a JWT. `client` identifies the caller for
     /// rate limiting (its address).
-    async fn token_create(&self, request: TokenRequest, client: &str) -> ServiceResult<TokenResponse>;
+    async fn token_create(
+        &self,
+        request: TokenRequest,
+        client: &str,
+    ) -> ServiceResult<TokenResponse>;
 }
 
 /// Manages API keys.
 #[async_trait]
 pub trait ApiKeyService: Send + Sync {
-    async fn create(&self, who: &Principal, request: ApiKeyCreate) -> ServiceResult<ApiKeyWithSecret>;
+    async fn create(
+        &self,
+        who: &Principal,
+        request: ApiKeyCreate,
+    ) -> ServiceResult<ApiKeyWithSecret>;
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage>;
     async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
-    async fn rotate(&self, who: &Principal, key_id: &str, request: ApiKeyRotate) -> ServiceResult<ApiKeyWithSecret>;
+    async fn rotate(
+        &self,
+        who: &Principal,
+        key_id: &str,
+        request: ApiKeyRotate,
+    ) -> ServiceResult<ApiKeyWithSecret>;
     async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()>;
 }
@@ -46,10 +59,25 @@ pub trait IndexService: Send + Sync {
     async fn create(&self, who: &Principal, request: IndexCreate) -> ServiceResult<Index>;
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<IndexPage>;
     async fn view(&self, who: &Principal, index_id: &str) -> ServiceResult<Index>;
-    async fn update(&self, who: &Principal, index_id: &str, request: IndexUpdate) -> ServiceResult<Index>;
+    async fn update(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        request: IndexUpdate,
+    ) -> ServiceResult<Index>;
     async fn delete(&self, who: &Principal, index_id: &str) -> ServiceResult<()>;
-    async fn ingest(&self, who: &Principal, index_id: &str, batch: SegmentBatch) -> ServiceResult<SegmentBatchResult>;
-    async fn search(&self, who: &Principal, index_id: &str, request: SearchRequest) -> ServiceResult<SearchResults>;
+    async fn ingest(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        batch: SegmentBatch,
+    ) -> ServiceResult<SegmentBatchResult>;
+    async fn search(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        request: SearchRequest,
+    ) -> ServiceResult<SearchResults>;
 }
 
 /// Describes how MCP clients connect.

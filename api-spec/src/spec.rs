@@ -42,7 +42,9 @@ pub fn generate() -> String {
 fn post_process(mut spec: Value) -> Value {
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
             for operation in item.values_mut() {
                 if let Some(operation) = operation.as_object_mut() {
                     move_scope_to_extension(operation);
@@ -58,10 +60,16 @@ fn move_scope_to_extension(operation: &mut Map<String, Value>) {
     let mut scope: Option<String> = None;
     if let Some(requirements) = operation.get_mut("security").and_then(Value::as_array_mut) {
         for requirement in requirements.iter_mut() {
-            let Some(requirement) = requirement.as_object_mut() else { continue };
+            let Some(requirement) = requirement.as_object_mut() else {
+                continue;
+            };
             for (name, scopes) in requirement.iter_mut() {
                 schemes.push(name.clone());
-                if let Some(first) = scopes.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
+                if let Some(first) = scopes
+                    .as_array()
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str)
+                {
                     scope = Some(first.to_string());
                 }
                 *scopes = json!([]);
@@ -71,7 +79,12 @@ fn move_scope_to_extension(operation: &mut Map<String, Value>) {
     if schemes.is_empty() {
         return;
     }
-    let who = match schemes.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let who = match schemes
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["ApiKey", "Bearer"] => "an API key (`X-API-Key`) or a JWT bearer token",
         ["Bearer"] => "a JWT bearer token (API keys are refused with 401)",
         ["VerifiedBearer"] => "a JWT bearer token of a verified session",

@@ -4,6 +4,7 @@
 //! (regenerate with `cargo run -p videovector-codegen -- generate`); this file adds the
 //! helpers that build a client authenticated with an API key or a bearer token.
 
+#[rustfmt::skip]
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 mod generated;
 
@@ -26,7 +27,8 @@ fn build(server_url: &str, headers: HeaderMap) -> Result<Client, reqwest::Error>
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, ClientSetupError> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| ClientSetupError::InvalidCredential)?;
+    let mut value =
+        HeaderValue::from_str(value).map_err(|_| ClientSetupError::InvalidCredential)?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -43,7 +45,9 @@ pub enum ClientSetupError {
 impl std::fmt::Display for ClientSetupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientSetupError::InvalidCredential => f.write_str("the credential is not a valid header value"),
+            ClientSetupError::InvalidCredential => {
+                f.write_str("the credential is not a valid header value")
+            }
             ClientSetupError::Http(e) => write!(f, "building the HTTP client: {e}"),
         }
     }

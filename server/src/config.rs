@@ -117,10 +117,16 @@ pub struct Overrides {
 impl Config {
     /// Loads defaults, file, environment and overrides, then validates.
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
-        let file = file.map(Path::to_path_buf).unwrap_or_else(|| "videovector.toml".into());
+        let file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| "videovector.toml".into());
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("VIDEOVECTOR_").split("__").ignore(&["test_database_url", "bench_database_url", "api_key"]))
+            .merge(Env::prefixed("VIDEOVECTOR_").split("__").ignore(&[
+                "test_database_url",
+                "bench_database_url",
+                "api_key",
+            ]))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.validate()?;
@@ -132,7 +138,10 @@ impl Config {
             self.api_key_prefix == "sk_live_" || self.api_key_prefix == "sk_test_",
             "api_key_prefix must be sk_live_ or sk_test_"
         );
-        anyhow::ensure!(self.jwt.token_ttl_seconds > 0, "jwt.token_ttl_seconds must be positive");
+        anyhow::ensure!(
+            self.jwt.token_ttl_seconds > 0,
+            "jwt.token_ttl_seconds must be positive"
+        );
         for issuer in &self.jwt.external_issuers {
             let sources = [
                 issuer.jwks_file.is_some(),
@@ -157,7 +166,10 @@ impl Config {
     /// The database URL in force.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("videovector.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("videovector.db").display()
+            )
         })
     }
 

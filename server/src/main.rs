@@ -130,10 +130,15 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                 {
                     Some(org) => org.id,
-                    None => auth::create_organization(&db, "Default organization").await?.id,
+                    None => {
+                        auth::create_organization(&db, "Default organization")
+                            .await?
+                            .id
+                    }
                 },
             };
-            let op = auth::create_operator(&db, &org_id, &email, &password, &role, verified).await?;
+            let op =
+                auth::create_operator(&db, &org_id, &email, &password, &role, verified).await?;
             println!("created operator {} ({}) in {}", op.email, op.id, op.org_id);
             Ok(())
         }
@@ -171,13 +176,21 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
         })
         .transpose()?;
     let (_, signing) = videovector_server::http::app::load_secrets(&config)?;
-    let issuer = Arc::new(videovector_server::auth::jwt::TokenIssuer::new(&config.jwt, &signing));
+    let issuer = Arc::new(videovector_server::auth::jwt::TokenIssuer::new(
+        &config.jwt,
+        &signing,
+    ));
     let auth = auth::Auth {
         db,
         issuer,
-        limiter: videovector_server::auth::rate_limit::LoginLimiter::new(1, std::time::Duration::from_secs(1)),
+        limiter: videovector_server::auth::rate_limit::LoginLimiter::new(
+            1,
+            std::time::Duration::from_secs(1),
+        ),
     };
-    let token = auth.mint_for(&op, scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = auth
+        .mint_for(&op, scopes)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", token.access_token);
     Ok(())
 }

@@ -30,8 +30,15 @@ pub struct TestOrg {
 }
 
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}_{}_{}", nanos.as_secs(), std::process::id(), nanos.subsec_nanos())
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}_{}_{}",
+        nanos.as_secs(),
+        std::process::id(),
+        nanos.subsec_nanos()
+    )
 }
 
 /// A fresh PostgreSQL database for this test; databases of earlier runs older than an hour
@@ -47,15 +54,25 @@ async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<(String, String)> 
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     for row in rows {
         let name: String = row.try_get_by_index(0)?;
-        let created: u64 = name.split('_').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let created: u64 = name
+            .split('_')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if now.saturating_sub(created) > 3600 {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         }
     }
     let name = format!("vvt_{}", unique_suffix());
-    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
     admin.close().await?;
-    let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("bad database URL"))?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("bad database URL"))?;
     Ok((format!("{base}/{name}"), name))
 }
 
@@ -69,11 +86,16 @@ impl TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_admin) = match std::env::var(PG_ENV) {
             Ok(admin_url) if !admin_url.is_empty() => {
-                let (url, name) = fresh_pg_database(&admin_url).await.expect("creating a test database");
+                let (url, name) = fresh_pg_database(&admin_url)
+                    .await
+                    .expect("creating a test database");
                 (url, Some((admin_url, name)))
             }
             _ => (
-                format!("sqlite://{}?mode=rwc", data_dir.path().join("test.db").display()),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.path().join("test.db").display()
+                ),
                 None,
             ),
         };
@@ -87,7 +109,9 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let server = videovector_server::start(config).await.expect("server starts");
+        let server = videovector_server::start(config)
+            .await
+            .expect("server starts");
         TestServer {
             server,
             data_dir,
@@ -110,7 +134,9 @@ impl TestServer {
 
     /// A new organisation with an admin operator (verified or not).
     pub async fn org(&self, verified: bool) -> TestOrg {
-        let org = create_organization(self.db(), "Test organisation").await.expect("org");
+        let org = create_organization(self.db(), "Test organisation")
+            .await
+            .expect("org");
         let email = format!("op-{}@example.com", unique_suffix());
         let password = "a-long-test-password".to_string();
         let operator = create_operator(self.db(), &org.id, &email, &password, "admin", verified)
@@ -147,7 +173,8 @@ impl TestServer {
 
     /// A generated client holding an admin JWT of `org`.
     pub fn admin_client(&self, org: &TestOrg) -> videovector_client::Client {
-        videovector_client::with_bearer_token(&self.url(), &self.token(org, &[Scope::Admin])).expect("client")
+        videovector_client::with_bearer_token(&self.url(), &self.token(org, &[Scope::Admin]))
+            .expect("client")
     }
 
     /// Creates an API key with `scopes` through the API; returns (key id, secret).
@@ -178,7 +205,12 @@ impl TestServer {
     }
 
     pub async fn stop(self) {
-        let TestServer { server, pg_admin, data_dir, .. } = self;
+        let TestServer {
+            server,
+            pg_admin,
+            data_dir,
+            ..
+        } = self;
         let _ = server.stop().await;
         server_dropped(pg_admin).await;
         drop(data_dir);
@@ -188,7 +220,9 @@ impl TestServer {
 async fn server_dropped(pg_admin: Option<(String, String)>) {
     if let Some((admin_url, name)) = pg_admin {
         if let Ok(admin) = videovector_server::db::connect(&admin_url).await {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         }
     }
 }

@@ -61,7 +61,11 @@ impl ApiKeysApi {
     /// Retrieve an API key
     ///
     /// Returns one key, masked.
-    #[oai(path = "/api-keys/:key_id", method = "get", operation_id = "api_key_view")]
+    #[oai(
+        path = "/api-keys/:key_id",
+        method = "get",
+        operation_id = "api_key_view"
+    )]
     async fn api_key_view(
         &self,
         auth: BearerOnly,
@@ -75,7 +79,11 @@ impl ApiKeysApi {
     ///
     /// Returns a new full secret for the key and revokes the old secret (at once, or after
     /// `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
-    #[oai(path = "/api-keys/:key_id/rotate", method = "post", operation_id = "api_key_rotate")]
+    #[oai(
+        path = "/api-keys/:key_id/rotate",
+        method = "post",
+        operation_id = "api_key_rotate"
+    )]
     async fn api_key_rotate(
         &self,
         auth: BearerOnly,
@@ -88,14 +96,21 @@ impl ApiKeysApi {
     ) -> Result<Ok200<ApiKeyWithSecret>, Problems<WriteErrors>> {
         let options = body.0.unwrap_or_default();
         Ok(Ok200(
-            services.api_keys.rotate(&auth.0, &key_id.0, options).await?,
+            services
+                .api_keys
+                .rotate(&auth.0, &key_id.0, options)
+                .await?,
         ))
     }
 
     /// Revoke an API key
     ///
     /// Soft-disables the key: it stops working at once and stays listed as `revoked`.
-    #[oai(path = "/api-keys/:key_id/revoke", method = "post", operation_id = "api_key_revoke")]
+    #[oai(
+        path = "/api-keys/:key_id/revoke",
+        method = "post",
+        operation_id = "api_key_revoke"
+    )]
     async fn api_key_revoke(
         &self,
         auth: BearerOnly,
@@ -111,7 +126,11 @@ impl ApiKeysApi {
     /// Delete an API key
     ///
     /// Removes the key; it stops working at once.
-    #[oai(path = "/api-keys/:key_id", method = "delete", operation_id = "api_key_delete")]
+    #[oai(
+        path = "/api-keys/:key_id",
+        method = "delete",
+        operation_id = "api_key_delete"
+    )]
     async fn api_key_delete(
         &self,
         auth: BearerOnly,

@@ -62,7 +62,11 @@ impl IndexesApi {
     /// Retrieve an index
     ///
     /// Returns one index with its segment count.
-    #[oai(path = "/indexes/:index_id", method = "get", operation_id = "index_view")]
+    #[oai(
+        path = "/indexes/:index_id",
+        method = "get",
+        operation_id = "index_view"
+    )]
     async fn index_view(
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
@@ -75,7 +79,11 @@ impl IndexesApi {
     /// Update an index
     ///
     /// Changes an index's name or description.
-    #[oai(path = "/indexes/:index_id", method = "patch", operation_id = "index_update")]
+    #[oai(
+        path = "/indexes/:index_id",
+        method = "patch",
+        operation_id = "index_update"
+    )]
     async fn index_update(
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
@@ -87,14 +95,21 @@ impl IndexesApi {
         body: Json<IndexUpdate>,
     ) -> Result<Ok200<Index>, Problems<WriteErrors>> {
         Ok(Ok200(
-            services.indexes.update(&auth.0, &index_id.0, body.0).await?,
+            services
+                .indexes
+                .update(&auth.0, &index_id.0, body.0)
+                .await?,
         ))
     }
 
     /// Delete an index
     ///
     /// Deletes an index and every segment in it.
-    #[oai(path = "/indexes/:index_id", method = "delete", operation_id = "index_delete")]
+    #[oai(
+        path = "/indexes/:index_id",
+        method = "delete",
+        operation_id = "index_delete"
+    )]
     async fn index_delete(
         &self,
         #[oai(scope = "Scope::Admin")] auth: ApiKeyOrBearer,
@@ -109,7 +124,11 @@ impl IndexesApi {
     ///
     /// Stores 1 to 1,000 timed segments in the index. They are searchable within about a
     /// second of this response, or before it when `wait` is `true`.
-    #[oai(path = "/indexes/:index_id/segments", method = "post", operation_id = "segment_ingest")]
+    #[oai(
+        path = "/indexes/:index_id/segments",
+        method = "post",
+        operation_id = "segment_ingest"
+    )]
     async fn segment_ingest(
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
@@ -121,7 +140,10 @@ impl IndexesApi {
         body: Json<SegmentBatch>,
     ) -> Result<Created<SegmentBatchResult>, Problems<WriteErrors>> {
         Ok(Created(
-            services.indexes.ingest(&auth.0, &index_id.0, body.0).await?,
+            services
+                .indexes
+                .ingest(&auth.0, &index_id.0, body.0)
+                .await?,
         ))
     }
 }

@@ -21,7 +21,11 @@ impl SearchApi {
     ///
     /// Ranks the index's segments against a natural-language query by BM25 (terms OR-ed,
     /// as users type them) and returns the `top_k` best with highlights.
-    #[oai(path = "/indexes/:index_id/search", method = "post", operation_id = "index_search")]
+    #[oai(
+        path = "/indexes/:index_id/search",
+        method = "post",
+        operation_id = "index_search"
+    )]
     async fn index_search(
         &self,
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
@@ -30,7 +34,10 @@ impl SearchApi {
         body: Json<SearchRequest>,
     ) -> Result<Ok200<SearchResults>, Problems<ViewErrors>> {
         Ok(Ok200(
-            services.indexes.search(&auth.0, &index_id.0, body.0).await?,
+            services
+                .indexes
+                .search(&auth.0, &index_id.0, body.0)
+                .await?,
         ))
     }
 }

@@ -55,7 +55,11 @@ pub fn digest(pepper: &[u8], secret: &str) -> String {
 
 /// What lists show: the prefix and the last four characters.
 pub fn mask(secret: &str) -> String {
-    let prefix = PREFIXES.iter().find(|p| secret.starts_with(**p)).copied().unwrap_or("sk_");
+    let prefix = PREFIXES
+        .iter()
+        .find(|p| secret.starts_with(**p))
+        .copied()
+        .unwrap_or("sk_");
     let tail = &secret[secret.len().saturating_sub(4)..];
     format!("{prefix}…{tail}")
 }
@@ -86,7 +90,9 @@ mod tests {
         let typo: String = chars.into_iter().collect();
         assert!(!is_well_formed(&typo));
         assert!(!is_well_formed("sk_live_short"));
-        assert!(!is_well_formed("pk_live_0000000000000000000000000000000000000"));
+        assert!(!is_well_formed(
+            "pk_live_0000000000000000000000000000000000000"
+        ));
     }
 
     #[test]

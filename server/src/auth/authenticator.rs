@@ -36,7 +36,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(db: DatabaseConnection, pepper: Vec<u8>, verifier: TokenVerifier) -> Self {
-        Authenticator { db, pepper, verifier }
+        Authenticator {
+            db,
+            pepper,
+            verifier,
+        }
     }
 
     pub fn pepper(&self) -> &[u8] {
@@ -94,7 +98,11 @@ impl Authenticator {
         Ok(Principal {
             org_id: key.org_id,
             credential: Credential::ApiKey { key_id: key.id },
-            scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
+            scopes: key
+                .scopes
+                .split_whitespace()
+                .filter_map(Scope::parse)
+                .collect(),
             verified: false,
         })
     }

@@ -48,7 +48,9 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
-        let path = path.strip_prefix(videovector_api_spec::spec::BASE_PATH).unwrap_or(path);
+        let path = path
+            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
+            .unwrap_or(path);
         if let Some(rule) = self.table.find(req.method(), path).cloned() {
             if !rule.schemes.is_empty() {
                 match authenticate(&self.authenticator, &req, &rule).await {
@@ -76,8 +78,14 @@ async fn authenticate(
     let accepts = |scheme: &str| rule.schemes.iter().any(|s| s == scheme);
     let accepts_key = accepts(API_KEY_SCHEME);
     let needs_verified = accepts(VERIFIED_BEARER_SCHEME);
-    let api_key = req.headers().get("x-api-key").map(|v| v.to_str().unwrap_or(""));
-    let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap_or(""));
+    let api_key = req
+        .headers()
+        .get("x-api-key")
+        .map(|v| v.to_str().unwrap_or(""));
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or(""));
     let challenge = if accepts_key {
         format!("ApiKey {REALM}, Bearer {REALM}")
     } else {

@@ -183,7 +183,11 @@ impl TokenVerifier {
             .ok_or(TokenError::NoOrganization)?;
         Ok(VerifiedToken {
             issuer: trusted.issuer.clone(),
-            subject: claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_string(),
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             org_id,
             scopes: scopes_of(&claims),
             verified: claims.get(&self.verified_claim) == Some(&Value::Bool(true)),
@@ -219,7 +223,10 @@ fn unverified_issuer(token: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_string)
 }
 
-async fn trusted_external(external: &ExternalIssuer, default_audience: &str) -> anyhow::Result<TrustedIssuer> {
+async fn trusted_external(
+    external: &ExternalIssuer,
+    default_audience: &str,
+) -> anyhow::Result<TrustedIssuer> {
     let algorithms = external
         .algorithms
         .iter()
@@ -242,7 +249,9 @@ async fn trusted_external(external: &ExternalIssuer, default_audience: &str) -> 
         KeySource::Single(key)
     } else if let Some(secret) = &external.shared_secret {
         anyhow::ensure!(
-            algorithms.iter().all(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)),
+            algorithms
+                .iter()
+                .all(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)),
             "issuer {}: a shared secret only goes with HS algorithms",
             external.issuer
         );
@@ -252,7 +261,10 @@ async fn trusted_external(external: &ExternalIssuer, default_audience: &str) -> 
     };
     Ok(TrustedIssuer {
         issuer: external.issuer.clone(),
-        audience: external.audience.clone().unwrap_or_else(|| default_audience.to_string()),
+        audience: external
+            .audience
+            .clone()
+            .unwrap_or_else(|| default_audience.to_string()),
         algorithms,
         keys,
         default_organization: external.default_organization.clone(),
@@ -260,8 +272,16 @@ async fn trusted_external(external: &ExternalIssuer, default_audience: &str) -> 
 }
 
 async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    Ok(client.get(url).send().await?.error_for_status()?.json().await?)
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    Ok(client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 fn spawn_jwks_refresh(url: String, set: Arc<RwLock<JwkSet>>) {
@@ -270,7 +290,9 @@ fn spawn_jwks_refresh(url: String, set: Arc<RwLock<JwkSet>>) {
             tokio::time::sleep(Duration::from_secs(600)).await;
             match fetch_jwks(&url).await {
                 Ok(fresh) => *set.write().await = fresh,
-                Err(e) => tracing::warn!(%url, error = %e, "refreshing JWKS failed; keeping the previous keys"),
+                Err(e) => {
+                    tracing::warn!(%url, error = %e, "refreshing JWKS failed; keeping the previous keys")
+                }
             }
         }
     });
@@ -282,7 +304,10 @@ mod tests {
 
     #[test]
     fn scopes_come_from_scope_or_scopes() {
-        assert_eq!(scopes_of(&json!({"scope": "read search bogus"})), vec![Scope::Search, Scope::Read]);
+        assert_eq!(
+            scopes_of(&json!({"scope": "read search bogus"})),
+            vec![Scope::Search, Scope::Read]
+        );
         assert_eq!(scopes_of(&json!({"scopes": ["admin"]})), vec![Scope::Admin]);
         assert!(scopes_of(&json!({})).is_empty());
     }

@@ -16,7 +16,11 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 /// Whether `password` matches `hash`; a malformed hash never matches.
 pub fn verify(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -32,7 +32,11 @@ impl LoginLimiter {
                 times.retain(|t| now.duration_since(*t) < self.window);
                 if times.len() >= self.max_failures as usize {
                     let oldest = times[0];
-                    let secs = self.window.saturating_sub(now.duration_since(oldest)).as_secs() + 1;
+                    let secs = self
+                        .window
+                        .saturating_sub(now.duration_since(oldest))
+                        .as_secs()
+                        + 1;
                     wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
                 }
             }
@@ -52,7 +56,10 @@ impl LoginLimiter {
     }
 
     pub fn record_success(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 

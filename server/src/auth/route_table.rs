@@ -68,7 +68,9 @@ mod tests {
     #[test]
     fn committed_spec_routes_match() {
         let table = RouteTable::from_spec(videovector_api_spec::COMMITTED_SPEC).unwrap();
-        let rule = table.find(&Method::POST, "/indexes/idx_archive/search").unwrap();
+        let rule = table
+            .find(&Method::POST, "/indexes/idx_archive/search")
+            .unwrap();
         assert_eq!(rule.operation_id, "index_search");
         let rule = table.find(&Method::GET, "/indexes").unwrap();
         assert_eq!(rule.operation_id, "index_list");

@@ -9,7 +9,11 @@ use rand::RngCore;
 /// The configured secret, or the one in `file` (created with 32 random bytes when absent).
 pub fn load_or_create(configured: Option<&str>, file: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(value) = configured {
-        anyhow::ensure!(value.len() >= 32, "{} must be at least 32 characters", file.display());
+        anyhow::ensure!(
+            value.len() >= 32,
+            "{} must be at least 32 characters",
+            file.display()
+        );
         return Ok(value.as_bytes().to_vec());
     }
     if let Ok(existing) = std::fs::read_to_string(file) {

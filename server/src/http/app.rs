@@ -4,11 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    get, handler,
-    http::StatusCode,
-    listener::TcpAcceptor,
-    middleware::Tracing,
-    web::Data,
+    get, handler, http::StatusCode, listener::TcpAcceptor, middleware::Tracing, web::Data,
     EndpointExt, IntoResponse, Response, Route,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -124,9 +120,14 @@ impl AppState {
     }
 
     /// The whole HTTP application.
-    pub fn routes(self: &Arc<Self>, public_url: &str) -> anyhow::Result<impl poem::Endpoint<Output = Response>> {
+    pub fn routes(
+        self: &Arc<Self>,
+        public_url: &str,
+    ) -> anyhow::Result<impl poem::Endpoint<Output = Response>> {
         let api = videovector_api_spec::spec::service()
-            .with(Idempotency { db: self.db.clone() })
+            .with(Idempotency {
+                db: self.db.clone(),
+            })
             .with(Guard {
                 table: self.table.clone(),
                 authenticator: self.authenticator.clone(),
@@ -230,7 +231,10 @@ impl RunningServer {
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState::init(config).await?;
     let app = state.routes(&public_url)?;
     let (tx, rx) = oneshot::channel::<()>();

@@ -47,7 +47,10 @@ fn serve_docs(tail: &str, config: &Arc<utoipa_swagger_ui::Config<'static>>) -> R
 }
 
 #[handler]
-pub fn docs_file(Path(tail): Path<String>, config: Data<&Arc<utoipa_swagger_ui::Config<'static>>>) -> Response {
+pub fn docs_file(
+    Path(tail): Path<String>,
+    config: Data<&Arc<utoipa_swagger_ui::Config<'static>>>,
+) -> Response {
     serve_docs(&tail, config.0)
 }
 

@@ -96,7 +96,11 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                 created_at: Set(now),
                 expires_at: Set(now + Duration::hours(RETENTION_HOURS)),
             })
-            .on_conflict(OnConflict::column(record::Column::ScopeKey).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(record::Column::ScopeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(&self.db)
             .await
             .map_err(db_failure)?;
@@ -144,7 +148,13 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
         .with_header("Retry-After", "1"))
     }
 
-    async fn finish(&self, scope_key: &str, status: StatusCode, headers: &[(String, String)], body: &[u8]) {
+    async fn finish(
+        &self,
+        scope_key: &str,
+        status: StatusCode,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) {
         let result = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             record::Entity::delete_by_id(scope_key.to_string())
                 .exec(&self.db)
@@ -180,7 +190,9 @@ fn replay(model: record::Model) -> Response {
         .as_deref()
         .and_then(|h| serde_json::from_str(h).ok())
         .unwrap_or_default();
-    let mut response = Response::builder().status(status).body(model.body.unwrap_or_default());
+    let mut response = Response::builder()
+        .status(status)
+        .body(model.body.unwrap_or_default());
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().insert(name, value);
@@ -201,7 +213,8 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
             .headers()
             .get("idempotency-key")
             .map(|v| v.to_str().map(str::to_string));
-        let (Some(key), Some(principal), true) = (key, req.data::<Principal>().cloned(), applies) else {
+        let (Some(key), Some(principal), true) = (key, req.data::<Principal>().cloned(), applies)
+        else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let key = match key {

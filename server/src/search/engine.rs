@@ -89,7 +89,10 @@ impl SearchIndex {
         })
     }
 
-    fn with_writer<T>(&self, f: impl FnOnce(&mut IndexWriter, &Fields) -> tantivy::Result<T>) -> tantivy::Result<T> {
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter, &Fields) -> tantivy::Result<T>,
+    ) -> tantivy::Result<T> {
         let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             *slot = Some(self.index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?);
@@ -140,7 +143,12 @@ impl SearchEngine {
     }
 
     /// Upserts and deletes segments of one index, then commits and reloads its reader.
-    pub fn apply(&self, uid: &str, upserts: &[SegmentDoc], deletes: &[String]) -> tantivy::Result<()> {
+    pub fn apply(
+        &self,
+        uid: &str,
+        upserts: &[SegmentDoc],
+        deletes: &[String],
+    ) -> tantivy::Result<()> {
         let handle = self.handle(uid)?;
         handle.with_writer(|writer, fields| {
             for id in deletes {
@@ -158,7 +166,11 @@ impl SearchEngine {
 
     /// Removes an index and its directory.
     pub fn drop_index(&self, uid: &str) -> std::io::Result<()> {
-        let removed = self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        let removed = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
         drop(removed);
         match std::fs::remove_dir_all(self.dir(uid)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -182,7 +194,11 @@ impl SearchEngine {
     pub fn release_writers(&self) {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         for handle in open.values() {
-            handle.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+            handle
+                .writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
         }
     }
 }

@@ -33,7 +33,10 @@ pub struct Indexer {
 
 impl Indexer {
     /// Recovers the search root and starts following the change sequence.
-    pub async fn start(db: DatabaseConnection, engine: Arc<SearchEngine>) -> anyhow::Result<Arc<Indexer>> {
+    pub async fn start(
+        db: DatabaseConnection,
+        engine: Arc<SearchEngine>,
+    ) -> anyhow::Result<Arc<Indexer>> {
         let indexer = Arc::new(Self::new(db, engine));
         indexer.recover().await?;
         let worker = indexer.clone();
@@ -193,7 +196,10 @@ impl Indexer {
                     dropped.insert(change.index_uid);
                 }
                 (_, Some(segment_id)) if !dropped.contains(&change.index_uid) => {
-                    upserts.entry(change.index_uid).or_default().insert(segment_id);
+                    upserts
+                        .entry(change.index_uid)
+                        .or_default()
+                        .insert(segment_id);
                 }
                 _ => {}
             }
@@ -212,7 +218,11 @@ impl Indexer {
                 rows.extend(found.into_iter().map(|s| (s.id.clone(), to_doc(s))));
             }
             // A changed segment that no longer exists is a delete.
-            let deletes: Vec<String> = ids.iter().filter(|id| !rows.contains_key(*id)).cloned().collect();
+            let deletes: Vec<String> = ids
+                .iter()
+                .filter(|id| !rows.contains_key(*id))
+                .cloned()
+                .collect();
             let docs: Vec<SegmentDoc> = rows.into_values().collect();
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &deletes)).await??;

@@ -55,7 +55,8 @@ impl SearchEngine {
                     let term = Term::from_field_text(fields.text, t);
                     (
                         Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>,
+                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+                            as Box<dyn Query>,
                     )
                 })
                 .collect(),
@@ -75,7 +76,11 @@ impl SearchEngine {
             let stored: TantivyDocument = searcher.doc(address)?;
             let doc = from_document(&fields, &stored);
             let highlights = highlight(&mut analyzer, &doc.text, &terms);
-            hits.push(Hit { doc, score, highlights });
+            hits.push(Hit {
+                doc,
+                score,
+                highlights,
+            });
         }
         Ok(hits)
     }
@@ -123,7 +128,11 @@ fn from_document(fields: &Fields, doc: &TantivyDocument) -> SegmentDoc {
             .unwrap_or_default()
             .to_string()
     };
-    let number = |field| doc.get_first(field).and_then(|v| v.as_f64()).unwrap_or_default();
+    let number = |field| {
+        doc.get_first(field)
+            .and_then(|v| v.as_f64())
+            .unwrap_or_default()
+    };
     SegmentDoc {
         segment_id: text(fields.segment_id),
         media_id: text(fields.media_id),
@@ -192,9 +201,21 @@ mod tests {
             .apply(
                 "u1",
                 &[
-                    doc("a", "m1", 0.0, "The reporter stands at the station entrance", &["news"]),
+                    doc(
+                        "a",
+                        "m1",
+                        0.0,
+                        "The reporter stands at the station entrance",
+                        &["news"],
+                    ),
                     doc("b", "m1", 10.0, "Weather forecast for tomorrow", &[]),
-                    doc("c", "m2", 20.0, "A reporter interviews commuters", &["news"]),
+                    doc(
+                        "c",
+                        "m2",
+                        20.0,
+                        "A reporter interviews commuters",
+                        &["news"],
+                    ),
                 ],
                 &[],
             )
@@ -209,20 +230,45 @@ mod tests {
         assert_eq!(ids, ["a", "c"]);
         assert!(hits[0].score > hits[1].score);
         // "reporter", "at", "station", "entrance" in "The reporter stands at the station entrance"
-        assert_eq!(hits[0].highlights, vec![(4, 12), (20, 22), (27, 34), (35, 43)]);
+        assert_eq!(
+            hits[0].highlights,
+            vec![(4, 12), (20, 22), (27, 34), (35, 43)]
+        );
 
         let filtered = engine
-            .search("u1", &SearchQuery { media_ids: vec!["m2".into()], ..q.clone() })
+            .search(
+                "u1",
+                &SearchQuery {
+                    media_ids: vec!["m2".into()],
+                    ..q.clone()
+                },
+            )
             .unwrap();
         assert_eq!(filtered.len(), 1);
         assert_eq!(filtered[0].doc.segment_id, "c");
         let ranged = engine
-            .search("u1", &SearchQuery { start_gte: Some(5.0), ..q.clone() })
+            .search(
+                "u1",
+                &SearchQuery {
+                    start_gte: Some(5.0),
+                    ..q.clone()
+                },
+            )
             .unwrap();
         assert_eq!(ranged.len(), 1);
 
         engine.apply("u1", &[], &["a".to_string()]).unwrap();
         assert_eq!(engine.search("u1", &q).unwrap().len(), 1);
-        assert!(engine.search("u1", &SearchQuery { text: "?!".into(), top_k: 5, ..Default::default() }).unwrap().is_empty());
+        assert!(engine
+            .search(
+                "u1",
+                &SearchQuery {
+                    text: "?!".into(),
+                    top_k: 5,
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .is_empty());
     }
 }

@@ -14,11 +14,7 @@ use videovector_api_spec::{
 };
 
 use super::{internal, pagination::PageRequest};
-use crate::{
-    auth::api_key_secret,
-    db::entities::api_key,
-    ids::new_id,
-};
+use crate::{auth::api_key_secret, db::entities::api_key, ids::new_id};
 
 pub struct ApiKeys {
     pub db: DatabaseConnection,
@@ -27,7 +23,11 @@ pub struct ApiKeys {
 }
 
 fn scopes_of(model: &api_key::Model) -> Vec<Scope> {
-    model.scopes.split_whitespace().filter_map(Scope::parse).collect()
+    model
+        .scopes
+        .split_whitespace()
+        .filter_map(Scope::parse)
+        .collect()
 }
 
 fn to_dto(model: &api_key::Model) -> ApiKey {
@@ -81,14 +81,21 @@ impl ApiKeys {
 
 #[async_trait]
 impl ApiKeyService for ApiKeys {
-    async fn create(&self, who: &Principal, request: ApiKeyCreate) -> ServiceResult<ApiKeyWithSecret> {
+    async fn create(
+        &self,
+        who: &Principal,
+        request: ApiKeyCreate,
+    ) -> ServiceResult<ApiKeyWithSecret> {
         let mut scopes = request.scopes;
         scopes.sort();
         scopes.dedup();
         ensure_holds(who, &scopes, "create")?;
         let name = request.name.trim().to_string();
         if name.is_empty() {
-            return Err(ApiError::unprocessable("invalid_name", "name must not be blank"));
+            return Err(ApiError::unprocessable(
+                "invalid_name",
+                "name must not be blank",
+            ));
         }
         let secret = api_key_secret::generate(&self.prefix);
         let now = Utc::now();
@@ -96,14 +103,20 @@ impl ApiKeyService for ApiKeys {
             id: Set(new_id("key")),
             org_id: Set(who.org_id.clone()),
             name: Set(name),
-            scopes: Set(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+            scopes: Set(scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")),
             digest: Set(api_key_secret::digest(&self.pepper, &secret)),
             hint: Set(api_key_secret::mask(&secret)),
             previous_digest: Set(None),
             previous_valid_until: Set(None),
             created_by: Set(who.owner()),
             created_at: Set(now),
-            expires_at: Set(request.expires_in_days.map(|d| now + Duration::days(d as i64))),
+            expires_at: Set(request
+                .expires_in_days
+                .map(|d| now + Duration::days(d as i64))),
             last_used_at: Set(None),
             revoked_at: Set(None),
             rotated_at: Set(None),
@@ -140,15 +153,26 @@ impl ApiKeyService for ApiKeys {
         Ok(to_dto(&self.find(who, key_id).await?))
     }
 
-    async fn rotate(&self, who: &Principal, key_id: &str, request: ApiKeyRotate) -> ServiceResult<ApiKeyWithSecret> {
+    async fn rotate(
+        &self,
+        who: &Principal,
+        key_id: &str,
+        request: ApiKeyRotate,
+    ) -> ServiceResult<ApiKeyWithSecret> {
         let key = self.find(who, key_id).await?;
         ensure_holds(who, &scopes_of(&key), "rotate")?;
         let now = Utc::now();
         if key.revoked_at.is_some() {
-            return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated; create a new one"));
+            return Err(ApiError::conflict(
+                "key_revoked",
+                "a revoked key cannot be rotated; create a new one",
+            ));
         }
         if key.expires_at.is_some_and(|at| at <= now) {
-            return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated; create a new one"));
+            return Err(ApiError::conflict(
+                "key_expired",
+                "an expired key cannot be rotated; create a new one",
+            ));
         }
         let grace = request.grace_period_seconds.unwrap_or(0) as i64;
         let secret = api_key_secret::generate(&self.prefix);

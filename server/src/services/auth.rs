@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use poem::http::StatusCode;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use videovector_api_spec::{
     dto::auth::{TokenRequest, TokenResponse},
     services::{AuthService, ServiceResult},
@@ -43,9 +45,16 @@ pub struct Auth {
 
 impl Auth {
     /// Mints a token for an operator record (login and `videovector token`).
-    pub fn mint_for(&self, op: &operator::Model, requested: Option<Vec<Scope>>) -> ServiceResult<TokenResponse> {
+    pub fn mint_for(
+        &self,
+        op: &operator::Model,
+        requested: Option<Vec<Scope>>,
+    ) -> ServiceResult<TokenResponse> {
         let Some(role_scope) = role_scope(&op.role) else {
-            return Err(ApiError::forbidden("no_role", "the operator's role grants no scope"));
+            return Err(ApiError::forbidden(
+                "no_role",
+                "the operator's role grants no scope",
+            ));
         };
         let scopes = match requested {
             None => vec![role_scope],
@@ -84,7 +93,11 @@ impl Auth {
 
 #[async_trait]
 impl AuthService for Auth {
-    async fn token_create(&self, request: TokenRequest, client: &str) -> ServiceResult<TokenResponse> {
+    async fn token_create(
+        &self,
+        request: TokenRequest,
+        client: &str,
+    ) -> ServiceResult<TokenResponse> {
         let email = request.email.trim().to_lowercase();
         let email_key = format!("email:{email}");
         let client_key = format!("client:{client}");
@@ -105,13 +118,15 @@ impl AuthService for Auth {
         let ok_operator = match found {
             Some(op) => {
                 let hash = op.password_hash.clone();
-                let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
-                    .await
-                    .unwrap_or(false);
+                let matches =
+                    tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
+                        .await
+                        .unwrap_or(false);
                 matches.then_some(op)
             }
             None => {
-                let _ = tokio::task::spawn_blocking(move || passwords::verify_dummy(&password)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || passwords::verify_dummy(&password)).await;
                 None
             }
         };
@@ -130,7 +145,10 @@ impl AuthService for Auth {
 }
 
 /// Creates an organisation.
-pub async fn create_organization(db: &DatabaseConnection, name: &str) -> anyhow::Result<organization::Model> {
+pub async fn create_organization(
+    db: &DatabaseConnection,
+    name: &str,
+) -> anyhow::Result<organization::Model> {
     let org = organization::Model {
         id: new_id("org"),
         name: name.to_string(),
@@ -155,8 +173,14 @@ pub async fn create_operator(
     role: &str,
     verified: bool,
 ) -> anyhow::Result<operator::Model> {
-    anyhow::ensure!(role_scope(role).is_some(), "role must be admin, writer, reader or searcher");
-    anyhow::ensure!(password.len() >= 8, "the password must be at least 8 characters");
+    anyhow::ensure!(
+        role_scope(role).is_some(),
+        "role must be admin, writer, reader or searcher"
+    );
+    anyhow::ensure!(
+        password.len() >= 8,
+        "the password must be at least 8 characters"
+    );
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || passwords::hash(&password)).await??;
     let model = operator::ActiveModel {

@@ -49,7 +49,9 @@ fn to_dto(model: &index::Model) -> Index {
 fn valid_index_id(id: &str) -> bool {
     id.strip_prefix("idx_").is_some_and(|rest| {
         (1..=60).contains(&rest.len())
-            && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
     })
 }
 
@@ -63,10 +65,18 @@ fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
     };
     for (i, s) in segments.iter().enumerate() {
         if !s.start_seconds.is_finite() || s.start_seconds < 0.0 {
-            fail(i, "start_seconds", "must be a finite number of seconds, not negative");
+            fail(
+                i,
+                "start_seconds",
+                "must be a finite number of seconds, not negative",
+            );
         }
         if !s.end_seconds.is_finite() || s.end_seconds < s.start_seconds {
-            fail(i, "end_seconds", "must be a finite number of seconds, not before start_seconds");
+            fail(
+                i,
+                "end_seconds",
+                "must be a finite number of seconds, not before start_seconds",
+            );
         }
         if s.text.trim().is_empty() {
             fail(i, "text", "must not be blank");
@@ -84,8 +94,11 @@ fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::unprocessable("invalid_segments", format!("{} field(s) are invalid", errors.len()))
-            .with_field_errors(errors))
+        Err(ApiError::unprocessable(
+            "invalid_segments",
+            format!("{} field(s) are invalid", errors.len()),
+        )
+        .with_field_errors(errors))
     }
 }
 
@@ -102,7 +115,9 @@ async fn reserve_sequence(txn: &DatabaseTransaction, count: i64) -> Result<i64, 
             ),
         ))
         .await?
-        .ok_or_else(|| sea_orm::DbErr::Custom("the segment_changes counter row is missing".into()))?;
+        .ok_or_else(|| {
+            sea_orm::DbErr::Custom("the segment_changes counter row is missing".into())
+        })?;
     let last: i64 = row.try_get_by_index(0)?;
     Ok(last - count + 1)
 }
@@ -117,7 +132,11 @@ impl Indexes {
             .ok_or_else(|| ApiError::not_found("index", index_id))
     }
 
-    async fn store_segments(&self, idx: &index::Model, segments: Vec<SegmentInput>) -> Result<(Vec<String>, i64), sea_orm::DbErr> {
+    async fn store_segments(
+        &self,
+        idx: &index::Model,
+        segments: Vec<SegmentInput>,
+    ) -> Result<(Vec<String>, i64), sea_orm::DbErr> {
         let now = Utc::now();
         let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
         let models: Vec<segment::ActiveModel> = segments
@@ -138,10 +157,15 @@ impl Indexes {
             .collect();
         let txn = self.db.begin().await?;
         for chunk in models.chunks(INSERT_CHUNK) {
-            segment::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+            segment::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
         }
         index::Entity::update_many()
-            .col_expr(index::Column::SegmentCount, Expr::col(index::Column::SegmentCount).add(ids.len() as i64))
+            .col_expr(
+                index::Column::SegmentCount,
+                Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
+            )
             .col_expr(index::Column::UpdatedAt, Expr::value(now))
             .filter(index::Column::Uid.eq(&idx.uid))
             .exec(&txn)
@@ -158,7 +182,9 @@ impl Indexes {
             })
             .collect();
         for chunk in changes.chunks(INSERT_CHUNK) {
-            segment_change::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+            segment_change::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok((ids.clone(), first + ids.len() as i64 - 1))
@@ -173,14 +199,19 @@ impl IndexService for Indexes {
             Some(id) => {
                 return Err(ApiError::unprocessable(
                     "invalid_index_id",
-                    format!("`{id}` is not a valid index id: use `idx_` then 1–60 of a-z, 0-9, `_`, `-`"),
+                    format!(
+                    "`{id}` is not a valid index id: use `idx_` then 1–60 of a-z, 0-9, `_`, `-`"
+                ),
                 ))
             }
             None => new_id("idx"),
         };
         let name = request.name.trim().to_string();
         if name.is_empty() {
-            return Err(ApiError::unprocessable("invalid_name", "name must not be blank"));
+            return Err(ApiError::unprocessable(
+                "invalid_name",
+                "name must not be blank",
+            ));
         }
         let now = Utc::now();
         let model = index::ActiveModel {
@@ -225,13 +256,21 @@ impl IndexService for Indexes {
         Ok(to_dto(&self.find(who, index_id).await?))
     }
 
-    async fn update(&self, who: &Principal, index_id: &str, request: IndexUpdate) -> ServiceResult<Index> {
+    async fn update(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        request: IndexUpdate,
+    ) -> ServiceResult<Index> {
         let existing = self.find(who, index_id).await?;
         let mut model: index::ActiveModel = existing.into();
         if let Some(name) = request.name {
             let name = name.trim().to_string();
             if name.is_empty() {
-                return Err(ApiError::unprocessable("invalid_name", "name must not be blank"));
+                return Err(ApiError::unprocessable(
+                    "invalid_name",
+                    "name must not be blank",
+                ));
             }
             model.name = Set(name);
         }
@@ -275,7 +314,12 @@ impl IndexService for Indexes {
         Ok(())
     }
 
-    async fn ingest(&self, who: &Principal, index_id: &str, batch: SegmentBatch) -> ServiceResult<SegmentBatchResult> {
+    async fn ingest(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        batch: SegmentBatch,
+    ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
         let (segment_ids, last_seq) = self
@@ -295,12 +339,23 @@ impl IndexService for Indexes {
         })
     }
 
-    async fn search(&self, who: &Principal, index_id: &str, request: SearchRequest) -> ServiceResult<SearchResults> {
+    async fn search(
+        &self,
+        who: &Principal,
+        index_id: &str,
+        request: SearchRequest,
+    ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
         let filters = request.filters.unwrap_or_default();
-        for (name, value) in [("start_seconds_gte", filters.start_seconds_gte), ("end_seconds_lte", filters.end_seconds_lte)] {
+        for (name, value) in [
+            ("start_seconds_gte", filters.start_seconds_gte),
+            ("end_seconds_lte", filters.end_seconds_lte),
+        ] {
             if value.is_some_and(|v| !v.is_finite()) {
-                return Err(ApiError::unprocessable("invalid_filter", format!("filters.{name} must be finite")));
+                return Err(ApiError::unprocessable(
+                    "invalid_filter",
+                    format!("filters.{name} must be finite"),
+                ));
             }
         }
         let query = SearchQuery {

@@ -30,7 +30,12 @@ impl PageRequest {
                     .decode(c.as_bytes())
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued"))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_cursor",
+                            "the cursor is not one this API issued",
+                        )
+                    })
             })
             .transpose()?;
         Ok(PageRequest {
@@ -44,7 +49,10 @@ impl PageRequest {
         let more = rows.len() as u64 > self.limit;
         rows.truncate(self.limit as usize);
         let next = more
-            .then(|| rows.last().map(|r| URL_SAFE_NO_PAD.encode(id(r).as_bytes())))
+            .then(|| {
+                rows.last()
+                    .map(|r| URL_SAFE_NO_PAD.encode(id(r).as_bytes()))
+            })
             .flatten();
         (rows, next)
     }

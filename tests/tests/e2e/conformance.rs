@@ -30,7 +30,8 @@ enum Cred {
 }
 
 fn rules() -> Vec<OperationRule> {
-    let spec: serde_json::Value = serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
     operation_rules(&spec).unwrap()
 }
 
@@ -40,7 +41,11 @@ fn concrete_path(template: &str) -> String {
         .replace("{key_id}", "key_does_not_exist")
 }
 
-async fn call(server: &TestServer, rule: &OperationRule, cred: &Cred) -> (StatusCode, serde_json::Value, Option<String>) {
+async fn call(
+    server: &TestServer,
+    rule: &OperationRule,
+    cred: &Cred,
+) -> (StatusCode, serde_json::Value, Option<String>) {
     let http = reqwest::Client::new();
     let method = Method::from_bytes(rule.method.as_bytes()).unwrap();
     let mut request = http.request(method, server.api(&concrete_path(&rule.path)));
@@ -50,7 +55,9 @@ async fn call(server: &TestServer, rule: &OperationRule, cred: &Cred) -> (Status
         Cred::Bearer(t) => request.bearer_auth(t),
     };
     if rule.method != "GET" && rule.method != "DELETE" {
-        request = request.header("content-type", "application/json").body("{}");
+        request = request
+            .header("content-type", "application/json")
+            .body("{}");
     }
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -62,7 +69,12 @@ async fn call(server: &TestServer, rule: &OperationRule, cred: &Cred) -> (Status
     (status, body, challenge)
 }
 
-fn check(rule: &OperationRule, case: &str, expect: Expect, got: (StatusCode, serde_json::Value, Option<String>)) {
+fn check(
+    rule: &OperationRule,
+    case: &str,
+    expect: Expect,
+    got: (StatusCode, serde_json::Value, Option<String>),
+) {
     let (status, body, challenge) = got;
     let id = &rule.operation_id;
     match expect {
@@ -72,15 +84,26 @@ fn check(rule: &OperationRule, case: &str, expect: Expect, got: (StatusCode, ser
         ),
         Expect::Unauthorized => {
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{id} / {case}: {body}");
-            assert!(challenge.is_some(), "{id} / {case}: 401 without WWW-Authenticate");
-            assert_eq!(body["status"], 401, "{id} / {case}: not a problem body: {body}");
+            assert!(
+                challenge.is_some(),
+                "{id} / {case}: 401 without WWW-Authenticate"
+            );
+            assert_eq!(
+                body["status"], 401,
+                "{id} / {case}: not a problem body: {body}"
+            );
         }
         Expect::Forbidden => {
             assert_eq!(status, StatusCode::FORBIDDEN, "{id} / {case}: {body}");
             let required = rule.required_scope.unwrap().to_string();
             assert_eq!(body["code"], "insufficient_scope", "{id} / {case}");
             assert_eq!(body["required_scope"], required.as_str(), "{id} / {case}");
-            assert!(challenge.unwrap().contains(&format!("scope=\"{required}\"")), "{id} / {case}");
+            assert!(
+                challenge
+                    .unwrap()
+                    .contains(&format!("scope=\"{required}\"")),
+                "{id} / {case}"
+            );
         }
     }
 }
@@ -102,25 +125,54 @@ async fn every_operation_enforces_what_the_spec_declares() {
         keys.push((scope, server.api_key(&org, &[scope]).await.1));
     }
     let (revoked_id, revoked) = server.api_key(&org, &[Scope::Admin]).await;
-    server.admin_client(&org).api_key_revoke().key_id(&revoked_id).send().await.unwrap();
+    server
+        .admin_client(&org)
+        .api_key_revoke()
+        .key_id(&revoked_id)
+        .send()
+        .await
+        .unwrap();
     let (deleted_id, deleted) = server.api_key(&org, &[Scope::Admin]).await;
-    server.admin_client(&org).api_key_delete().key_id(&deleted_id).send().await.unwrap();
+    server
+        .admin_client(&org)
+        .api_key_delete()
+        .key_id(&deleted_id)
+        .send()
+        .await
+        .unwrap();
     let (expired_id, expired) = server.api_key(&org, &[Scope::Admin]).await;
-    let row = api_key::Entity::find_by_id(expired_id).one(server.db()).await.unwrap().unwrap();
+    let row = api_key::Entity::find_by_id(expired_id)
+        .one(server.db())
+        .await
+        .unwrap()
+        .unwrap();
     let mut row: api_key::ActiveModel = row.into();
     row.expires_at = Set(Some(Utc::now() - Duration::seconds(1)));
     row.update(server.db()).await.unwrap();
     let unknown = videovector_server::auth::api_key_secret::generate("sk_live_");
 
     let rules = rules();
-    assert!(rules.len() >= 15, "the spec lists {} operations", rules.len());
+    assert!(
+        rules.len() >= 15,
+        "the spec lists {} operations",
+        rules.len()
+    );
     for rule in &rules {
         let public = rule.schemes.is_empty();
         let takes_key = rule.schemes.iter().any(|s| s == API_KEY_SCHEME);
         let needs_verified = rule.schemes.iter().any(|s| s == VERIFIED_BEARER_SCHEME);
-        let bad_key = if public { Expect::Pass } else { Expect::Unauthorized };
+        let bad_key = if public {
+            Expect::Pass
+        } else {
+            Expect::Unauthorized
+        };
 
-        check(rule, "no credential", bad_key, call(&server, rule, &Cred::None).await);
+        check(
+            rule,
+            "no credential",
+            bad_key,
+            call(&server, rule, &Cred::None).await,
+        );
         for (case, secret) in [
             ("malformed key", "sk_live_nonsense".to_string()),
             ("unknown key", unknown.clone()),
@@ -128,7 +180,12 @@ async fn every_operation_enforces_what_the_spec_declares() {
             ("expired key", expired.clone()),
             ("deleted key", deleted.clone()),
         ] {
-            check(rule, case, bad_key, call(&server, rule, &Cred::Key(secret)).await);
+            check(
+                rule,
+                case,
+                bad_key,
+                call(&server, rule, &Cred::Key(secret)).await,
+            );
         }
         for (scope, secret) in &keys {
             let expect = if public {
@@ -138,19 +195,45 @@ async fn every_operation_enforces_what_the_spec_declares() {
             } else {
                 scope_expectation(rule, *scope)
             };
-            check(rule, &format!("{scope} key"), expect, call(&server, rule, &Cred::Key(secret.clone())).await);
+            check(
+                rule,
+                &format!("{scope} key"),
+                expect,
+                call(&server, rule, &Cred::Key(secret.clone())).await,
+            );
         }
         for scope in Scope::ALL {
             let token = server.token(&org, &[scope]);
-            let expect = if public { Expect::Pass } else { scope_expectation(rule, scope) };
-            check(rule, &format!("{scope} JWT"), expect, call(&server, rule, &Cred::Bearer(token)).await);
+            let expect = if public {
+                Expect::Pass
+            } else {
+                scope_expectation(rule, scope)
+            };
+            check(
+                rule,
+                &format!("{scope} JWT"),
+                expect,
+                call(&server, rule, &Cred::Bearer(token)).await,
+            );
         }
         let unverified = server.unverified_token(&org, &[Scope::Admin]);
-        let expect = if needs_verified { Expect::Unauthorized } else { Expect::Pass };
+        let expect = if needs_verified {
+            Expect::Unauthorized
+        } else {
+            Expect::Pass
+        };
         let got = call(&server, rule, &Cred::Bearer(unverified)).await;
         if needs_verified {
-            assert_eq!(got.1["code"], "insufficient_user_authentication", "{}", rule.operation_id);
-            assert!(got.2.as_deref().unwrap().contains("error=\"insufficient_user_authentication\""));
+            assert_eq!(
+                got.1["code"], "insufficient_user_authentication",
+                "{}",
+                rule.operation_id
+            );
+            assert!(got
+                .2
+                .as_deref()
+                .unwrap()
+                .contains("error=\"insufficient_user_authentication\""));
         }
         check(rule, "unverified admin JWT", expect, got);
     }

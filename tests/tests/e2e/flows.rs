@@ -17,14 +17,22 @@ fn segment(media: &str, start: f64, text: &str) -> types::builder::SegmentInput 
 async fn create_index(client: &Client, id: &str) -> types::Index {
     client
         .index_create()
-        .body(types::IndexCreate::builder().id(Some(id.parse().unwrap())).name("Archive"))
+        .body(
+            types::IndexCreate::builder()
+                .id(Some(id.parse().unwrap()))
+                .name("Archive"),
+        )
         .send()
         .await
         .expect("index created")
         .into_inner()
 }
 
-async fn ingest(client: &Client, index: &str, segments: Vec<types::builder::SegmentInput>) -> types::SegmentBatchResult {
+async fn ingest(
+    client: &Client,
+    index: &str,
+    segments: Vec<types::builder::SegmentInput>,
+) -> types::SegmentBatchResult {
     let segments = segments
         .into_iter()
         .map(|s| types::SegmentInput::try_from(s).unwrap())
@@ -39,11 +47,19 @@ async fn ingest(client: &Client, index: &str, segments: Vec<types::builder::Segm
         .into_inner()
 }
 
-async fn search(client: &Client, index: &str, query: &str) -> Result<types::SearchResults, Error<types::Problem>> {
+async fn search(
+    client: &Client,
+    index: &str,
+    query: &str,
+) -> Result<types::SearchResults, Error<types::Problem>> {
     client
         .index_search()
         .index_id(index)
-        .body(types::SearchRequest::builder().query(query).top_k(Some(10.try_into().unwrap())))
+        .body(
+            types::SearchRequest::builder()
+                .query(query)
+                .top_k(Some(10.try_into().unwrap())),
+        )
         .send()
         .await
         .map(|r| r.into_inner())
@@ -63,14 +79,19 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
     let anonymous = videovector_client::anonymous(&server.url()).unwrap();
     let token = anonymous
         .token_create()
-        .body(types::TokenRequest::builder().email("bootstrap@example.com").password("bootstrap-password"))
+        .body(
+            types::TokenRequest::builder()
+                .email("bootstrap@example.com")
+                .password("bootstrap-password"),
+        )
         .send()
         .await
         .expect("login")
         .into_inner();
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.scopes, vec![types::Scope::Admin]);
-    let operator = videovector_client::with_bearer_token(&server.url(), &token.access_token).unwrap();
+    let operator =
+        videovector_client::with_bearer_token(&server.url(), &token.access_token).unwrap();
 
     // The page's example: a production search key with read and search.
     let created = operator
@@ -92,7 +113,11 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
     let writer = videovector_client::with_api_key(&server.url(), &{
         operator
             .api_key_create()
-            .body(types::ApiKeyCreate::builder().name("loader").scopes(vec![types::Scope::Write]))
+            .body(
+                types::ApiKeyCreate::builder()
+                    .name("loader")
+                    .scopes(vec![types::Scope::Write]),
+            )
             .send()
             .await
             .unwrap()
@@ -105,7 +130,11 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
         &writer,
         "idx_archive",
         vec![
-            segment("news-1", 12.0, "The reporter is standing at the station entrance"),
+            segment(
+                "news-1",
+                12.0,
+                "The reporter is standing at the station entrance",
+            ),
             segment("news-1", 20.0, "Commuters walk past the ticket barrier"),
             segment("news-2", 3.0, "Weather for the weekend looks dry"),
         ],
@@ -115,7 +144,9 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
     assert_eq!(stored.segment_ids.len(), 3);
 
     let searcher = videovector_client::with_api_key(&server.url(), &created.secret).unwrap();
-    let results = search(&searcher, "idx_archive", "reporter at station entrance").await.unwrap();
+    let results = search(&searcher, "idx_archive", "reporter at station entrance")
+        .await
+        .unwrap();
     assert_eq!(results.hits.len(), 1);
     let hit = &results.hits[0];
     assert_eq!(hit.media_id, "news-1");
@@ -130,7 +161,10 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
             .send()
             .await,
     );
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
     server.stop().await;
 }
 
@@ -141,20 +175,40 @@ async fn api_key_lifecycle() {
     let admin = server.admin_client(&org);
     let (key_id, secret) = server.api_key(&org, &[Scope::Read]).await;
     let with_key = videovector_client::with_api_key(&server.url(), &secret).unwrap();
-    with_key.index_list().send().await.expect("a fresh key works");
+    with_key
+        .index_list()
+        .send()
+        .await
+        .expect("a fresh key works");
 
     // Masked everywhere after creation.
     let listed = admin.api_key_list().send().await.unwrap().into_inner();
     let raw = serde_json::to_string(&listed).unwrap();
     assert!(!raw.contains(&secret[8..]), "the list leaks the secret");
-    let viewed = admin.api_key_view().key_id(&key_id).send().await.unwrap().into_inner();
-    assert_eq!(viewed.masked_key, format!("sk_live_…{}", &secret[secret.len() - 4..]));
+    let viewed = admin
+        .api_key_view()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        viewed.masked_key,
+        format!("sk_live_…{}", &secret[secret.len() - 4..])
+    );
     assert_eq!(viewed.status, types::ApiKeyStatus::Active);
 
     // last_used_at is recorded (off the request path, so poll briefly).
     let mut used = None;
     for _ in 0..50 {
-        used = admin.api_key_view().key_id(&key_id).send().await.unwrap().into_inner().last_used_at;
+        used = admin
+            .api_key_view()
+            .key_id(&key_id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .last_used_at;
         if used.is_some() {
             break;
         }
@@ -176,7 +230,11 @@ async fn api_key_lifecycle() {
     let (status, _) = status_of(with_key.index_list().send().await);
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let with_new = videovector_client::with_api_key(&server.url(), &rotated.secret).unwrap();
-    with_new.index_list().send().await.expect("the rotated secret works");
+    with_new
+        .index_list()
+        .send()
+        .await
+        .expect("the rotated secret works");
 
     // A grace period keeps the old secret alive.
     let graced = admin
@@ -187,35 +245,70 @@ async fn api_key_lifecycle() {
         .await
         .unwrap()
         .into_inner();
-    with_new.index_list().send().await.expect("old secret inside its grace period");
+    with_new
+        .index_list()
+        .send()
+        .await
+        .expect("old secret inside its grace period");
     let with_graced = videovector_client::with_api_key(&server.url(), &graced.secret).unwrap();
     with_graced.index_list().send().await.unwrap();
 
     // Revoke soft-disables, immediately, including the graced secret.
-    let revoked = admin.api_key_revoke().key_id(&key_id).send().await.unwrap().into_inner();
+    let revoked = admin
+        .api_key_revoke()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(revoked.status, types::ApiKeyStatus::Revoked);
-    assert_eq!(status_of(with_graced.index_list().send().await).0, StatusCode::UNAUTHORIZED);
-    assert_eq!(status_of(with_new.index_list().send().await).0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(with_graced.index_list().send().await).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_of(with_new.index_list().send().await).0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Delete removes it.
     admin.api_key_delete().key_id(&key_id).send().await.unwrap();
-    assert_eq!(status_of(admin.api_key_view().key_id(&key_id).send().await).0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_of(admin.api_key_view().key_id(&key_id).send().await).0,
+        StatusCode::NOT_FOUND
+    );
 
     // No escalation: a read token cannot mint a write key, nor touch an admin key.
-    let reader = videovector_client::with_bearer_token(&server.url(), &server.token(&org, &[Scope::Read])).unwrap();
+    let reader =
+        videovector_client::with_bearer_token(&server.url(), &server.token(&org, &[Scope::Read]))
+            .unwrap();
     let (status, code) = status_of(
         reader
             .api_key_create()
-            .body(types::ApiKeyCreate::builder().name("escalate").scopes(vec![types::Scope::Write]))
+            .body(
+                types::ApiKeyCreate::builder()
+                    .name("escalate")
+                    .scopes(vec![types::Scope::Write]),
+            )
             .send()
             .await,
     );
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "scope_escalation"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "scope_escalation")
+    );
     let (admin_key, _) = server.api_key(&org, &[Scope::Admin]).await;
-    assert_eq!(status_of(reader.api_key_revoke().key_id(&admin_key).send().await).0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(reader.api_key_revoke().key_id(&admin_key).send().await).0,
+        StatusCode::FORBIDDEN
+    );
     reader
         .api_key_create()
-        .body(types::ApiKeyCreate::builder().name("ok").scopes(vec![types::Scope::Search]))
+        .body(
+            types::ApiKeyCreate::builder()
+                .name("ok")
+                .scopes(vec![types::Scope::Search]),
+        )
         .send()
         .await
         .expect("a read token may mint a search key");
@@ -230,20 +323,42 @@ async fn organisations_are_isolated() {
     let client_a = server.admin_client(&a);
     let client_b = server.admin_client(&b);
     create_index(&client_a, "idx_archive").await;
-    ingest(&client_a, "idx_archive", vec![segment("m", 0.0, "secret plans of organisation a")]).await;
+    ingest(
+        &client_a,
+        "idx_archive",
+        vec![segment("m", 0.0, "secret plans of organisation a")],
+    )
+    .await;
     // Both may use the same public id; neither sees the other's.
     create_index(&client_b, "idx_archive").await;
-    ingest(&client_b, "idx_archive", vec![segment("m", 0.0, "plans of organisation b")]).await;
-    let hits = search(&client_b, "idx_archive", "secret plans").await.unwrap().hits;
+    ingest(
+        &client_b,
+        "idx_archive",
+        vec![segment("m", 0.0, "plans of organisation b")],
+    )
+    .await;
+    let hits = search(&client_b, "idx_archive", "secret plans")
+        .await
+        .unwrap()
+        .hits;
     assert_eq!(hits.len(), 1);
     assert!(hits[0].text.contains("organisation b"));
     create_index(&client_a, "idx_only_a").await;
-    assert_eq!(status_of(client_b.index_view().index_id("idx_only_a").send().await).0, StatusCode::NOT_FOUND);
-    assert_eq!(status_of(search(&client_b, "idx_only_a", "plans").await).0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_of(client_b.index_view().index_id("idx_only_a").send().await).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status_of(search(&client_b, "idx_only_a", "plans").await).0,
+        StatusCode::NOT_FOUND
+    );
     let listed = client_b.index_list().send().await.unwrap().into_inner();
     assert_eq!(listed.items.len(), 1);
     let (key_a, _) = server.api_key(&a, &[Scope::Read]).await;
-    assert_eq!(status_of(client_b.api_key_view().key_id(&key_a).send().await).0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_of(client_b.api_key_view().key_id(&key_a).send().await).0,
+        StatusCode::NOT_FOUND
+    );
     server.stop().await;
 }
 
@@ -261,15 +376,21 @@ async fn idempotency_replays_rejects_mismatch_and_in_flight() {
             .body(body.to_string())
             .send()
     };
-    let first = post("k1", r#"{"id":"idx_once","name":"Once"}"#).await.unwrap();
+    let first = post("k1", r#"{"id":"idx_once","name":"Once"}"#)
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first_body = first.text().await.unwrap();
-    let again = post("k1", r#"{"id":"idx_once","name":"Once"}"#).await.unwrap();
+    let again = post("k1", r#"{"id":"idx_once","name":"Once"}"#)
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.text().await.unwrap(), first_body);
-    let other = post("k1", r#"{"id":"idx_other","name":"Other"}"#).await.unwrap();
+    let other = post("k1", r#"{"id":"idx_other","name":"Other"}"#)
+        .await
+        .unwrap();
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Without the key the same request is a real second create: a conflict.
     let conflict = http
@@ -287,11 +408,19 @@ async fn idempotency_replays_rejects_mismatch_and_in_flight() {
     use videovector_server::db::entities::idempotency_record as record;
     let owner = format!("jwt:videovector|{}", org.operator.id);
     let body = r#"{"name":"Busy"}"#;
-    let scope_key = videovector_server::http::idempotency::scope_key(&org.org_id, &owner, "POST", "/indexes", "busy");
+    let scope_key = videovector_server::http::idempotency::scope_key(
+        &org.org_id,
+        &owner,
+        "POST",
+        "/indexes",
+        "busy",
+    );
     let now = chrono::Utc::now();
     record::Entity::insert(record::ActiveModel {
         scope_key: Set(scope_key),
-        fingerprint: Set(videovector_server::http::idempotency::body_fingerprint(body.as_bytes())),
+        fingerprint: Set(videovector_server::http::idempotency::body_fingerprint(
+            body.as_bytes(),
+        )),
         state: Set("in_flight".into()),
         status: Set(None),
         headers: Set(None),
@@ -318,19 +447,40 @@ async fn search_ranks_a_small_corpus_sensibly() {
         &client,
         "idx_corpus",
         vec![
-            segment("a", 0.0, "A fire broke out at the central station late last night"),
-            segment("a", 5.0, "Firefighters arrived at the station within minutes"),
+            segment(
+                "a",
+                0.0,
+                "A fire broke out at the central station late last night",
+            ),
+            segment(
+                "a",
+                5.0,
+                "Firefighters arrived at the station within minutes",
+            ),
             segment("b", 0.0, "The football match ended in a draw"),
-            segment("b", 5.0, "Station staff evacuated passengers from the platforms"),
+            segment(
+                "b",
+                5.0,
+                "Station staff evacuated passengers from the platforms",
+            ),
             segment("c", 0.0, "Stock markets rallied on Tuesday"),
         ],
     )
     .await
     .segment_ids;
-    let hits = search(&client, "idx_corpus", "fire at the station").await.unwrap().hits;
-    assert_eq!(hits[0].segment_id, ids[0], "the segment with both rare terms ranks first");
+    let hits = search(&client, "idx_corpus", "fire at the station")
+        .await
+        .unwrap()
+        .hits;
+    assert_eq!(
+        hits[0].segment_id, ids[0],
+        "the segment with both rare terms ranks first"
+    );
     let returned: Vec<_> = hits.iter().map(|h| h.segment_id.clone()).collect();
-    assert!(!returned.contains(&ids[4]), "a segment sharing no term matched: {returned:?}");
+    assert!(
+        !returned.contains(&ids[4]),
+        "a segment sharing no term matched: {returned:?}"
+    );
     // "the football match" shares only the common word "the": it ranks below every
     // segment about the station.
     if let Some(pos) = returned.iter().position(|id| id == &ids[2]) {
@@ -344,7 +494,12 @@ async fn search_ranks_a_small_corpus_sensibly() {
         .body(
             types::SearchRequest::builder()
                 .query("station")
-                .filters(Some(types::SearchFilters::builder().media_ids(vec!["b".to_string()]).try_into().unwrap())),
+                .filters(Some(
+                    types::SearchFilters::builder()
+                        .media_ids(vec!["b".to_string()])
+                        .try_into()
+                        .unwrap(),
+                )),
         )
         .send()
         .await
@@ -354,7 +509,12 @@ async fn search_ranks_a_small_corpus_sensibly() {
     assert_eq!(filtered.len(), 1);
     assert_eq!(filtered[0].segment_id, ids[3]);
     // Bad input is a 4xx problem, never a 500.
-    let bad = ingest_raw(&server, &org, r#"{"segments":[{"media_id":"m","start_seconds":5,"end_seconds":1,"text":"x"}]}"#).await;
+    let bad = ingest_raw(
+        &server,
+        &org,
+        r#"{"segments":[{"media_id":"m","start_seconds":5,"end_seconds":1,"text":"x"}]}"#,
+    )
+    .await;
     assert_eq!(bad.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.1["errors"][0]["field"], "segments[0].end_seconds");
     let bad = ingest_raw(&server, &org, r#"{"segments":[]}"#).await;
@@ -362,7 +522,11 @@ async fn search_ranks_a_small_corpus_sensibly() {
     server.stop().await;
 }
 
-async fn ingest_raw(server: &TestServer, org: &videovector_tests::TestOrg, body: &str) -> (StatusCode, serde_json::Value) {
+async fn ingest_raw(
+    server: &TestServer,
+    org: &videovector_tests::TestOrg,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
     let response = reqwest::Client::new()
         .post(server.api("/indexes/idx_corpus/segments"))
         .bearer_auth(server.token(org, &[Scope::Write]))
@@ -378,9 +542,21 @@ async fn ingest_raw(server: &TestServer, org: &videovector_tests::TestOrg, body:
 async fn mcp_config_needs_a_verified_session() {
     let server = TestServer::start().await;
     let org = server.org(true).await;
-    let config = server.admin_client(&org).mcp_config_view().send().await.unwrap().into_inner();
+    let config = server
+        .admin_client(&org)
+        .mcp_config_view()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(config.mcp_servers.videovector.url, server.api(""));
-    assert_eq!(config.mcp_servers.videovector.headers.x_api_key, "${VIDEOVECTOR_API_KEY}");
-    assert!(config.tools.iter().any(|t| t.name == "index_search" && t.required_scope == types::Scope::Search));
+    assert_eq!(
+        config.mcp_servers.videovector.headers.x_api_key,
+        "${VIDEOVECTOR_API_KEY}"
+    );
+    assert!(config
+        .tools
+        .iter()
+        .any(|t| t.name == "index_search" && t.required_scope == types::Scope::Search));
     server.stop().await;
 }

@@ -22,23 +22,39 @@ async fn forged_and_confused_tokens_are_refused() {
     let now = chrono::Utc::now().timestamp();
     let good = json!({"iss": "videovector", "aud": "videovector-api", "sub": org.operator.id,
         "exp": now + 600, "org_id": org.org_id, "scope": "admin", "email_verified": true});
-    let secret = std::fs::read_to_string(server.data_dir.path().join("secrets/jwt_signing_secret")).unwrap();
-    let real_key = base64::engine::general_purpose::STANDARD.decode(secret.trim()).unwrap();
+    let secret =
+        std::fs::read_to_string(server.data_dir.path().join("secrets/jwt_signing_secret")).unwrap();
+    let real_key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .unwrap();
     let sign = |claims: &serde_json::Value, key: &[u8]| {
-        encode(&Header::new(jsonwebtoken::Algorithm::HS256), claims, &EncodingKey::from_secret(key)).unwrap()
+        encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
     };
 
     let mut cases = vec![
-        ("alg none", unsigned(json!({"alg": "none", "typ": "JWT"}), good.clone())),
-        ("forged signature", sign(&good, b"not the server secret at all, 32+ bytes")),
         (
-            "RS256 header on an HS256 issuer",
-            {
-                let signed = sign(&good, &real_key);
-                let parts: Vec<&str> = signed.split('.').collect();
-                format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string()), parts[1], parts[2])
-            },
+            "alg none",
+            unsigned(json!({"alg": "none", "typ": "JWT"}), good.clone()),
         ),
+        (
+            "forged signature",
+            sign(&good, b"not the server secret at all, 32+ bytes"),
+        ),
+        ("RS256 header on an HS256 issuer", {
+            let signed = sign(&good, &real_key);
+            let parts: Vec<&str> = signed.split('.').collect();
+            format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string()),
+                parts[1],
+                parts[2]
+            )
+        }),
         ("garbage", "not.a.jwt".to_string()),
     ];
     for (case, mutate) in [
@@ -57,12 +73,28 @@ async fn forged_and_confused_tokens_are_refused() {
     cases.push(("missing exp", sign(&no_exp, &real_key)));
 
     let http = reqwest::Client::new();
-    let ok = http.get(server.api("/indexes")).bearer_auth(sign(&good, &real_key)).send().await.unwrap();
+    let ok = http
+        .get(server.api("/indexes"))
+        .bearer_auth(sign(&good, &real_key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK, "the control token must work");
     for (case, token) in cases {
-        let response = http.get(server.api("/indexes")).bearer_auth(&token).send().await.unwrap();
+        let response = http
+            .get(server.api("/indexes"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
-        assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"), "{case}");
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token"),
+            "{case}"
+        );
     }
     server.stop().await;
 }

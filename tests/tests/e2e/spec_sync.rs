@@ -15,16 +15,27 @@ fn generated_files_are_up_to_date() {
 
 #[test]
 fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
-    let spec: serde_json::Value = serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.0."));
     let mut seen = std::collections::BTreeSet::new();
     for rule in operation_rules(&spec).unwrap() {
         let op = &spec["paths"][&rule.path][rule.method.to_lowercase()];
         let id = &rule.operation_id;
         assert!(seen.insert(id.clone()), "duplicate operation id {id}");
-        assert!(id.contains('_') && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{id}");
-        assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{id} must have one tag");
-        assert!(!op["summary"].as_str().unwrap_or_default().is_empty(), "{id} needs a doc comment");
+        assert!(
+            id.contains('_') && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{id}"
+        );
+        assert_eq!(
+            op["tags"].as_array().map(Vec::len),
+            Some(1),
+            "{id} must have one tag"
+        );
+        assert!(
+            !op["summary"].as_str().unwrap_or_default().is_empty(),
+            "{id} needs a doc comment"
+        );
         let responses = op["responses"].as_object().unwrap();
         let successes: Vec<_> = responses.keys().filter(|k| k.starts_with('2')).collect();
         assert_eq!(successes.len(), 1, "{id} must have one success status");
@@ -48,7 +59,8 @@ fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
 
 #[test]
 fn security_table_snapshot() {
-    let spec: serde_json::Value = serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
     let mut table = String::from("operation | method | path | schemes | scope | idempotency\n");
     for rule in operation_rules(&spec).unwrap() {
         table.push_str(&format!(
@@ -56,9 +68,19 @@ fn security_table_snapshot() {
             rule.operation_id,
             rule.method,
             rule.path,
-            if rule.schemes.is_empty() { "public".into() } else { rule.schemes.join(" or ") },
-            rule.required_scope.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-            if rule.idempotent { "Idempotency-Key" } else { "-" },
+            if rule.schemes.is_empty() {
+                "public".into()
+            } else {
+                rule.schemes.join(" or ")
+            },
+            rule.required_scope
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if rule.idempotent {
+                "Idempotency-Key"
+            } else {
+                "-"
+            },
         ));
     }
     insta::assert_snapshot!(table);
