@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
 };
 use videovector_api_spec::{
     dto::api_keys::*,
@@ -132,17 +131,15 @@ impl ApiKeyService for ApiKeys {
     }
 
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage> {
-        let page = PageRequest::parse(page)?;
-        let mut query = api_key::for_org(&who.org_id).order_by_asc(api_key::Column::Id);
-        if let Some(after) = &page.after {
-            query = query.filter(api_key::Column::Id.gt(after.clone()));
-        }
-        let rows = query
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await
-            .map_err(|e| internal("listing API keys", e))?;
-        let (rows, next_cursor) = page.finish(rows, |r| &r.id);
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                api_key::for_org(&who.org_id),
+                api_key::Column::Id,
+                |r| &r.id,
+                "API keys",
+            )
+            .await?;
         Ok(ApiKeyPage {
             items: rows.iter().map(to_dto).collect(),
             next_cursor,

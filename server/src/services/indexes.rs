@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
     sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 use videovector_api_spec::{
     dto::{indexes::*, search::*},
@@ -235,17 +234,15 @@ impl IndexService for Indexes {
     }
 
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<IndexPage> {
-        let page = PageRequest::parse(page)?;
-        let mut query = index::for_org(&who.org_id).order_by_asc(index::Column::Id);
-        if let Some(after) = &page.after {
-            query = query.filter(index::Column::Id.gt(after.clone()));
-        }
-        let rows = query
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await
-            .map_err(|e| internal("listing indexes", e))?;
-        let (rows, next_cursor) = page.finish(rows, |r| &r.id);
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                index::for_org(&who.org_id),
+                index::Column::Id,
+                |r| &r.id,
+                "indexes",
+            )
+            .await?;
         Ok(IndexPage {
             items: rows.iter().map(to_dto).collect(),
             next_cursor,

@@ -2,7 +2,12 @@
 //! clients treat it as opaque.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use videovector_api_spec::{services::PageParams, ApiError};
+
+use super::internal;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
@@ -44,8 +49,30 @@ impl PageRequest {
         })
     }
 
+    /// Runs `query` (already scoped to the organisation) for this page, ordered by `id`;
+    /// returns the rows and the next cursor. `what` names the rows in the log on failure.
+    pub async fn fetch<E: EntityTrait>(
+        &self,
+        db: &DatabaseConnection,
+        query: Select<E>,
+        id: impl ColumnTrait,
+        id_of: impl Fn(&E::Model) -> &str,
+        what: &str,
+    ) -> Result<(Vec<E::Model>, Option<String>), ApiError> {
+        let mut query = query.order_by_asc(id);
+        if let Some(after) = &self.after {
+            query = query.filter(id.gt(after.clone()));
+        }
+        let rows = query
+            .limit(self.limit + 1)
+            .all(db)
+            .await
+            .map_err(|e| internal(&format!("listing {what}"), e))?;
+        Ok(self.finish(rows, id_of))
+    }
+
     /// Splits `limit + 1` fetched rows into the page and the next cursor.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
+    fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
         let more = rows.len() as u64 > self.limit;
         rows.truncate(self.limit as usize);
         let next = more
