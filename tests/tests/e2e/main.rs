@@ -2,6 +2,7 @@
 //! generated client (and by raw HTTP where a test must send what the client cannot).
 
 mod conformance;
+mod external_issuers;
 mod flows;
 mod jwt_attacks;
 mod spec_sync;
