@@ -19,6 +19,7 @@ pub struct TestServer {
     pub server: RunningServer,
     pub data_dir: tempfile::TempDir,
     pub database_url: String,
+    config: Config,
     pg_admin: Option<(String, String)>,
 }
 
@@ -109,13 +110,38 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let server = videovector_server::start(config)
+        let server = videovector_server::start(config.clone())
             .await
             .expect("server starts");
         TestServer {
             server,
             data_dir,
             database_url,
+            config,
+            pg_admin,
+        }
+    }
+
+    /// Stops the server, lets `between` change the data dir (as a crash or an operator
+    /// might), and starts a new server on the same data dir and database.
+    pub async fn restart(self, between: impl FnOnce(&std::path::Path)) -> TestServer {
+        let TestServer {
+            server,
+            data_dir,
+            database_url,
+            config,
+            pg_admin,
+        } = self;
+        server.stop().await.expect("server stops");
+        between(data_dir.path());
+        let server = videovector_server::start(config.clone())
+            .await
+            .expect("server restarts");
+        TestServer {
+            server,
+            data_dir,
+            database_url,
+            config,
             pg_admin,
         }
     }

@@ -5,4 +5,5 @@ mod conformance;
 mod external_issuers;
 mod flows;
 mod jwt_attacks;
+mod resources;
 mod spec_sync;

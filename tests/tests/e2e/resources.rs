@@ -1,0 +1,324 @@
+//! Index CRUD and pagination, durability across restarts (including a lost or damaged
+//! search index), operator login, and the problem bodies clients see.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use videovector_api_spec::Scope;
+use videovector_client::types;
+use videovector_tests::TestServer;
+
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn index_crud_and_cursor_pagination() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    for i in 0..5 {
+        client
+            .index_create()
+            .body(
+                types::IndexCreate::builder()
+                    .id(Some(format!("idx_page_{i}").parse().unwrap()))
+                    .name("Page"),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut request = client.index_list().limit(2);
+        if let Some(c) = &cursor {
+            request = request.cursor(c.clone());
+        }
+        let page = request.send().await.unwrap().into_inner();
+        pages += 1;
+        seen.extend(page.items.into_iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen,
+        (0..5).map(|i| format!("idx_page_{i}")).collect::<Vec<_>>()
+    );
+
+    let token = server.token(&org, &[Scope::Admin]);
+    let http = reqwest::Client::new();
+    let (status, body) = send(
+        http.get(server.api("/indexes?cursor=%%%"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
+    let (status, body) = send(http.get(server.api("/indexes?limit=0")).bearer_auth(&token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_limit"))
+    );
+
+    let updated = client
+        .index_update()
+        .index_id("idx_page_0")
+        .body(types::IndexUpdate::builder().name(Some("Renamed".parse().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.name, "Renamed");
+    assert!(updated.updated_at > updated.created_at);
+
+    // Delete removes the index and its segments; the id can be reused, empty.
+    client
+        .segment_ingest()
+        .index_id("idx_page_1")
+        .body(types::SegmentBatch::builder().wait(true).segments(
+            vec![types::SegmentInput::builder()
+            .media_id("m")
+            .start_seconds(0.0)
+            .end_seconds(1.0)
+            .text("archived footage of the harbour")
+            .try_into()
+            .unwrap()],
+        ))
+        .send()
+        .await
+        .unwrap();
+    client
+        .index_delete()
+        .index_id("idx_page_1")
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = send(
+        http.get(server.api("/indexes/idx_page_1"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let again = client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_page_1".parse().unwrap()))
+                .name("Again"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.segment_count, 0);
+    let (status, body) = send(
+        http.post(server.api("/indexes/idx_page_1/search"))
+            .bearer_auth(&token)
+            .json(&json!({"query": "harbour"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["hits"],
+        json!([]),
+        "a deleted index's segments came back"
+    );
+    server.stop().await;
+}
+
+async fn search_hits(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    let (status, body) = send(
+        reqwest::Client::new()
+            .post(server.api("/indexes/idx_durable/search"))
+            .bearer_auth(token)
+            .json(&json!({"query": query})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["hits"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn data_and_search_survive_restarts_and_a_lost_or_damaged_search_index() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_durable".parse().unwrap()))
+                .name("Durable"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let segments = (0..50)
+        .map(|i| {
+            types::SegmentInput::builder()
+                .media_id(format!("m{i}"))
+                .start_seconds(i as f64)
+                .end_seconds(i as f64 + 1.0)
+                .text(format!("lighthouse keeper log entry number {i}"))
+                .try_into()
+                .unwrap()
+        })
+        .collect::<Vec<types::SegmentInput>>();
+    // Not waiting: the segments must still become searchable within a second.
+    client
+        .segment_ingest()
+        .index_id("idx_durable")
+        .body(types::SegmentBatch::builder().segments(segments))
+        .send()
+        .await
+        .unwrap();
+    let token = server.token(&org, &[Scope::Search]);
+    let mut found = 0;
+    for _ in 0..20 {
+        found = search_hits(&server, &token, "lighthouse").await.len();
+        if found == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found, 10, "segments were not searchable within a second");
+
+    let server = server.restart(|_| {}).await;
+    assert_eq!(search_hits(&server, &token, "lighthouse").await.len(), 10);
+
+    // The whole search root lost: rebuilt from the database at start.
+    let server = server
+        .restart(|dir| std::fs::remove_dir_all(dir.join("search")).unwrap())
+        .await;
+    assert_eq!(
+        search_hits(&server, &token, "lighthouse keeper")
+            .await
+            .len(),
+        10
+    );
+
+    // One index damaged: rebuilt from the database at start.
+    let server = server
+        .restart(|dir| {
+            let indexes = dir.join("search/indexes");
+            for entry in std::fs::read_dir(&indexes).unwrap() {
+                std::fs::write(entry.unwrap().path().join("meta.json"), b"{ not json").unwrap();
+            }
+        })
+        .await;
+    assert_eq!(search_hits(&server, &token, "entry").await.len(), 10);
+    let index = server
+        .admin_client(&org)
+        .index_view()
+        .index_id("idx_durable")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(index.segment_count, 50);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_refused_and_rate_limited() {
+    let server = TestServer::start_with(|config| config.login_max_failures = 2).await;
+    let http = reqwest::Client::new();
+    let login = |password: &str| {
+        http.post(server.api("/auth/token"))
+            .json(&json!({"email": "bootstrap@example.com", "password": password}))
+    };
+    let (status, body) = send(login("wrong")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    send(login("wrong again")).await;
+    let response = login("bootstrap-password").send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the limit holds even for the right password"
+    );
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn problem_bodies() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let read = server.token(&org, &[Scope::Read]);
+    let admin = server.token(&org, &[Scope::Admin]);
+    let http = reqwest::Client::new();
+    let mut bodies = serde_json::Map::new();
+    let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        ("no_credentials", http.get(server.api("/indexes"))),
+        (
+            "api_key_on_jwt_only_path",
+            http.get(server.api("/api-keys"))
+                .header("X-API-Key", "sk_live_x"),
+        ),
+        (
+            "insufficient_scope",
+            http.post(server.api("/indexes"))
+                .bearer_auth(&read)
+                .json(&json!({"name": "x"})),
+        ),
+        (
+            "unverified_mcp",
+            http.get(server.api("/mcp/config"))
+                .bearer_auth(server.unverified_token(&org, &[Scope::Admin])),
+        ),
+        (
+            "unknown_index",
+            http.get(server.api("/indexes/idx_missing"))
+                .bearer_auth(&admin),
+        ),
+        (
+            "malformed_json",
+            http.post(server.api("/indexes"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{"),
+        ),
+        (
+            "bad_index_id",
+            http.post(server.api("/indexes"))
+                .bearer_auth(&admin)
+                .json(&json!({"id": "Archive", "name": "x"})),
+        ),
+        (
+            "no_such_path",
+            http.get(server.api("/nowhere")).bearer_auth(&admin),
+        ),
+        (
+            "wrong_method",
+            http.put(server.api("/indexes")).bearer_auth(&admin),
+        ),
+    ];
+    for (name, request) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json",
+            "{name}"
+        );
+        bodies.insert(name.to_string(), response.json().await.unwrap());
+    }
+    insta::assert_json_snapshot!(Value::Object(bodies));
+    server.stop().await;
+}
