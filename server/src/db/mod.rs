@@ -3,7 +3,7 @@
 pub mod entities;
 pub mod migrations;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 
 /// Opens the database and applies pending migrations.
@@ -15,22 +15,18 @@ pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection
 
 /// Opens the database without migrating.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let mut options = ConnectOptions::new(url.to_string());
     options
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers proceed during writes; busy_timeout makes concurrent writers wait
-        // instead of failing with SQLITE_BUSY.
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA busy_timeout = 10000",
-            "PRAGMA foreign_keys = ON",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
-    }
-    Ok(db)
+        .sqlx_logging(false)
+        // Per connection: WAL lets readers proceed during writes; busy_timeout makes
+        // concurrent writers wait instead of failing with SQLITE_BUSY.
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
 }

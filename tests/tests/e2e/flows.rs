@@ -560,3 +560,63 @@ async fn mcp_config_needs_a_verified_session() {
         .any(|t| t.name == "index_search" && t.required_scope == types::Scope::Search));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_ingest_once() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    create_index(&client, "idx_retry").await;
+    let token = server.token(&org, &[Scope::Write]);
+    let body = serde_json::json!({"wait": true, "segments": (0..200).map(|i| serde_json::json!({
+        "media_id": "m", "start_seconds": i, "end_seconds": i + 1, "text": format!("line {i}")
+    })).collect::<Vec<_>>()})
+    .to_string();
+    let http = reqwest::Client::new();
+    let attempts = (0..6).map(|_| {
+        http.post(server.api("/indexes/idx_retry/segments"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "batch-1")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    });
+    let responses = futures_join_all(attempts).await;
+    let mut fresh = 0;
+    for response in responses {
+        let response = response.unwrap();
+        match response.status() {
+            StatusCode::CREATED if response.headers().get("idempotent-replayed").is_none() => {
+                fresh += 1
+            }
+            StatusCode::CREATED => {}
+            StatusCode::CONFLICT => assert_eq!(response.headers()["retry-after"], "1"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one attempt may run");
+    let index = client
+        .index_view()
+        .index_id("idx_retry")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(index.segment_count, 200);
+    server.stop().await;
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+    F: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
