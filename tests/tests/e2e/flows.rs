@@ -581,7 +581,7 @@ async fn concurrent_retries_with_one_idempotency_key_ingest_once() {
             .body(body.clone())
             .send()
     });
-    let responses = futures_join_all(attempts).await;
+    let responses = join_spawned(attempts).await;
     let mut fresh = 0;
     for response in responses {
         let response = response.unwrap();
@@ -606,12 +606,11 @@ async fn concurrent_retries_with_one_idempotency_key_ingest_once() {
     server.stop().await;
 }
 
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
+/// Runs futures concurrently on the runtime and collects their outputs in order.
+async fn join_spawned<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
-    F: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();
     let mut out = Vec::new();
