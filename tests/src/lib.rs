@@ -146,6 +146,33 @@ impl TestServer {
         }
     }
 
+    /// Another instance on the same database with its own data dir (so its own search
+    /// index copy) and the same server secrets, as behind a load balancer.
+    pub async fn second_instance(&self) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let secrets = data_dir.path().join("secrets");
+        std::fs::create_dir_all(&secrets).expect("secrets dir");
+        for name in ["api_key_pepper", "jwt_signing_secret"] {
+            std::fs::copy(
+                self.data_dir.path().join("secrets").join(name),
+                secrets.join(name),
+            )
+            .expect("copying a server secret");
+        }
+        let mut config = self.config.clone();
+        config.data_dir = data_dir.path().to_path_buf();
+        let server = videovector_server::start(config.clone())
+            .await
+            .expect("second instance starts");
+        TestServer {
+            server,
+            data_dir,
+            database_url: self.database_url.clone(),
+            config,
+            pg_admin: None,
+        }
+    }
+
     pub fn url(&self) -> String {
         self.server.url()
     }

@@ -322,3 +322,72 @@ async fn problem_bodies() {
     insta::assert_json_snapshot!(Value::Object(bodies));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_on_one_database_keep_their_search_copies_current() {
+    let first = TestServer::start().await;
+    let second = first.second_instance().await;
+    let org = first.org(true).await;
+    let token = first.token(&org, &[Scope::Admin]);
+    let (_, key) = first.api_key(&org, &[Scope::Admin]).await;
+    let http = reqwest::Client::new();
+    // Credentials issued through one instance work on the other.
+    let (status, _) = send(
+        http.post(second.api("/indexes"))
+            .header("X-API-Key", &key)
+            .json(&json!({"id": "idx_durable", "name": "Shared"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = send(
+        http.post(first.api("/indexes/idx_durable/segments"))
+            .bearer_auth(&token)
+            .json(
+                &json!({"segments": [{"media_id": "m", "start_seconds": 0, "end_seconds": 1,
+                                         "text": "ferry departs from the northern pier"}]}),
+            ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut hits = Vec::new();
+    for _ in 0..20 {
+        hits = search_hits(&second, &token, "northern pier").await;
+        if !hits.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        hits.len(),
+        1,
+        "the other instance did not pick the change up within a second"
+    );
+    // A delete through one instance reaches the other's copy too.
+    let (status, _) = send(
+        http.delete(first.api("/indexes/idx_durable"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut dropped = false;
+    for _ in 0..20 {
+        if second
+            .server
+            .state
+            .indexer
+            .engine()
+            .uids_on_disk()
+            .is_empty()
+        {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        dropped,
+        "the other instance kept the deleted index's search copy"
+    );
+    second.stop().await;
+    first.stop().await;
+}
