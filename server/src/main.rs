@@ -99,12 +99,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            db::connect_and_migrate(&config.database_url()).await?;
+            db::open(&config).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Reindex => {
-            let db = db::connect_and_migrate(&config.database_url()).await?;
+            let db = db::open(&config).await?;
             let engine = Arc::new(SearchEngine::new(config.search_dir())?);
             Indexer::new(db, engine).rebuild_all().await?;
             println!("search indexes rebuilt");
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
                     organization,
                 },
         } => {
-            let db = db::connect_and_migrate(&config.database_url()).await?;
+            let db = db::open(&config).await?;
             let org_id = match organization {
                 Some(id) => id,
                 None => match organization::Entity::find()
@@ -162,7 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> anyhow::Result<()> {
-    let db = db::connect_and_migrate(&config.database_url()).await?;
+    let db = db::open(&config).await?;
     let op = operator::Entity::find()
         .filter(operator::Column::Email.eq(email.trim().to_lowercase()))
         .one(&db)

@@ -6,6 +6,13 @@ pub mod migrations;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 
+/// Opens the configured database (creating the data dir the default SQLite file lives in)
+/// and applies pending migrations.
+pub async fn open(config: &crate::config::Config) -> anyhow::Result<DatabaseConnection> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    connect_and_migrate(&config.database_url()).await
+}
+
 /// Opens the database and applies pending migrations.
 pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = connect(url).await?;

@@ -58,8 +58,7 @@ impl AppState {
     /// Opens the database (migrating it), recovers the search indexes, and bootstraps an
     /// operator on first start.
     pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let db = db::connect_and_migrate(&config.database_url()).await?;
+        let db = db::open(&config).await?;
         if let Some((email, generated)) = crate::services::auth::bootstrap(
             &db,
             config.bootstrap_email.as_deref(),
