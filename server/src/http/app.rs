@@ -149,18 +149,40 @@ impl AppState {
     }
 }
 
-/// Refuses a declared body above [`MAX_BODY_BYTES`] with 413 before reading it.
-async fn limit_body<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
-    let declared = req
-        .headers()
-        .get(poem::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-        return Err(poem::Error::from_string(
+/// Refuses a body above [`MAX_BODY_BYTES`] with 413: a declared length before reading, a
+/// chunked body as soon as it grows past the limit.
+async fn limit_body<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem::Result<Response> {
+    use tokio::io::AsyncReadExt;
+    let too_large = || {
+        poem::Error::from_string(
             format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
             StatusCode::PAYLOAD_TOO_LARGE,
-        ));
+        )
+    };
+    match req.headers().get(poem::http::header::CONTENT_LENGTH) {
+        Some(length) => {
+            let declared = length.to_str().ok().and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+                return Err(too_large());
+            }
+        }
+        None if req
+            .headers()
+            .contains_key(poem::http::header::TRANSFER_ENCODING) =>
+        {
+            let mut body = Vec::new();
+            req.take_body()
+                .into_async_read()
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut body)
+                .await
+                .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST))?;
+            if body.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            req.set_body(body);
+        }
+        None => {}
     }
     next.call(req).await.map(IntoResponse::into_response)
 }

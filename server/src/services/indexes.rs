@@ -135,7 +135,7 @@ impl Indexes {
         &self,
         idx: &index::Model,
         segments: Vec<SegmentInput>,
-    ) -> Result<(Vec<String>, i64), sea_orm::DbErr> {
+    ) -> Result<Option<(Vec<String>, i64)>, sea_orm::DbErr> {
         let now = Utc::now();
         let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
         let models: Vec<segment::ActiveModel> = segments
@@ -155,12 +155,9 @@ impl Indexes {
             })
             .collect();
         let txn = self.db.begin().await?;
-        for chunk in models.chunks(INSERT_CHUNK) {
-            segment::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        index::Entity::update_many()
+        // Counting first locks the index row: a concurrent delete either finished (no row,
+        // so nothing is stored) or waits for this batch.
+        let counted = index::Entity::update_many()
             .col_expr(
                 index::Column::SegmentCount,
                 Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
@@ -169,6 +166,15 @@ impl Indexes {
             .filter(index::Column::Uid.eq(&idx.uid))
             .exec(&txn)
             .await?;
+        if counted.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        for chunk in models.chunks(INSERT_CHUNK) {
+            segment::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
         let first = reserve_sequence(&txn, ids.len() as i64).await?;
         let changes: Vec<segment_change::ActiveModel> = ids
             .iter()
@@ -186,7 +192,8 @@ impl Indexes {
                 .await?;
         }
         txn.commit().await?;
-        Ok((ids.clone(), first + ids.len() as i64 - 1))
+        let last = first + ids.len() as i64 - 1;
+        Ok(Some((ids, last)))
     }
 }
 
@@ -322,7 +329,8 @@ impl IndexService for Indexes {
         let (segment_ids, last_seq) = self
             .store_segments(&idx, batch.segments)
             .await
-            .map_err(|e| internal("storing segments", e))?;
+            .map_err(|e| internal("storing segments", e))?
+            .ok_or_else(|| ApiError::not_found("index", index_id))?;
         let searchable = if batch.wait {
             self.indexer.wait_for(last_seq, WAIT_FOR_SEARCHABLE).await
         } else {

@@ -391,3 +391,39 @@ async fn two_instances_on_one_database_keep_their_search_copies_current() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_413_declared_or_chunked() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let token = server.token(&org, &[Scope::Write]);
+    let chunks = (0..40).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024 * 1024]));
+    let response = reqwest::Client::new()
+        .post(server.api("/indexes"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["code"], "payload_too_large");
+        }
+        // The server may answer and close before the client finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let (status, _) = send(
+        reqwest::Client::new()
+            .post(server.api("/indexes"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(" ".repeat(33 * 1024 * 1024)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    server.stop().await;
+}
