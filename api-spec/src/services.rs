@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    dto::{api_keys::*, auth::*, indexes::*, mcp::*, search::*},
+    dto::{api_keys::*, auth::*, chat::*, indexes::*, mcp::*, search::*},
     problem::ApiError,
     security::Principal,
 };
@@ -80,6 +80,18 @@ pub trait IndexService: Send + Sync {
     ) -> ServiceResult<SearchResults>;
 }
 
+/// Searches across indexes, and answers questions from what it finds.
+#[async_trait]
+pub trait RetrievalService: Send + Sync {
+    async fn search(
+        &self,
+        who: &Principal,
+        request: CrossSearchRequest,
+    ) -> ServiceResult<SearchPage>;
+    async fn search_page(&self, who: &Principal, page_token: &str) -> ServiceResult<SearchPage>;
+    async fn chat(&self, who: &Principal, request: ChatRequest) -> ServiceResult<ChatCompletion>;
+}
+
 /// Describes how MCP clients connect.
 #[async_trait]
 pub trait McpService: Send + Sync {
@@ -92,5 +104,6 @@ pub struct Services {
     pub auth: Arc<dyn AuthService>,
     pub api_keys: Arc<dyn ApiKeyService>,
     pub indexes: Arc<dyn IndexService>,
+    pub retrieval: Arc<dyn RetrievalService>,
     pub mcp: Arc<dyn McpService>,
 }

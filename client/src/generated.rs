@@ -8,6 +8,61 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
+    ///How an answer was produced.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AnswerMode {
+        #[serde(rename = "extractive")]
+        Extractive,
+        #[serde(rename = "generative")]
+        Generative,
+    }
+    impl ::std::fmt::Display for AnswerMode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Extractive => f.write_str("extractive"),
+                Self::Generative => f.write_str("generative"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AnswerMode {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "extractive" => Ok(Self::Extractive),
+                "generative" => Ok(Self::Generative),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AnswerMode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AnswerMode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///An API key as it can be shown after creation: masked, never the secret.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ApiKey {
@@ -202,6 +257,258 @@ pub mod types {
     impl ApiKeyWithSecret {
         pub fn builder() -> builder::ApiKeyWithSecret {
             Default::default()
+        }
+    }
+    ///An answer grounded in retrieved evidence.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ChatCompletion {
+        ///The answer, with `[n]` markers pointing at `citations`.
+        pub answer: ::std::string::String,
+        pub citations: ::std::vec::Vec<Citation>,
+        pub id: ::std::string::String,
+        pub mode: AnswerMode,
+        ///Says how the answer was made (and, when extractive, that no model is configured).
+        pub notice: ::std::string::String,
+    }
+    impl ChatCompletion {
+        pub fn builder() -> builder::ChatCompletion {
+            Default::default()
+        }
+    }
+    ///One message of the conversation.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ChatMessage {
+        pub content: ChatMessageContent,
+        pub role: ChatRole,
+    }
+    impl ChatMessage {
+        pub fn builder() -> builder::ChatMessage {
+            Default::default()
+        }
+    }
+    ///`ChatMessageContent`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ChatMessageContent(::std::string::String);
+    impl ::std::ops::Deref for ChatMessageContent {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ChatMessageContent> for ::std::string::String {
+        fn from(value: ChatMessageContent) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ChatMessageContent {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 8000usize {
+                return Err("longer than 8000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ChatMessageContent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ChatMessageContent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ChatMessageContent {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A question answered from the evidence in some indexes.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ChatRequest {
+        ///The indexes to retrieve evidence from (1–20).
+        pub index_ids: ::std::vec::Vec<::std::string::String>,
+        ///The conversation; the last `user` message is what gets answered.
+        pub messages: ::std::vec::Vec<ChatMessage>,
+        ///How many pieces of evidence to retrieve (1–20, default 5).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub top_k: ::std::option::Option<::std::num::NonZeroU32>,
+    }
+    impl ChatRequest {
+        pub fn builder() -> builder::ChatRequest {
+            Default::default()
+        }
+    }
+    ///Who said a chat message.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ChatRole {
+        #[serde(rename = "system")]
+        System,
+        #[serde(rename = "user")]
+        User,
+        #[serde(rename = "assistant")]
+        Assistant,
+    }
+    impl ::std::fmt::Display for ChatRole {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::System => f.write_str("system"),
+                Self::User => f.write_str("user"),
+                Self::Assistant => f.write_str("assistant"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ChatRole {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "system" => Ok(Self::System),
+                "user" => Ok(Self::User),
+                "assistant" => Ok(Self::Assistant),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ChatRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ChatRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A segment an answer rests on.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Citation {
+        pub end_seconds: f64,
+        pub index_id: ::std::string::String,
+        ///The marker used in the answer, e.g. `1` for `[1]`.
+        pub marker: u32,
+        pub media_id: ::std::string::String,
+        pub score: f64,
+        pub segment_id: ::std::string::String,
+        pub start_seconds: f64,
+        pub text: ::std::string::String,
+    }
+    impl Citation {
+        pub fn builder() -> builder::Citation {
+            Default::default()
+        }
+    }
+    ///A ranked search across several indexes, paginated.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CrossSearchRequest {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub filters: ::std::option::Option<SearchFilters>,
+        ///The indexes to search (1–20).
+        pub index_ids: ::std::vec::Vec<::std::string::String>,
+        ///Hits per page (1–100, default 10).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub page_size: ::std::option::Option<::std::num::NonZeroU32>,
+        ///Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+        pub query: CrossSearchRequestQuery,
+    }
+    impl CrossSearchRequest {
+        pub fn builder() -> builder::CrossSearchRequest {
+            Default::default()
+        }
+    }
+    ///Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CrossSearchRequestQuery(::std::string::String);
+    impl ::std::ops::Deref for CrossSearchRequestQuery {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CrossSearchRequestQuery> for ::std::string::String {
+        fn from(value: CrossSearchRequestQuery) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CrossSearchRequestQuery {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1000usize {
+                return Err("longer than 1000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CrossSearchRequestQuery {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CrossSearchRequestQuery {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CrossSearchRequestQuery {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///One invalid field of a request.
@@ -752,6 +1059,21 @@ Omit it and the server picks one.*/
     }
     impl SearchHit {
         pub fn builder() -> builder::SearchHit {
+            Default::default()
+        }
+    }
+    ///One page of a cross-index search.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchPage {
+        ///Hits, best first. Scores come from each hit's own index.
+        pub hits: ::std::vec::Vec<SearchHit>,
+        /**Pass to `GET /search/{page_token}` for the next page; absent on the last page.
+Opaque, bound to your organisation, and valid for 15 minutes.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_page_token: ::std::option::Option<::std::string::String>,
+    }
+    impl SearchPage {
+        pub fn builder() -> builder::SearchPage {
             Default::default()
         }
     }
@@ -1618,6 +1940,528 @@ the role's scope.*/
                 Self {
                     key: Ok(value.key),
                     secret: Ok(value.secret),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChatCompletion {
+            answer: ::std::result::Result<::std::string::String, ::std::string::String>,
+            citations: ::std::result::Result<
+                ::std::vec::Vec<super::Citation>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            mode: ::std::result::Result<super::AnswerMode, ::std::string::String>,
+            notice: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for ChatCompletion {
+            fn default() -> Self {
+                Self {
+                    answer: Err("no value supplied for answer".to_string()),
+                    citations: Err("no value supplied for citations".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    mode: Err("no value supplied for mode".to_string()),
+                    notice: Err("no value supplied for notice".to_string()),
+                }
+            }
+        }
+        impl ChatCompletion {
+            pub fn answer<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.answer = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for answer: {e}")
+                    });
+                self
+            }
+            pub fn citations<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Citation>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.citations = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for citations: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AnswerMode>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
+                self
+            }
+            pub fn notice<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.notice = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for notice: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChatCompletion> for super::ChatCompletion {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChatCompletion,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    answer: value.answer?,
+                    citations: value.citations?,
+                    id: value.id?,
+                    mode: value.mode?,
+                    notice: value.notice?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChatCompletion> for ChatCompletion {
+            fn from(value: super::ChatCompletion) -> Self {
+                Self {
+                    answer: Ok(value.answer),
+                    citations: Ok(value.citations),
+                    id: Ok(value.id),
+                    mode: Ok(value.mode),
+                    notice: Ok(value.notice),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChatMessage {
+            content: ::std::result::Result<
+                super::ChatMessageContent,
+                ::std::string::String,
+            >,
+            role: ::std::result::Result<super::ChatRole, ::std::string::String>,
+        }
+        impl ::std::default::Default for ChatMessage {
+            fn default() -> Self {
+                Self {
+                    content: Err("no value supplied for content".to_string()),
+                    role: Err("no value supplied for role".to_string()),
+                }
+            }
+        }
+        impl ChatMessage {
+            pub fn content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChatMessageContent>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content: {e}")
+                    });
+                self
+            }
+            pub fn role<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChatRole>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.role = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for role: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChatMessage> for super::ChatMessage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChatMessage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content: value.content?,
+                    role: value.role?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChatMessage> for ChatMessage {
+            fn from(value: super::ChatMessage) -> Self {
+                Self {
+                    content: Ok(value.content),
+                    role: Ok(value.role),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChatRequest {
+            index_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            messages: ::std::result::Result<
+                ::std::vec::Vec<super::ChatMessage>,
+                ::std::string::String,
+            >,
+            top_k: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChatRequest {
+            fn default() -> Self {
+                Self {
+                    index_ids: Err("no value supplied for index_ids".to_string()),
+                    messages: Err("no value supplied for messages".to_string()),
+                    top_k: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChatRequest {
+            pub fn index_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
+            pub fn messages<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ChatMessage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.messages = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for messages: {e}")
+                    });
+                self
+            }
+            pub fn top_k<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.top_k = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for top_k: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChatRequest> for super::ChatRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChatRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    index_ids: value.index_ids?,
+                    messages: value.messages?,
+                    top_k: value.top_k?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChatRequest> for ChatRequest {
+            fn from(value: super::ChatRequest) -> Self {
+                Self {
+                    index_ids: Ok(value.index_ids),
+                    messages: Ok(value.messages),
+                    top_k: Ok(value.top_k),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Citation {
+            end_seconds: ::std::result::Result<f64, ::std::string::String>,
+            index_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            marker: ::std::result::Result<u32, ::std::string::String>,
+            media_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            score: ::std::result::Result<f64, ::std::string::String>,
+            segment_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            start_seconds: ::std::result::Result<f64, ::std::string::String>,
+            text: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for Citation {
+            fn default() -> Self {
+                Self {
+                    end_seconds: Err("no value supplied for end_seconds".to_string()),
+                    index_id: Err("no value supplied for index_id".to_string()),
+                    marker: Err("no value supplied for marker".to_string()),
+                    media_id: Err("no value supplied for media_id".to_string()),
+                    score: Err("no value supplied for score".to_string()),
+                    segment_id: Err("no value supplied for segment_id".to_string()),
+                    start_seconds: Err(
+                        "no value supplied for start_seconds".to_string(),
+                    ),
+                    text: Err("no value supplied for text".to_string()),
+                }
+            }
+        }
+        impl Citation {
+            pub fn end_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end_seconds: {e}")
+                    });
+                self
+            }
+            pub fn index_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_id: {e}")
+                    });
+                self
+            }
+            pub fn marker<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.marker = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for marker: {e}")
+                    });
+                self
+            }
+            pub fn media_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.media_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for media_id: {e}")
+                    });
+                self
+            }
+            pub fn score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for score: {e}")
+                    });
+                self
+            }
+            pub fn segment_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.segment_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for segment_id: {e}")
+                    });
+                self
+            }
+            pub fn start_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_seconds: {e}")
+                    });
+                self
+            }
+            pub fn text<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.text = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for text: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Citation> for super::Citation {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Citation,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    end_seconds: value.end_seconds?,
+                    index_id: value.index_id?,
+                    marker: value.marker?,
+                    media_id: value.media_id?,
+                    score: value.score?,
+                    segment_id: value.segment_id?,
+                    start_seconds: value.start_seconds?,
+                    text: value.text?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Citation> for Citation {
+            fn from(value: super::Citation) -> Self {
+                Self {
+                    end_seconds: Ok(value.end_seconds),
+                    index_id: Ok(value.index_id),
+                    marker: Ok(value.marker),
+                    media_id: Ok(value.media_id),
+                    score: Ok(value.score),
+                    segment_id: Ok(value.segment_id),
+                    start_seconds: Ok(value.start_seconds),
+                    text: Ok(value.text),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CrossSearchRequest {
+            filters: ::std::result::Result<
+                ::std::option::Option<super::SearchFilters>,
+                ::std::string::String,
+            >,
+            index_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            page_size: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
+            query: ::std::result::Result<
+                super::CrossSearchRequestQuery,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CrossSearchRequest {
+            fn default() -> Self {
+                Self {
+                    filters: Ok(Default::default()),
+                    index_ids: Err("no value supplied for index_ids".to_string()),
+                    page_size: Ok(Default::default()),
+                    query: Err("no value supplied for query".to_string()),
+                }
+            }
+        }
+        impl CrossSearchRequest {
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SearchFilters>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {e}")
+                    });
+                self
+            }
+            pub fn index_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
+            pub fn page_size<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.page_size = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for page_size: {e}")
+                    });
+                self
+            }
+            pub fn query<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CrossSearchRequestQuery>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.query = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for query: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CrossSearchRequest> for super::CrossSearchRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CrossSearchRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    filters: value.filters?,
+                    index_ids: value.index_ids?,
+                    page_size: value.page_size?,
+                    query: value.query?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CrossSearchRequest> for CrossSearchRequest {
+            fn from(value: super::CrossSearchRequest) -> Self {
+                Self {
+                    filters: Ok(value.filters),
+                    index_ids: Ok(value.index_ids),
+                    page_size: Ok(value.page_size),
+                    query: Ok(value.query),
                 }
             }
         }
@@ -2849,6 +3693,72 @@ the role's scope.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct SearchPage {
+            hits: ::std::result::Result<
+                ::std::vec::Vec<super::SearchHit>,
+                ::std::string::String,
+            >,
+            next_page_token: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SearchPage {
+            fn default() -> Self {
+                Self {
+                    hits: Err("no value supplied for hits".to_string()),
+                    next_page_token: Ok(Default::default()),
+                }
+            }
+        }
+        impl SearchPage {
+            pub fn hits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SearchHit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.hits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for hits: {e}")
+                    });
+                self
+            }
+            pub fn next_page_token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_page_token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for next_page_token: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchPage> for super::SearchPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    hits: value.hits?,
+                    next_page_token: value.next_page_token?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchPage> for SearchPage {
+            fn from(value: super::SearchPage) -> Self {
+                Self {
+                    hits: Ok(value.hits),
+                    next_page_token: Ok(value.next_page_token),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct SearchRequest {
             filters: ::std::result::Result<
                 ::std::option::Option<super::SearchFilters>,
@@ -3686,6 +4596,25 @@ let response = client.token_create()
     pub fn token_create(&self) -> builder::TokenCreate<'_> {
         builder::TokenCreate::new(self)
     }
+    /**Answer from indexed evidence
+
+Retrieves evidence for the last user message from the given indexes and answers with
+citations (segment, media id, timestamps). With no language model configured the
+answer is extractive, and `mode` and `notice` say so.
+
+**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+Sends a `POST` request to `/chat/completions`
+
+```ignore
+let response = client.chat_completion_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn chat_completion_create(&self) -> builder::ChatCompletionCreate<'_> {
+        builder::ChatCompletionCreate::new(self)
+    }
     /**List indexes
 
 Lists this organisation's indexes, ordered by id.
@@ -3847,6 +4776,42 @@ let response = client.mcp_config_view()
 ```*/
     pub fn mcp_config_view(&self) -> builder::McpConfigView<'_> {
         builder::McpConfigView::new(self)
+    }
+    /**Search several indexes
+
+Ranks segments of up to 20 indexes against a natural-language query and returns the
+first page, with a page token for the next.
+
+**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+Sends a `POST` request to `/search`
+
+```ignore
+let response = client.search_query()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn search_query(&self) -> builder::SearchQuery<'_> {
+        builder::SearchQuery::new(self)
+    }
+    /**Get the next page of a search
+
+Returns the page a `next_page_token` points at. A malformed, foreign or expired token
+is a 400 problem.
+
+**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+Sends a `GET` request to `/search/{page_token}`
+
+```ignore
+let response = client.search_page_view()
+    .page_token(page_token)
+    .send()
+    .await;
+```*/
+    pub fn search_page_view(&self) -> builder::SearchPageView<'_> {
+        builder::SearchPageView::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -4675,6 +5640,112 @@ pub mod builder {
                     )
                 }
                 429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::chat_completion_create`]
+
+[`Client::chat_completion_create`]: super::Client::chat_completion_create*/
+    #[derive(Debug, Clone)]
+    pub struct ChatCompletionCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ChatRequest, String>,
+    }
+    impl<'a> ChatCompletionCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ChatRequest>,
+            <V as std::convert::TryInto<types::ChatRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ChatRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ChatRequest,
+            ) -> types::builder::ChatRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/chat/completions`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ChatCompletion>, Error<types::Problem>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::ChatRequest::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/chat/completions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "chat_completion_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -5600,6 +6671,211 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::search_query`]
+
+[`Client::search_query`]: super::Client::search_query*/
+    #[derive(Debug, Clone)]
+    pub struct SearchQuery<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::CrossSearchRequest, String>,
+    }
+    impl<'a> SearchQuery<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CrossSearchRequest>,
+            <V as std::convert::TryInto<
+                types::CrossSearchRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CrossSearchRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CrossSearchRequest,
+            ) -> types::builder::CrossSearchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/search`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SearchPage>, Error<types::Problem>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CrossSearchRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/search", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search_query",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::search_page_view`]
+
+[`Client::search_page_view`]: super::Client::search_page_view*/
+    #[derive(Debug, Clone)]
+    pub struct SearchPageView<'a> {
+        client: &'a super::Client,
+        page_token: Result<::std::string::String, String>,
+    }
+    impl<'a> SearchPageView<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                page_token: Err("page_token was not initialized".to_string()),
+            }
+        }
+        pub fn page_token<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.page_token = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for page_token failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/search/{page_token}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SearchPage>, Error<types::Problem>> {
+            let Self { client, page_token } = self;
+            let page_token = page_token.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/search/{}", client.baseurl, encode_path(& page_token.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search_page_view",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod chat;
 pub mod indexes;
 pub mod mcp;
 pub mod search;

@@ -59,3 +59,29 @@ pub struct SearchHit {
 pub struct SearchResults {
     pub hits: Vec<SearchHit>,
 }
+
+/// A ranked search across several indexes, paginated.
+#[derive(Object, Debug, Clone)]
+pub struct CrossSearchRequest {
+    /// Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub query: String,
+    /// The indexes to search (1–20).
+    #[oai(validator(min_items = 1, max_items = 20))]
+    pub index_ids: Vec<String>,
+    /// Hits per page (1–100, default 10).
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    pub page_size: Option<u32>,
+    /// Narrow the hits.
+    pub filters: Option<SearchFilters>,
+}
+
+/// One page of a cross-index search.
+#[derive(Object, Debug, Clone)]
+pub struct SearchPage {
+    /// Hits, best first. Scores come from each hit's own index.
+    pub hits: Vec<SearchHit>,
+    /// Pass to `GET /search/{page_token}` for the next page; absent on the last page.
+    /// Opaque, bound to your organisation, and valid for 15 minutes.
+    pub next_page_token: Option<String>,
+}

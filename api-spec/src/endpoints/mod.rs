@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod chat;
 pub mod indexes;
 pub mod mcp;
 pub mod search;
@@ -19,8 +20,10 @@ pub enum ApiTag {
     ApiKeys,
     /// Indexes of timed media segments, and segment ingestion.
     Indexes,
-    /// Ranked full-text search over indexed segments.
+    /// Ranked full-text search over indexed segments, in one index or across several.
     Search,
+    /// Answers grounded in indexed evidence, with citations.
+    Chat,
     /// Configuration for MCP clients (verified JWT session only).
     #[oai(rename = "MCP")]
     Mcp,
@@ -32,6 +35,8 @@ pub type Api = (
     api_keys::ApiKeysApi,
     indexes::IndexesApi,
     search::SearchApi,
+    search::CrossSearchApi,
+    chat::ChatApi,
     mcp::McpApi,
 );
 
@@ -42,6 +47,8 @@ pub fn api() -> Api {
         api_keys::ApiKeysApi,
         indexes::IndexesApi,
         search::SearchApi,
+        search::CrossSearchApi,
+        chat::ChatApi,
         mcp::McpApi,
     )
 }

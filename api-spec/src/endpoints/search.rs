@@ -41,3 +41,45 @@ impl SearchApi {
         ))
     }
 }
+
+pub struct CrossSearchApi;
+
+#[OpenApi(tag = "ApiTag::Search")]
+impl CrossSearchApi {
+    /// Search several indexes
+    ///
+    /// Ranks segments of up to 20 indexes against a natural-language query and returns the
+    /// first page, with a page token for the next.
+    #[oai(path = "/search", method = "post", operation_id = "search_query")]
+    async fn search_query(
+        &self,
+        #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
+        services: Data<&Services>,
+        body: Json<CrossSearchRequest>,
+    ) -> Result<Ok200<SearchPage>, Problems<ViewErrors>> {
+        Ok(Ok200(services.retrieval.search(&auth.0, body.0).await?))
+    }
+
+    /// Get the next page of a search
+    ///
+    /// Returns the page a `next_page_token` points at. A malformed, foreign or expired token
+    /// is a 400 problem.
+    #[oai(
+        path = "/search/:page_token",
+        method = "get",
+        operation_id = "search_page_view"
+    )]
+    async fn search_page_view(
+        &self,
+        #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
+        services: Data<&Services>,
+        page_token: Path<String>,
+    ) -> Result<Ok200<SearchPage>, Problems<ViewErrors>> {
+        Ok(Ok200(
+            services
+                .retrieval
+                .search_page(&auth.0, &page_token.0)
+                .await?,
+        ))
+    }
+}

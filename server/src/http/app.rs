@@ -24,7 +24,10 @@ use crate::{
     config::Config,
     db,
     search::{Indexer, SearchEngine},
-    services::{api_keys::ApiKeys, auth::Auth, indexes::Indexes, mcp::Mcp},
+    services::{
+        api_keys::ApiKeys, auth::Auth, indexes::Indexes, mcp::Mcp, page_token::PageTokens,
+        retrieval::Retrieval,
+    },
 };
 
 /// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
@@ -113,6 +116,11 @@ impl AppState {
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),
                 indexer: self.indexer.clone(),
+            }),
+            retrieval: Arc::new(Retrieval {
+                db: self.db.clone(),
+                indexer: self.indexer.clone(),
+                tokens: PageTokens::new(&self.pepper),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string())?),
         })

@@ -17,11 +17,15 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{internal, is_unique_violation, pagination::PageRequest};
+use super::{
+    internal, is_unique_violation,
+    pagination::PageRequest,
+    retrieval::{to_search_hit, Filters},
+};
 use crate::{
     db::entities::{index, segment, segment_change},
     ids::new_id,
-    search::{query::SearchQuery, Indexer},
+    search::Indexer,
 };
 
 /// How long an ingest with `wait: true` waits for the search index.
@@ -351,26 +355,8 @@ impl IndexService for Indexes {
         request: SearchRequest,
     ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
-        let filters = request.filters.unwrap_or_default();
-        for (name, value) in [
-            ("start_seconds_gte", filters.start_seconds_gte),
-            ("end_seconds_lte", filters.end_seconds_lte),
-        ] {
-            if value.is_some_and(|v| !v.is_finite()) {
-                return Err(ApiError::unprocessable(
-                    "invalid_filter",
-                    format!("filters.{name} must be finite"),
-                ));
-            }
-        }
-        let query = SearchQuery {
-            text: request.query,
-            top_k: request.top_k.unwrap_or(10) as usize,
-            media_ids: filters.media_ids.unwrap_or_default(),
-            labels: filters.labels.unwrap_or_default(),
-            start_gte: filters.start_seconds_gte,
-            end_lte: filters.end_seconds_lte,
-        };
+        let query = Filters::from_request(request.filters)?
+            .query(&request.query, request.top_k.unwrap_or(10) as usize);
         let hits = self
             .indexer
             .engine()
@@ -379,22 +365,7 @@ impl IndexService for Indexes {
         Ok(SearchResults {
             hits: hits
                 .into_iter()
-                .map(|hit| SearchHit {
-                    segment_id: hit.doc.segment_id,
-                    index_id: idx.id.clone(),
-                    media_id: hit.doc.media_id,
-                    start_seconds: hit.doc.start_seconds,
-                    end_seconds: hit.doc.end_seconds,
-                    text: hit.doc.text,
-                    labels: hit.doc.labels,
-                    metadata: hit.doc.metadata.and_then(|m| serde_json::from_str(&m).ok()),
-                    score: hit.score as f64,
-                    highlights: hit
-                        .highlights
-                        .into_iter()
-                        .map(|(start, end)| Highlight { start, end })
-                        .collect(),
-                })
+                .map(|hit| to_search_hit(&idx.id, hit))
                 .collect(),
         })
     }

@@ -4,7 +4,9 @@ pub mod api_keys;
 pub mod auth;
 pub mod indexes;
 pub mod mcp;
+pub mod page_token;
 pub mod pagination;
+pub mod retrieval;
 
 use std::fmt::Display;
 

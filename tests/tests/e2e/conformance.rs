@@ -39,6 +39,7 @@ fn concrete_path(template: &str) -> String {
     template
         .replace("{index_id}", "idx_does_not_exist")
         .replace("{key_id}", "key_does_not_exist")
+        .replace("{page_token}", "not-a-token")
 }
 
 async fn call(

@@ -6,4 +6,5 @@ mod external_issuers;
 mod flows;
 mod jwt_attacks;
 mod resources;
+mod retrieval;
 mod spec_sync;

@@ -1,0 +1,265 @@
+//! Retrieval across indexes: `POST /search` with page tokens, `GET /search/{page_token}`,
+//! and the extractive chat that answers from what retrieval finds. Runs reuse
+//! [`Retrieval::retrieve`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
+use serde::{Deserialize, Serialize};
+use videovector_api_spec::{
+    dto::{chat::*, search::*},
+    services::{RetrievalService, ServiceResult},
+    ApiError, Principal,
+};
+
+use super::{internal, page_token::PageTokens};
+use crate::{
+    db::entities::index,
+    ids::new_id,
+    search::{query::Hit, query::SearchQuery, Indexer},
+};
+
+const DEFAULT_PAGE_SIZE: u32 = 10;
+const DEFAULT_CHAT_EVIDENCE: u32 = 5;
+/// How many of the best pieces of evidence an extractive answer quotes.
+const QUOTED_IN_ANSWER: usize = 3;
+
+/// A search's filters, as given (the serialisable form page tokens carry).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Filters {
+    pub media_ids: Vec<String>,
+    pub labels: Vec<String>,
+    pub start_gte: Option<f64>,
+    pub end_lte: Option<f64>,
+}
+
+impl Filters {
+    /// Validated filters from a request body.
+    pub fn from_request(filters: Option<SearchFilters>) -> Result<Filters, ApiError> {
+        let filters = filters.unwrap_or_default();
+        for (name, value) in [
+            ("start_seconds_gte", filters.start_seconds_gte),
+            ("end_seconds_lte", filters.end_seconds_lte),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(ApiError::unprocessable(
+                    "invalid_filter",
+                    format!("filters.{name} must be finite"),
+                ));
+            }
+        }
+        Ok(Filters {
+            media_ids: filters.media_ids.unwrap_or_default(),
+            labels: filters.labels.unwrap_or_default(),
+            start_gte: filters.start_seconds_gte,
+            end_lte: filters.end_seconds_lte,
+        })
+    }
+
+    pub fn query(&self, text: &str, top_k: usize) -> SearchQuery {
+        SearchQuery {
+            text: text.to_string(),
+            top_k,
+            media_ids: self.media_ids.clone(),
+            labels: self.labels.clone(),
+            start_gte: self.start_gte,
+            end_lte: self.end_lte,
+        }
+    }
+}
+
+/// The API form of a search hit in index `index_id`.
+pub fn to_search_hit(index_id: &str, hit: Hit) -> SearchHit {
+    SearchHit {
+        segment_id: hit.doc.segment_id,
+        index_id: index_id.to_string(),
+        media_id: hit.doc.media_id,
+        start_seconds: hit.doc.start_seconds,
+        end_seconds: hit.doc.end_seconds,
+        text: hit.doc.text,
+        labels: hit.doc.labels,
+        metadata: hit.doc.metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        score: hit.score as f64,
+        highlights: hit
+            .highlights
+            .into_iter()
+            .map(|(start, end)| Highlight { start, end })
+            .collect(),
+    }
+}
+
+/// What a page token remembers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchState {
+    pub query: String,
+    pub index_ids: Vec<String>,
+    pub filters: Filters,
+    pub offset: usize,
+    pub page_size: usize,
+}
+
+pub struct Retrieval {
+    pub db: DatabaseConnection,
+    pub indexer: Arc<Indexer>,
+    pub tokens: PageTokens,
+}
+
+impl Retrieval {
+    /// Hits `offset..offset + limit` of `query` across `index_ids` (all of the caller's
+    /// organisation, else 404), best first; and whether more follow.
+    pub async fn retrieve(
+        &self,
+        who: &Principal,
+        index_ids: &[String],
+        query: &str,
+        filters: &Filters,
+        offset: usize,
+        limit: usize,
+    ) -> ServiceResult<(Vec<SearchHit>, bool)> {
+        let mut wanted: Vec<String> = index_ids.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let found = index::for_org(&who.org_id)
+            .filter(index::Column::Id.is_in(wanted.clone()))
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("loading indexes", e))?;
+        if let Some(missing) = wanted.iter().find(|id| !found.iter().any(|i| &i.id == *id)) {
+            return Err(ApiError::not_found("index", missing));
+        }
+        let per_index = self.indexer.engine().clone();
+        let search = filters.query(query, offset + limit + 1);
+        let mut hits = Vec::new();
+        for idx in &found {
+            let found_hits = per_index
+                .search(&idx.uid, &search)
+                .map_err(|e| internal("searching", e))?;
+            hits.extend(found_hits.into_iter().map(|h| to_search_hit(&idx.id, h)));
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.segment_id.cmp(&b.segment_id))
+        });
+        let more = hits.len() > offset + limit;
+        Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
+    }
+
+    async fn page(&self, who: &Principal, state: SearchState) -> ServiceResult<SearchPage> {
+        let (hits, more) = self
+            .retrieve(
+                who,
+                &state.index_ids,
+                &state.query,
+                &state.filters,
+                state.offset,
+                state.page_size,
+            )
+            .await?;
+        let next_page_token = more.then(|| {
+            self.tokens.issue(
+                &who.org_id,
+                &SearchState {
+                    offset: state.offset + state.page_size,
+                    ..state
+                },
+            )
+        });
+        Ok(SearchPage {
+            hits,
+            next_page_token,
+        })
+    }
+}
+
+#[async_trait]
+impl RetrievalService for Retrieval {
+    async fn search(
+        &self,
+        who: &Principal,
+        request: CrossSearchRequest,
+    ) -> ServiceResult<SearchPage> {
+        let state = SearchState {
+            query: request.query,
+            index_ids: request.index_ids,
+            filters: Filters::from_request(request.filters)?,
+            offset: 0,
+            page_size: request.page_size.unwrap_or(DEFAULT_PAGE_SIZE) as usize,
+        };
+        self.page(who, state).await
+    }
+
+    async fn search_page(&self, who: &Principal, page_token: &str) -> ServiceResult<SearchPage> {
+        let state = self.tokens.open(&who.org_id, page_token)?;
+        self.page(who, state).await
+    }
+
+    async fn chat(&self, who: &Principal, request: ChatRequest) -> ServiceResult<ChatCompletion> {
+        let question = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == ChatRole::User)
+            .map(|m| m.content.clone())
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "no_user_message",
+                    "the conversation has no user message to answer",
+                )
+            })?;
+        let top_k = request.top_k.unwrap_or(DEFAULT_CHAT_EVIDENCE) as usize;
+        let (hits, _) = self
+            .retrieve(
+                who,
+                &request.index_ids,
+                &question,
+                &Filters::default(),
+                0,
+                top_k,
+            )
+            .await?;
+        Ok(extractive_answer(hits))
+    }
+}
+
+/// Citations for `hits`, numbered from 1.
+pub fn citations(hits: Vec<SearchHit>) -> Vec<Citation> {
+    hits.into_iter()
+        .enumerate()
+        .map(|(i, h)| Citation {
+            marker: i as u32 + 1,
+            segment_id: h.segment_id,
+            index_id: h.index_id,
+            media_id: h.media_id,
+            start_seconds: h.start_seconds,
+            end_seconds: h.end_seconds,
+            text: h.text,
+            score: h.score,
+        })
+        .collect()
+}
+
+/// An answer that quotes the best evidence, each quote marked with its citation.
+pub fn extractive_answer(hits: Vec<SearchHit>) -> ChatCompletion {
+    let citations = citations(hits);
+    let answer = if citations.is_empty() {
+        "No evidence in the given indexes answers this.".to_string()
+    } else {
+        citations
+            .iter()
+            .take(QUOTED_IN_ANSWER)
+            .map(|c| format!("{} [{}]", c.text.trim(), c.marker))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    ChatCompletion {
+        id: new_id("chat"),
+        answer,
+        mode: AnswerMode::Extractive,
+        notice: "Extractive answer: no language model is configured, so the answer quotes the \
+                 most relevant evidence verbatim."
+            .into(),
+        citations,
+    }
+}
