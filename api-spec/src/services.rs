@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    dto::{api_keys::*, auth::*, chat::*, indexes::*, mcp::*, search::*},
+    dto::{api_keys::*, auth::*, chat::*, indexes::*, mcp::*, prompts::*, runs::*, search::*},
     problem::ApiError,
     security::Principal,
 };
@@ -92,6 +92,31 @@ pub trait RetrievalService: Send + Sync {
     async fn chat(&self, who: &Principal, request: ChatRequest) -> ServiceResult<ChatCompletion>;
 }
 
+/// Manages prompts.
+#[async_trait]
+pub trait PromptService: Send + Sync {
+    async fn create(&self, who: &Principal, request: PromptCreate) -> ServiceResult<Prompt>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<PromptPage>;
+    async fn view(&self, who: &Principal, prompt_id: &str) -> ServiceResult<Prompt>;
+    async fn update(
+        &self,
+        who: &Principal,
+        prompt_id: &str,
+        request: PromptUpdate,
+    ) -> ServiceResult<Prompt>;
+    async fn delete(&self, who: &Principal, prompt_id: &str) -> ServiceResult<()>;
+}
+
+/// Queues, inspects, cancels and retries runs.
+#[async_trait]
+pub trait RunService: Send + Sync {
+    async fn create(&self, who: &Principal, request: RunCreate) -> ServiceResult<Run>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<RunPage>;
+    async fn view(&self, who: &Principal, run_id: &str) -> ServiceResult<Run>;
+    async fn cancel(&self, who: &Principal, run_id: &str) -> ServiceResult<Run>;
+    async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run>;
+}
+
 /// Describes how MCP clients connect.
 #[async_trait]
 pub trait McpService: Send + Sync {
@@ -105,5 +130,7 @@ pub struct Services {
     pub api_keys: Arc<dyn ApiKeyService>,
     pub indexes: Arc<dyn IndexService>,
     pub retrieval: Arc<dyn RetrievalService>,
+    pub prompts: Arc<dyn PromptService>,
+    pub runs: Arc<dyn RunService>,
     pub mcp: Arc<dyn McpService>,
 }

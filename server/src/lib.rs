@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod search;
 pub mod services;
+pub mod workers;
 
 pub use config::Config;
 pub use http::app::{start, AppState, RunningServer};

@@ -149,6 +149,11 @@ impl TestServer {
     /// Another instance on the same database with its own data dir (so its own search
     /// index copy) and the same server secrets, as behind a load balancer.
     pub async fn second_instance(&self) -> TestServer {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// [`Self::second_instance`] with its configuration adjusted.
+    pub async fn second_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let secrets = data_dir.path().join("secrets");
         std::fs::create_dir_all(&secrets).expect("secrets dir");
@@ -161,6 +166,7 @@ impl TestServer {
         }
         let mut config = self.config.clone();
         config.data_dir = data_dir.path().to_path_buf();
+        adjust(&mut config);
         let server = videovector_server::start(config.clone())
             .await
             .expect("second instance starts");

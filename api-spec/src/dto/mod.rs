@@ -5,4 +5,6 @@ pub mod auth;
 pub mod chat;
 pub mod indexes;
 pub mod mcp;
+pub mod prompts;
+pub mod runs;
 pub mod search;

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod chat;
 pub mod indexes;
 pub mod mcp;
+pub mod prompts;
+pub mod runs;
 pub mod search;
 
 use poem_openapi::Tags;
@@ -24,6 +26,10 @@ pub enum ApiTag {
     Search,
     /// Answers grounded in indexed evidence, with citations.
     Chat,
+    /// Named query templates with declared variables.
+    Prompts,
+    /// Prompt executions against an index: queued, running, succeeded, failed, cancelled.
+    Runs,
     /// Configuration for MCP clients (verified JWT session only).
     #[oai(rename = "MCP")]
     Mcp,
@@ -37,6 +43,8 @@ pub type Api = (
     search::SearchApi,
     search::CrossSearchApi,
     chat::ChatApi,
+    prompts::PromptsApi,
+    runs::RunsApi,
     mcp::McpApi,
 );
 
@@ -49,6 +57,8 @@ pub fn api() -> Api {
         search::SearchApi,
         search::CrossSearchApi,
         chat::ChatApi,
+        prompts::PromptsApi,
+        runs::RunsApi,
         mcp::McpApi,
     )
 }

@@ -166,3 +166,71 @@ pub mod idempotency_record {
     }
     no_relations!();
 }
+
+pub mod prompt {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "prompts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub query_template: String,
+        pub instructions: String,
+        /// JSON array of variable names.
+        pub variables: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+
+    /// This organisation's prompts.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod run {
+    use sea_orm::entity::prelude::*;
+
+    /// A run, and its place in the run queue (`status = 'queued'`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub prompt_id: String,
+        /// The public id of the index.
+        pub index_id: String,
+        /// JSON object of variable values.
+        pub variables: String,
+        pub status: String,
+        pub attempt: i32,
+        pub retry_of: Option<String>,
+        pub query: String,
+        pub instructions: String,
+        pub top_k: i32,
+        /// JSON of the result.
+        pub result: Option<String>,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub started_at: Option<DateTimeUtc>,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+
+    /// This organisation's runs.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const CANCELLED: &str = "cancelled";
+}

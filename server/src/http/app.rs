@@ -26,8 +26,9 @@ use crate::{
     search::{Indexer, SearchEngine},
     services::{
         api_keys::ApiKeys, auth::Auth, indexes::Indexes, mcp::Mcp, page_token::PageTokens,
-        retrieval::Retrieval,
+        prompts::Prompts, retrieval::Retrieval, runs::Runs,
     },
+    workers::runs::RunWorker,
 };
 
 /// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
@@ -42,6 +43,9 @@ pub struct AppState {
     pub indexer: Arc<Indexer>,
     pub table: Arc<RouteTable>,
     pub pepper: Vec<u8>,
+    pub retrieval: Arc<Retrieval>,
+    /// Wakes the run worker when a run is queued.
+    pub run_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Secrets from config or the data dir.
@@ -94,6 +98,20 @@ impl AppState {
             ),
         });
         spawn_idempotency_sweeper(db.clone());
+        let retrieval = Arc::new(Retrieval {
+            db: db.clone(),
+            indexer: indexer.clone(),
+            tokens: PageTokens::new(&pepper),
+        });
+        let run_wake = Arc::new(tokio::sync::Notify::new());
+        if config.workers {
+            Arc::new(RunWorker {
+                db: db.clone(),
+                retrieval: retrieval.clone(),
+                wake: run_wake.clone(),
+            })
+            .spawn();
+        }
         Ok(Arc::new(AppState {
             config,
             db,
@@ -102,6 +120,8 @@ impl AppState {
             indexer,
             table,
             pepper,
+            retrieval,
+            run_wake,
         }))
     }
 
@@ -117,10 +137,13 @@ impl AppState {
                 db: self.db.clone(),
                 indexer: self.indexer.clone(),
             }),
-            retrieval: Arc::new(Retrieval {
+            retrieval: self.retrieval.clone(),
+            prompts: Arc::new(Prompts {
                 db: self.db.clone(),
-                indexer: self.indexer.clone(),
-                tokens: PageTokens::new(&self.pepper),
+            }),
+            runs: Arc::new(Runs {
+                db: self.db.clone(),
+                wake: self.run_wake.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string())?),
         })

@@ -6,7 +6,9 @@ pub mod indexes;
 pub mod mcp;
 pub mod page_token;
 pub mod pagination;
+pub mod prompts;
 pub mod retrieval;
+pub mod runs;
 
 use std::fmt::Display;
 

@@ -110,7 +110,7 @@ impl Retrieval {
     /// organisation, else 404), best first; and whether more follow.
     pub async fn retrieve(
         &self,
-        who: &Principal,
+        org_id: &str,
         index_ids: &[String],
         query: &str,
         filters: &Filters,
@@ -120,7 +120,7 @@ impl Retrieval {
         let mut wanted: Vec<String> = index_ids.to_vec();
         wanted.sort();
         wanted.dedup();
-        let found = index::for_org(&who.org_id)
+        let found = index::for_org(org_id)
             .filter(index::Column::Id.is_in(wanted.clone()))
             .all(&self.db)
             .await
@@ -149,7 +149,7 @@ impl Retrieval {
     async fn page(&self, who: &Principal, state: SearchState) -> ServiceResult<SearchPage> {
         let (hits, more) = self
             .retrieve(
-                who,
+                &who.org_id,
                 &state.index_ids,
                 &state.query,
                 &state.filters,
@@ -211,7 +211,7 @@ impl RetrievalService for Retrieval {
         let top_k = request.top_k.unwrap_or(DEFAULT_CHAT_EVIDENCE) as usize;
         let (hits, _) = self
             .retrieve(
-                who,
+                &who.org_id,
                 &request.index_ids,
                 &question,
                 &Filters::default(),

@@ -40,6 +40,8 @@ fn concrete_path(template: &str) -> String {
         .replace("{index_id}", "idx_does_not_exist")
         .replace("{key_id}", "key_does_not_exist")
         .replace("{page_token}", "not-a-token")
+        .replace("{prompt_id}", "prm_does_not_exist")
+        .replace("{run_id}", "run_does_not_exist")
 }
 
 async fn call(

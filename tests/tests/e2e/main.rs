@@ -7,4 +7,5 @@ mod flows;
 mod jwt_attacks;
 mod resources;
 mod retrieval;
+mod runs;
 mod spec_sync;

@@ -1,0 +1,76 @@
+//! Bodies of the `/runs` operations.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+
+use super::chat::{AnswerMode, Citation};
+
+/// Execute a prompt against an index.
+#[derive(Object, Debug, Clone)]
+pub struct RunCreate {
+    pub prompt_id: String,
+    pub index_id: String,
+    /// A value for every variable the prompt declares, and no others.
+    #[oai(default)]
+    pub variables: BTreeMap<String, String>,
+    /// How much evidence to retrieve (1–20, default 5).
+    #[oai(validator(minimum(value = "1"), maximum(value = "20")))]
+    pub top_k: Option<u32>,
+}
+
+/// Where a run stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// What a run produced.
+#[derive(Object, Debug, Clone)]
+pub struct RunResult {
+    pub answer: String,
+    pub mode: AnswerMode,
+    pub notice: String,
+    /// The evidence, best first.
+    pub citations: Vec<Citation>,
+}
+
+/// A run of a prompt.
+#[derive(Object, Debug, Clone)]
+pub struct Run {
+    pub id: String,
+    pub prompt_id: String,
+    pub index_id: String,
+    pub variables: BTreeMap<String, String>,
+    pub status: RunStatus,
+    /// 1 for a first run; a retry is a new run with the next attempt number.
+    pub attempt: u32,
+    /// The run this one retries.
+    pub retry_of: Option<String>,
+    /// The retrieval query, rendered from the prompt when the run was created.
+    pub query: String,
+    pub instructions: String,
+    pub top_k: u32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Execution time, from start to finish.
+    pub duration_ms: Option<u64>,
+    pub result: Option<RunResult>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// One page of runs.
+#[derive(Object, Debug, Clone)]
+pub struct RunPage {
+    pub items: Vec<Run>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,221 @@
+//! Runs: created queued (the prompt's query rendered now), executed by the run worker,
+//! cancelled while queued or running, retried from failed or cancelled as a new attempt.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use poem_openapi::types::ParseFromJSON;
+use sea_orm::{
+    sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection,
+    EntityTrait, QueryFilter,
+};
+use tokio::sync::Notify;
+use videovector_api_spec::{
+    dto::runs::*,
+    services::{PageParams, RunService, ServiceResult},
+    ApiError, Principal,
+};
+
+use super::{
+    internal,
+    pagination::PageRequest,
+    prompts::{render, variables_of, Prompts},
+};
+use crate::{
+    db::entities::{index, run},
+    ids::new_id,
+};
+
+const DEFAULT_TOP_K: u32 = 5;
+
+fn status_of(value: &str) -> RunStatus {
+    match value {
+        run::QUEUED => RunStatus::Queued,
+        run::RUNNING => RunStatus::Running,
+        run::SUCCEEDED => RunStatus::Succeeded,
+        run::CANCELLED => RunStatus::Cancelled,
+        _ => RunStatus::Failed,
+    }
+}
+
+pub fn to_dto(model: &run::Model) -> Run {
+    let duration_ms = match (model.started_at, model.finished_at) {
+        (Some(start), Some(end)) => Some((end - start).num_milliseconds().max(0) as u64),
+        _ => None,
+    };
+    Run {
+        id: model.id.clone(),
+        prompt_id: model.prompt_id.clone(),
+        index_id: model.index_id.clone(),
+        variables: serde_json::from_str(&model.variables).unwrap_or_default(),
+        status: status_of(&model.status),
+        attempt: model.attempt.max(1) as u32,
+        retry_of: model.retry_of.clone(),
+        query: model.query.clone(),
+        instructions: model.instructions.clone(),
+        top_k: model.top_k.max(1) as u32,
+        created_at: model.created_at,
+        started_at: model.started_at,
+        finished_at: model.finished_at,
+        duration_ms,
+        result: model
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .and_then(|v| RunResult::parse_from_json(Some(v)).ok()),
+        error: model.error.clone(),
+    }
+}
+
+pub struct Runs {
+    pub db: DatabaseConnection,
+    pub wake: Arc<Notify>,
+}
+
+impl Runs {
+    async fn find(&self, who: &Principal, run_id: &str) -> ServiceResult<run::Model> {
+        run::for_org(&who.org_id)
+            .filter(run::Column::Id.eq(run_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a run", e))?
+            .ok_or_else(|| ApiError::not_found("run", run_id))
+    }
+
+    async fn enqueue(&self, model: run::ActiveModel) -> ServiceResult<Run> {
+        let saved = model
+            .insert(&self.db)
+            .await
+            .map_err(|e| internal("queueing a run", e))?;
+        self.wake.notify_one();
+        Ok(to_dto(&saved))
+    }
+}
+
+fn queued(
+    org_id: &str,
+    base: &run::Model,
+    attempt: i32,
+    retry_of: Option<String>,
+) -> run::ActiveModel {
+    run::ActiveModel {
+        id: Set(new_id("run")),
+        org_id: Set(org_id.to_string()),
+        prompt_id: Set(base.prompt_id.clone()),
+        index_id: Set(base.index_id.clone()),
+        variables: Set(base.variables.clone()),
+        status: Set(run::QUEUED.into()),
+        attempt: Set(attempt),
+        retry_of: Set(retry_of),
+        query: Set(base.query.clone()),
+        instructions: Set(base.instructions.clone()),
+        top_k: Set(base.top_k),
+        result: Set(None),
+        error: Set(None),
+        created_at: Set(Utc::now()),
+        started_at: Set(None),
+        finished_at: Set(None),
+    }
+}
+
+#[async_trait]
+impl RunService for Runs {
+    async fn create(&self, who: &Principal, request: RunCreate) -> ServiceResult<Run> {
+        let prompt = Prompts::find(&self.db, &who.org_id, &request.prompt_id).await?;
+        let query = render(
+            &prompt.query_template,
+            &variables_of(&prompt),
+            &request.variables,
+        )?;
+        let index_exists = index::for_org(&who.org_id)
+            .filter(index::Column::Id.eq(&request.index_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading an index", e))?
+            .is_some();
+        if !index_exists {
+            return Err(ApiError::not_found("index", &request.index_id));
+        }
+        let base = run::Model {
+            id: String::new(),
+            org_id: who.org_id.clone(),
+            prompt_id: prompt.id,
+            index_id: request.index_id,
+            variables: serde_json::to_string(&request.variables).unwrap_or_else(|_| "{}".into()),
+            status: run::QUEUED.into(),
+            attempt: 1,
+            retry_of: None,
+            query,
+            instructions: prompt.instructions,
+            top_k: request.top_k.unwrap_or(DEFAULT_TOP_K) as i32,
+            result: None,
+            error: None,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        self.enqueue(queued(&who.org_id, &base, 1, None)).await
+    }
+
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<RunPage> {
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                run::for_org(&who.org_id),
+                run::Column::Id,
+                |r| &r.id,
+                "runs",
+            )
+            .await?;
+        Ok(RunPage {
+            items: rows.iter().map(to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn view(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
+        Ok(to_dto(&self.find(who, run_id).await?))
+    }
+
+    async fn cancel(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
+        let existing = self.find(who, run_id).await?;
+        let changed = run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(run::CANCELLED))
+            .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(run::Column::Id.eq(&existing.id))
+            .filter(run::Column::Status.is_in([run::QUEUED, run::RUNNING]))
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("cancelling a run", e))?;
+        let current = self.find(who, run_id).await?;
+        if changed.rows_affected == 0 {
+            return Err(ApiError::conflict(
+                "invalid_transition",
+                format!("a {} run cannot be cancelled", current.status),
+            ));
+        }
+        Ok(to_dto(&current))
+    }
+
+    async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
+        let existing = self.find(who, run_id).await?;
+        if existing.status != run::FAILED && existing.status != run::CANCELLED {
+            return Err(ApiError::conflict(
+                "invalid_transition",
+                format!(
+                    "only failed or cancelled runs can be retried; this one is {}",
+                    existing.status
+                ),
+            ));
+        }
+        let attempt = existing.attempt + 1;
+        self.enqueue(queued(
+            &who.org_id,
+            &existing,
+            attempt,
+            Some(existing.id.clone()),
+        ))
+        .await
+    }
+}

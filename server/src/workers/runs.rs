@@ -1,0 +1,124 @@
+//! Executes queued runs: retrieves evidence for the run's query from its index and stores
+//! the answer (extractive: no language model is configured) or the error. A run left
+//! `running` by a stopped server is failed visibly after [`STALE_AFTER`].
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use poem_openapi::types::ToJSON;
+use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::Notify;
+use videovector_api_spec::dto::runs::RunResult;
+
+use super::queue::{claim, idle};
+use crate::{
+    db::entities::run,
+    services::retrieval::{extractive_answer, Filters, Retrieval},
+};
+
+/// A run still `running` this long after it started belongs to a server that stopped.
+pub const STALE_AFTER: Duration = Duration::seconds(60);
+
+pub struct RunWorker {
+    pub db: DatabaseConnection,
+    pub retrieval: Arc<Retrieval>,
+    pub wake: Arc<Notify>,
+}
+
+impl RunWorker {
+    pub fn spawn(self: Arc<Self>) {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.fail_stale().await {
+                    tracing::error!(error = %e, "failing interrupted runs");
+                }
+                loop {
+                    match claim(&self.db, "runs", "TRUE").await {
+                        Ok(Some(id)) => self.execute(&id).await,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "claiming a run");
+                            break;
+                        }
+                    }
+                }
+                idle(&self.wake).await;
+            }
+        });
+    }
+
+    async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(run::FAILED))
+            .col_expr(
+                run::Column::Error,
+                Expr::value("interrupted: the server stopped while this run was running; retry it"),
+            )
+            .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(run::Column::Status.eq(run::RUNNING))
+            .filter(run::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn execute(&self, id: &str) {
+        let started = Utc::now();
+        let result: Result<(), sea_orm::DbErr> = async {
+            run::Entity::update_many()
+                .col_expr(run::Column::StartedAt, Expr::value(started))
+                .filter(run::Column::Id.eq(id))
+                .exec(&self.db)
+                .await?;
+            let Some(model) = run::Entity::find_by_id(id.to_string())
+                .one(&self.db)
+                .await?
+            else {
+                return Ok(());
+            };
+            let outcome = self
+                .retrieval
+                .retrieve(
+                    &model.org_id,
+                    std::slice::from_ref(&model.index_id),
+                    &model.query,
+                    &Filters::default(),
+                    0,
+                    model.top_k.max(1) as usize,
+                )
+                .await;
+            let (status, result, error) = match outcome {
+                Ok((hits, _)) => {
+                    let answer = extractive_answer(hits);
+                    let result = RunResult {
+                        answer: answer.answer,
+                        mode: answer.mode,
+                        notice: answer.notice,
+                        citations: answer.citations,
+                    };
+                    (
+                        run::SUCCEEDED,
+                        Some(result.to_json().unwrap_or_default().to_string()),
+                        None,
+                    )
+                }
+                Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
+            };
+            // Only a run still running is finished: a cancel in the meantime wins.
+            run::Entity::update_many()
+                .col_expr(run::Column::Status, Expr::value(status))
+                .col_expr(run::Column::Result, Expr::value(result))
+                .col_expr(run::Column::Error, Expr::value(error))
+                .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
+                .filter(run::Column::Id.eq(id))
+                .filter(run::Column::Status.eq(run::RUNNING))
+                .exec(&self.db)
+                .await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(run = %id, error = %e, "executing a run");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Prompts and runs through the generated client: variables checked at creation, a run from
+//! queued to succeeded with results, cancel and retry (new attempt, history kept), invalid
+//! transitions, runs waiting in the database for a worker instance, and interrupted runs.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use videovector_client::{types, Client, Error};
+use videovector_tests::TestServer;
+
+fn code_of<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> (StatusCode, String) {
+    match result {
+        Err(Error::ErrorResponse(problem)) => (problem.status(), problem.code.clone()),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+async fn setup(client: &Client) -> (String, Vec<String>) {
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_city".parse().unwrap()))
+                .name("City"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let segments = [
+        "Flooding closed the riverside road near the old mill",
+        "The council met to discuss flooding defences",
+        "A jazz festival filled the market square",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, text)| {
+        types::SegmentInput::builder()
+            .media_id("city-news")
+            .start_seconds(i as f64 * 30.0)
+            .end_seconds(i as f64 * 30.0 + 10.0)
+            .text(*text)
+            .try_into()
+            .unwrap()
+    })
+    .collect::<Vec<types::SegmentInput>>();
+    let ids = client
+        .segment_ingest()
+        .index_id("idx_city")
+        .body(types::SegmentBatch::builder().segments(segments).wait(true))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .segment_ids;
+    let prompt = client
+        .prompt_create()
+        .body(
+            types::PromptCreate::builder()
+                .name("Incidents")
+                .query_template("{{topic}} near the {{place}}")
+                .instructions("Summarise incidents with timestamps.")
+                .variables(vec!["topic".into(), "place".into()]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    (prompt.id, ids)
+}
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn wait_done(client: &Client, run_id: &str) -> types::Run {
+    for _ in 0..100 {
+        let run = client
+            .run_view()
+            .run_id(run_id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        if !matches!(
+            run.status,
+            types::RunStatus::Queued | types::RunStatus::Running
+        ) {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {run_id} did not finish");
+}
+
+#[tokio::test]
+async fn a_run_goes_from_queued_to_succeeded_with_results() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let (prompt_id, segment_ids) = setup(&client).await;
+
+    // Templates may only use declared variables.
+    let (status, code) = code_of(
+        client
+            .prompt_create()
+            .body(
+                types::PromptCreate::builder()
+                    .name("bad")
+                    .query_template("{{who}}"),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "undeclared_variable")
+    );
+    let run_with = |variables: HashMap<String, String>| {
+        client
+            .run_create()
+            .body(
+                types::RunCreate::builder()
+                    .prompt_id(prompt_id.clone())
+                    .index_id("idx_city")
+                    .variables(variables),
+            )
+            .send()
+    };
+    let (status, code) = code_of(run_with(vars(&[("topic", "flooding")])).await);
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "missing_variable")
+    );
+    let (status, code) = code_of(
+        run_with(vars(&[
+            ("topic", "flooding"),
+            ("place", "mill"),
+            ("mood", "grim"),
+        ]))
+        .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "undeclared_variable")
+    );
+
+    let queued = run_with(vars(&[("topic", "flooding"), ("place", "mill")]))
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let queued = queued.into_inner();
+    assert_eq!(queued.query, "flooding near the mill");
+    assert_eq!(queued.attempt, 1);
+    let done = wait_done(&client, &queued.id).await;
+    assert_eq!(done.status, types::RunStatus::Succeeded, "{done:?}");
+    assert!(done.started_at.is_some() && done.finished_at.is_some() && done.duration_ms.is_some());
+    let result = done.result.expect("a result");
+    assert_eq!(result.citations[0].segment_id, segment_ids[0]);
+    assert!(result
+        .citations
+        .iter()
+        .all(|c| segment_ids.contains(&c.segment_id)));
+    assert!(result.answer.contains("[1]"));
+
+    // Finished runs cannot be cancelled or retried.
+    assert_eq!(
+        code_of(client.run_cancel().run_id(&queued.id).send().await).0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        code_of(client.run_retry().run_id(&queued.id).send().await).0,
+        StatusCode::CONFLICT
+    );
+    let listed = client.run_list().send().await.unwrap().into_inner();
+    assert_eq!(listed.items.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn queued_runs_wait_for_a_worker_and_cancel_and_retry_keep_history() {
+    // An API-only instance: runs stay queued in the database.
+    let api = TestServer::start_with(|config| config.workers = false).await;
+    let org = api.org(true).await;
+    let client = api.admin_client(&org);
+    let (prompt_id, _) = setup(&client).await;
+    let create = || {
+        client
+            .run_create()
+            .body(
+                types::RunCreate::builder()
+                    .prompt_id(prompt_id.clone())
+                    .index_id("idx_city")
+                    .variables(vars(&[("topic", "jazz"), ("place", "square")])),
+            )
+            .send()
+    };
+    let first = create().await.unwrap().into_inner();
+    let cancelled = client
+        .run_cancel()
+        .run_id(&first.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, types::RunStatus::Cancelled);
+    assert_eq!(
+        code_of(client.run_cancel().run_id(&first.id).send().await).0,
+        StatusCode::CONFLICT
+    );
+    let retried = client
+        .run_retry()
+        .run_id(&first.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.attempt, 2);
+    assert_eq!(retried.retry_of.as_deref(), Some(first.id.as_str()));
+    assert_eq!(retried.status, types::RunStatus::Queued);
+    let doomed = create().await.unwrap().into_inner();
+    client
+        .index_delete()
+        .index_id("idx_city")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        client
+            .run_view()
+            .run_id(&retried.id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .status,
+        types::RunStatus::Queued,
+        "no worker runs on this instance"
+    );
+
+    // A worker instance on the same database picks the queue up.
+    let worker = api
+        .second_instance_with(|config| config.workers = true)
+        .await;
+    let failed = wait_done(&client, &doomed.id).await;
+    assert_eq!(failed.status, types::RunStatus::Failed);
+    assert!(failed.error.unwrap().contains("idx_city"));
+    let retried = wait_done(&client, &retried.id).await;
+    assert_eq!(
+        retried.status,
+        types::RunStatus::Failed,
+        "its index is gone too"
+    );
+    let original = client
+        .run_view()
+        .run_id(&first.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        original.status,
+        types::RunStatus::Cancelled,
+        "history is kept"
+    );
+    worker.stop().await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn runs_left_running_by_a_stopped_server_fail_visibly() {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    use videovector_server::db::entities::run;
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let started = chrono::Utc::now() - chrono::Duration::minutes(5);
+    run::Entity::insert(run::ActiveModel {
+        id: Set("run_interrupted".into()),
+        org_id: Set(org.org_id.clone()),
+        prompt_id: Set("prm_x".into()),
+        index_id: Set("idx_x".into()),
+        variables: Set("{}".into()),
+        status: Set(run::RUNNING.into()),
+        attempt: Set(1),
+        retry_of: Set(None),
+        query: Set("q".into()),
+        instructions: Set(String::new()),
+        top_k: Set(5),
+        result: Set(None),
+        error: Set(None),
+        created_at: Set(started),
+        started_at: Set(Some(started)),
+        finished_at: Set(None),
+    })
+    .exec(server.db())
+    .await
+    .unwrap();
+    let server = server.restart(|_| {}).await;
+    let client = server.admin_client(&org);
+    let run = wait_done(&client, "run_interrupted").await;
+    assert_eq!(run.status, types::RunStatus::Failed);
+    assert!(run.error.unwrap().starts_with("interrupted"));
+    server.stop().await;
+}
