@@ -6,7 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    dto::{api_keys::*, auth::*, chat::*, indexes::*, mcp::*, prompts::*, runs::*, search::*},
+    dto::{
+        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, prompts::*, runs::*,
+        search::*,
+    },
     problem::ApiError,
     security::Principal,
 };
@@ -117,6 +120,31 @@ pub trait RunService: Send + Sync {
     async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run>;
 }
 
+/// Manages connectors and starts their syncs.
+#[async_trait]
+pub trait ConnectorService: Send + Sync {
+    async fn create(&self, who: &Principal, request: ConnectorCreate) -> ServiceResult<Connector>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ConnectorPage>;
+    async fn view(&self, who: &Principal, connector_id: &str) -> ServiceResult<Connector>;
+    async fn update(
+        &self,
+        who: &Principal,
+        connector_id: &str,
+        request: ConnectorUpdate,
+    ) -> ServiceResult<Connector>;
+    async fn delete(&self, who: &Principal, connector_id: &str) -> ServiceResult<()>;
+    async fn sync(&self, who: &Principal, connector_id: &str) -> ServiceResult<Job>;
+}
+
+/// Inspects, cancels and retries ingestion jobs.
+#[async_trait]
+pub trait JobService: Send + Sync {
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<JobPage>;
+    async fn view(&self, who: &Principal, job_id: &str) -> ServiceResult<Job>;
+    async fn cancel(&self, who: &Principal, job_id: &str) -> ServiceResult<Job>;
+    async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job>;
+}
+
 /// Describes how MCP clients connect.
 #[async_trait]
 pub trait McpService: Send + Sync {
@@ -132,5 +160,7 @@ pub struct Services {
     pub retrieval: Arc<dyn RetrievalService>,
     pub prompts: Arc<dyn PromptService>,
     pub runs: Arc<dyn RunService>,
+    pub connectors: Arc<dyn ConnectorService>,
+    pub jobs: Arc<dyn JobService>,
     pub mcp: Arc<dyn McpService>,
 }

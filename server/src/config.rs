@@ -36,6 +36,9 @@ pub struct Config {
     /// Failed logins allowed per email and per client address in `login_window_seconds`.
     pub login_max_failures: u32,
     pub login_window_seconds: u64,
+    /// Let connectors and webhooks reach private, loopback and link-local addresses
+    /// (development and tests only).
+    pub allow_private_targets: bool,
     /// Run the background workers (runs, jobs, webhook deliveries) on this instance. Turn
     /// off for API-only instances; the queues live in the database.
     pub workers: bool,
@@ -101,6 +104,7 @@ impl Default for Config {
             },
             login_max_failures: 10,
             login_window_seconds: 900,
+            allow_private_targets: false,
             workers: true,
             log: "info".into(),
         }

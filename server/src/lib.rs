@@ -3,10 +3,12 @@
 //! CLI over [`http::app`].
 
 pub mod auth;
+pub mod captions;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod ids;
+pub mod net_guard;
 pub mod search;
 pub mod services;
 pub mod workers;

@@ -285,3 +285,126 @@ async fn server_dropped(pg_admin: Option<(String, String)>) {
         }
     }
 }
+
+/// A tiny HTTP server on 127.0.0.1 for connector and webhook tests: answers `GET path` with
+/// the body registered for it (404 otherwise), answers any `POST` with `post_status`, and
+/// records every request (head and body) it receives.
+pub struct LocalHttp {
+    pub base_url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<RecordedRequest>>>,
+    /// Status code answered to POSTs; change it while the test runs.
+    pub post_status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+/// One request the [`LocalHttp`] server received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl LocalHttp {
+    pub async fn start(files: Vec<(&str, Vec<u8>)>) -> LocalHttp {
+        use std::sync::{atomic::AtomicU16, Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let files: Arc<std::collections::BTreeMap<String, Vec<u8>>> =
+            Arc::new(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let post_status = Arc::new(AtomicU16::new(200));
+        let (recorded, status) = (requests.clone(), post_status.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (files, recorded, status) = (files.clone(), recorded.clone(), status.clone());
+                tokio::spawn(async move {
+                    let mut data = Vec::new();
+                    let mut buf = [0u8; 65536];
+                    let (head_end, content_length) = loop {
+                        let n = match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        data.extend_from_slice(&buf[..n]);
+                        if let Some(pos) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&data[..pos]).to_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (pos + 4, length);
+                        }
+                    };
+                    while data.len() < head_end + content_length {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => data.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split_whitespace();
+                    let method = first.next().unwrap_or_default().to_string();
+                    let path = first.next().unwrap_or_default().to_string();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let body = data[head_end..].to_vec();
+                    recorded.lock().unwrap().push(RecordedRequest {
+                        method: method.clone(),
+                        path: path.clone(),
+                        headers,
+                        body,
+                    });
+                    let (code, payload) = if method == "POST" {
+                        (
+                            status.load(std::sync::atomic::Ordering::SeqCst),
+                            b"ok".to_vec(),
+                        )
+                    } else {
+                        match files.get(&path) {
+                            Some(body) => (200, body.clone()),
+                            None => (404, b"not found".to_vec()),
+                        }
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        payload.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.write_all(&payload).await;
+                });
+            }
+        });
+        LocalHttp {
+            base_url,
+            requests,
+            post_status,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn recorded(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A test fixture's bytes (`tests/fixtures/...`).
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path),
+    )
+    .expect("fixture exists")
+}

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod chat;
+pub mod connectors;
 pub mod indexes;
 pub mod mcp;
 pub mod prompts;

@@ -4,7 +4,9 @@
 pub mod api_keys;
 pub mod auth;
 pub mod chat;
+pub mod connectors;
 pub mod indexes;
+pub mod jobs;
 pub mod mcp;
 pub mod prompts;
 pub mod runs;
@@ -30,6 +32,10 @@ pub enum ApiTag {
     Prompts,
     /// Prompt executions against an index: queued, running, succeeded, failed, cancelled.
     Runs,
+    /// Configured media sources (caption files over HTTP) and their syncs.
+    Connectors,
+    /// Ingestion work: state, progress and per-file errors.
+    Jobs,
     /// Configuration for MCP clients (verified JWT session only).
     #[oai(rename = "MCP")]
     Mcp,
@@ -45,6 +51,8 @@ pub type Api = (
     chat::ChatApi,
     prompts::PromptsApi,
     runs::RunsApi,
+    connectors::ConnectorsApi,
+    jobs::JobsApi,
     mcp::McpApi,
 );
 
@@ -59,6 +67,8 @@ pub fn api() -> Api {
         chat::ChatApi,
         prompts::PromptsApi,
         runs::RunsApi,
+        connectors::ConnectorsApi,
+        jobs::JobsApi,
         mcp::McpApi,
     )
 }

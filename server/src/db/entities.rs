@@ -9,6 +9,15 @@ macro_rules! no_relations {
     };
 }
 
+/// Statuses of queued work (runs, jobs).
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const CANCELLED: &str = "cancelled";
+}
+
 pub mod organization {
     use sea_orm::entity::prelude::*;
 
@@ -228,9 +237,62 @@ pub mod run {
         Entity::find().filter(Column::OrgId.eq(org_id))
     }
 
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
+    pub use super::status::*;
+}
+
+pub mod connector {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connectors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub name: String,
+        pub kind: String,
+        /// JSON array of files (url, media_id, index_id, format).
+        pub files: String,
+        /// JSON object of request headers. The values are secrets: never returned.
+        pub headers: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+
+    /// This organisation's connectors.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    /// An ingestion job, and its place in the job queue (`status = 'queued'`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub connector_id: String,
+        pub status: String,
+        pub attempt: i32,
+        pub retry_of: Option<String>,
+        /// JSON array of the job's files with their state.
+        pub files: String,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub started_at: Option<DateTimeUtc>,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+
+    /// This organisation's jobs.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+
+    pub use super::status::*;
 }

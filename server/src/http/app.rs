@@ -25,10 +25,10 @@ use crate::{
     db,
     search::{Indexer, SearchEngine},
     services::{
-        api_keys::ApiKeys, auth::Auth, indexes::Indexes, mcp::Mcp, page_token::PageTokens,
-        prompts::Prompts, retrieval::Retrieval, runs::Runs,
+        api_keys::ApiKeys, auth::Auth, connectors::Connectors, indexes::Indexes, jobs::Jobs,
+        mcp::Mcp, page_token::PageTokens, prompts::Prompts, retrieval::Retrieval, runs::Runs,
     },
-    workers::runs::RunWorker,
+    workers::{jobs::JobWorker, runs::RunWorker},
 };
 
 /// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
@@ -46,6 +46,8 @@ pub struct AppState {
     pub retrieval: Arc<Retrieval>,
     /// Wakes the run worker when a run is queued.
     pub run_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the job worker when a job is queued.
+    pub job_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Secrets from config or the data dir.
@@ -104,11 +106,19 @@ impl AppState {
             tokens: PageTokens::new(&pepper),
         });
         let run_wake = Arc::new(tokio::sync::Notify::new());
+        let job_wake = Arc::new(tokio::sync::Notify::new());
         if config.workers {
             Arc::new(RunWorker {
                 db: db.clone(),
                 retrieval: retrieval.clone(),
                 wake: run_wake.clone(),
+            })
+            .spawn();
+            Arc::new(JobWorker {
+                db: db.clone(),
+                indexer: indexer.clone(),
+                wake: job_wake.clone(),
+                allow_private_targets: config.allow_private_targets,
             })
             .spawn();
         }
@@ -122,6 +132,7 @@ impl AppState {
             pepper,
             retrieval,
             run_wake,
+            job_wake,
         }))
     }
 
@@ -144,6 +155,15 @@ impl AppState {
             runs: Arc::new(Runs {
                 db: self.db.clone(),
                 wake: self.run_wake.clone(),
+            }),
+            connectors: Arc::new(Connectors {
+                db: self.db.clone(),
+                allow_private_targets: self.config.allow_private_targets,
+                job_wake: self.job_wake.clone(),
+            }),
+            jobs: Arc::new(Jobs {
+                db: self.db.clone(),
+                wake: self.job_wake.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string())?),
         })

@@ -134,71 +134,74 @@ impl Indexes {
             .map_err(|e| internal("loading an index", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))
     }
+}
 
-    async fn store_segments(
-        &self,
-        idx: &index::Model,
-        segments: Vec<SegmentInput>,
-    ) -> Result<Option<(Vec<String>, i64)>, sea_orm::DbErr> {
-        let now = Utc::now();
-        let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
-        let models: Vec<segment::ActiveModel> = segments
-            .into_iter()
-            .zip(&ids)
-            .map(|(s, id)| segment::ActiveModel {
-                id: Set(id.clone()),
-                index_uid: Set(idx.uid.clone()),
-                org_id: Set(idx.org_id.clone()),
-                media_id: Set(s.media_id),
-                start_seconds: Set(s.start_seconds),
-                end_seconds: Set(s.end_seconds),
-                text: Set(s.text),
-                labels: Set(serde_json::to_string(&s.labels).unwrap_or_else(|_| "[]".into())),
-                metadata: Set(s.metadata.map(|m| m.to_string())),
-                created_at: Set(now),
-            })
-            .collect();
-        let txn = self.db.begin().await?;
-        // Counting first locks the index row: a concurrent delete either finished (no row,
-        // so nothing is stored) or waits for this batch.
-        let counted = index::Entity::update_many()
-            .col_expr(
-                index::Column::SegmentCount,
-                Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
-            )
-            .col_expr(index::Column::UpdatedAt, Expr::value(now))
-            .filter(index::Column::Uid.eq(&idx.uid))
-            .exec(&txn)
-            .await?;
-        if counted.rows_affected == 0 {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        for chunk in models.chunks(INSERT_CHUNK) {
-            segment::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let first = reserve_sequence(&txn, ids.len() as i64).await?;
-        let changes: Vec<segment_change::ActiveModel> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| segment_change::ActiveModel {
-                seq: Set(first + i as i64),
-                index_uid: Set(idx.uid.clone()),
-                segment_id: Set(Some(id.clone())),
-                op: Set(segment_change::UPSERT.to_string()),
-            })
-            .collect();
-        for chunk in changes.chunks(INSERT_CHUNK) {
-            segment_change::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        let last = first + ids.len() as i64 - 1;
-        Ok(Some((ids, last)))
+/// Stores segments in `idx` with their change-sequence entries, in one transaction.
+/// `None` when the index was deleted meanwhile (nothing is stored). Returns the new ids
+/// and the last change sequence number.
+pub async fn store_segments(
+    db: &DatabaseConnection,
+    idx: &index::Model,
+    segments: Vec<SegmentInput>,
+) -> Result<Option<(Vec<String>, i64)>, sea_orm::DbErr> {
+    let now = Utc::now();
+    let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
+    let models: Vec<segment::ActiveModel> = segments
+        .into_iter()
+        .zip(&ids)
+        .map(|(s, id)| segment::ActiveModel {
+            id: Set(id.clone()),
+            index_uid: Set(idx.uid.clone()),
+            org_id: Set(idx.org_id.clone()),
+            media_id: Set(s.media_id),
+            start_seconds: Set(s.start_seconds),
+            end_seconds: Set(s.end_seconds),
+            text: Set(s.text),
+            labels: Set(serde_json::to_string(&s.labels).unwrap_or_else(|_| "[]".into())),
+            metadata: Set(s.metadata.map(|m| m.to_string())),
+            created_at: Set(now),
+        })
+        .collect();
+    let txn = db.begin().await?;
+    // Counting first locks the index row: a concurrent delete either finished (no row,
+    // so nothing is stored) or waits for this batch.
+    let counted = index::Entity::update_many()
+        .col_expr(
+            index::Column::SegmentCount,
+            Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
+        )
+        .col_expr(index::Column::UpdatedAt, Expr::value(now))
+        .filter(index::Column::Uid.eq(&idx.uid))
+        .exec(&txn)
+        .await?;
+    if counted.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
     }
+    for chunk in models.chunks(INSERT_CHUNK) {
+        segment::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let first = reserve_sequence(&txn, ids.len() as i64).await?;
+    let changes: Vec<segment_change::ActiveModel> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| segment_change::ActiveModel {
+            seq: Set(first + i as i64),
+            index_uid: Set(idx.uid.clone()),
+            segment_id: Set(Some(id.clone())),
+            op: Set(segment_change::UPSERT.to_string()),
+        })
+        .collect();
+    for chunk in changes.chunks(INSERT_CHUNK) {
+        segment_change::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    let last = first + ids.len() as i64 - 1;
+    Ok(Some((ids, last)))
 }
 
 #[async_trait]
@@ -330,8 +333,7 @@ impl IndexService for Indexes {
     ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
-        let (segment_ids, last_seq) = self
-            .store_segments(&idx, batch.segments)
+        let (segment_ids, last_seq) = store_segments(&self.db, &idx, batch.segments)
             .await
             .map_err(|e| internal("storing segments", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))?;

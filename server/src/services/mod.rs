@@ -2,7 +2,9 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod connectors;
 pub mod indexes;
+pub mod jobs;
 pub mod mcp;
 pub mod page_token;
 pub mod pagination;

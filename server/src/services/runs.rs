@@ -6,10 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use poem_openapi::types::ParseFromJSON;
-use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection,
-    EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::{
     dto::runs::*,
@@ -25,6 +22,7 @@ use super::{
 use crate::{
     db::entities::{index, run},
     ids::new_id,
+    workers::queue,
 };
 
 const DEFAULT_TOP_K: u32 = 5;
@@ -180,16 +178,11 @@ impl RunService for Runs {
 
     async fn cancel(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        let changed = run::Entity::update_many()
-            .col_expr(run::Column::Status, Expr::value(run::CANCELLED))
-            .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
-            .filter(run::Column::Id.eq(&existing.id))
-            .filter(run::Column::Status.is_in([run::QUEUED, run::RUNNING]))
-            .exec(&self.db)
+        let cancelled = queue::cancel(&self.db, "runs", &existing.id)
             .await
             .map_err(|e| internal("cancelling a run", e))?;
         let current = self.find(who, run_id).await?;
-        if changed.rows_affected == 0 {
+        if !cancelled {
             return Err(ApiError::conflict(
                 "invalid_transition",
                 format!("a {} run cannot be cancelled", current.status),

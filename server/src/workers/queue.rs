@@ -38,3 +38,21 @@ pub async fn idle(wake: &Arc<Notify>) {
         _ = tokio::time::sleep(POLL_INTERVAL) => {}
     }
 }
+
+/// Cancels a queued or running row of `table`; false when it was in another status.
+pub async fn cancel(db: &DatabaseConnection, table: &str, id: &str) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::{Alias, Expr, Query};
+    let statement = Query::update()
+        .table(Alias::new(table))
+        .values([
+            (Alias::new("status"), "cancelled".into()),
+            (Alias::new("finished_at"), chrono::Utc::now().into()),
+        ])
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("status")).is_in(["queued", "running"]))
+        .to_owned();
+    let result = db
+        .execute(db.get_database_backend().build(&statement))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -42,6 +42,8 @@ fn concrete_path(template: &str) -> String {
         .replace("{page_token}", "not-a-token")
         .replace("{prompt_id}", "prm_does_not_exist")
         .replace("{run_id}", "run_does_not_exist")
+        .replace("{connector_id}", "con_does_not_exist")
+        .replace("{job_id}", "job_does_not_exist")
 }
 
 async fn call(

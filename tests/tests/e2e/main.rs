@@ -2,6 +2,7 @@
 //! generated client (and by raw HTTP where a test must send what the client cannot).
 
 mod conformance;
+mod connectors;
 mod external_issuers;
 mod flows;
 mod jwt_attacks;

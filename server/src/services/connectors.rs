@@ -1,0 +1,275 @@
+//! Connectors (caption files over HTTP, with secret request headers) and their syncs, which
+//! queue ingestion jobs.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use poem::http::{HeaderName, HeaderValue};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use videovector_api_spec::{
+    dto::connectors::*,
+    services::{ConnectorService, PageParams, ServiceResult},
+    ApiError, Principal,
+};
+
+use super::{internal, jobs, pagination::PageRequest};
+use crate::{
+    captions::Format,
+    db::entities::{connector, index, job},
+    ids::new_id,
+    net_guard,
+};
+
+const MASK: &str = "********";
+
+/// A file as connectors and jobs store it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredFile {
+    pub url: String,
+    pub media_id: String,
+    pub index_id: String,
+    pub format: String,
+    #[serde(default = "pending")]
+    pub status: String,
+    #[serde(default)]
+    pub segments: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+fn pending() -> String {
+    "pending".into()
+}
+
+pub fn format_name(format: CaptionFormat) -> &'static str {
+    match format {
+        CaptionFormat::Webvtt => "webvtt",
+        CaptionFormat::Srt => "srt",
+        CaptionFormat::Json => "json",
+    }
+}
+
+pub fn format_of(name: &str) -> (CaptionFormat, Format) {
+    match name {
+        "srt" => (CaptionFormat::Srt, Format::Srt),
+        "json" => (CaptionFormat::Json, Format::Json),
+        _ => (CaptionFormat::Webvtt, Format::WebVtt),
+    }
+}
+
+fn to_dto(model: &connector::Model) -> Connector {
+    let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+    let headers: BTreeMap<String, String> =
+        serde_json::from_str(&model.headers).unwrap_or_default();
+    Connector {
+        id: model.id.clone(),
+        name: model.name.clone(),
+        kind: ConnectorKind::Http,
+        files: files
+            .into_iter()
+            .map(|f| ConnectorFile {
+                format: Some(format_of(&f.format).0),
+                url: f.url,
+                media_id: f.media_id,
+                index_id: f.index_id,
+            })
+            .collect(),
+        headers: headers.into_keys().map(|k| (k, MASK.to_string())).collect(),
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    }
+}
+
+pub struct Connectors {
+    pub db: DatabaseConnection,
+    pub allow_private_targets: bool,
+    pub job_wake: Arc<Notify>,
+}
+
+impl Connectors {
+    async fn find(&self, who: &Principal, connector_id: &str) -> ServiceResult<connector::Model> {
+        connector::for_org(&who.org_id)
+            .filter(connector::Column::Id.eq(connector_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a connector", e))?
+            .ok_or_else(|| ApiError::not_found("connector", connector_id))
+    }
+
+    /// Checks every file (URL, format, target index) and returns the stored form.
+    async fn check_files(
+        &self,
+        who: &Principal,
+        files: Vec<ConnectorFile>,
+    ) -> ServiceResult<String> {
+        let mut stored = Vec::with_capacity(files.len());
+        for (i, file) in files.into_iter().enumerate() {
+            net_guard::check_url(&file.url, self.allow_private_targets).map_err(|e| {
+                ApiError::unprocessable("invalid_url", format!("files[{i}].url: {e}"))
+            })?;
+            let format = match file.format {
+                Some(f) => format_name(f),
+                None => match Format::from_url(&file.url) {
+                    Some(Format::WebVtt) => "webvtt",
+                    Some(Format::Srt) => "srt",
+                    Some(Format::Json) => "json",
+                    None => {
+                        return Err(ApiError::unprocessable(
+                            "unknown_format",
+                            format!("files[{i}]: say its `format`; the URL has no .vtt, .srt or .json extension"),
+                        ))
+                    }
+                },
+            };
+            let exists = index::for_org(&who.org_id)
+                .filter(index::Column::Id.eq(&file.index_id))
+                .one(&self.db)
+                .await
+                .map_err(|e| internal("loading an index", e))?
+                .is_some();
+            if !exists {
+                return Err(ApiError::unprocessable(
+                    "unknown_index",
+                    format!(
+                        "files[{i}].index_id: index `{}` does not exist",
+                        file.index_id
+                    ),
+                ));
+            }
+            stored.push(StoredFile {
+                url: file.url,
+                media_id: file.media_id,
+                index_id: file.index_id,
+                format: format.into(),
+                status: pending(),
+                segments: 0,
+                error: None,
+            });
+        }
+        Ok(serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into()))
+    }
+}
+
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<String, ApiError> {
+    if headers.len() > 20 {
+        return Err(ApiError::unprocessable(
+            "invalid_headers",
+            "at most 20 headers",
+        ));
+    }
+    for (name, value) in headers {
+        if HeaderName::try_from(name.as_str()).is_err()
+            || HeaderValue::try_from(value.as_str()).is_err()
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_headers",
+                format!("header `{name}` is not a valid HTTP header"),
+            ));
+        }
+    }
+    Ok(serde_json::to_string(headers).unwrap_or_else(|_| "{}".into()))
+}
+
+#[async_trait]
+impl ConnectorService for Connectors {
+    async fn create(&self, who: &Principal, request: ConnectorCreate) -> ServiceResult<Connector> {
+        let files = self.check_files(who, request.files).await?;
+        let headers = check_headers(&request.headers)?;
+        let now = Utc::now();
+        let saved = connector::ActiveModel {
+            id: Set(new_id("con")),
+            org_id: Set(who.org_id.clone()),
+            name: Set(request.name.trim().to_string()),
+            kind: Set("http".into()),
+            files: Set(files),
+            headers: Set(headers),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| internal("creating a connector", e))?;
+        Ok(to_dto(&saved))
+    }
+
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ConnectorPage> {
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                connector::for_org(&who.org_id),
+                connector::Column::Id,
+                |r| &r.id,
+                "connectors",
+            )
+            .await?;
+        Ok(ConnectorPage {
+            items: rows.iter().map(to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn view(&self, who: &Principal, connector_id: &str) -> ServiceResult<Connector> {
+        Ok(to_dto(&self.find(who, connector_id).await?))
+    }
+
+    async fn update(
+        &self,
+        who: &Principal,
+        connector_id: &str,
+        request: ConnectorUpdate,
+    ) -> ServiceResult<Connector> {
+        let existing = self.find(who, connector_id).await?;
+        let mut model: connector::ActiveModel = existing.into();
+        if let Some(name) = request.name {
+            model.name = Set(name.trim().to_string());
+        }
+        if let Some(files) = request.files {
+            model.files = Set(self.check_files(who, files).await?);
+        }
+        if let Some(headers) = request.headers {
+            model.headers = Set(check_headers(&headers)?);
+        }
+        model.updated_at = Set(Utc::now());
+        let saved = model
+            .update(&self.db)
+            .await
+            .map_err(|e| internal("updating a connector", e))?;
+        Ok(to_dto(&saved))
+    }
+
+    async fn delete(&self, who: &Principal, connector_id: &str) -> ServiceResult<()> {
+        let existing = self.find(who, connector_id).await?;
+        connector::Entity::delete_by_id(existing.id)
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("deleting a connector", e))?;
+        Ok(())
+    }
+
+    async fn sync(&self, who: &Principal, connector_id: &str) -> ServiceResult<Job> {
+        let existing = self.find(who, connector_id).await?;
+        let saved = job::ActiveModel {
+            id: Set(new_id("job")),
+            org_id: Set(who.org_id.clone()),
+            connector_id: Set(existing.id),
+            status: Set(job::QUEUED.into()),
+            attempt: Set(1),
+            retry_of: Set(None),
+            files: Set(existing.files),
+            error: Set(None),
+            created_at: Set(Utc::now()),
+            started_at: Set(None),
+            finished_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| internal("queueing a job", e))?;
+        self.job_wake.notify_one();
+        Ok(jobs::to_dto(&saved))
+    }
+}

@@ -1,0 +1,155 @@
+//! Ingestion jobs: inspect, cancel (queued or running), retry (failed or cancelled) as a new
+//! attempt with the same files.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
+use tokio::sync::Notify;
+use videovector_api_spec::{
+    dto::connectors::*,
+    services::{JobService, PageParams, ServiceResult},
+    ApiError, Principal,
+};
+
+use super::{connectors::StoredFile, internal, pagination::PageRequest};
+use crate::{db::entities::job, ids::new_id, workers::queue};
+
+fn status_of(value: &str) -> JobStatus {
+    match value {
+        job::QUEUED => JobStatus::Queued,
+        job::RUNNING => JobStatus::Running,
+        job::SUCCEEDED => JobStatus::Succeeded,
+        job::CANCELLED => JobStatus::Cancelled,
+        _ => JobStatus::Failed,
+    }
+}
+
+pub fn to_dto(model: &job::Model) -> Job {
+    let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+    let progress = JobProgress {
+        files_total: files.len() as u64,
+        files_done: files.iter().filter(|f| f.status != "pending").count() as u64,
+        files_failed: files.iter().filter(|f| f.status == "failed").count() as u64,
+        segments_ingested: files.iter().map(|f| f.segments).sum(),
+    };
+    Job {
+        id: model.id.clone(),
+        connector_id: model.connector_id.clone(),
+        status: status_of(&model.status),
+        attempt: model.attempt.max(1) as u32,
+        retry_of: model.retry_of.clone(),
+        progress,
+        files: files
+            .into_iter()
+            .map(|f| JobFile {
+                status: match f.status.as_str() {
+                    "succeeded" => JobFileStatus::Succeeded,
+                    "failed" => JobFileStatus::Failed,
+                    _ => JobFileStatus::Pending,
+                },
+                url: f.url,
+                media_id: f.media_id,
+                index_id: f.index_id,
+                segments: f.segments,
+                error: f.error,
+            })
+            .collect(),
+        error: model.error.clone(),
+        created_at: model.created_at,
+        started_at: model.started_at,
+        finished_at: model.finished_at,
+    }
+}
+
+pub struct Jobs {
+    pub db: DatabaseConnection,
+    pub wake: Arc<Notify>,
+}
+
+impl Jobs {
+    async fn find(&self, who: &Principal, job_id: &str) -> ServiceResult<job::Model> {
+        job::for_org(&who.org_id)
+            .filter(job::Column::Id.eq(job_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a job", e))?
+            .ok_or_else(|| ApiError::not_found("job", job_id))
+    }
+}
+
+#[async_trait]
+impl JobService for Jobs {
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<JobPage> {
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                job::for_org(&who.org_id),
+                job::Column::Id,
+                |r| &r.id,
+                "jobs",
+            )
+            .await?;
+        Ok(JobPage {
+            items: rows.iter().map(to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn view(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
+        Ok(to_dto(&self.find(who, job_id).await?))
+    }
+
+    async fn cancel(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
+        let existing = self.find(who, job_id).await?;
+        let cancelled = queue::cancel(&self.db, "jobs", &existing.id)
+            .await
+            .map_err(|e| internal("cancelling a job", e))?;
+        let current = self.find(who, job_id).await?;
+        if !cancelled {
+            return Err(ApiError::conflict(
+                "invalid_transition",
+                format!("a {} job cannot be cancelled", current.status),
+            ));
+        }
+        Ok(to_dto(&current))
+    }
+
+    async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
+        let existing = self.find(who, job_id).await?;
+        if existing.status != job::FAILED && existing.status != job::CANCELLED {
+            return Err(ApiError::conflict(
+                "invalid_transition",
+                format!(
+                    "only failed or cancelled jobs can be retried; this one is {}",
+                    existing.status
+                ),
+            ));
+        }
+        let mut files: Vec<StoredFile> = serde_json::from_str(&existing.files).unwrap_or_default();
+        for file in &mut files {
+            file.status = "pending".into();
+            file.segments = 0;
+            file.error = None;
+        }
+        let saved = job::ActiveModel {
+            id: Set(new_id("job")),
+            org_id: Set(who.org_id.clone()),
+            connector_id: Set(existing.connector_id.clone()),
+            status: Set(job::QUEUED.into()),
+            attempt: Set(existing.attempt + 1),
+            retry_of: Set(Some(existing.id.clone())),
+            files: Set(serde_json::to_string(&files).unwrap_or_else(|_| "[]".into())),
+            error: Set(None),
+            created_at: Set(Utc::now()),
+            started_at: Set(None),
+            finished_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| internal("queueing a job", e))?;
+        self.wake.notify_one();
+        Ok(to_dto(&saved))
+    }
+}

@@ -1,0 +1,234 @@
+//! Executes queued ingestion jobs: fetches each file (through the outbound guard, with the
+//! connector's headers), parses its cues, and ingests them as segments. A file that cannot
+//! be fetched or parsed fails alone, with its error; the job goes on. Cancelling stops the
+//! job before its next file. Jobs left running by a stopped server fail visibly.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::Notify;
+use videovector_api_spec::dto::indexes::SegmentInput;
+
+use super::queue::{claim, idle};
+use crate::{
+    captions,
+    db::entities::{connector, index, job},
+    net_guard,
+    search::Indexer,
+    services::{
+        connectors::{format_of, StoredFile},
+        indexes::store_segments,
+    },
+};
+
+/// A job still `running` this long after it started belongs to a server that stopped.
+pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(30);
+const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+const BATCH: usize = 1_000;
+
+pub struct JobWorker {
+    pub db: DatabaseConnection,
+    pub indexer: Arc<Indexer>,
+    pub wake: Arc<Notify>,
+    pub allow_private_targets: bool,
+}
+
+impl JobWorker {
+    pub fn spawn(self: Arc<Self>) {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.fail_stale().await {
+                    tracing::error!(error = %e, "failing interrupted jobs");
+                }
+                loop {
+                    match claim(&self.db, "jobs", "TRUE").await {
+                        Ok(Some(id)) => {
+                            if let Err(e) = self.execute(&id).await {
+                                tracing::error!(job = %id, error = %e, "executing a job");
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "claiming a job");
+                            break;
+                        }
+                    }
+                }
+                idle(&self.wake).await;
+            }
+        });
+    }
+
+    async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
+        job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(job::FAILED))
+            .col_expr(
+                job::Column::Error,
+                Expr::value("interrupted: the server stopped while this job was running; retry it"),
+            )
+            .col_expr(job::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Status.eq(job::RUNNING))
+            .filter(job::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn execute(&self, id: &str) -> Result<(), sea_orm::DbErr> {
+        job::Entity::update_many()
+            .col_expr(job::Column::StartedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        let Some(model) = job::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(source) = connector::Entity::find_by_id(model.connector_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return self
+                .finish(id, job::FAILED, Some("the connector was deleted".into()))
+                .await;
+        };
+        let headers: BTreeMap<String, String> =
+            serde_json::from_str(&source.headers).unwrap_or_default();
+        let mut files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+        for i in 0..files.len() {
+            if files[i].status != "pending" {
+                continue;
+            }
+            if self.status(id).await? != job::RUNNING {
+                return Ok(()); // cancelled
+            }
+            match self.ingest_file(&model.org_id, &files[i], &headers).await {
+                Ok(count) => {
+                    files[i].status = "succeeded".into();
+                    files[i].segments = count;
+                }
+                Err(error) => {
+                    files[i].status = "failed".into();
+                    files[i].error = Some(error);
+                }
+            }
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::Files,
+                    Expr::value(serde_json::to_string(&files).unwrap_or_default()),
+                )
+                .filter(job::Column::Id.eq(id))
+                .exec(&self.db)
+                .await?;
+        }
+        let all_failed = !files.is_empty() && files.iter().all(|f| f.status == "failed");
+        if all_failed {
+            self.finish(id, job::FAILED, Some("every file failed; see files".into()))
+                .await
+        } else {
+            self.finish(id, job::SUCCEEDED, None).await
+        }
+    }
+
+    async fn status(&self, id: &str) -> Result<String, sea_orm::DbErr> {
+        Ok(job::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(|j| j.status)
+            .unwrap_or_else(|| job::CANCELLED.into()))
+    }
+
+    /// Finishes a job still running (a cancel in the meantime wins).
+    async fn finish(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<String>,
+    ) -> Result<(), sea_orm::DbErr> {
+        job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(status))
+            .col_expr(job::Column::Error, Expr::value(error))
+            .col_expr(job::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.eq(id))
+            .filter(job::Column::Status.eq(job::RUNNING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Fetches, parses and ingests one file; the error says what went wrong, for the user.
+    async fn ingest_file(
+        &self,
+        org_id: &str,
+        file: &StoredFile,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<u64, String> {
+        let body = self.fetch(&file.url, headers).await?;
+        let cues = captions::parse(format_of(&file.format).1, &body)?;
+        let idx = index::for_org(org_id)
+            .filter(index::Column::Id.eq(&file.index_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal_file_error("loading the index", e))?
+            .ok_or_else(|| format!("index `{}` does not exist", file.index_id))?;
+        let mut stored = 0u64;
+        for chunk in cues.chunks(BATCH) {
+            let segments = chunk
+                .iter()
+                .map(|cue| SegmentInput {
+                    media_id: file.media_id.clone(),
+                    start_seconds: cue.start_seconds,
+                    end_seconds: cue.end_seconds,
+                    text: cue.text.clone(),
+                    labels: cue.labels.clone(),
+                    metadata: Some(serde_json::json!({ "source_url": file.url })),
+                })
+                .collect();
+            store_segments(&self.db, &idx, segments)
+                .await
+                .map_err(|e| internal_file_error("storing segments", e))?
+                .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;
+            stored += chunk.len() as u64;
+        }
+        self.indexer.notify();
+        Ok(stored)
+    }
+
+    async fn fetch(&self, url: &str, headers: &BTreeMap<String, String>) -> Result<String, String> {
+        let parsed = net_guard::check_url(url, self.allow_private_targets)?;
+        let client =
+            net_guard::client_for(&parsed, self.allow_private_targets, FETCH_TIMEOUT).await?;
+        let mut request = client.get(parsed);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("fetching {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("fetching {url}: HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading {url}: {e}"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_FILE_BYTES {
+                return Err(format!("{url} is larger than {MAX_FILE_BYTES} bytes"));
+            }
+        }
+        String::from_utf8(body).map_err(|_| format!("{url} is not UTF-8 text"))
+    }
+}
+
+fn internal_file_error(context: &str, error: impl std::fmt::Display) -> String {
+    tracing::error!(error = %error, "{context}");
+    format!("{context} failed on the server; retry the job")
+}

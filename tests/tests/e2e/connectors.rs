@@ -1,0 +1,250 @@
+//! Connectors and jobs through the generated client: a sync against a local HTTP server
+//! serving WebVTT, SRT and JSON fixtures (one malformed), secrets never returned, private
+//! targets refused by default, idempotent sync replays, cancel and retry.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use videovector_client::{types, Client, Error};
+use videovector_tests::{fixture, LocalHttp, TestServer};
+
+async fn wait_job(client: &Client, id: &str) -> types::Job {
+    for _ in 0..200 {
+        let job = client
+            .job_view()
+            .job_id(id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        if !matches!(
+            job.status,
+            types::JobStatus::Queued | types::JobStatus::Running
+        ) {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+fn file(url: String, media: &str) -> types::ConnectorFile {
+    types::ConnectorFile::builder()
+        .url(url)
+        .media_id(media)
+        .index_id("idx_captions")
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
+    let files = LocalHttp::start(vec![
+        ("/bulletin.vtt", fixture("captions/bulletin.vtt")),
+        ("/interview.srt", fixture("captions/interview.srt")),
+        ("/broken.srt", fixture("captions/broken.srt")),
+        ("/weather.json", fixture("captions/weather.json")),
+    ])
+    .await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_captions".parse().unwrap()))
+                .name("Captions"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let connector = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("Evening news")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![
+                    file(files.url("/bulletin.vtt"), "bulletin"),
+                    file(files.url("/interview.srt"), "interview"),
+                    file(files.url("/broken.srt"), "broken"),
+                    file(files.url("/weather.json"), "weather"),
+                    file(files.url("/missing.vtt"), "missing"),
+                ])
+                .headers(HashMap::from([(
+                    "Authorization".to_string(),
+                    "Bearer source-secret-123".to_string(),
+                )])),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    // The header's value is a secret: masked here and in every later read.
+    assert_eq!(connector.headers["Authorization"], "********");
+    let viewed = client
+        .connector_view()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap();
+    let raw = serde_json::to_string(&viewed.into_inner()).unwrap();
+    assert!(!raw.contains("source-secret-123"));
+
+    let sync = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .idempotency_key("sync-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), StatusCode::ACCEPTED);
+    let queued = sync.into_inner();
+    // A retried sync with the same key is a replay, not a second job.
+    let replay = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .idempotency_key("sync-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.into_inner().id, queued.id);
+
+    let job = wait_job(&client, &queued.id).await;
+    assert_eq!(job.status, types::JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.progress.files_total, 5);
+    assert_eq!(job.progress.files_done, 5);
+    assert_eq!(job.progress.files_failed, 2);
+    assert_eq!(job.progress.segments_ingested, 3 + 2 + 1);
+    let by_media: HashMap<&str, &types::JobFile> =
+        job.files.iter().map(|f| (f.media_id.as_str(), f)).collect();
+    assert_eq!(by_media["bulletin"].segments, 3);
+    let broken = by_media["broken"];
+    assert_eq!(broken.status, types::JobFileStatus::Failed);
+    assert!(
+        broken
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("line 6: malformed cue timing"),
+        "{broken:?}"
+    );
+    assert!(by_media["missing"]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("404"));
+    let listed = client.job_list().send().await.unwrap().into_inner();
+    assert_eq!(listed.items.len(), 1);
+
+    // The connector's secret header went to the source.
+    let fetched = files.recorded();
+    assert!(fetched
+        .iter()
+        .all(|r| r.headers.get("authorization").map(String::as_str)
+            == Some("Bearer source-secret-123")));
+
+    // Cues became searchable segments with their timestamps.
+    let mut found = None;
+    for _ in 0..20 {
+        let hits = client
+            .index_search()
+            .index_id("idx_captions")
+            .body(types::SearchRequest::builder().query("cracks in the northern span"))
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .hits;
+        if let Some(hit) = hits.into_iter().next() {
+            found = Some(hit);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let hit = found.expect("the cue is searchable");
+    assert_eq!(hit.media_id, "bulletin");
+    assert_eq!((hit.start_seconds, hit.end_seconds), (4.5, 8.25));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
+    let server = TestServer::start_with(|c| c.workers = false).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_captions".parse().unwrap()))
+                .name("Captions"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let refused = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("local")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![file("http://127.0.0.1:9/captions.vtt".into(), "m")]),
+        )
+        .send()
+        .await;
+    match refused {
+        Err(Error::ErrorResponse(problem)) => {
+            assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(problem.code, "invalid_url");
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let connector = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("public")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![file("https://captions.example.com/a.vtt".into(), "m")]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    // No worker on this instance: the job waits, so cancel and retry are deterministic.
+    let job = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let cancelled = client
+        .job_cancel()
+        .job_id(&job.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, types::JobStatus::Cancelled);
+    match client.job_cancel().job_id(&job.id).send().await {
+        Err(Error::ErrorResponse(problem)) => assert_eq!(problem.status(), StatusCode::CONFLICT),
+        other => panic!("expected 409, got {other:?}"),
+    }
+    let retried = client
+        .job_retry()
+        .job_id(&job.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (retried.attempt, retried.retry_of.as_deref()),
+        (2, Some(job.id.as_str()))
+    );
+    assert_eq!(retried.status, types::JobStatus::Queued);
+    server.stop().await;
+}
