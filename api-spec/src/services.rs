@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::{
     dto::{
         api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, prompts::*, runs::*,
-        search::*,
+        search::*, webhooks::*,
     },
     problem::ApiError,
     security::Principal,
@@ -145,6 +145,32 @@ pub trait JobService: Send + Sync {
     async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job>;
 }
 
+/// Manages webhook endpoints and shows their deliveries.
+#[async_trait]
+pub trait WebhookService: Send + Sync {
+    async fn create(
+        &self,
+        who: &Principal,
+        request: WebhookCreate,
+    ) -> ServiceResult<WebhookWithSecret>;
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<WebhookPage>;
+    async fn view(&self, who: &Principal, webhook_id: &str) -> ServiceResult<Webhook>;
+    async fn update(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        request: WebhookUpdate,
+    ) -> ServiceResult<Webhook>;
+    async fn delete(&self, who: &Principal, webhook_id: &str) -> ServiceResult<()>;
+    async fn deliveries(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        page: PageParams,
+    ) -> ServiceResult<WebhookDeliveryPage>;
+    async fn test(&self, who: &Principal, webhook_id: &str) -> ServiceResult<WebhookDelivery>;
+}
+
 /// Describes how MCP clients connect.
 #[async_trait]
 pub trait McpService: Send + Sync {
@@ -162,5 +188,6 @@ pub struct Services {
     pub runs: Arc<dyn RunService>,
     pub connectors: Arc<dyn ConnectorService>,
     pub jobs: Arc<dyn JobService>,
+    pub webhooks: Arc<dyn WebhookService>,
     pub mcp: Arc<dyn McpService>,
 }

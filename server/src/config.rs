@@ -39,6 +39,11 @@ pub struct Config {
     /// Let connectors and webhooks reach private, loopback and link-local addresses
     /// (development and tests only).
     pub allow_private_targets: bool,
+    /// Delay before the first webhook retry; each later one waits four times longer (capped
+    /// at an hour).
+    pub webhook_retry_base_ms: u64,
+    /// Attempts per webhook delivery before it is marked failed.
+    pub webhook_max_attempts: u32,
     /// Run the background workers (runs, jobs, webhook deliveries) on this instance. Turn
     /// off for API-only instances; the queues live in the database.
     pub workers: bool,
@@ -105,6 +110,8 @@ impl Default for Config {
             login_max_failures: 10,
             login_window_seconds: 900,
             allow_private_targets: false,
+            webhook_retry_base_ms: 5_000,
+            webhook_max_attempts: 8,
             workers: true,
             log: "info".into(),
         }

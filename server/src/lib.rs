@@ -6,6 +6,7 @@ pub mod auth;
 pub mod captions;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod http;
 pub mod ids;
 pub mod net_guard;

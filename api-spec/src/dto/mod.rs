@@ -9,3 +9,4 @@ pub mod mcp;
 pub mod prompts;
 pub mod runs;
 pub mod search;
+pub mod webhooks;

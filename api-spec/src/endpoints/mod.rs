@@ -11,6 +11,7 @@ pub mod mcp;
 pub mod prompts;
 pub mod runs;
 pub mod search;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -36,6 +37,8 @@ pub enum ApiTag {
     Connectors,
     /// Ingestion work: state, progress and per-file errors.
     Jobs,
+    /// Signed event deliveries to your endpoints, with retries and a delivery log.
+    Webhooks,
     /// Configuration for MCP clients (verified JWT session only).
     #[oai(rename = "MCP")]
     Mcp,
@@ -53,6 +56,7 @@ pub type Api = (
     runs::RunsApi,
     connectors::ConnectorsApi,
     jobs::JobsApi,
+    webhooks::WebhooksApi,
     mcp::McpApi,
 );
 
@@ -69,6 +73,7 @@ pub fn api() -> Api {
         runs::RunsApi,
         connectors::ConnectorsApi,
         jobs::JobsApi,
+        webhooks::WebhooksApi,
         mcp::McpApi,
     )
 }

@@ -19,9 +19,11 @@ pub fn parse(body: &str) -> Result<Vec<Cue>, String> {
         } else {
             match lines.get(1) {
                 Some(line) if line.contains("-->") => (1, *line),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "line {line_no}: expected a cue timing line (`00:00:01.000 --> 00:00:02.000`)"
-                )),
+                ))
+                }
             }
         };
         let (start, end) = parse_timing(timing).ok_or_else(|| {

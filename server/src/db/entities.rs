@@ -296,3 +296,59 @@ pub mod job {
 
     pub use super::status::*;
 }
+
+pub mod webhook {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub url: String,
+        /// JSON array of event type names.
+        pub event_types: String,
+        pub description: Option<String>,
+        /// `whsec_...`: the signing secret. Never returned after creation.
+        pub secret: String,
+        pub enabled: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+
+    /// This organisation's webhooks.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod webhook_delivery {
+    use sea_orm::entity::prelude::*;
+
+    /// A delivery of one event to one webhook, and its place in the delivery queue.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        /// `msg_...`, sent as `webhook-id`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub webhook_id: String,
+        pub org_id: String,
+        pub event_type: String,
+        /// The JSON body, exactly as signed and sent.
+        pub payload: String,
+        /// queued, running, succeeded, failed.
+        pub status: String,
+        /// JSON array of attempts (at, status_code, error).
+        pub attempts: String,
+        /// When the next attempt is due, in Unix milliseconds.
+        pub next_attempt_ms: i64,
+        pub created_at: DateTimeUtc,
+        pub delivered_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+
+    pub use super::status::*;
+}

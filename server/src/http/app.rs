@@ -23,12 +23,14 @@ use crate::{
     },
     config::Config,
     db,
+    events::Events,
     search::{Indexer, SearchEngine},
     services::{
         api_keys::ApiKeys, auth::Auth, connectors::Connectors, indexes::Indexes, jobs::Jobs,
         mcp::Mcp, page_token::PageTokens, prompts::Prompts, retrieval::Retrieval, runs::Runs,
+        webhooks::Webhooks,
     },
-    workers::{jobs::JobWorker, runs::RunWorker},
+    workers::{deliveries::DeliveryWorker, jobs::JobWorker, runs::RunWorker},
 };
 
 /// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
@@ -48,6 +50,8 @@ pub struct AppState {
     pub run_wake: Arc<tokio::sync::Notify>,
     /// Wakes the job worker when a job is queued.
     pub job_wake: Arc<tokio::sync::Notify>,
+    /// Queues webhook deliveries (and wakes their worker).
+    pub events: Events,
 }
 
 /// Secrets from config or the data dir.
@@ -107,11 +111,16 @@ impl AppState {
         });
         let run_wake = Arc::new(tokio::sync::Notify::new());
         let job_wake = Arc::new(tokio::sync::Notify::new());
+        let events = Events {
+            db: db.clone(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        };
         if config.workers {
             Arc::new(RunWorker {
                 db: db.clone(),
                 retrieval: retrieval.clone(),
                 wake: run_wake.clone(),
+                events: events.clone(),
             })
             .spawn();
             Arc::new(JobWorker {
@@ -119,6 +128,15 @@ impl AppState {
                 indexer: indexer.clone(),
                 wake: job_wake.clone(),
                 allow_private_targets: config.allow_private_targets,
+                events: events.clone(),
+            })
+            .spawn();
+            Arc::new(DeliveryWorker {
+                db: db.clone(),
+                wake: events.wake.clone(),
+                allow_private_targets: config.allow_private_targets,
+                retry_base_ms: config.webhook_retry_base_ms,
+                max_attempts: config.webhook_max_attempts.max(1),
             })
             .spawn();
         }
@@ -133,6 +151,7 @@ impl AppState {
             retrieval,
             run_wake,
             job_wake,
+            events,
         }))
     }
 
@@ -155,6 +174,7 @@ impl AppState {
             runs: Arc::new(Runs {
                 db: self.db.clone(),
                 wake: self.run_wake.clone(),
+                events: self.events.clone(),
             }),
             connectors: Arc::new(Connectors {
                 db: self.db.clone(),
@@ -164,6 +184,12 @@ impl AppState {
             jobs: Arc::new(Jobs {
                 db: self.db.clone(),
                 wake: self.job_wake.clone(),
+                events: self.events.clone(),
+            }),
+            webhooks: Arc::new(Webhooks {
+                db: self.db.clone(),
+                allow_private_targets: self.config.allow_private_targets,
+                events: self.events.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string())?),
         })

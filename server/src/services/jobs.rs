@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use poem_openapi::types::ToJSON;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::{
-    dto::connectors::*,
+    dto::{connectors::*, webhooks::WebhookEventType},
     services::{JobService, PageParams, ServiceResult},
     ApiError, Principal,
 };
 
 use super::{connectors::StoredFile, internal, pagination::PageRequest};
-use crate::{db::entities::job, ids::new_id, workers::queue};
+use crate::{db::entities::job, events::Events, ids::new_id, workers::queue};
 
 fn status_of(value: &str) -> JobStatus {
     match value {
@@ -66,6 +67,7 @@ pub fn to_dto(model: &job::Model) -> Job {
 pub struct Jobs {
     pub db: DatabaseConnection,
     pub wake: Arc<Notify>,
+    pub events: Events,
 }
 
 impl Jobs {
@@ -113,7 +115,15 @@ impl JobService for Jobs {
                 format!("a {} job cannot be cancelled", current.status),
             ));
         }
-        Ok(to_dto(&current))
+        let dto = to_dto(&current);
+        self.events
+            .emit(
+                &who.org_id,
+                WebhookEventType::JobCancelled,
+                dto.to_json().unwrap_or_default(),
+            )
+            .await;
+        Ok(dto)
     }
 
     async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {

@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod prompts;
 pub mod retrieval;
 pub mod runs;
+pub mod webhooks;
 
 use std::fmt::Display;
 

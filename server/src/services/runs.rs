@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use poem_openapi::types::ParseFromJSON;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::{
-    dto::runs::*,
+    dto::{runs::*, webhooks::WebhookEventType},
     services::{PageParams, RunService, ServiceResult},
     ApiError, Principal,
 };
@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     db::entities::{index, run},
+    events::Events,
     ids::new_id,
     workers::queue,
 };
@@ -69,6 +70,7 @@ pub fn to_dto(model: &run::Model) -> Run {
 pub struct Runs {
     pub db: DatabaseConnection,
     pub wake: Arc<Notify>,
+    pub events: Events,
 }
 
 impl Runs {
@@ -188,7 +190,15 @@ impl RunService for Runs {
                 format!("a {} run cannot be cancelled", current.status),
             ));
         }
-        Ok(to_dto(&current))
+        let dto = to_dto(&current);
+        self.events
+            .emit(
+                &who.org_id,
+                WebhookEventType::RunCancelled,
+                dto.to_json().unwrap_or_default(),
+            )
+            .await;
+        Ok(dto)
     }
 
     async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {

@@ -6,19 +6,22 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
-use videovector_api_spec::dto::indexes::SegmentInput;
+use videovector_api_spec::dto::{indexes::SegmentInput, webhooks::WebhookEventType};
 
 use super::queue::{claim, idle};
 use crate::{
     captions,
     db::entities::{connector, index, job},
+    events::Events,
     net_guard,
     search::Indexer,
     services::{
         connectors::{format_of, StoredFile},
         indexes::store_segments,
+        jobs,
     },
 };
 
@@ -33,6 +36,7 @@ pub struct JobWorker {
     pub indexer: Arc<Indexer>,
     pub wake: Arc<Notify>,
     pub allow_private_targets: bool,
+    pub events: Events,
 }
 
 impl JobWorker {
@@ -149,7 +153,7 @@ impl JobWorker {
         status: &str,
         error: Option<String>,
     ) -> Result<(), sea_orm::DbErr> {
-        job::Entity::update_many()
+        let finished = job::Entity::update_many()
             .col_expr(job::Column::Status, Expr::value(status))
             .col_expr(job::Column::Error, Expr::value(error))
             .col_expr(job::Column::FinishedAt, Expr::value(Utc::now()))
@@ -157,6 +161,20 @@ impl JobWorker {
             .filter(job::Column::Status.eq(job::RUNNING))
             .exec(&self.db)
             .await?;
+        if finished.rows_affected == 1 {
+            if let Some(done) = job::Entity::find_by_id(id.to_string())
+                .one(&self.db)
+                .await?
+            {
+                let event = if status == job::SUCCEEDED {
+                    WebhookEventType::JobSucceeded
+                } else {
+                    WebhookEventType::JobFailed
+                };
+                let data = jobs::to_dto(&done).to_json().unwrap_or_default();
+                self.events.emit(&done.org_id, event, data).await;
+            }
+        }
         Ok(())
     }
 

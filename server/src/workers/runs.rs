@@ -8,12 +8,16 @@ use chrono::{Duration, Utc};
 use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
-use videovector_api_spec::dto::runs::RunResult;
+use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::queue::{claim, idle};
 use crate::{
     db::entities::run,
-    services::retrieval::{extractive_answer, Filters, Retrieval},
+    events::Events,
+    services::{
+        retrieval::{extractive_answer, Filters, Retrieval},
+        runs::to_dto,
+    },
 };
 
 /// A run still `running` this long after it started belongs to a server that stopped.
@@ -23,6 +27,7 @@ pub struct RunWorker {
     pub db: DatabaseConnection,
     pub retrieval: Arc<Retrieval>,
     pub wake: Arc<Notify>,
+    pub events: Events,
 }
 
 impl RunWorker {
@@ -105,7 +110,7 @@ impl RunWorker {
                 Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
             };
             // Only a run still running is finished: a cancel in the meantime wins.
-            run::Entity::update_many()
+            let finished = run::Entity::update_many()
                 .col_expr(run::Column::Status, Expr::value(status))
                 .col_expr(run::Column::Result, Expr::value(result))
                 .col_expr(run::Column::Error, Expr::value(error))
@@ -114,6 +119,20 @@ impl RunWorker {
                 .filter(run::Column::Status.eq(run::RUNNING))
                 .exec(&self.db)
                 .await?;
+            if finished.rows_affected == 1 {
+                if let Some(done) = run::Entity::find_by_id(id.to_string())
+                    .one(&self.db)
+                    .await?
+                {
+                    let event = if status == run::SUCCEEDED {
+                        WebhookEventType::RunSucceeded
+                    } else {
+                        WebhookEventType::RunFailed
+                    };
+                    let data = to_dto(&done).to_json().unwrap_or_default();
+                    self.events.emit(&done.org_id, event, data).await;
+                }
+            }
             Ok(())
         }
         .await;

@@ -44,6 +44,7 @@ fn concrete_path(template: &str) -> String {
         .replace("{run_id}", "run_does_not_exist")
         .replace("{connector_id}", "con_does_not_exist")
         .replace("{job_id}", "job_does_not_exist")
+        .replace("{webhook_id}", "whk_does_not_exist")
 }
 
 async fn call(

@@ -10,3 +10,4 @@ mod resources;
 mod retrieval;
 mod runs;
 mod spec_sync;
+mod webhooks;

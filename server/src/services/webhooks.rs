@@ -1,0 +1,250 @@
+//! Webhook endpoints: create (the signing secret is returned once), list, view, update,
+//! delete, the delivery log, and test events.
+
+use async_trait::async_trait;
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{TimeZone, Utc};
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use videovector_api_spec::{
+    dto::webhooks::*,
+    services::{PageParams, ServiceResult, WebhookService},
+    ApiError, Principal,
+};
+
+use super::{internal, pagination::PageRequest};
+use crate::{
+    db::entities::{webhook, webhook_delivery},
+    events::{payload, Events},
+    ids::new_id,
+    net_guard,
+};
+
+/// One attempt as the delivery log stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredAttempt {
+    pub at: chrono::DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+fn event_names(events: &[WebhookEventType]) -> String {
+    let mut names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+    names.sort();
+    names.dedup();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
+}
+
+fn to_dto(model: &webhook::Model) -> Webhook {
+    let names: Vec<String> = serde_json::from_str(&model.event_types).unwrap_or_default();
+    Webhook {
+        id: model.id.clone(),
+        url: model.url.clone(),
+        event_types: names
+            .iter()
+            .filter_map(|n| WebhookEventType::parse(n))
+            .collect(),
+        description: model.description.clone(),
+        enabled: model.enabled,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    }
+}
+
+pub fn delivery_to_dto(model: &webhook_delivery::Model) -> WebhookDelivery {
+    let attempts: Vec<StoredAttempt> = serde_json::from_str(&model.attempts).unwrap_or_default();
+    let status = match model.status.as_str() {
+        webhook_delivery::QUEUED => DeliveryStatus::Queued,
+        webhook_delivery::RUNNING => DeliveryStatus::Running,
+        webhook_delivery::SUCCEEDED => DeliveryStatus::Succeeded,
+        _ => DeliveryStatus::Failed,
+    };
+    WebhookDelivery {
+        id: model.id.clone(),
+        webhook_id: model.webhook_id.clone(),
+        event_type: WebhookEventType::parse(&model.event_type)
+            .unwrap_or(WebhookEventType::WebhookTest),
+        next_attempt_at: (status == DeliveryStatus::Queued)
+            .then(|| Utc.timestamp_millis_opt(model.next_attempt_ms).single())
+            .flatten(),
+        status,
+        attempts: attempts
+            .into_iter()
+            .map(|a| DeliveryAttempt {
+                at: a.at,
+                status_code: a.status_code,
+                error: a.error,
+            })
+            .collect(),
+        payload: serde_json::from_str(&model.payload).unwrap_or_default(),
+        created_at: model.created_at,
+        delivered_at: model.delivered_at,
+    }
+}
+
+/// A new signing secret: `whsec_` + base64 of 32 random bytes.
+fn new_secret() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    format!("whsec_{}", STANDARD.encode(key))
+}
+
+pub struct Webhooks {
+    pub db: DatabaseConnection,
+    pub allow_private_targets: bool,
+    pub events: Events,
+}
+
+impl Webhooks {
+    async fn find(&self, who: &Principal, webhook_id: &str) -> ServiceResult<webhook::Model> {
+        webhook::for_org(&who.org_id)
+            .filter(webhook::Column::Id.eq(webhook_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a webhook", e))?
+            .ok_or_else(|| ApiError::not_found("webhook", webhook_id))
+    }
+
+    fn check_url(&self, url: &str) -> Result<(), ApiError> {
+        net_guard::check_url(url, self.allow_private_targets)
+            .map(|_| ())
+            .map_err(|e| ApiError::unprocessable("invalid_url", e))
+    }
+}
+
+#[async_trait]
+impl WebhookService for Webhooks {
+    async fn create(
+        &self,
+        who: &Principal,
+        request: WebhookCreate,
+    ) -> ServiceResult<WebhookWithSecret> {
+        self.check_url(&request.url)?;
+        let secret = new_secret();
+        let now = Utc::now();
+        let saved = webhook::ActiveModel {
+            id: Set(new_id("whk")),
+            org_id: Set(who.org_id.clone()),
+            url: Set(request.url),
+            event_types: Set(event_names(&request.event_types)),
+            description: Set(request.description),
+            secret: Set(secret.clone()),
+            enabled: Set(request.enabled.unwrap_or(true)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| internal("creating a webhook", e))?;
+        Ok(WebhookWithSecret {
+            secret,
+            webhook: to_dto(&saved),
+        })
+    }
+
+    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<WebhookPage> {
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                webhook::for_org(&who.org_id),
+                webhook::Column::Id,
+                |r| &r.id,
+                "webhooks",
+            )
+            .await?;
+        Ok(WebhookPage {
+            items: rows.iter().map(to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn view(&self, who: &Principal, webhook_id: &str) -> ServiceResult<Webhook> {
+        Ok(to_dto(&self.find(who, webhook_id).await?))
+    }
+
+    async fn update(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        request: WebhookUpdate,
+    ) -> ServiceResult<Webhook> {
+        let existing = self.find(who, webhook_id).await?;
+        let mut model: webhook::ActiveModel = existing.into();
+        if let Some(url) = request.url {
+            self.check_url(&url)?;
+            model.url = Set(url);
+        }
+        if let Some(events) = request.event_types {
+            model.event_types = Set(event_names(&events));
+        }
+        if let Some(description) = request.description {
+            model.description = Set(Some(description));
+        }
+        if let Some(enabled) = request.enabled {
+            model.enabled = Set(enabled);
+        }
+        model.updated_at = Set(Utc::now());
+        let saved = model
+            .update(&self.db)
+            .await
+            .map_err(|e| internal("updating a webhook", e))?;
+        Ok(to_dto(&saved))
+    }
+
+    async fn delete(&self, who: &Principal, webhook_id: &str) -> ServiceResult<()> {
+        let existing = self.find(who, webhook_id).await?;
+        webhook_delivery::Entity::delete_many()
+            .filter(webhook_delivery::Column::WebhookId.eq(&existing.id))
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("deleting webhook deliveries", e))?;
+        webhook::Entity::delete_by_id(existing.id)
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("deleting a webhook", e))?;
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        page: PageParams,
+    ) -> ServiceResult<WebhookDeliveryPage> {
+        let hook = self.find(who, webhook_id).await?;
+        let query = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::OrgId.eq(&who.org_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(&hook.id));
+        let (rows, next_cursor) = PageRequest::parse(page)?
+            .fetch(
+                &self.db,
+                query,
+                webhook_delivery::Column::Id,
+                |r| &r.id,
+                "webhook deliveries",
+            )
+            .await?;
+        Ok(WebhookDeliveryPage {
+            items: rows.iter().map(delivery_to_dto).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn test(&self, who: &Principal, webhook_id: &str) -> ServiceResult<WebhookDelivery> {
+        let hook = self.find(who, webhook_id).await?;
+        let body = payload(
+            WebhookEventType::WebhookTest,
+            json!({ "webhook_id": hook.id, "message": "This is a test event from VideoVector." }),
+        );
+        let queued = self
+            .events
+            .queue(&hook, WebhookEventType::WebhookTest, body)
+            .await
+            .map_err(|e| internal("queueing a test delivery", e))?;
+        Ok(delivery_to_dto(&queued))
+    }
+}

@@ -1,0 +1,281 @@
+//! Webhooks through the generated client: a run's outcome delivered to a local receiver with
+//! a Standard Webhooks signature this test verifies on its own, a failing receiver retried,
+//! the delivery log, test events, masked secrets, private targets refused by default, and
+//! an idempotent replay of run creation.
+
+use std::{collections::HashMap, sync::atomic::Ordering};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use sha2::Sha256;
+use videovector_client::{types, Client, Error};
+use videovector_tests::{LocalHttp, RecordedRequest, TestServer};
+
+/// Verifies a delivery the way a receiver would, from the Standard Webhooks specification.
+fn verify(secret: &str, request: &RecordedRequest) -> serde_json::Value {
+    let id = &request.headers["webhook-id"];
+    let timestamp: i64 = request.headers["webhook-timestamp"].parse().unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - timestamp).abs() < 300,
+        "stale timestamp"
+    );
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(&request.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    let signatures: Vec<&str> = request.headers["webhook-signature"].split(' ').collect();
+    assert!(
+        signatures.contains(&expected.as_str()),
+        "bad signature on {id}"
+    );
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+async fn deliveries(client: &Client, webhook_id: &str) -> Vec<types::WebhookDelivery> {
+    client
+        .webhook_delivery_list()
+        .webhook_id(webhook_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+}
+
+#[tokio::test]
+async fn run_outcomes_are_delivered_signed_and_failures_retried() {
+    let receiver = LocalHttp::start(vec![]).await;
+    receiver.post_status.store(500, Ordering::SeqCst);
+    let server = TestServer::start_with(|c| {
+        c.allow_private_targets = true;
+        c.webhook_retry_base_ms = 100;
+        c.webhook_max_attempts = 5;
+    })
+    .await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let created = client
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url(receiver.url("/hooks/videovector"))
+                .event_types(vec![
+                    types::WebhookEventType::RunSucceeded,
+                    types::WebhookEventType::RunFailed,
+                ]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("whsec_"));
+    let viewed = client
+        .webhook_view()
+        .webhook_id(&created.webhook.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!serde_json::to_string(&viewed)
+        .unwrap()
+        .contains(&created.secret[6..]));
+
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_hooks".parse().unwrap()))
+                .name("Hooks"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let prompt = client
+        .prompt_create()
+        .body(
+            types::PromptCreate::builder()
+                .name("Anything")
+                .query_template("anything"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let body = types::RunCreate::builder()
+        .prompt_id(prompt.id.clone())
+        .index_id("idx_hooks")
+        .variables(HashMap::new());
+    let run = client
+        .run_create()
+        .idempotency_key("run-1")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), StatusCode::ACCEPTED);
+    let run = run.into_inner();
+    let replay = client
+        .run_create()
+        .idempotency_key("run-1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        replay.into_inner().id,
+        run.id,
+        "a replay must not queue a second run"
+    );
+
+    // The first attempt meets a failing receiver; it is retried and then succeeds.
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = deliveries(&client, &created.webhook.id).await;
+        if log.first().is_some_and(|d| !d.attempts.is_empty()) {
+            receiver.post_status.store(200, Ordering::SeqCst);
+        }
+        if log
+            .first()
+            .is_some_and(|d| d.status == types::DeliveryStatus::Succeeded)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let delivery = log.first().expect("a delivery");
+    assert_eq!(
+        delivery.status,
+        types::DeliveryStatus::Succeeded,
+        "{delivery:?}"
+    );
+    assert_eq!(delivery.event_type, types::WebhookEventType::RunSucceeded);
+    assert!(delivery.attempts.len() >= 2);
+    assert_eq!(delivery.attempts[0].status_code, Some(500));
+    assert_eq!(delivery.attempts.last().unwrap().status_code, Some(200));
+    assert!(delivery.delivered_at.is_some());
+
+    let posts: Vec<RecordedRequest> = receiver
+        .recorded()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert!(posts.len() >= 2);
+    assert!(posts.iter().all(|p| p.path == "/hooks/videovector"));
+    assert!(
+        posts.iter().all(|p| p.headers["webhook-id"] == delivery.id),
+        "retries keep the message id"
+    );
+    let event = verify(&created.secret, posts.last().unwrap());
+    assert_eq!(event["type"], "run.succeeded");
+    assert_eq!(event["data"]["id"], run.id.as_str());
+    assert_eq!(event["data"]["status"], "succeeded");
+
+    // A test event goes out on request.
+    let test = client
+        .webhook_test()
+        .webhook_id(&created.webhook.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(test.status(), StatusCode::ACCEPTED);
+    let test = test.into_inner();
+    let mut delivered = false;
+    for _ in 0..100 {
+        let log = deliveries(&client, &created.webhook.id).await;
+        if log
+            .iter()
+            .any(|d| d.id == test.id && d.status == types::DeliveryStatus::Succeeded)
+        {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "the test event was not delivered");
+    let test_post = receiver
+        .recorded()
+        .into_iter()
+        .find(|r| r.headers.get("webhook-id") == Some(&test.id))
+        .unwrap();
+    assert_eq!(verify(&created.secret, &test_post)["type"], "webhook.test");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_keeps_failing_exhausts_its_attempts_and_private_targets_need_opt_in() {
+    let receiver = LocalHttp::start(vec![]).await;
+    receiver.post_status.store(503, Ordering::SeqCst);
+    let server = TestServer::start_with(|c| {
+        c.allow_private_targets = true;
+        c.webhook_retry_base_ms = 20;
+        c.webhook_max_attempts = 3;
+    })
+    .await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let hook = client
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url(receiver.url("/down"))
+                .event_types(vec![types::WebhookEventType::JobFailed]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook;
+    let queued = client
+        .webhook_test()
+        .webhook_id(&hook.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    for _ in 0..100 {
+        let log = deliveries(&client, &hook.id).await;
+        last = log.into_iter().find(|d| d.id == queued.id);
+        if last
+            .as_ref()
+            .is_some_and(|d| d.status == types::DeliveryStatus::Failed)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let failed = last.unwrap();
+    assert_eq!(failed.status, types::DeliveryStatus::Failed);
+    assert_eq!(failed.attempts.len(), 3);
+    assert!(failed.attempts.iter().all(|a| a.status_code == Some(503)));
+    server.stop().await;
+
+    let strict = TestServer::start().await;
+    let org = strict.org(true).await;
+    match strict
+        .admin_client(&org)
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url("http://169.254.169.254/latest/meta-data")
+                .event_types(vec![types::WebhookEventType::RunFailed]),
+        )
+        .send()
+        .await
+    {
+        Err(Error::ErrorResponse(problem)) => {
+            assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(problem.code, "invalid_url");
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    strict.stop().await;
+}
