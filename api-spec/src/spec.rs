@@ -16,13 +16,19 @@ pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
 pub const API_VERSION: &str = "2.0.0";
 
 const DESCRIPTION: &str = "The VideoVector public API v2: indexes of timed media segments, \
-search, and the keys and tokens that guard them.\n\n\
+search across them, chat answers with citations, prompts and their runs, connectors and \
+their ingestion jobs, webhooks, and the keys and tokens that guard them.\n\n\
 Most workflow endpoints accept either an API key (`X-API-Key: sk_...`) or a JWT bearer token \
 (`Authorization: Bearer <jwt>`). API key management endpoints under `/api-keys` require JWT \
 bearer auth, and `/mcp/config` requires a verified JWT session.\n\n\
 Scopes are hierarchical: `admin` > `write` > `read` > `search`. Each operation's required \
 scope is in its `x-required-scope` extension and its description. Errors are \
-`application/problem+json` (RFC 9457) with a stable `code`.";
+`application/problem+json` (RFC 9457) with a stable `code`.\n\n\
+Create, update, execute, cancel and retry operations take an `Idempotency-Key` header: a \
+retry with the same key and body returns the stored response with `Idempotent-Replayed: \
+true`; the same key with another body is a 422; a retry while the first is in flight is a \
+409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 \
+hours.";
 
 /// The poem-openapi service for the declarations (mounted by the server).
 pub fn service() -> OpenApiService<Api, ()> {

@@ -9148,11 +9148,13 @@ link-local addresses are refused unless the server allows them.*/
 #[derive(Clone, Debug)]
 /**Client for VideoVector API
 
-The VideoVector public API v2: indexes of timed media segments, search, and the keys and tokens that guard them.
+The VideoVector public API v2: indexes of timed media segments, search across them, chat answers with citations, prompts and their runs, connectors and their ingestion jobs, webhooks, and the keys and tokens that guard them.
 
 Most workflow endpoints accept either an API key (`X-API-Key: sk_...`) or a JWT bearer token (`Authorization: Bearer <jwt>`). API key management endpoints under `/api-keys` require JWT bearer auth, and `/mcp/config` requires a verified JWT session.
 
 Scopes are hierarchical: `admin` > `write` > `read` > `search`. Each operation's required scope is in its `x-required-scope` extension and its description. Errors are `application/problem+json` (RFC 9457) with a stable `code`.
+
+Create, update, execute, cancel and retry operations take an `Idempotency-Key` header: a retry with the same key and body returns the stored response with `Idempotent-Replayed: true`; the same key with another body is a 422; a retry while the first is in flight is a 409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 hours.
 
 Version: 2.0.0*/
 pub struct Client {
