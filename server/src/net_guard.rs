@@ -10,6 +10,22 @@ use std::{
 
 use reqwest::Url;
 
+/// An error with its causes, for messages users read ("error sending request ...: client
+/// error (Connect): tcp connect error: Connection refused").
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A parsed target URL, or why it is refused.
 pub fn check_url(url: &str, allow_private: bool) -> Result<Url, String> {
     let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;

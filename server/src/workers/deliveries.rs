@@ -173,7 +173,7 @@ impl DeliveryWorker {
             .body(model.payload.clone())
             .send()
             .await
-            .map_err(|e| (None, format!("request failed: {e}")))?;
+            .map_err(|e| (None, format!("request failed: {}", net_guard::describe(&e))))?;
         let code = response.status().as_u16();
         if response.status().is_success() {
             Ok(code)

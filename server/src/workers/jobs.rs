@@ -227,7 +227,7 @@ impl JobWorker {
         let mut response = request
             .send()
             .await
-            .map_err(|e| format!("fetching {url}: {e}"))?;
+            .map_err(|e| format!("fetching {url}: {}", net_guard::describe(&e)))?;
         if !response.status().is_success() {
             return Err(format!("fetching {url}: HTTP {}", response.status()));
         }
@@ -235,7 +235,7 @@ impl JobWorker {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("reading {url}: {e}"))?
+            .map_err(|e| format!("reading {url}: {}", net_guard::describe(&e)))?
         {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_FILE_BYTES {

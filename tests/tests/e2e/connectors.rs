@@ -71,6 +71,7 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
                     file(files.url("/broken.srt"), "broken"),
                     file(files.url("/weather.json"), "weather"),
                     file(files.url("/missing.vtt"), "missing"),
+                    file("http://127.0.0.1:1/closed.vtt".into(), "closed"),
                 ])
                 .headers(HashMap::from([(
                     "Authorization".to_string(),
@@ -114,9 +115,9 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
 
     let job = wait_job(&client, &queued.id).await;
     assert_eq!(job.status, types::JobStatus::Succeeded, "{job:?}");
-    assert_eq!(job.progress.files_total, 5);
-    assert_eq!(job.progress.files_done, 5);
-    assert_eq!(job.progress.files_failed, 2);
+    assert_eq!(job.progress.files_total, 6);
+    assert_eq!(job.progress.files_done, 6);
+    assert_eq!(job.progress.files_failed, 3);
     assert_eq!(job.progress.segments_ingested, 3 + 2 + 1);
     let by_media: HashMap<&str, &types::JobFile> =
         job.files.iter().map(|f| (f.media_id.as_str(), f)).collect();
