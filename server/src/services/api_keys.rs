@@ -12,7 +12,7 @@ use videovector_api_spec::{
     ApiError, Principal, Scope,
 };
 
-use super::{internal, pagination::PageRequest};
+use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{auth::api_key_secret, db::entities::api_key, ids::new_id};
 
 pub struct ApiKeys {
@@ -69,12 +69,14 @@ fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), Api
 
 impl ApiKeys {
     async fn find(&self, who: &Principal, key_id: &str) -> ServiceResult<api_key::Model> {
-        api_key::for_org(&who.org_id)
-            .filter(api_key::Column::Id.eq(key_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading an API key", e))?
-            .ok_or_else(|| ApiError::not_found("API key", key_id))
+        find_in_org(
+            &self.db,
+            api_key::for_org(&who.org_id),
+            api_key::Column::Id,
+            key_id,
+            "API key",
+        )
+        .await
     }
 }
 

@@ -17,7 +17,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{internal, jobs, pagination::PageRequest};
+use super::{find_in_org, internal, jobs, pagination::PageRequest};
 use crate::{
     captions::Format,
     db::entities::{connector, index, job},
@@ -93,12 +93,14 @@ pub struct Connectors {
 
 impl Connectors {
     async fn find(&self, who: &Principal, connector_id: &str) -> ServiceResult<connector::Model> {
-        connector::for_org(&who.org_id)
-            .filter(connector::Column::Id.eq(connector_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading a connector", e))?
-            .ok_or_else(|| ApiError::not_found("connector", connector_id))
+        find_in_org(
+            &self.db,
+            connector::for_org(&who.org_id),
+            connector::Column::Id,
+            connector_id,
+            "connector",
+        )
+        .await
     }
 
     /// Checks every file (URL, format, target index) and returns the stored form.

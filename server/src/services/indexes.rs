@@ -18,7 +18,7 @@ use videovector_api_spec::{
 };
 
 use super::{
-    internal, is_unique_violation,
+    find_in_org, internal, is_unique_violation,
     pagination::PageRequest,
     retrieval::{to_search_hit, Filters},
 };
@@ -127,12 +127,14 @@ async fn reserve_sequence(txn: &DatabaseTransaction, count: i64) -> Result<i64, 
 
 impl Indexes {
     async fn find(&self, who: &Principal, index_id: &str) -> ServiceResult<index::Model> {
-        index::for_org(&who.org_id)
-            .filter(index::Column::Id.eq(index_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading an index", e))?
-            .ok_or_else(|| ApiError::not_found("index", index_id))
+        find_in_org(
+            &self.db,
+            index::for_org(&who.org_id),
+            index::Column::Id,
+            index_id,
+            "index",
+        )
+        .await
     }
 }
 

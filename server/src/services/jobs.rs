@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use poem_openapi::types::ToJSON;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};
 use tokio::sync::Notify;
 use videovector_api_spec::{
     dto::{connectors::*, webhooks::WebhookEventType},
@@ -14,7 +14,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{connectors::StoredFile, internal, pagination::PageRequest};
+use super::{connectors::StoredFile, find_in_org, internal, pagination::PageRequest};
 use crate::{db::entities::job, events::Events, ids::new_id, workers::queue};
 
 fn status_of(value: &str) -> JobStatus {
@@ -72,12 +72,14 @@ pub struct Jobs {
 
 impl Jobs {
     async fn find(&self, who: &Principal, job_id: &str) -> ServiceResult<job::Model> {
-        job::for_org(&who.org_id)
-            .filter(job::Column::Id.eq(job_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading a job", e))?
-            .ok_or_else(|| ApiError::not_found("job", job_id))
+        find_in_org(
+            &self.db,
+            job::for_org(&who.org_id),
+            job::Column::Id,
+            job_id,
+            "job",
+        )
+        .await
     }
 }
 

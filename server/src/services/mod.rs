@@ -15,8 +15,8 @@ pub mod webhooks;
 
 use std::fmt::Display;
 
-use sea_orm::{DbErr, SqlErr};
-use videovector_api_spec::ApiError;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Select, SqlErr};
+use videovector_api_spec::{services::ServiceResult, ApiError};
 
 /// Logs an internal failure and answers a 500 that says nothing about it.
 pub fn internal(context: &str, error: impl Display) -> ApiError {
@@ -27,4 +27,21 @@ pub fn internal(context: &str, error: impl Display) -> ApiError {
 /// Whether a database error is a unique-constraint violation.
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The row of `query` (already scoped to the caller's organisation) whose `id_column` is
+/// `id`, or a 404 naming `what`: another organisation's resource does not exist.
+pub async fn find_in_org<E: EntityTrait>(
+    db: &DatabaseConnection,
+    query: Select<E>,
+    id_column: impl ColumnTrait,
+    id: &str,
+    what: &str,
+) -> ServiceResult<E::Model> {
+    query
+        .filter(id_column.eq(id))
+        .one(db)
+        .await
+        .map_err(|e| internal(&format!("loading {what} {id}"), e))?
+        .ok_or_else(|| ApiError::not_found(what, id))
 }

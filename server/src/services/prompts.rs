@@ -4,16 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 use videovector_api_spec::{
     dto::prompts::*,
     services::{PageParams, PromptService, ServiceResult},
     ApiError, Principal,
 };
 
-use super::{internal, is_unique_violation, pagination::PageRequest};
+use super::{find_in_org, internal, is_unique_violation, pagination::PageRequest};
 use crate::{db::entities::prompt, ids::new_id};
 
 /// The `{{name}}` placeholders of a template, in order of first use.
@@ -131,12 +129,14 @@ impl Prompts {
         org_id: &str,
         prompt_id: &str,
     ) -> ServiceResult<prompt::Model> {
-        prompt::for_org(org_id)
-            .filter(prompt::Column::Id.eq(prompt_id))
-            .one(db)
-            .await
-            .map_err(|e| internal("loading a prompt", e))?
-            .ok_or_else(|| ApiError::not_found("prompt", prompt_id))
+        find_in_org(
+            db,
+            prompt::for_org(org_id),
+            prompt::Column::Id,
+            prompt_id,
+            "prompt",
+        )
+        .await
     }
 }
 

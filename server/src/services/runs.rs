@@ -15,7 +15,7 @@ use videovector_api_spec::{
 };
 
 use super::{
-    internal,
+    find_in_org, internal,
     pagination::PageRequest,
     prompts::{render, variables_of, Prompts},
 };
@@ -75,12 +75,14 @@ pub struct Runs {
 
 impl Runs {
     async fn find(&self, who: &Principal, run_id: &str) -> ServiceResult<run::Model> {
-        run::for_org(&who.org_id)
-            .filter(run::Column::Id.eq(run_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading a run", e))?
-            .ok_or_else(|| ApiError::not_found("run", run_id))
+        find_in_org(
+            &self.db,
+            run::for_org(&who.org_id),
+            run::Column::Id,
+            run_id,
+            "run",
+        )
+        .await
     }
 
     async fn enqueue(&self, model: run::ActiveModel) -> ServiceResult<Run> {

@@ -16,7 +16,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{internal, pagination::PageRequest};
+use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     db::entities::{webhook, webhook_delivery},
     events::{payload, Events},
@@ -101,12 +101,14 @@ pub struct Webhooks {
 
 impl Webhooks {
     async fn find(&self, who: &Principal, webhook_id: &str) -> ServiceResult<webhook::Model> {
-        webhook::for_org(&who.org_id)
-            .filter(webhook::Column::Id.eq(webhook_id))
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("loading a webhook", e))?
-            .ok_or_else(|| ApiError::not_found("webhook", webhook_id))
+        find_in_org(
+            &self.db,
+            webhook::for_org(&who.org_id),
+            webhook::Column::Id,
+            webhook_id,
+            "webhook",
+        )
+        .await
     }
 
     fn check_url(&self, url: &str) -> Result<(), ApiError> {
