@@ -1,0 +1,88 @@
+//! `videovector-bench`: the cost of security and search, measured against baselines in the
+//! same run. Starts the real server in a child process (SQLite in a temp dir, or
+//! PostgreSQL from `VIDEOVECTOR_BENCH_DATABASE_URL`), loads data through the API, drives
+//! load over loopback, and prints a table of throughput, latency, memory and ratios to the
+//! baselines (also as JSON with `--json FILE`). Only 127.0.0.1 is ever targeted.
+//!
+//! ```text
+//! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup]
+//!     [--smoke] [--json FILE] [--concurrency 32] [--duration 5]
+//! ```
+
+mod corpus;
+mod load;
+mod report;
+mod scenarios;
+mod server_process;
+
+use std::time::Duration;
+
+/// Command-line options.
+pub struct Options {
+    pub scenario: String,
+    pub smoke: bool,
+    pub json: Option<String>,
+    pub concurrency: usize,
+    pub duration: Duration,
+    /// Segments in the search corpus.
+    pub segments: usize,
+}
+
+fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
+    let mut options = Options {
+        scenario: "all".into(),
+        smoke: false,
+        json: None,
+        concurrency: 32,
+        duration: Duration::from_secs(5),
+        segments: 100_000,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => options.smoke = true,
+            "--json" => {
+                options.json = Some(
+                    args.next()
+                        .ok_or_else(|| anyhow::anyhow!("--json needs a file"))?,
+                )
+            }
+            "--concurrency" => options.concurrency = args.next().unwrap_or_default().parse()?,
+            "--duration" => {
+                options.duration = Duration::from_secs_f64(args.next().unwrap_or_default().parse()?)
+            }
+            "--segments" => options.segments = args.next().unwrap_or_default().parse()?,
+            name if !name.starts_with('-') => options.scenario = name.to_string(),
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    if options.smoke {
+        options.duration = Duration::from_millis(500);
+        options.segments = options.segments.min(3_000);
+        options.concurrency = options.concurrency.min(8);
+    }
+    anyhow::ensure!(
+        ["all", "auth", "ingest", "search", "memory", "startup"]
+            .contains(&options.scenario.as_str()),
+        "unknown scenario {}",
+        options.scenario
+    );
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__serve") {
+        return server_process::serve(args.get(1).map(String::as_str).unwrap_or(".")).await;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let options = parse_args(args)?;
+    let report = scenarios::run(&options).await?;
+    report.print();
+    if let Some(path) = &options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! The scenarios: startup, memory, auth, ingest, search. Each compares with a baseline
+//! measured in the same run.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+use videovector_server::search::{query::SearchQuery, SearchEngine, SegmentDoc};
+
+use crate::{
+    corpus::Corpus,
+    load::{self, Stats},
+    report::Report,
+    server_process::{ServerProcess, EMAIL, PASSWORD},
+    Options,
+};
+
+const VOCABULARY: usize = 3_000;
+const TEXT_SEED: u64 = 42;
+const QUERY_SEED: u64 = 7;
+const BATCH: usize = 1_000;
+const INDEX: &str = "idx_bench";
+const QUERIES: usize = 1_000;
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024 / 1024)
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores, {mem} GiB")
+}
+
+/// The API as the bench's client sees it.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    admin_key: String,
+}
+
+impl Api {
+    async fn login(url: &str) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()?;
+        let base = format!("{url}/api/v2");
+        let token: Value = http
+            .post(format!("{base}/auth/token"))
+            .json(&json!({"email": EMAIL, "password": PASSWORD}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = token["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut api = Api {
+            http,
+            base,
+            token,
+            admin_key: String::new(),
+        };
+        api.admin_key = api.key(&["admin"]).await?;
+        let created = api
+            .http
+            .post(format!("{}/indexes", api.base))
+            .header("X-API-Key", &api.admin_key)
+            .json(&json!({"id": INDEX, "name": "Bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            created.status().is_success(),
+            "creating the index: {}",
+            created.status()
+        );
+        Ok(api)
+    }
+
+    async fn key(&self, scopes: &[&str]) -> anyhow::Result<String> {
+        let created: Value = self
+            .http
+            .post(format!("{}/api-keys", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"name": "bench", "scopes": scopes}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["secret"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let database_url = match std::env::var("VIDEOVECTOR_BENCH_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => Some(fresh_postgres(&admin).await?),
+        _ => None,
+    };
+    let mut report = Report {
+        machine: machine(),
+        database: if database_url.is_some() {
+            "PostgreSQL".into()
+        } else {
+            "SQLite (embedded)".into()
+        },
+        ..Report::default()
+    };
+    let wants = |name: &str| options.scenario == "all" || options.scenario == name;
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+    report.figure(
+        "startup",
+        "fresh data dir to /readyz 200",
+        server.startup.as_secs_f64() * 1000.0,
+        "ms",
+        "< 1000 ms",
+        Some(server.startup < Duration::from_secs(1)),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = server.rss_mib();
+    report.figure(
+        "memory",
+        "server RSS idle after start",
+        idle,
+        "MiB",
+        "< 50 MiB",
+        Some(idle < 50.0),
+    );
+    let api = Arc::new(Api::login(&server.url).await?);
+
+    if wants("auth") {
+        auth(&mut report, &api, options).await?;
+    }
+    if wants("ingest") || wants("search") || wants("memory") {
+        ingest(&mut report, &api, options, database_url.is_none()).await?;
+    }
+    if wants("search") || wants("memory") {
+        search(&mut report, &api, options).await?;
+    }
+    let peak = server.peak_rss_mib();
+    report.figure(
+        "memory",
+        "server peak RSS (ingest + search)",
+        peak,
+        "MiB",
+        "< 200 MiB",
+        Some(peak < 200.0),
+    );
+    Ok(report)
+}
+
+async fn get_ok(http: &reqwest::Client, url: &str, header: (&str, &str)) -> bool {
+    match http.get(url).header(header.0, header.1).send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
+async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Result<()> {
+    let c = o.concurrency;
+    let health = format!("{}/healthz", api.base.trim_end_matches("/api/v2"));
+    let http = api.http.clone();
+    let stats = load::run(c, o.duration, move |_| {
+        let (http, url) = (http.clone(), health.clone());
+        async move { get_ok(&http, &url, ("accept", "*/*")).await }
+    })
+    .await;
+    report.series(
+        "auth",
+        "GET /healthz (no auth, no database)",
+        c,
+        stats,
+        None,
+    );
+
+    let view = format!("{}/indexes/{INDEX}", api.base);
+    let key = api.key(&["read"]).await?;
+    for (name, header) in [
+        (
+            "GET /indexes/{id} with an API key",
+            ("x-api-key".to_string(), key.clone()),
+        ),
+        (
+            "GET /indexes/{id} with a JWT",
+            ("authorization".to_string(), format!("Bearer {}", api.token)),
+        ),
+    ] {
+        let (http, url) = (api.http.clone(), view.clone());
+        let stats = load::run(c, o.duration, move |_| {
+            let (http, url, header) = (http.clone(), url.clone(), header.clone());
+            async move { get_ok(&http, &url, (&header.0, &header.1)).await }
+        })
+        .await;
+        report.series(
+            "auth",
+            name,
+            c,
+            stats,
+            Some("GET /healthz (no auth, no database)"),
+        );
+        let s = report.series.last().expect("just pushed").clone();
+        let (ratio, added) = (
+            s.rps_ratio.unwrap_or(0.0),
+            s.p50_added_us.unwrap_or(f64::MAX),
+        );
+        report.figure(
+            "auth",
+            &format!("{name}: rps vs baseline"),
+            ratio * 100.0,
+            "%",
+            ">= 50%",
+            Some(ratio >= 0.5),
+        );
+        report.figure(
+            "auth",
+            &format!("{name}: p50 added"),
+            added,
+            "µs",
+            "< 100 µs",
+            Some(added < 100.0),
+        );
+    }
+
+    // Revocation is immediate: the very next request with a revoked key is refused.
+    let doomed = api.key(&["read"]).await?;
+    let before = get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
+    let listed: Value = api
+        .http
+        .get(format!("{}/api-keys", api.base))
+        .bearer_auth(&api.token)
+        .query(&[("limit", "100")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let masked = format!("…{}", &doomed[doomed.len() - 4..]);
+    let id = listed["items"]
+        .as_array()
+        .and_then(|items| {
+            items.iter().find(|k| {
+                k["masked_key"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with(&masked))
+            })
+        })
+        .and_then(|k| k["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    api.http
+        .post(format!("{}/api-keys/{id}/revoke", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await?;
+    let after = get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
+    report.figure(
+        "auth",
+        "revoked key refused on the next request",
+        if before && !after { 1.0 } else { 0.0 },
+        "(1 = yes)",
+        "1",
+        Some(before && !after),
+    );
+    Ok(())
+}
+
+fn segment_bodies(segments: usize) -> Vec<String> {
+    let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
+    let batches = segments.div_ceil(BATCH);
+    (0..batches)
+        .map(|b| {
+            let n = BATCH.min(segments - b * BATCH);
+            let items: Vec<Value> = (0..n)
+                .map(|i| {
+                    let at = ((b * BATCH + i) * 4) as f64;
+                    json!({"media_id": format!("media-{}", (b * BATCH + i) / 500), "start_seconds": at,
+                           "end_seconds": at + 3.5, "text": corpus.sentence()})
+                })
+                .collect();
+            json!({"segments": items, "wait": b + 1 == batches}).to_string()
+        })
+        .collect()
+}
+
+async fn ingest(report: &mut Report, api: &Api, o: &Options, sqlite: bool) -> anyhow::Result<()> {
+    let bodies = segment_bodies(o.segments);
+    let url = format!("{}/indexes/{INDEX}/segments", api.base);
+    let start = Instant::now();
+    let mut searchable = false;
+    for body in bodies {
+        let response = api
+            .http
+            .post(&url)
+            .header("X-API-Key", &api.admin_key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "ingest failed: {}",
+            response.status()
+        );
+        // Only the last batch waits; its answer says whether everything is searchable.
+        let result: Value = response.json().await?;
+        searchable = result["searchable"] == json!(true);
+    }
+    let elapsed = start.elapsed();
+    let rate = o.segments as f64 / elapsed.as_secs_f64();
+    let target = if sqlite {
+        ">= 30000/s (SQLite)"
+    } else {
+        "(target is for SQLite)"
+    };
+    report.figure(
+        "ingest",
+        &format!("{} segments in batches of 1,000", o.segments),
+        rate,
+        "segments/s",
+        target,
+        sqlite.then_some(rate >= 30_000.0),
+    );
+    report.figure(
+        "ingest",
+        "searchable when the last batch is answered",
+        if searchable { 1.0 } else { 0.0 },
+        "(1 = yes)",
+        "1",
+        Some(searchable),
+    );
+    Ok(())
+}
+
+fn queries() -> Vec<String> {
+    let mut corpus = Corpus::new(VOCABULARY, QUERY_SEED);
+    (0..QUERIES).map(|_| corpus.query()).collect()
+}
+
+async fn search(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Result<()> {
+    let queries = Arc::new(queries());
+    let bodies: Arc<Vec<String>> = Arc::new(
+        queries
+            .iter()
+            .map(|q| json!({"query": q, "top_k": 10}).to_string())
+            .collect(),
+    );
+    let samples = if o.smoke { 200 } else { 5_000 };
+
+    // Baseline: the same queries on a tantivy index of the same corpus, in this process.
+    let dir = tempfile::tempdir()?;
+    let engine = SearchEngine::new(dir.path().to_path_buf())?;
+    let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
+    let texts: Vec<String> = (0..o.segments).map(|_| corpus.sentence()).collect();
+    for (chunk_no, chunk) in texts.chunks(10_000).enumerate() {
+        let docs: Vec<SegmentDoc> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, text)| SegmentDoc {
+                segment_id: format!("seg{}", chunk_no * 10_000 + i),
+                media_id: "m".into(),
+                start_seconds: 0.0,
+                end_seconds: 1.0,
+                text: text.clone(),
+                labels: vec![],
+                metadata: None,
+            })
+            .collect();
+        engine.apply("bench", &docs, &[])?;
+    }
+    let direct = load::time_each(samples, |i| {
+        let q = SearchQuery {
+            text: queries[i % queries.len()].clone(),
+            top_k: 10,
+            ..Default::default()
+        };
+        let _ = engine.search("bench", &q);
+    });
+    report.series("search", "tantivy directly, in process", 1, direct, None);
+
+    let fts = fts5(&texts, &queries, samples).await?;
+    report.series(
+        "search",
+        "SQLite FTS5 bm25(), in process (the peer)",
+        1,
+        fts,
+        Some("tantivy directly, in process"),
+    );
+
+    let url = format!("{}/indexes/{INDEX}/search", api.base);
+    for concurrency in [1, o.concurrency] {
+        let (http, url, bodies, key) = (
+            api.http.clone(),
+            url.clone(),
+            bodies.clone(),
+            api.admin_key.clone(),
+        );
+        let stats = load::run(concurrency, o.duration, move |i| {
+            let (http, url, body, key) = (
+                http.clone(),
+                url.clone(),
+                bodies[i % bodies.len()].clone(),
+                key.clone(),
+            );
+            async move {
+                match http
+                    .post(&url)
+                    .header("X-API-Key", key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+        report.series(
+            "search",
+            &format!("POST /indexes/{{id}}/search, API key, {concurrency} conn"),
+            concurrency,
+            stats,
+            Some("tantivy directly, in process"),
+        );
+    }
+    let api_one = report
+        .find("search", "POST /indexes/{id}/search, API key, 1 conn")
+        .expect("measured")
+        .clone();
+    let ratio = api_one.p99_ratio.unwrap_or(f64::MAX);
+    report.figure(
+        "search",
+        "API p99 (1 conn) vs tantivy p99",
+        ratio,
+        "×",
+        "<= 1.5×",
+        Some(ratio <= 1.5),
+    );
+    report.figure(
+        "search",
+        "API p99 (1 conn)",
+        api_one.stats.p99_us / 1000.0,
+        "ms",
+        "< 5 ms",
+        Some(api_one.stats.p99_us < 5_000.0),
+    );
+    Ok(())
+}
+
+/// The peer: SQLite's FTS5 with bm25(), terms OR-ed like ours, same corpus and queries.
+async fn fts5(texts: &[String], queries: &[String], samples: usize) -> anyhow::Result<Stats> {
+    let db = sea_orm::Database::connect("sqlite::memory:").await?;
+    let backend = db.get_database_backend();
+    db.execute_unprepared("CREATE VIRTUAL TABLE seg USING fts5(text)")
+        .await?;
+    for chunk in texts.chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|t| format!("('{}')", t.replace('\'', "''")))
+            .collect();
+        db.execute_unprepared(&format!(
+            "INSERT INTO seg(text) VALUES {}",
+            values.join(",")
+        ))
+        .await?;
+    }
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let terms: Vec<String> = queries[i % queries.len()]
+            .split_whitespace()
+            .map(|w| format!("\"{w}\""))
+            .collect();
+        let t = Instant::now();
+        db.query_all(Statement::from_sql_and_values(
+            backend,
+            "SELECT rowid, bm25(seg) AS score FROM seg WHERE seg MATCH ? ORDER BY score LIMIT 10",
+            [terms.join(" OR ").into()],
+        ))
+        .await?;
+        latencies.push(t.elapsed());
+    }
+    Ok(Stats::from_latencies(latencies, 0, start.elapsed()))
+}
+
+/// A new database on the PostgreSQL server at `admin_url`.
+async fn fresh_postgres(admin_url: &str) -> anyhow::Result<String> {
+    let admin = sea_orm::Database::connect(admin_url).await?;
+    let name = format!(
+        "vvbench_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("bad database URL"))?;
+    Ok(format!("{base}/{name}"))
+}

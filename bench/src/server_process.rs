@@ -1,0 +1,114 @@
+//! The server under test, in a child process of this binary (`__serve`), so its memory is
+//! its own: RSS and peak RSS come from `/proc/<pid>/status`.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const EMAIL: &str = "bench@example.com";
+pub const PASSWORD: &str = "bench-password-123";
+
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    /// From spawn to `/readyz` answering 200.
+    pub startup: Duration,
+}
+
+impl ServerProcess {
+    /// Starts a server on a fresh data dir (and `database_url`, or SQLite there).
+    pub async fn start(
+        data_dir: &Path,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<ServerProcess> {
+        let started = Instant::now();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("__serve")
+            .arg(data_dir)
+            .env("VIDEOVECTOR_BOOTSTRAP_EMAIL", EMAIL)
+            .env("VIDEOVECTOR_BOOTSTRAP_PASSWORD", PASSWORD)
+            .env("VIDEOVECTOR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            command.env("VIDEOVECTOR_DATABASE_URL", url);
+        }
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .ok_or_else(|| anyhow::anyhow!("the server did not start: {line}"))?
+            .to_string();
+        let url = format!("http://{addr}");
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(ServerProcess {
+            child,
+            url,
+            startup: started.elapsed(),
+        })
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Resident memory now, MiB.
+    pub fn rss_mib(&self) -> f64 {
+        self.status_kib("VmRSS:") as f64 / 1024.0
+    }
+
+    /// Peak resident memory so far, MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.status_kib("VmHWM:") as f64 / 1024.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `__serve <data_dir>`: run the server on 127.0.0.1:0 and print `LISTENING <addr>`.
+pub async fn serve(data_dir: &str) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = videovector_server::Config::load(
+        None,
+        videovector_server::config::Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.into()),
+            database_url: None,
+        },
+    )?;
+    let mut server = videovector_server::start(config).await?;
+    println!("LISTENING {}", server.addr);
+    server.wait().await?;
+    Ok(())
+}
