@@ -70,8 +70,15 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
     Ok(options)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    videovector_server::memory::limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("__serve") {
         return server_process::serve(args.get(1).map(String::as_str).unwrap_or(".")).await;
