@@ -129,6 +129,8 @@ pub mod segment {
         /// JSON object, if any.
         pub metadata: Option<String>,
         pub created_at: DateTimeUtc,
+        /// The `upsert_batch` change that last wrote this segment.
+        pub change_seq: Option<i64>,
     }
     no_relations!();
 }
@@ -144,12 +146,14 @@ pub mod segment_change {
         pub seq: i64,
         pub index_uid: String,
         pub segment_id: Option<String>,
-        /// `upsert` (segment_id set) or `drop_index`.
+        /// `upsert_batch` (the segments whose `change_seq` is this `seq`), `upsert`
+        /// (`segment_id` set; written before batches existed) or `drop_index`.
         pub op: String,
     }
     no_relations!();
 
     pub const UPSERT: &str = "upsert";
+    pub const UPSERT_BATCH: &str = "upsert_batch";
     pub const DROP_INDEX: &str = "drop_index";
 }
 

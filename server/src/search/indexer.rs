@@ -20,7 +20,11 @@ use tokio::sync::{watch, Notify};
 use super::engine::{SearchEngine, SegmentDoc};
 use crate::db::entities::{index, segment, segment_change};
 
-const CHANGE_BATCH: u64 = 5_000;
+/// Changes applied per step. A change is up to one ingest batch (1,000 segments), so this
+/// bounds the segments held in memory at once.
+const CHANGE_BATCH: u64 = 5;
+/// Segments read per step when rebuilding an index.
+const REBUILD_PAGE: u64 = 5_000;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 pub struct Indexer {
@@ -151,7 +155,7 @@ impl Indexer {
                 .filter(segment::Column::IndexUid.eq(uid))
                 .filter(segment::Column::Id.gt(after.clone()))
                 .order_by_asc(segment::Column::Id)
-                .limit(CHANGE_BATCH)
+                .limit(REBUILD_PAGE)
                 .all(&self.db)
                 .await?;
             let Some(last) = rows.last() else { break };
@@ -189,11 +193,19 @@ impl Indexer {
     async fn apply(&self, changes: Vec<segment_change::Model>) -> anyhow::Result<()> {
         let mut dropped = BTreeSet::new();
         let mut upserts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut batches: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for change in changes {
             match (change.op.as_str(), change.segment_id) {
                 (segment_change::DROP_INDEX, _) => {
                     upserts.remove(&change.index_uid);
+                    batches.remove(&change.index_uid);
                     dropped.insert(change.index_uid);
+                }
+                (segment_change::UPSERT_BATCH, _) if !dropped.contains(&change.index_uid) => {
+                    batches
+                        .entry(change.index_uid)
+                        .or_default()
+                        .push(change.seq);
                 }
                 (_, Some(segment_id)) if !dropped.contains(&change.index_uid) => {
                     upserts
@@ -206,6 +218,19 @@ impl Indexer {
         }
         for uid in dropped {
             self.engine.drop_index(&uid)?;
+        }
+        for (uid, seqs) in batches {
+            let mut docs = Vec::new();
+            for chunk in seqs.chunks(500) {
+                let found = segment::Entity::find()
+                    .filter(segment::Column::IndexUid.eq(&uid))
+                    .filter(segment::Column::ChangeSeq.is_in(chunk.iter().copied()))
+                    .all(&self.db)
+                    .await?;
+                docs.extend(found.into_iter().map(to_doc));
+            }
+            let engine = self.engine.clone();
+            tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &[])).await??;
         }
         for (uid, ids) in upserts {
             let mut rows: HashMap<String, SegmentDoc> = HashMap::with_capacity(ids.len());

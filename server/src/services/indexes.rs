@@ -140,7 +140,7 @@ impl Indexes {
 
 /// Stores segments in `idx` with their change-sequence entries, in one transaction.
 /// `None` when the index was deleted meanwhile (nothing is stored). Returns the new ids
-/// and the last change sequence number.
+/// and the batch's change sequence number.
 pub async fn store_segments(
     db: &DatabaseConnection,
     idx: &index::Model,
@@ -148,22 +148,6 @@ pub async fn store_segments(
 ) -> Result<Option<(Vec<String>, i64)>, sea_orm::DbErr> {
     let now = Utc::now();
     let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
-    let models: Vec<segment::ActiveModel> = segments
-        .into_iter()
-        .zip(&ids)
-        .map(|(s, id)| segment::ActiveModel {
-            id: Set(id.clone()),
-            index_uid: Set(idx.uid.clone()),
-            org_id: Set(idx.org_id.clone()),
-            media_id: Set(s.media_id),
-            start_seconds: Set(s.start_seconds),
-            end_seconds: Set(s.end_seconds),
-            text: Set(s.text),
-            labels: Set(serde_json::to_string(&s.labels).unwrap_or_else(|_| "[]".into())),
-            metadata: Set(s.metadata.map(|m| m.to_string())),
-            created_at: Set(now),
-        })
-        .collect();
     let txn = db.begin().await?;
     // Counting first locks the index row: a concurrent delete either finished (no row,
     // so nothing is stored) or waits for this batch.
@@ -180,30 +164,40 @@ pub async fn store_segments(
         txn.rollback().await?;
         return Ok(None);
     }
+    // One change for the whole batch: its segments carry the change's number.
+    let seq = reserve_sequence(&txn, 1).await?;
+    let models: Vec<segment::ActiveModel> = segments
+        .into_iter()
+        .zip(&ids)
+        .map(|(s, id)| segment::ActiveModel {
+            id: Set(id.clone()),
+            index_uid: Set(idx.uid.clone()),
+            org_id: Set(idx.org_id.clone()),
+            media_id: Set(s.media_id),
+            start_seconds: Set(s.start_seconds),
+            end_seconds: Set(s.end_seconds),
+            text: Set(s.text),
+            labels: Set(serde_json::to_string(&s.labels).unwrap_or_else(|_| "[]".into())),
+            metadata: Set(s.metadata.map(|m| m.to_string())),
+            created_at: Set(now),
+            change_seq: Set(Some(seq)),
+        })
+        .collect();
     for chunk in models.chunks(INSERT_CHUNK) {
         segment::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&txn)
             .await?;
     }
-    let first = reserve_sequence(&txn, ids.len() as i64).await?;
-    let changes: Vec<segment_change::ActiveModel> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| segment_change::ActiveModel {
-            seq: Set(first + i as i64),
-            index_uid: Set(idx.uid.clone()),
-            segment_id: Set(Some(id.clone())),
-            op: Set(segment_change::UPSERT.to_string()),
-        })
-        .collect();
-    for chunk in changes.chunks(INSERT_CHUNK) {
-        segment_change::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    segment_change::Entity::insert(segment_change::ActiveModel {
+        seq: Set(seq),
+        index_uid: Set(idx.uid.clone()),
+        segment_id: Set(None),
+        op: Set(segment_change::UPSERT_BATCH.to_string()),
+    })
+    .exec_without_returning(&txn)
+    .await?;
     txn.commit().await?;
-    let last = first + ids.len() as i64 - 1;
-    Ok(Some((ids, last)))
+    Ok(Some((ids, seq)))
 }
 
 #[async_trait]
