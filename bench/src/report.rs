@@ -48,12 +48,15 @@ impl Report {
         stats: Stats,
         baseline: Option<&str>,
     ) {
-        let base = baseline
-            .and_then(|b| {
-                self.series
-                    .iter()
-                    .find(|s| s.scenario == scenario && s.name == b)
-            })
+        // The baseline run at the same concurrency, else the latest one of that name.
+        let named = |s: &&Series| baseline.is_some_and(|b| s.scenario == scenario && s.name == b);
+        let base = self
+            .series
+            .iter()
+            .rev()
+            .filter(named)
+            .find(|s| s.concurrency == concurrency)
+            .or_else(|| self.series.iter().rev().find(named))
             .cloned();
         self.series.push(Series {
             scenario: scenario.into(),

@@ -154,10 +154,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         auth(&mut report, &api, options).await?;
     }
     if wants("ingest") || wants("search") || wants("memory") {
-        ingest(&mut report, &api, options, database_url.is_none()).await?;
-    }
-    if wants("search") || wants("memory") {
-        search(&mut report, &api, options).await?;
+        let direct = DirectIndex::build(options.segments)?;
+        ingest(&mut report, &api, options, &direct, database_url.is_none()).await?;
+        if wants("search") || wants("memory") {
+            search(&mut report, &api, options, &direct).await?;
+        }
     }
     let peak = server.peak_rss_mib();
     report.figure(
@@ -183,68 +184,62 @@ async fn get_ok(http: &reqwest::Client, url: &str, header: (&str, &str)) -> bool
 }
 
 async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Result<()> {
-    let c = o.concurrency;
+    const BASELINE: &str = "GET /healthz (no auth, no database)";
     let health = format!("{}/healthz", api.base.trim_end_matches("/api/v2"));
-    let http = api.http.clone();
-    let stats = load::run(c, o.duration, move |_| {
-        let (http, url) = (http.clone(), health.clone());
-        async move { get_ok(&http, &url, ("accept", "*/*")).await }
-    })
-    .await;
-    report.series(
-        "auth",
-        "GET /healthz (no auth, no database)",
-        c,
-        stats,
-        None,
-    );
-
     let view = format!("{}/indexes/{INDEX}", api.base);
     let key = api.key(&["read"]).await?;
-    for (name, header) in [
+    let series = [
+        (BASELINE, health, ("accept".to_string(), "*/*".to_string())),
         (
             "GET /indexes/{id} with an API key",
+            view.clone(),
             ("x-api-key".to_string(), key.clone()),
         ),
         (
             "GET /indexes/{id} with a JWT",
+            view.clone(),
             ("authorization".to_string(), format!("Bearer {}", api.token)),
         ),
-    ] {
-        let (http, url) = (api.http.clone(), view.clone());
-        let stats = load::run(c, o.duration, move |_| {
-            let (http, url, header) = (http.clone(), url.clone(), header.clone());
-            async move { get_ok(&http, &url, (&header.0, &header.1)).await }
-        })
-        .await;
-        report.series(
-            "auth",
-            name,
-            c,
-            stats,
-            Some("GET /healthz (no auth, no database)"),
-        );
-        let s = report.series.last().expect("just pushed").clone();
-        let (ratio, added) = (
-            s.rps_ratio.unwrap_or(0.0),
-            s.p50_added_us.unwrap_or(f64::MAX),
-        );
-        report.figure(
-            "auth",
-            &format!("{name}: rps vs baseline"),
-            ratio * 100.0,
-            "%",
-            ">= 50%",
-            Some(ratio >= 0.5),
-        );
-        report.figure(
-            "auth",
-            &format!("{name}: p50 added"),
-            added,
-            "µs",
-            "< 100 µs",
-            Some(added < 100.0),
-        );
+    ];
+    // Throughput is compared under load (the configured connections); the latency a
+    // credential adds is compared on one connection, where p50 is not mostly queueing
+    // (at 32 connections p50 is about 32 / requests per second).
+    for connections in [o.concurrency, 1] {
+        for (name, url, header) in &series {
+            let (http, url, header) = (api.http.clone(), url.clone(), header.clone());
+            let stats = load::run(connections, o.duration, move |_| {
+                let (http, url, header) = (http.clone(), url.clone(), header.clone());
+                async move { get_ok(&http, &url, (&header.0, &header.1)).await }
+            })
+            .await;
+            let baseline = (*name != BASELINE).then_some(BASELINE);
+            report.series("auth", name, connections, stats, baseline);
+            if baseline.is_none() {
+                continue;
+            }
+            let s = report.series.last().expect("just pushed").clone();
+            if connections == 1 {
+                let added = s.p50_added_us.unwrap_or(f64::MAX);
+                report.figure(
+                    "auth",
+                    &format!("{name}: p50 added (1 connection)"),
+                    added,
+                    "µs",
+                    "< 100 µs",
+                    Some(added < 100.0),
+                );
+            } else {
+                let ratio = s.rps_ratio.unwrap_or(0.0);
+                report.figure(
+                    "auth",
+                    &format!("{name}: rps vs baseline ({connections} connections)"),
+                    ratio * 100.0,
+                    "%",
+                    ">= 50%",
+                    Some(ratio >= 0.5),
+                );
+            }
+        }
     }
 
     // Revocation is immediate: the very next request with a revoked key is refused.
@@ -289,6 +284,50 @@ async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Resul
     Ok(())
 }
 
+/// The corpus indexed by tantivy alone, in this process: the baseline of `ingest` (its
+/// rate) and of `search` (its queries).
+struct DirectIndex {
+    _dir: tempfile::TempDir,
+    engine: SearchEngine,
+    texts: Vec<String>,
+    segments_per_second: f64,
+}
+
+impl DirectIndex {
+    /// Indexes the same texts the API ingests, committing every 10,000.
+    fn build(segments: usize) -> anyhow::Result<DirectIndex> {
+        let dir = tempfile::tempdir()?;
+        let engine = SearchEngine::new(dir.path().to_path_buf())?;
+        let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
+        let texts: Vec<String> = (0..segments).map(|_| corpus.sentence()).collect();
+        let start = Instant::now();
+        for (chunk_no, chunk) in texts.chunks(10_000).enumerate() {
+            let docs: Vec<SegmentDoc> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, text)| SegmentDoc {
+                    segment_id: format!("seg{}", chunk_no * 10_000 + i),
+                    media_id: "m".into(),
+                    start_seconds: 0.0,
+                    end_seconds: 1.0,
+                    text: text.clone(),
+                    labels: vec![],
+                    metadata: None,
+                })
+                .collect();
+            engine.apply("bench", &docs, &[])?;
+        }
+        let segments_per_second = segments as f64 / start.elapsed().as_secs_f64();
+        engine.release_writers();
+        Ok(DirectIndex {
+            _dir: dir,
+            engine,
+            texts,
+            segments_per_second,
+        })
+    }
+}
+
 fn segment_bodies(segments: usize) -> Vec<String> {
     let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
     let batches = segments.div_ceil(BATCH);
@@ -307,7 +346,21 @@ fn segment_bodies(segments: usize) -> Vec<String> {
         .collect()
 }
 
-async fn ingest(report: &mut Report, api: &Api, o: &Options, sqlite: bool) -> anyhow::Result<()> {
+async fn ingest(
+    report: &mut Report,
+    api: &Api,
+    o: &Options,
+    direct: &DirectIndex,
+    sqlite: bool,
+) -> anyhow::Result<()> {
+    report.figure(
+        "ingest",
+        "tantivy alone, in process, same corpus (baseline)",
+        direct.segments_per_second,
+        "segments/s",
+        "",
+        None,
+    );
     let bodies = segment_bodies(o.segments);
     let url = format!("{}/indexes/{INDEX}/segments", api.base);
     let start = Instant::now();
@@ -347,6 +400,14 @@ async fn ingest(report: &mut Report, api: &Api, o: &Options, sqlite: bool) -> an
     );
     report.figure(
         "ingest",
+        "API ingest vs tantivy alone",
+        rate / direct.segments_per_second.max(1e-9) * 100.0,
+        "%",
+        "(30,000 of the 124,000/s measured when the target was set: 24%)",
+        None,
+    );
+    report.figure(
+        "ingest",
         "searchable when the last batch is answered",
         if searchable { 1.0 } else { 0.0 },
         "(1 = yes)",
@@ -361,7 +422,12 @@ fn queries() -> Vec<String> {
     (0..QUERIES).map(|_| corpus.query()).collect()
 }
 
-async fn search(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Result<()> {
+async fn search(
+    report: &mut Report,
+    api: &Arc<Api>,
+    o: &Options,
+    direct: &DirectIndex,
+) -> anyhow::Result<()> {
     let queries = Arc::new(queries());
     let bodies: Arc<Vec<String>> = Arc::new(
         queries
@@ -371,39 +437,18 @@ async fn search(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Res
     );
     let samples = if o.smoke { 200 } else { 5_000 };
 
-    // Baseline: the same queries on a tantivy index of the same corpus, in this process.
-    let dir = tempfile::tempdir()?;
-    let engine = SearchEngine::new(dir.path().to_path_buf())?;
-    let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
-    let texts: Vec<String> = (0..o.segments).map(|_| corpus.sentence()).collect();
-    for (chunk_no, chunk) in texts.chunks(10_000).enumerate() {
-        let docs: Vec<SegmentDoc> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, text)| SegmentDoc {
-                segment_id: format!("seg{}", chunk_no * 10_000 + i),
-                media_id: "m".into(),
-                start_seconds: 0.0,
-                end_seconds: 1.0,
-                text: text.clone(),
-                labels: vec![],
-                metadata: None,
-            })
-            .collect();
-        engine.apply("bench", &docs, &[])?;
-    }
-    let direct = load::time_each(samples, |i| {
+    let measured = load::time_each(samples, |i| {
         let q = SearchQuery {
             text: queries[i % queries.len()].clone(),
             top_k: 10,
             ..Default::default()
         };
-        let _ = engine.search("bench", &q);
+        let _ = direct.engine.search("bench", &q);
     });
-    report.series("search", "tantivy directly, in process", 1, direct, None);
+    report.series("search", "tantivy directly, in process", 1, measured, None);
 
     // FTS5 takes ~100 ms a query at 100,000 segments: fewer samples keep the run short.
-    let fts = fts5(&texts, &queries, samples.min(300)).await?;
+    let fts = fts5(&direct.texts, &queries, samples.min(300)).await?;
     report.series(
         "search",
         "SQLite FTS5 bm25(), in process (the peer)",

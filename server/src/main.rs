@@ -10,6 +10,7 @@ use videovector_server::{
     config::{Config, Overrides},
     db,
     db::entities::{operator, organization},
+    db::{direct::DirectSqlite, segment_store::SegmentStore},
     search::{Indexer, SearchEngine},
     services::auth,
 };
@@ -113,7 +114,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Reindex => {
             let db = db::open(&config).await?;
             let engine = Arc::new(SearchEngine::new(config.search_dir())?);
-            Indexer::new(db, engine).rebuild_all().await?;
+            let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
+            let segments = SegmentStore::new(db.clone(), direct);
+            Indexer::new(db, segments, engine).rebuild_all().await?;
             println!("search indexes rebuilt");
             Ok(())
         }

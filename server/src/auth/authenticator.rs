@@ -3,9 +3,9 @@
 //! [`TokenVerifier`].
 
 use chrono::Utc;
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use std::sync::Arc;
+
+use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
 use videovector_api_spec::{Credential, Principal, Scope};
 
@@ -13,7 +13,7 @@ use super::{
     api_key_secret,
     jwt::{TokenError, TokenVerifier, VerifiedToken},
 };
-use crate::db::entities::api_key;
+use crate::db::{entities::api_key, point_reads::PointReads};
 
 /// `last_used_at` is written at most this often per key, off the request path.
 const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
@@ -30,14 +30,21 @@ pub enum CredentialError {
 
 pub struct Authenticator {
     db: DatabaseConnection,
+    reads: Arc<PointReads>,
     pepper: Vec<u8>,
     verifier: TokenVerifier,
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection, pepper: Vec<u8>, verifier: TokenVerifier) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        reads: Arc<PointReads>,
+        pepper: Vec<u8>,
+        verifier: TokenVerifier,
+    ) -> Self {
         Authenticator {
             db,
+            reads,
             pepper,
             verifier,
         }
@@ -52,13 +59,9 @@ impl Authenticator {
             return Err(CredentialError::InvalidKey);
         }
         let digest = api_key_secret::digest(&self.pepper, secret);
-        let key = api_key::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(api_key::Column::Digest.eq(&digest))
-                    .add(api_key::Column::PreviousDigest.eq(&digest)),
-            )
-            .one(&self.db)
+        let key = self
+            .reads
+            .api_key_by_digest(&digest)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "looking up an API key");

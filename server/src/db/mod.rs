@@ -1,7 +1,10 @@
 //! Storage: connection, versioned migrations and the sea-orm entities.
 
+pub mod direct;
 pub mod entities;
 pub mod migrations;
+pub mod point_reads;
+pub mod segment_store;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;

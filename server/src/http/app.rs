@@ -22,7 +22,7 @@ use crate::{
         server_secrets,
     },
     config::Config,
-    db,
+    db::{self, direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     events::Events,
     search::{Indexer, SearchEngine},
     services::{
@@ -46,6 +46,10 @@ pub struct AppState {
     pub table: Arc<RouteTable>,
     pub pepper: Vec<u8>,
     pub retrieval: Arc<Retrieval>,
+    /// The API-key and index reads every authenticated request makes.
+    pub reads: Arc<PointReads>,
+    /// Segment batches, written and read back.
+    pub segments: SegmentStore,
     /// Wakes the run worker when a run is queued.
     pub run_wake: Arc<tokio::sync::Notify>,
     /// Wakes the job worker when a job is queued.
@@ -91,9 +95,17 @@ impl AppState {
         let (pepper, signing) = load_secrets(&config)?;
         let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
-        let authenticator = Arc::new(Authenticator::new(db.clone(), pepper.clone(), verifier));
+        let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
+        let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
+        let segments = SegmentStore::new(db.clone(), direct);
+        let authenticator = Arc::new(Authenticator::new(
+            db.clone(),
+            reads.clone(),
+            pepper.clone(),
+            verifier,
+        ));
         let engine = Arc::new(SearchEngine::new(config.search_dir())?);
-        let indexer = Indexer::start(db.clone(), engine).await?;
+        let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
         let auth = Arc::new(Auth {
             db: db.clone(),
@@ -105,7 +117,7 @@ impl AppState {
         });
         spawn_idempotency_sweeper(db.clone());
         let retrieval = Arc::new(Retrieval {
-            db: db.clone(),
+            reads: reads.clone(),
             indexer: indexer.clone(),
             tokens: PageTokens::new(&pepper),
         });
@@ -125,6 +137,7 @@ impl AppState {
             .spawn();
             Arc::new(JobWorker {
                 db: db.clone(),
+                segments: segments.clone(),
                 indexer: indexer.clone(),
                 wake: job_wake.clone(),
                 allow_private_targets: config.allow_private_targets,
@@ -149,6 +162,8 @@ impl AppState {
             table,
             pepper,
             retrieval,
+            reads,
+            segments,
             run_wake,
             job_wake,
             events,
@@ -165,6 +180,8 @@ impl AppState {
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),
+                reads: self.reads.clone(),
+                segments: self.segments.clone(),
                 indexer: self.indexer.clone(),
             }),
             retrieval: self.retrieval.clone(),

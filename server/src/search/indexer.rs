@@ -18,7 +18,10 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use tokio::sync::{watch, Notify};
 
 use super::engine::{SearchEngine, SegmentDoc};
-use crate::db::entities::{index, segment, segment_change};
+use crate::db::{
+    entities::{index, segment, segment_change},
+    segment_store::SegmentStore,
+};
 
 /// Changes applied per step. A change is up to one ingest batch (1,000 segments), so this
 /// bounds the segments held in memory at once.
@@ -29,6 +32,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 pub struct Indexer {
     db: DatabaseConnection,
+    segments: SegmentStore,
     engine: Arc<SearchEngine>,
     applied: watch::Sender<i64>,
     wake: Notify,
@@ -39,9 +43,10 @@ impl Indexer {
     /// Recovers the search root and starts following the change sequence.
     pub async fn start(
         db: DatabaseConnection,
+        segments: SegmentStore,
         engine: Arc<SearchEngine>,
     ) -> anyhow::Result<Arc<Indexer>> {
-        let indexer = Arc::new(Self::new(db, engine));
+        let indexer = Arc::new(Self::new(db, segments, engine));
         indexer.recover().await?;
         let worker = indexer.clone();
         tokio::spawn(async move { worker.follow().await });
@@ -49,11 +54,16 @@ impl Indexer {
     }
 
     /// An indexer that does not follow changes by itself (for `videovector reindex`).
-    pub fn new(db: DatabaseConnection, engine: Arc<SearchEngine>) -> Indexer {
+    pub fn new(
+        db: DatabaseConnection,
+        segments: SegmentStore,
+        engine: Arc<SearchEngine>,
+    ) -> Indexer {
         let cursor_path = engine.root().join("cursor");
         let start = read_cursor(&cursor_path).unwrap_or(0);
         Indexer {
             db,
+            segments,
             engine,
             applied: watch::channel(start).0,
             wake: Notify::new(),
@@ -220,15 +230,13 @@ impl Indexer {
             self.engine.drop_index(&uid)?;
         }
         for (uid, seqs) in batches {
-            let mut docs = Vec::new();
-            for chunk in seqs.chunks(500) {
-                let found = segment::Entity::find()
-                    .filter(segment::Column::IndexUid.eq(&uid))
-                    .filter(segment::Column::ChangeSeq.is_in(chunk.iter().copied()))
-                    .all(&self.db)
-                    .await?;
-                docs.extend(found.into_iter().map(to_doc));
-            }
+            let docs: Vec<SegmentDoc> = self
+                .segments
+                .batches(&seqs)
+                .await?
+                .into_iter()
+                .map(to_doc)
+                .collect();
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &[])).await??;
         }

@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use videovector_api_spec::{
     dto::{indexes::*, search::*},
@@ -18,22 +18,27 @@ use videovector_api_spec::{
 };
 
 use super::{
-    find_in_org, internal, is_unique_violation,
+    internal, is_unique_violation,
     pagination::PageRequest,
     retrieval::{to_search_hit, Filters},
 };
 use crate::{
-    db::entities::{index, segment, segment_change},
+    db::{
+        entities::{index, segment, segment_change},
+        point_reads::PointReads,
+        segment_store::{reserve_sequence, SegmentStore, StoredBatch},
+    },
     ids::new_id,
     search::Indexer,
 };
 
 /// How long an ingest with `wait: true` waits for the search index.
 const WAIT_FOR_SEARCHABLE: Duration = Duration::from_secs(10);
-const INSERT_CHUNK: usize = 500;
 
 pub struct Indexes {
     pub db: DatabaseConnection,
+    pub reads: Arc<PointReads>,
+    pub segments: SegmentStore,
     pub indexer: Arc<Indexer>,
 }
 
@@ -105,99 +110,14 @@ fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
     }
 }
 
-/// Reserves `count` numbers of the change sequence; returns the first. The counter row stays
-/// locked until the transaction ends, so sequence numbers become visible in order.
-async fn reserve_sequence(txn: &DatabaseTransaction, count: i64) -> Result<i64, sea_orm::DbErr> {
-    let backend = txn.get_database_backend();
-    let row = txn
-        .query_one(Statement::from_string(
-            backend,
-            format!(
-                "UPDATE sequence_counters SET value = value + {count} \
-                 WHERE name = 'segment_changes' RETURNING value"
-            ),
-        ))
-        .await?
-        .ok_or_else(|| {
-            sea_orm::DbErr::Custom("the segment_changes counter row is missing".into())
-        })?;
-    let last: i64 = row.try_get_by_index(0)?;
-    Ok(last - count + 1)
-}
-
 impl Indexes {
     async fn find(&self, who: &Principal, index_id: &str) -> ServiceResult<index::Model> {
-        find_in_org(
-            &self.db,
-            index::for_org(&who.org_id),
-            index::Column::Id,
-            index_id,
-            "index",
-        )
-        .await
+        self.reads
+            .index_in_org(&who.org_id, index_id)
+            .await
+            .map_err(|e| internal(&format!("loading index {index_id}"), e))?
+            .ok_or_else(|| ApiError::not_found("index", index_id))
     }
-}
-
-/// Stores segments in `idx` with their change-sequence entries, in one transaction.
-/// `None` when the index was deleted meanwhile (nothing is stored). Returns the new ids
-/// and the batch's change sequence number.
-pub async fn store_segments(
-    db: &DatabaseConnection,
-    idx: &index::Model,
-    segments: Vec<SegmentInput>,
-) -> Result<Option<(Vec<String>, i64)>, sea_orm::DbErr> {
-    let now = Utc::now();
-    let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
-    let txn = db.begin().await?;
-    // Counting first locks the index row: a concurrent delete either finished (no row,
-    // so nothing is stored) or waits for this batch.
-    let counted = index::Entity::update_many()
-        .col_expr(
-            index::Column::SegmentCount,
-            Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
-        )
-        .col_expr(index::Column::UpdatedAt, Expr::value(now))
-        .filter(index::Column::Uid.eq(&idx.uid))
-        .exec(&txn)
-        .await?;
-    if counted.rows_affected == 0 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    // One change for the whole batch: its segments carry the change's number.
-    let seq = reserve_sequence(&txn, 1).await?;
-    let models: Vec<segment::ActiveModel> = segments
-        .into_iter()
-        .zip(&ids)
-        .map(|(s, id)| segment::ActiveModel {
-            id: Set(id.clone()),
-            index_uid: Set(idx.uid.clone()),
-            org_id: Set(idx.org_id.clone()),
-            media_id: Set(s.media_id),
-            start_seconds: Set(s.start_seconds),
-            end_seconds: Set(s.end_seconds),
-            text: Set(s.text),
-            labels: Set(serde_json::to_string(&s.labels).unwrap_or_else(|_| "[]".into())),
-            metadata: Set(s.metadata.map(|m| m.to_string())),
-            created_at: Set(now),
-            change_seq: Set(Some(seq)),
-        })
-        .collect();
-    for chunk in models.chunks(INSERT_CHUNK) {
-        segment::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    segment_change::Entity::insert(segment_change::ActiveModel {
-        seq: Set(seq),
-        index_uid: Set(idx.uid.clone()),
-        segment_id: Set(None),
-        op: Set(segment_change::UPSERT_BATCH.to_string()),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(Some((ids, seq)))
 }
 
 #[async_trait]
@@ -304,7 +224,7 @@ impl IndexService for Indexes {
                 .filter(index::Column::Uid.eq(&existing.uid))
                 .exec(&txn)
                 .await?;
-            let seq = reserve_sequence(&txn, 1).await?;
+            let seq = reserve_sequence(&txn).await?;
             segment_change::Entity::insert(segment_change::ActiveModel {
                 seq: Set(seq),
                 index_uid: Set(existing.uid.clone()),
@@ -329,7 +249,12 @@ impl IndexService for Indexes {
     ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
-        let (segment_ids, last_seq) = store_segments(&self.db, &idx, batch.segments)
+        let StoredBatch {
+            segment_ids,
+            seq: last_seq,
+        } = self
+            .segments
+            .store(&idx, batch.segments)
             .await
             .map_err(|e| internal("storing segments", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))?;

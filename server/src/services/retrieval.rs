@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
 use serde::{Deserialize, Serialize};
 use videovector_api_spec::{
     dto::{chat::*, search::*},
@@ -15,7 +14,7 @@ use videovector_api_spec::{
 
 use super::{internal, page_token::PageTokens};
 use crate::{
-    db::entities::index,
+    db::point_reads::PointReads,
     ids::new_id,
     search::{query::Hit, query::SearchQuery, Indexer},
 };
@@ -100,7 +99,7 @@ pub struct SearchState {
 }
 
 pub struct Retrieval {
-    pub db: DatabaseConnection,
+    pub reads: Arc<PointReads>,
     pub indexer: Arc<Indexer>,
     pub tokens: PageTokens,
 }
@@ -120,13 +119,15 @@ impl Retrieval {
         let mut wanted: Vec<String> = index_ids.to_vec();
         wanted.sort();
         wanted.dedup();
-        let found = index::for_org(org_id)
-            .filter(index::Column::Id.is_in(wanted.clone()))
-            .all(&self.db)
-            .await
-            .map_err(|e| internal("loading indexes", e))?;
-        if let Some(missing) = wanted.iter().find(|id| !found.iter().any(|i| &i.id == *id)) {
-            return Err(ApiError::not_found("index", missing));
+        let mut found = Vec::with_capacity(wanted.len());
+        for id in &wanted {
+            let idx = self
+                .reads
+                .index_in_org(org_id, id)
+                .await
+                .map_err(|e| internal("loading indexes", e))?
+                .ok_or_else(|| ApiError::not_found("index", id))?;
+            found.push(idx);
         }
         let per_index = self.indexer.engine().clone();
         let search = filters.query(query, offset + limit + 1);

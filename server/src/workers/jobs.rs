@@ -15,12 +15,12 @@ use super::queue::{claim, idle};
 use crate::{
     captions,
     db::entities::{connector, index, job},
+    db::segment_store::SegmentStore,
     events::Events,
     net_guard,
     search::Indexer,
     services::{
         connectors::{format_of, StoredFile},
-        indexes::store_segments,
         jobs,
     },
 };
@@ -33,6 +33,7 @@ const BATCH: usize = 1_000;
 
 pub struct JobWorker {
     pub db: DatabaseConnection,
+    pub segments: SegmentStore,
     pub indexer: Arc<Indexer>,
     pub wake: Arc<Notify>,
     pub allow_private_targets: bool,
@@ -206,7 +207,8 @@ impl JobWorker {
                     metadata: Some(serde_json::json!({ "source_url": file.url })),
                 })
                 .collect();
-            store_segments(&self.db, &idx, segments)
+            self.segments
+                .store(&idx, segments)
                 .await
                 .map_err(|e| internal_file_error("storing segments", e))?
                 .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;

@@ -1,0 +1,253 @@
+//! Segment batches: stored with their change-sequence entry in one transaction, and read
+//! back by change number when the search indexes apply them.
+//!
+//! Every batch takes the next number of the change sequence, which its segments carry in
+//! `change_seq`. On SQLite both directions go through [`DirectSqlite`]: one prepared insert
+//! per row inside one transaction, and one prepared select per batch. sea-orm's
+//! multi-row inserts (thousands of bound values, built and then handed one by one to
+//! sqlx-sqlite's worker) cost more than the work itself. Other databases go through sea-orm.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Row, Transaction};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
+};
+use videovector_api_spec::dto::indexes::SegmentInput;
+
+use super::{
+    direct::{timestamp, timestamp_text, DirectSqlite},
+    entities::{index, segment, segment_change},
+};
+use crate::ids::new_id;
+
+/// Rows per multi-row insert on the sea-orm path.
+const INSERT_CHUNK: usize = 500;
+
+const RESERVE_ONE: &str = "UPDATE sequence_counters SET value = value + 1 \
+     WHERE name = 'segment_changes' RETURNING value";
+
+const COUNT_SEGMENTS: &str =
+    "UPDATE indexes SET segment_count = segment_count + ?1, updated_at = ?2 WHERE uid = ?3";
+
+const INSERT_SEGMENT: &str = "INSERT INTO segments (id, index_uid, org_id, media_id, \
+     start_seconds, end_seconds, text, labels, metadata, created_at, change_seq) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const INSERT_BATCH_CHANGE: &str = "INSERT INTO segment_changes (seq, index_uid, segment_id, op) \
+     VALUES (?1, ?2, NULL, ?3)";
+
+const SEGMENTS_OF_BATCH: &str = "SELECT id, index_uid, org_id, media_id, start_seconds, \
+     end_seconds, text, labels, metadata, created_at, change_seq FROM segments \
+     WHERE change_seq = ?1";
+
+/// What a stored batch got: its segments' ids and its change number.
+pub struct StoredBatch {
+    pub segment_ids: Vec<String>,
+    pub seq: i64,
+}
+
+#[derive(Clone)]
+pub struct SegmentStore {
+    db: DatabaseConnection,
+    direct: Option<Arc<DirectSqlite>>,
+}
+
+impl SegmentStore {
+    pub fn new(db: DatabaseConnection, direct: Option<Arc<DirectSqlite>>) -> Self {
+        SegmentStore { db, direct }
+    }
+
+    /// Stores `segments` in `idx` with one change-sequence entry, in one transaction.
+    /// `None` when the index was deleted meanwhile (nothing is stored).
+    pub async fn store(
+        &self,
+        idx: &index::Model,
+        segments: Vec<SegmentInput>,
+    ) -> Result<Option<StoredBatch>, DbErr> {
+        let now = Utc::now();
+        let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
+        let stored = match &self.direct {
+            Some(direct) => {
+                let (direct, idx, ids) = (direct.clone(), idx.clone(), ids.clone());
+                tokio::task::spawn_blocking(move || {
+                    direct.write(|txn| store_direct(txn, &idx, &ids, &segments, now))
+                })
+                .await
+                .map_err(|e| DbErr::Custom(format!("storing segments: {e}")))??
+            }
+            None => store_orm(&self.db, idx, &ids, segments, now).await?,
+        };
+        Ok(stored.map(|seq| StoredBatch {
+            segment_ids: ids,
+            seq,
+        }))
+    }
+
+    /// The segments of the batches numbered `seqs`.
+    pub async fn batches(&self, seqs: &[i64]) -> Result<Vec<segment::Model>, DbErr> {
+        match &self.direct {
+            Some(direct) => {
+                let (direct, seqs) = (direct.clone(), seqs.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    direct.read(|conn| {
+                        let mut select = conn.prepare_cached(SEGMENTS_OF_BATCH)?;
+                        let mut rows = Vec::new();
+                        for seq in seqs {
+                            for row in select.query_map([seq], segment_from_row)? {
+                                rows.push(row?);
+                            }
+                        }
+                        Ok(rows)
+                    })
+                })
+                .await
+                .map_err(|e| DbErr::Custom(format!("reading segments: {e}")))?
+            }
+            None => {
+                let mut rows = Vec::new();
+                for chunk in seqs.chunks(500) {
+                    // A batch's number is its own (one index), so `change_seq` alone
+                    // selects it.
+                    rows.extend(
+                        segment::Entity::find()
+                            .filter(segment::Column::ChangeSeq.is_in(chunk.iter().copied()))
+                            .all(&self.db)
+                            .await?,
+                    );
+                }
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// Reserves the next number of the change sequence. The counter row stays locked until the
+/// transaction ends, so sequence numbers become visible in order.
+pub async fn reserve_sequence(txn: &DatabaseTransaction) -> Result<i64, DbErr> {
+    let row = txn
+        .query_one(Statement::from_string(
+            txn.get_database_backend(),
+            RESERVE_ONE,
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the segment_changes counter row is missing".into()))?;
+    row.try_get_by_index(0)
+}
+
+fn labels_json(labels: &[String]) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "[]".into())
+}
+
+fn store_direct(
+    txn: &Transaction<'_>,
+    idx: &index::Model,
+    ids: &[String],
+    segments: &[SegmentInput],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<i64>> {
+    let now_text = timestamp_text(now);
+    // Counting first locks out a concurrent delete: it either finished (no row, so nothing
+    // is stored) or waits for this batch.
+    let counted = txn.execute(COUNT_SEGMENTS, params![ids.len() as i64, now_text, idx.uid])?;
+    if counted == 0 {
+        return Ok(None);
+    }
+    let seq: i64 = txn.query_row(RESERVE_ONE, [], |row| row.get(0))?;
+    let mut insert = txn.prepare_cached(INSERT_SEGMENT)?;
+    for (s, id) in segments.iter().zip(ids) {
+        insert.execute(params![
+            id,
+            idx.uid,
+            idx.org_id,
+            s.media_id,
+            s.start_seconds,
+            s.end_seconds,
+            s.text,
+            labels_json(&s.labels),
+            s.metadata.as_ref().map(|m| m.to_string()),
+            now_text,
+            seq,
+        ])?;
+    }
+    txn.execute(
+        INSERT_BATCH_CHANGE,
+        params![seq, idx.uid, segment_change::UPSERT_BATCH],
+    )?;
+    Ok(Some(seq))
+}
+
+async fn store_orm(
+    db: &DatabaseConnection,
+    idx: &index::Model,
+    ids: &[String],
+    segments: Vec<SegmentInput>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbErr> {
+    let txn = db.begin().await?;
+    // As in `store_direct`: counting first locks the index row.
+    let counted = index::Entity::update_many()
+        .col_expr(
+            index::Column::SegmentCount,
+            Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
+        )
+        .col_expr(index::Column::UpdatedAt, Expr::value(now))
+        .filter(index::Column::Uid.eq(&idx.uid))
+        .exec(&txn)
+        .await?;
+    if counted.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let seq = reserve_sequence(&txn).await?;
+    let models: Vec<segment::ActiveModel> = segments
+        .into_iter()
+        .zip(ids)
+        .map(|(s, id)| segment::ActiveModel {
+            id: Set(id.clone()),
+            index_uid: Set(idx.uid.clone()),
+            org_id: Set(idx.org_id.clone()),
+            media_id: Set(s.media_id),
+            start_seconds: Set(s.start_seconds),
+            end_seconds: Set(s.end_seconds),
+            text: Set(s.text),
+            labels: Set(labels_json(&s.labels)),
+            metadata: Set(s.metadata.map(|m| m.to_string())),
+            created_at: Set(now),
+            change_seq: Set(Some(seq)),
+        })
+        .collect();
+    for chunk in models.chunks(INSERT_CHUNK) {
+        segment::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    segment_change::Entity::insert(segment_change::ActiveModel {
+        seq: Set(seq),
+        index_uid: Set(idx.uid.clone()),
+        segment_id: Set(None),
+        op: Set(segment_change::UPSERT_BATCH.to_string()),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Some(seq))
+}
+
+fn segment_from_row(row: &Row<'_>) -> rusqlite::Result<segment::Model> {
+    Ok(segment::Model {
+        id: row.get(0)?,
+        index_uid: row.get(1)?,
+        org_id: row.get(2)?,
+        media_id: row.get(3)?,
+        start_seconds: row.get(4)?,
+        end_seconds: row.get(5)?,
+        text: row.get(6)?,
+        labels: row.get(7)?,
+        metadata: row.get(8)?,
+        created_at: timestamp(row, 9)?,
+        change_seq: row.get(10)?,
+    })
+}
