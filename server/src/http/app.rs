@@ -333,7 +333,11 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task).await.unwrap_or(Ok(()))
+        let served = (&mut self.task).await.unwrap_or(Ok(()));
+        if let Err(e) = self.state.indexer.stop().await {
+            tracing::error!(error = %e, "committing staged search changes at shutdown");
+        }
+        served
     }
 
     /// Runs until the server stops by itself.

@@ -2,20 +2,31 @@
 //!
 //! Every change to segments appends to `segment_changes` under a sequence number taken from
 //! a counter row inside the writing transaction, so numbers become visible in order. The
-//! indexer applies changes after its cursor (persisted in the search root after each
-//! commit), which makes each instance's copy independent and restart-safe: re-applying an
-//! upsert is harmless. At start it rebuilds any index that does not open, and every index
+//! indexer stages changes after its cursor and commits them together: when none are
+//! pending and the oldest staged one has waited [`COMMIT_INTERVAL`], at once when a caller
+//! waits for them (`wait: true`), or when many are staged. Fewer, larger commits leave
+//! tantivy fewer segments to merge under sustained ingest.
+//!
+//! The cursor is persisted in the search root after each commit, and each index's commit
+//! records the last change it includes, so each instance's copy is independent and
+//! restart-safe: a batch already in an index is skipped, and re-applying an upsert is
+//! harmless. At start the indexer rebuilds any index that does not open, and every index
 //! when the cursor is missing (a fresh or damaged search root).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
-    sync::Arc,
-    time::Duration,
+    sync::{
+        atomic::{AtomicBool, AtomicI64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
 };
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::{watch, Notify};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::{watch, Mutex, Notify};
 
 use super::engine::{SearchEngine, SegmentDoc};
 use crate::db::{
@@ -29,12 +40,30 @@ const CHANGE_BATCH: u64 = 5;
 /// Segments read per step when rebuilding an index.
 const REBUILD_PAGE: u64 = 5_000;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long staged changes may wait for a commit when nobody waits for them.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// Staged segments that make a commit due at once.
+const COMMIT_EVERY: usize = 50_000;
+
+/// Changes staged in the search indexes but not committed yet.
+#[derive(Default)]
+struct Staging {
+    /// The last change staged (at least the last applied).
+    seq: i64,
+    segments: usize,
+    since: Option<Instant>,
+}
 
 pub struct Indexer {
     db: DatabaseConnection,
     segments: SegmentStore,
     engine: Arc<SearchEngine>,
     applied: watch::Sender<i64>,
+    /// The highest change a caller waits for: its commit is due at once.
+    wanted: AtomicI64,
+    staging: Mutex<Staging>,
+    /// Set by [`Indexer::stop`]: no further changes are staged.
+    stopping: AtomicBool,
     wake: Notify,
     cursor_path: PathBuf,
 }
@@ -66,6 +95,12 @@ impl Indexer {
             segments,
             engine,
             applied: watch::channel(start).0,
+            wanted: AtomicI64::new(0),
+            staging: Mutex::new(Staging {
+                seq: start,
+                ..Staging::default()
+            }),
+            stopping: AtomicBool::new(false),
             wake: Notify::new(),
             cursor_path,
         }
@@ -87,6 +122,7 @@ impl Indexer {
 
     /// Waits until change `seq` is applied; false on timeout.
     pub async fn wait_for(&self, seq: i64, timeout: Duration) -> bool {
+        self.wanted.fetch_max(seq, Ordering::AcqRel);
         self.notify();
         let mut rx = self.applied.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq))
@@ -94,16 +130,39 @@ impl Indexer {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Stops following changes: commits what is staged and closes the index writers (so
+    /// another indexer, in this process or another, can open them).
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_one();
+        // Waits for a step in progress; later steps see `stopping` and do nothing.
+        let mut staging = self.staging.lock().await;
+        if staging.seq > self.applied() {
+            self.commit(&mut staging).await?;
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.release_writers()).await?;
+        Ok(())
+    }
+
     async fn follow(self: Arc<Self>) {
+        let mut pause = POLL_INTERVAL;
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
-            if let Err(e) = self.catch_up().await {
-                tracing::error!(error = %e, "applying segment changes to the search index; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            if self.stopping.load(Ordering::Acquire) {
+                return;
             }
+            pause = match self.step().await {
+                Ok(Some(commit_due_in)) => commit_due_in.min(POLL_INTERVAL),
+                Ok(None) => POLL_INTERVAL,
+                Err(e) => {
+                    tracing::error!(error = %e, "applying segment changes to the search index; retrying");
+                    Duration::from_secs(1)
+                }
+            };
         }
     }
 
@@ -131,7 +190,8 @@ impl Indexer {
                 let healthy = tokio::task::spawn_blocking(move || engine.check(&uid_owned)).await?;
                 if !healthy {
                     tracing::warn!(%uid, "search index does not open; rebuilding it from the database");
-                    self.rebuild(uid).await?;
+                    let snapshot = current_sequence(&self.db).await?;
+                    self.rebuild(uid, snapshot).await?;
                 }
             }
         }
@@ -151,19 +211,26 @@ impl Indexer {
             .all(&self.db)
             .await?;
         for uid in &uids {
-            self.rebuild(uid).await?;
+            self.rebuild(uid, snapshot).await?;
         }
         self.advance(snapshot)?;
         self.catch_up().await
     }
 
-    async fn rebuild(&self, uid: &str) -> anyhow::Result<()> {
+    /// Rebuilds `uid` from the segments of changes up to `snapshot` (later ones arrive as
+    /// changes), recording `snapshot` in its commit.
+    async fn rebuild(&self, uid: &str, snapshot: i64) -> anyhow::Result<()> {
         self.engine.drop_index(uid)?;
         let mut after = String::new();
         loop {
             let rows = segment::Entity::find()
                 .filter(segment::Column::IndexUid.eq(uid))
                 .filter(segment::Column::Id.gt(after.clone()))
+                .filter(
+                    Condition::any()
+                        .add(segment::Column::ChangeSeq.is_null())
+                        .add(segment::Column::ChangeSeq.lte(snapshot)),
+                )
                 .order_by_asc(segment::Column::Id)
                 .limit(REBUILD_PAGE)
                 .all(&self.db)
@@ -173,34 +240,70 @@ impl Indexer {
             let docs: Vec<SegmentDoc> = rows.into_iter().map(to_doc).collect();
             let engine = self.engine.clone();
             let uid = uid.to_string();
-            tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &[])).await??;
+            tokio::task::spawn_blocking(move || engine.stage_new(&uid, &docs)).await??;
         }
-        // An empty index still gets its directory, so `check` finds it.
+        // An empty index still gets its directory (and commit), so `check` finds it.
         let engine = self.engine.clone();
         let uid = uid.to_string();
-        tokio::task::spawn_blocking(move || engine.apply(&uid, &[], &[])).await??;
+        tokio::task::spawn_blocking(move || engine.commit(&uid, snapshot)).await??;
         Ok(())
     }
 
-    /// Applies every change after the cursor.
+    /// Applies and commits every change after the cursor.
     pub async fn catch_up(&self) -> anyhow::Result<()> {
+        self.wanted.fetch_max(i64::MAX, Ordering::AcqRel);
+        let result = self.step().await;
+        self.wanted.store(self.applied(), Ordering::Release);
+        result.map(|_| ())
+    }
+
+    /// Stages every pending change, and commits when a commit is due. Returns how long until
+    /// a commit of what stays staged is due, if anything does.
+    async fn step(&self) -> anyhow::Result<Option<Duration>> {
+        let mut staging = self.staging.lock().await;
+        if self.stopping.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        staging.seq = staging.seq.max(self.applied());
         loop {
-            let after = self.applied();
             let changes = segment_change::Entity::find()
-                .filter(segment_change::Column::Seq.gt(after))
+                .filter(segment_change::Column::Seq.gt(staging.seq))
                 .order_by_asc(segment_change::Column::Seq)
                 .limit(CHANGE_BATCH)
                 .all(&self.db)
                 .await?;
             let Some(last_seq) = changes.last().map(|c| c.seq) else {
-                return Ok(());
+                break;
             };
-            self.apply(changes).await?;
-            self.advance(last_seq)?;
+            staging.segments += self.stage(changes).await?;
+            staging.seq = last_seq;
+            staging.since.get_or_insert_with(Instant::now);
+            if staging.segments >= COMMIT_EVERY {
+                self.commit(&mut staging).await?;
+            }
         }
+        if staging.seq <= self.applied() {
+            return Ok(None);
+        }
+        let waited = staging.since.map_or(Duration::ZERO, |at| at.elapsed());
+        if self.wanted.load(Ordering::Acquire) > self.applied() || waited >= COMMIT_INTERVAL {
+            self.commit(&mut staging).await?;
+            return Ok(None);
+        }
+        Ok(Some(COMMIT_INTERVAL - waited))
     }
 
-    async fn apply(&self, changes: Vec<segment_change::Model>) -> anyhow::Result<()> {
+    async fn commit(&self, staging: &mut Staging) -> anyhow::Result<()> {
+        let (engine, seq) = (self.engine.clone(), staging.seq);
+        tokio::task::spawn_blocking(move || engine.commit_staged(seq)).await??;
+        self.advance(seq)?;
+        staging.segments = 0;
+        staging.since = None;
+        Ok(())
+    }
+
+    /// Stages `changes` in the search indexes; returns the segments staged.
+    async fn stage(&self, changes: Vec<segment_change::Model>) -> anyhow::Result<usize> {
         let mut dropped = BTreeSet::new();
         let mut upserts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut batches: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -229,7 +332,11 @@ impl Indexer {
         for uid in dropped {
             self.engine.drop_index(&uid)?;
         }
+        let mut staged = 0;
         for (uid, seqs) in batches {
+            // Batches this index already holds (committed before a restart) are skipped.
+            let committed = self.engine.committed_seq(&uid)?;
+            let seqs: Vec<i64> = seqs.into_iter().filter(|s| *s > committed).collect();
             let docs: Vec<SegmentDoc> = self
                 .segments
                 .batches(&seqs)
@@ -237,8 +344,9 @@ impl Indexer {
                 .into_iter()
                 .map(to_doc)
                 .collect();
+            staged += docs.len();
             let engine = self.engine.clone();
-            tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &[])).await??;
+            tokio::task::spawn_blocking(move || engine.stage_new(&uid, &docs)).await??;
         }
         for (uid, ids) in upserts {
             let mut rows: HashMap<String, SegmentDoc> = HashMap::with_capacity(ids.len());
@@ -257,10 +365,12 @@ impl Indexer {
                 .cloned()
                 .collect();
             let docs: Vec<SegmentDoc> = rows.into_values().collect();
+            staged += docs.len() + deletes.len();
             let engine = self.engine.clone();
-            tokio::task::spawn_blocking(move || engine.apply(&uid, &docs, &deletes)).await??;
+            tokio::task::spawn_blocking(move || engine.stage_replace(&uid, &docs, &deletes))
+                .await??;
         }
-        Ok(())
+        Ok(staged)
     }
 
     fn advance(&self, seq: i64) -> anyhow::Result<()> {

@@ -136,11 +136,15 @@ async fn index_crud_and_cursor_pagination() {
 }
 
 async fn search_hits(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    search_top(server, token, query, 10).await
+}
+
+async fn search_top(server: &TestServer, token: &str, query: &str, top_k: u32) -> Vec<Value> {
     let (status, body) = send(
         reqwest::Client::new()
             .post(server.api("/indexes/idx_durable/search"))
             .bearer_auth(token)
-            .json(&json!({"query": query})),
+            .json(&json!({"query": query, "top_k": top_k})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -194,6 +198,22 @@ async fn data_and_search_survive_restarts_and_a_lost_or_damaged_search_index() {
 
     let server = server.restart(|_| {}).await;
     assert_eq!(search_hits(&server, &token, "lighthouse").await.len(), 10);
+
+    // Stopped after a search commit but before its cursor was saved: the batch is applied
+    // again at start, and the index (which records its last change) must not hold it twice.
+    let server = server
+        .restart(|dir| std::fs::write(dir.join("search/cursor"), "0").unwrap())
+        .await;
+    let hits = search_top(&server, &token, "lighthouse", 100).await;
+    let distinct: std::collections::BTreeSet<&str> = hits
+        .iter()
+        .map(|h| h["segment_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (hits.len(), distinct.len()),
+        (50, 50),
+        "a re-applied batch was indexed twice"
+    );
 
     // The whole search root lost: rebuilt from the database at start.
     let server = server
