@@ -80,6 +80,12 @@ where
 }
 
 /// Times `f` sequentially `n` times (for in-process baselines).
+/// The run with the median requests/s.
+pub fn median_by_throughput(mut runs: Vec<Stats>) -> Stats {
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    runs.swap_remove(runs.len() / 2)
+}
+
 pub fn time_each(n: usize, mut f: impl FnMut(usize)) -> Stats {
     let start = Instant::now();
     let mut latencies = Vec::with_capacity(n);

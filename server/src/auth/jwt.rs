@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::RwLock;
 use videovector_api_spec::Scope;
 
+use super::verified_tokens::{VerifiedTokens, LEEWAY_SECONDS};
 use crate::config::{ExternalIssuer, JwtConfig};
 
 /// What a valid token says.
@@ -106,15 +107,46 @@ enum KeySource {
 
 struct TrustedIssuer {
     issuer: String,
-    audience: String,
-    algorithms: Vec<Algorithm>,
+    /// One per pinned algorithm, built once (they are the same for every token).
+    validations: Vec<Validation>,
     keys: KeySource,
     default_organization: Option<String>,
+}
+
+impl TrustedIssuer {
+    fn new(
+        issuer: String,
+        audience: &str,
+        algorithms: &[Algorithm],
+        keys: KeySource,
+        default_organization: Option<String>,
+    ) -> Self {
+        let validations = algorithms
+            .iter()
+            .map(|alg| {
+                let mut validation = Validation::new(*alg);
+                validation.algorithms = vec![*alg];
+                validation.set_issuer(&[&issuer]);
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.leeway = LEEWAY_SECONDS as u64;
+                validation.validate_nbf = true;
+                validation
+            })
+            .collect();
+        TrustedIssuer {
+            issuer,
+            validations,
+            keys,
+            default_organization,
+        }
+    }
 }
 
 /// Verifies tokens from every trusted issuer.
 pub struct TokenVerifier {
     issuers: Vec<TrustedIssuer>,
+    recently_verified: VerifiedTokens,
     organization_claim: String,
     verified_claim: String,
 }
@@ -123,24 +155,29 @@ impl TokenVerifier {
     /// The built-in issuer plus every configured one. JWKS URLs are fetched now and
     /// refreshed in the background every ten minutes.
     pub async fn new(config: &JwtConfig, builtin_secret: &[u8]) -> anyhow::Result<Self> {
-        let mut issuers = vec![TrustedIssuer {
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            algorithms: vec![Algorithm::HS256],
-            keys: KeySource::Single(DecodingKey::from_secret(builtin_secret)),
-            default_organization: None,
-        }];
+        let mut issuers = vec![TrustedIssuer::new(
+            config.issuer.clone(),
+            &config.audience,
+            &[Algorithm::HS256],
+            KeySource::Single(DecodingKey::from_secret(builtin_secret)),
+            None,
+        )];
         for external in &config.external_issuers {
             issuers.push(trusted_external(external, &config.audience).await?);
         }
         Ok(TokenVerifier {
             issuers,
+            recently_verified: VerifiedTokens::default(),
             organization_claim: config.organization_claim.clone(),
             verified_claim: config.verified_claim.clone(),
         })
     }
 
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(verified) = self.recently_verified.get(token, now) {
+            return Ok(verified);
+        }
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         let claimed_issuer = unverified_issuer(token).ok_or(TokenError::Malformed)?;
         let trusted = self
@@ -148,18 +185,13 @@ impl TokenVerifier {
             .iter()
             .find(|i| i.issuer == claimed_issuer)
             .ok_or(TokenError::UnknownIssuer)?;
-        if !trusted.algorithms.contains(&header.alg) {
-            return Err(TokenError::AlgorithmNotAllowed);
-        }
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
-        validation.set_issuer(&[&trusted.issuer]);
-        validation.set_audience(&[&trusted.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        validation.validate_nbf = true;
+        let validation = trusted
+            .validations
+            .iter()
+            .find(|v| v.algorithms == [header.alg])
+            .ok_or(TokenError::AlgorithmNotAllowed)?;
         let data = match &trusted.keys {
-            KeySource::Single(key) => decode::<Value>(token, key, &validation),
+            KeySource::Single(key) => decode::<Value>(token, key, validation),
             KeySource::Jwks(set) => {
                 let set = set.read().await;
                 let jwk = match &header.kid {
@@ -169,7 +201,7 @@ impl TokenVerifier {
                 }
                 .ok_or(TokenError::UnknownKey)?;
                 let key = DecodingKey::from_jwk(jwk).map_err(|_| TokenError::UnknownKey)?;
-                decode::<Value>(token, &key, &validation)
+                decode::<Value>(token, &key, validation)
             }
         }
         .map_err(|e| TokenError::Invalid(e.to_string()))?;
@@ -181,7 +213,7 @@ impl TokenVerifier {
             .or_else(|| trusted.default_organization.clone())
             .filter(|o| !o.is_empty())
             .ok_or(TokenError::NoOrganization)?;
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             issuer: trusted.issuer.clone(),
             subject: claims
                 .get("sub")
@@ -191,7 +223,14 @@ impl TokenVerifier {
             org_id,
             scopes: scopes_of(&claims),
             verified: claims.get(&self.verified_claim) == Some(&Value::Bool(true)),
-        })
+        };
+        // Keys from a JWKS set are refreshed, so only fixed keys' tokens are kept.
+        let time = |name: &str| claims.get(name).and_then(Value::as_f64).map(|t| t as i64);
+        if let (KeySource::Single(_), Some(expires)) = (&trusted.keys, time("exp")) {
+            self.recently_verified
+                .insert(token, verified.clone(), time("nbf"), expires, now);
+        }
+        Ok(verified)
     }
 }
 
@@ -263,16 +302,13 @@ async fn trusted_external(
     } else {
         anyhow::bail!("issuer {} has no key source", external.issuer);
     };
-    Ok(TrustedIssuer {
-        issuer: external.issuer.clone(),
-        audience: external
-            .audience
-            .clone()
-            .unwrap_or_else(|| default_audience.to_string()),
-        algorithms,
+    Ok(TrustedIssuer::new(
+        external.issuer.clone(),
+        external.audience.as_deref().unwrap_or(default_audience),
+        &algorithms,
         keys,
-        default_organization: external.default_organization.clone(),
-    })
+        external.default_organization.clone(),
+    ))
 }
 
 async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {

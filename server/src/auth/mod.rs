@@ -1,5 +1,6 @@
-//! Authentication: API key secrets, operator passwords, JWTs, login rate limiting, and the
-//! guard that enforces each operation's spec-declared requirement.
+//! Authentication: API key secrets, operator passwords, JWTs (and the ones recently
+//! verified), login rate limiting, and the guard that enforces each operation's
+//! spec-declared requirement.
 
 pub mod api_key_secret;
 pub mod authenticator;
@@ -9,3 +10,4 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod route_table;
 pub mod server_secrets;
+pub mod verified_tokens;
