@@ -30,6 +30,8 @@ pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(30);
 const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 const BATCH: usize = 1_000;
+/// How long a file's ingest waits for its cues to become searchable.
+const SEARCHABLE_WITHIN: Duration = Duration::from_secs(10);
 
 pub struct JobWorker {
     pub db: DatabaseConnection,
@@ -195,6 +197,7 @@ impl JobWorker {
             .map_err(|e| internal_file_error("loading the index", e))?
             .ok_or_else(|| format!("index `{}` does not exist", file.index_id))?;
         let mut stored = 0u64;
+        let mut last_seq = None;
         for chunk in cues.chunks(BATCH) {
             let segments = chunk
                 .iter()
@@ -207,14 +210,22 @@ impl JobWorker {
                     metadata: Some(serde_json::json!({ "source_url": file.url })),
                 })
                 .collect();
-            self.segments
+            let batch = self
+                .segments
                 .store(&idx, segments)
                 .await
                 .map_err(|e| internal_file_error("storing segments", e))?
                 .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;
+            last_seq = Some(batch.seq);
             stored += chunk.len() as u64;
         }
-        self.indexer.notify();
+        // A succeeded job's cues are searchable: the indexer commits them at once for a
+        // waiter. The data is stored either way, so a slow commit does not fail the file.
+        if let Some(seq) = last_seq {
+            if !self.indexer.wait_for(seq, SEARCHABLE_WITHIN).await {
+                tracing::warn!(index = %file.index_id, "synced cues not searchable yet");
+            }
+        }
         Ok(stored)
     }
 

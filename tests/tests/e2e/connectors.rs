@@ -149,7 +149,7 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
 
     // Cues became searchable segments with their timestamps.
     let mut found = None;
-    for _ in 0..20 {
+    for _ in 0..60 {
         let hits = client
             .index_search()
             .index_id("idx_captions")
