@@ -451,3 +451,94 @@ async fn oversized_bodies_get_413_declared_or_chunked() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_ingests_and_index_updates_all_land() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_busy".parse().unwrap()))
+                .name("Busy"),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Segment batches (written on their own connection) interleave with renames (written
+    // through the pool): every request succeeds and the segment count adds up.
+    let ingests = (0..8).map(|batch| {
+        let client = client.clone();
+        async move {
+            let segments = (0..200)
+                .map(|i| {
+                    types::SegmentInput::builder()
+                        .media_id(format!("m{batch}"))
+                        .start_seconds(i as f64)
+                        .end_seconds(i as f64 + 1.0)
+                        .text(format!("busy harbour crane {batch} {i}"))
+                        .try_into()
+                        .unwrap()
+                })
+                .collect::<Vec<types::SegmentInput>>();
+            client
+                .segment_ingest()
+                .index_id("idx_busy")
+                .body(types::SegmentBatch::builder().segments(segments).wait(true))
+                .send()
+                .await
+                .map(|r| r.into_inner().segment_ids.len())
+        }
+    });
+    let renames = (0..16).map(|i| {
+        let client = client.clone();
+        async move {
+            client
+                .index_update()
+                .index_id("idx_busy")
+                .body(
+                    types::IndexUpdate::builder().name(Some(format!("Busy {i}").parse().unwrap())),
+                )
+                .send()
+                .await
+                .map(|_| 0)
+        }
+    });
+    let (stored, renamed) = tokio::join!(
+        futures_util::future::join_all(ingests),
+        futures_util::future::join_all(renames)
+    );
+    let stored: usize = stored.into_iter().map(|r| r.unwrap()).sum();
+    renamed.into_iter().for_each(|r| {
+        r.unwrap();
+    });
+    assert_eq!(stored, 1_600);
+    let index = client
+        .index_view()
+        .index_id("idx_busy")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(index.segment_count, 1_600);
+    let hits = client
+        .index_search()
+        .index_id("idx_busy")
+        .body(
+            types::SearchRequest::builder()
+                .query("crane 7")
+                .top_k(std::num::NonZeroU32::new(100)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    assert!(
+        hits.iter().any(|h| h.media_id == "m7"),
+        "the last batches are searchable"
+    );
+    server.stop().await;
+}
