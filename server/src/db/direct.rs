@@ -99,13 +99,18 @@ fn to_db_err(e: rusqlite::Error) -> DbErr {
 }
 
 /// The file a `sqlite:` URL names, or `None` for other databases and in-memory SQLite.
+/// sqlx's own parser reads the URL (percent-decoding included), so both open one file.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
+    use std::str::FromStr;
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.contains(":memory:") && !rest.contains("mode=memory"))
-        .then(|| PathBuf::from(path))
+    if path.is_empty() || path.contains(":memory:") || rest.contains("mode=memory") {
+        return None;
+    }
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 /// A timestamp as sqlx-sqlite writes it.
@@ -165,6 +170,11 @@ mod tests {
         assert_eq!(
             sqlite_file("sqlite:relative.db"),
             Some(PathBuf::from("relative.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///data/my%20dir/v.db?mode=rwc"),
+            Some(PathBuf::from("/data/my dir/v.db")),
+            "percent-decoded as sqlx does"
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://file?mode=memory"), None);
