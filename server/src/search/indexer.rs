@@ -157,7 +157,7 @@ impl Indexer {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            pause = match self.step().await {
+            pause = match self.step(false).await {
                 Ok(Some(commit_due_in)) => commit_due_in.min(POLL_INTERVAL),
                 Ok(None) => POLL_INTERVAL,
                 Err(e) => {
@@ -253,15 +253,12 @@ impl Indexer {
 
     /// Applies and commits every change after the cursor.
     pub async fn catch_up(&self) -> anyhow::Result<()> {
-        self.wanted.fetch_max(i64::MAX, Ordering::AcqRel);
-        let result = self.step().await;
-        self.wanted.store(self.applied(), Ordering::Release);
-        result.map(|_| ())
+        self.step(true).await.map(|_| ())
     }
 
-    /// Stages every pending change, and commits when a commit is due. Returns how long until
-    /// a commit of what stays staged is due, if anything does.
-    async fn step(&self) -> anyhow::Result<Option<Duration>> {
+    /// Stages every pending change, and commits when a commit is due (or `commit_now`).
+    /// Returns how long until a commit of what stays staged is due, if anything does.
+    async fn step(&self, commit_now: bool) -> anyhow::Result<Option<Duration>> {
         let mut staging = self.staging.lock().await;
         if self.stopping.load(Ordering::Acquire) {
             return Ok(None);
@@ -288,7 +285,10 @@ impl Indexer {
             return Ok(None);
         }
         let waited = staging.since.map_or(Duration::ZERO, |at| at.elapsed());
-        if self.wanted.load(Ordering::Acquire) > self.applied() || waited >= COMMIT_INTERVAL {
+        if commit_now
+            || self.wanted.load(Ordering::Acquire) > self.applied()
+            || waited >= COMMIT_INTERVAL
+        {
             self.commit(&mut staging).await?;
             return Ok(None);
         }
