@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod problem;
 pub mod responses;
 pub mod rules;
+pub mod schema_check;
 pub mod scopes;
 pub mod security;
 pub mod services;
@@ -15,6 +16,6 @@ pub mod spec;
 /// The committed OpenAPI document (`api-spec/openapi.json`), as served and enforced.
 pub const COMMITTED_SPEC: &str = include_str!("../openapi.json");
 
-pub use problem::{ApiError, Problem};
+pub use problem::{ApiError, ErrorCode, Problem};
 pub use scopes::Scope;
 pub use security::{Credential, Principal};

@@ -7,7 +7,7 @@ use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{ToJSON, Type},
-    ApiResponse, Object,
+    ApiResponse, Enum, Object,
 };
 
 use crate::scopes::Scope;
@@ -17,6 +17,7 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// An RFC 9457 problem. `code` is stable and machine-readable; `detail` is for people.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI naming the problem type (`urn:videovector:problem:<code>`).
     #[oai(rename = "type")]
@@ -28,7 +29,7 @@ pub struct Problem {
     /// A human-readable explanation of this occurrence.
     pub detail: String,
     /// A stable, machine-readable error code.
-    pub code: String,
+    pub code: ErrorCode,
     /// The scope the operation requires (only on `insufficient_scope`).
     #[oai(skip_serializing_if_is_none)]
     pub required_scope: Option<Scope>,
@@ -37,13 +38,152 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
-/// One invalid field of a request.
+/// One invalid value of a request.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
-    /// Where the field is, e.g. `segments[3].end_seconds`.
-    pub field: String,
+    /// Which part of the request holds the value.
+    pub location: FieldLocation,
+    /// An RFC 6901 JSON pointer to the value: into the body (`/segments/3/end_seconds`), or
+    /// to a parameter by name (`/limit`).
+    pub pointer: String,
     /// What is wrong with it.
     pub message: String,
+}
+
+/// The part of a request a [`FieldError`] points into.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum FieldLocation {
+    Body,
+    Path,
+    Query,
+    Header,
+}
+
+impl FieldError {
+    /// An error at `pointer` in `location`.
+    pub fn at(
+        location: FieldLocation,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            location,
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error at `pointer` in the request body.
+    pub fn body(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::at(FieldLocation::Body, pointer, message)
+    }
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
+        /// Every stable `code` a problem can carry; clients may match on it.
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* #[oai(rename = $name)] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The code as it appears in a problem.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request is malformed (not JSON, or an unreadable body).
+    BadRequest = "bad_request",
+    /// A body or parameter breaks the spec; `errors[]` names each value.
+    ValidationFailed = "validation_failed",
+    /// No credential was sent.
+    Unauthenticated = "unauthenticated",
+    /// Both `X-API-Key` and `Authorization` were sent.
+    AmbiguousCredentials = "ambiguous_credentials",
+    /// The API key is unknown, revoked, expired or deleted.
+    InvalidApiKey = "invalid_api_key",
+    /// The bearer token is malformed, invalid, expired or not trusted.
+    InvalidToken = "invalid_token",
+    /// The operation takes a JWT bearer token, not an API key.
+    BearerRequired = "bearer_required",
+    /// The operation needs a verified session.
+    InsufficientUserAuthentication = "insufficient_user_authentication",
+    /// Email and password do not match an operator.
+    InvalidCredentials = "invalid_credentials",
+    /// Too many failed logins; retry after `Retry-After` seconds.
+    TooManyAttempts = "too_many_attempts",
+    /// The credential lacks the scope in `required_scope`.
+    InsufficientScope = "insufficient_scope",
+    /// The credential may not grant scopes it does not hold itself.
+    ScopeEscalation = "scope_escalation",
+    /// The operator's role does not allow the scopes asked for.
+    ScopeNotAllowed = "scope_not_allowed",
+    /// The operator has no role that grants any scope.
+    NoRole = "no_role",
+    /// The resource does not exist in this organisation (or the path names nothing).
+    NotFound = "not_found",
+    /// The path does not take this method; `Allow` lists those it takes.
+    MethodNotAllowed = "method_not_allowed",
+    /// The body is larger than the server accepts.
+    PayloadTooLarge = "payload_too_large",
+    /// The body's `Content-Type` is not the declared one.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// An index with this id already exists.
+    IndexExists = "index_exists",
+    /// A prompt with this name already exists.
+    PromptExists = "prompt_exists",
+    /// The key is revoked, so it cannot be rotated.
+    KeyRevoked = "key_revoked",
+    /// The key has expired, so it cannot be rotated.
+    KeyExpired = "key_expired",
+    /// The resource's state does not allow this (cancel a finished run, retry a running job).
+    InvalidTransition = "invalid_transition",
+    /// The `Idempotency-Key` was used with another body.
+    IdempotencyKeyReused = "idempotency_key_reused",
+    /// A request with this `Idempotency-Key` is still in flight; retry after `Retry-After`.
+    IdempotencyRequestInFlight = "idempotency_request_in_flight",
+    /// The list `cursor` is not one this server issued.
+    InvalidCursor = "invalid_cursor",
+    /// The search page token is not one this server issued for this organisation.
+    InvalidPageToken = "invalid_page_token",
+    /// The search page token has expired.
+    PageTokenExpired = "page_token_expired",
+    /// A segment is inconsistent (ends before it starts).
+    InvalidSegments = "invalid_segments",
+    /// A template refers to variables it does not declare, or is otherwise unusable.
+    InvalidTemplate = "invalid_template",
+    /// A run's variable is not declared by its prompt.
+    UndeclaredVariable = "undeclared_variable",
+    /// A run lacks a variable its prompt declares.
+    MissingVariable = "missing_variable",
+    /// A run's variable value cannot be used.
+    InvalidVariable = "invalid_variable",
+    /// A URL cannot be used (not http(s), or a private address this server may not reach).
+    InvalidUrl = "invalid_url",
+    /// Connector headers cannot be sent as HTTP headers.
+    InvalidHeaders = "invalid_headers",
+    /// A connector file's caption format cannot be told from its URL.
+    UnknownFormat = "unknown_format",
+    /// A connector file names an index that does not exist.
+    UnknownIndex = "unknown_index",
+    /// The conversation has no user message to answer.
+    NoUserMessage = "no_user_message",
+    /// The server failed; the cause is logged, not returned.
+    InternalError = "internal_error",
+    /// A dependency is unavailable; retry after `Retry-After` seconds.
+    Unavailable = "unavailable",
 }
 
 /// An error an operation answers with: a problem plus the headers that go with it.
@@ -55,14 +195,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             problem: Box::new(Problem {
-                problem_type: format!("urn:videovector:problem:{code}"),
+                problem_type: format!("urn:videovector:problem:{}", code.as_str()),
                 title: status.canonical_reason().unwrap_or("Error").to_string(),
                 status: status.as_u16(),
                 detail: detail.into(),
-                code: code.to_string(),
+                code,
                 required_scope: None,
                 errors: None,
             }),
@@ -80,31 +220,40 @@ impl ApiError {
         self
     }
 
+    /// A 422 `validation_failed` naming each invalid value.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("`{}` {}", one.pointer, one.message),
+            many => format!("{} values are invalid; see `errors`", many.len()),
+        };
+        Self::unprocessable(ErrorCode::ValidationFailed, detail).with_field_errors(errors)
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
     pub fn not_found(what: &str, id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} `{id}` does not exist"),
         )
     }
 
-    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
-    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
-    pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, detail)
     }
 
@@ -112,7 +261,7 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "the server failed to handle this request; it has been logged",
         )
     }
@@ -135,7 +284,9 @@ impl std::fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.problem.status, self.problem.code, self.problem.detail
+            self.problem.status,
+            self.problem.code.as_str(),
+            self.problem.detail
         )
     }
 }
@@ -170,49 +321,75 @@ macro_rules! problem_set {
 problem_set!(
     /// Errors of a public operation that takes a body (`token_create`).
     PublicBodyErrors:
-    400 => "The request is malformed.",
+    400 => "The body is not JSON.",
     401 => "The credentials were rejected.",
-    422 => "The request is well-formed but invalid.",
+    413 => "The body is too large.",
+    415 => "The body is not `application/json`.",
+    422 => "A value breaks the schema (`errors[]` names each one), or the request is otherwise invalid.",
     429 => "Too many attempts; retry after `Retry-After` seconds.",
 );
 problem_set!(
     /// Errors of an authenticated read of one resource.
     ViewErrors:
-    400 => "The request is malformed.",
+    400 => "The request is malformed (an unreadable page token).",
     401 => "Missing or invalid credentials.",
     403 => "The credential lacks the required scope.",
     404 => "The resource does not exist in this organisation.",
+    422 => "A parameter breaks the schema (`errors[]` names each one).",
+);
+problem_set!(
+    /// Errors of an authenticated read that takes a body (search, chat).
+    QueryErrors:
+    400 => "The body is not JSON, or a page token is unreadable.",
+    401 => "Missing or invalid credentials.",
+    403 => "The credential lacks the required scope.",
+    404 => "An index does not exist in this organisation.",
+    413 => "The body is too large.",
+    415 => "The body is not `application/json`.",
+    422 => "A value breaks the schema (`errors[]` names each one), or the request is otherwise invalid.",
 );
 problem_set!(
     /// Errors of an authenticated list.
     ListErrors:
-    400 => "The request is malformed (bad `limit` or `cursor`).",
+    400 => "The `cursor` is not one this server issued.",
     401 => "Missing or invalid credentials.",
     403 => "The credential lacks the required scope.",
+    422 => "A parameter breaks the schema (`limit` out of range; `errors[]` names each one).",
 );
 problem_set!(
     /// Errors of an authenticated write (create, update, execute, cancel, retry).
     WriteErrors:
-    400 => "The request is malformed.",
+    400 => "The body is not JSON.",
     401 => "Missing or invalid credentials.",
     403 => "The credential lacks the required scope, or may not grant what it asks for.",
     404 => "The resource does not exist in this organisation.",
     409 => "Conflicts with the resource's state, or a request with this `Idempotency-Key` is still in flight.",
-    422 => "The request is invalid, or reuses an `Idempotency-Key` with a different body.",
+    413 => "The body is too large.",
+    415 => "The body is not `application/json`.",
+    422 => "A value breaks the schema (`errors[]` names each one), the request is otherwise invalid, or it reuses an `Idempotency-Key` with a different body.",
 );
 problem_set!(
     /// Errors of an authenticated delete.
     DeleteErrors:
-    400 => "The request is malformed.",
     401 => "Missing or invalid credentials.",
     403 => "The credential lacks the required scope.",
     404 => "The resource does not exist in this organisation.",
+    422 => "A parameter breaks the schema (`errors[]` names each one).",
 );
 problem_set!(
     /// Errors of a read that needs a verified session.
     VerifiedViewErrors:
     401 => "Missing or invalid credentials, or the session is not verified (`insufficient_user_authentication`).",
 );
+
+/// Statuses any operation may answer, whatever its set.
+const COMMON_STATUSES: &[(u16, &str)] = &[
+    (500, "The server failed; the cause is logged, not returned."),
+    (
+        503,
+        "Credentials or storage cannot be reached right now; retry after `Retry-After` seconds.",
+    ),
+];
 
 /// The error half of an operation's result: an [`ApiError`] documented as the statuses of `S`.
 pub struct Problems<S: ProblemSet> {
@@ -246,6 +423,7 @@ impl<S: ProblemSet> ApiResponse for Problems<S> {
         MetaResponses {
             responses: S::STATUSES
                 .iter()
+                .chain(COMMON_STATUSES)
                 .map(|(status, description)| MetaResponse {
                     description,
                     status: Some(*status),

@@ -12,7 +12,10 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
 };
 
-use crate::{problem::ApiError, scopes::Scope};
+use crate::{
+    problem::{ApiError, ErrorCode},
+    scopes::Scope,
+};
 
 /// Scheme name of `X-API-Key: sk_live_...`.
 pub const API_KEY_SCHEME: &str = "ApiKey";
@@ -127,7 +130,7 @@ fn principal_of(request: &Request) -> poem::Result<Principal> {
     request.data::<Principal>().cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "this operation requires credentials",
         )
         .into()

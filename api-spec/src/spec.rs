@@ -45,7 +45,29 @@ pub fn generate() -> String {
     out
 }
 
+/// The pattern given to every string that has no pattern, format or enum of its own: no
+/// database column can store U+0000, so no string may carry it.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
+/// The pattern of text that must not be blank: some character outside Unicode `White_Space`
+/// (what `str::trim` removes), and no U+0000. Spelled out rather than `\\s`, which means
+/// something else in each regex dialect a client may check it with.
+pub const NON_BLANK_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
+
+/// What each pattern used in the spec means, for the messages of a 422.
+pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
+    (NO_NUL_PATTERN, "must not contain U+0000"),
+    (NON_BLANK_PATTERN, "must not be blank or contain U+0000"),
+    (
+        r"^idx_[a-z0-9_-]{1,60}$",
+        "must be `idx_` then 1–60 of a-z, 0-9, `_`, `-`",
+    ),
+    (r"^[a-z0-9_]{1,64}$", "must be 1–64 of a-z, 0-9, `_`"),
+    (r"^[ -~]+$", "must be visible ASCII characters"),
+];
+
 fn post_process(mut spec: Value) -> Value {
+    forbid_nul_in_strings(&mut spec);
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -107,5 +129,24 @@ fn move_scope_to_extension(operation: &mut Map<String, Value>) {
     operation.insert("description".into(), Value::String(description));
     if let Some(scope) = scope {
         operation.insert(REQUIRED_SCOPE_EXTENSION.into(), Value::String(scope));
+    }
+}
+
+/// Gives [`NO_NUL_PATTERN`] to every string schema (properties, items, map values,
+/// parameters) that constrains its characters no other way.
+fn forbid_nul_in_strings(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let plain_string = map.get("type").and_then(Value::as_str) == Some("string")
+                && !["pattern", "format", "enum"]
+                    .iter()
+                    .any(|k| map.contains_key(*k));
+            if plain_string {
+                map.insert("pattern".into(), Value::String(NO_NUL_PATTERN.into()));
+            }
+            map.values_mut().for_each(forbid_nul_in_strings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(forbid_nul_in_strings),
+        _ => {}
     }
 }

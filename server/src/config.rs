@@ -49,6 +49,10 @@ pub struct Config {
     pub workers: bool,
     /// `tracing` filter, e.g. `info` or `videovector_server=debug`.
     pub log: String,
+    /// An observer of every response (test harnesses); never read from files or the
+    /// environment.
+    #[serde(skip)]
+    pub response_tap: Option<crate::http::response_tap::ResponseTap>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -114,6 +118,7 @@ impl Default for Config {
             webhook_max_attempts: 8,
             workers: true,
             log: "info".into(),
+            response_tap: None,
         }
     }
 }

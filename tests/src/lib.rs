@@ -1,8 +1,16 @@
 //! Test harness: a real server on 127.0.0.1:0 with its own data dir and database (SQLite in
 //! a temp dir, or a fresh PostgreSQL database when `VIDEOVECTOR_TEST_DATABASE_URL` is set),
-//! and helpers that create organisations, operators, tokens and keys.
+//! and helpers that create organisations, operators, tokens and keys. Every answer any of
+//! its servers gives is held to the committed spec ([`contract`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod contract;
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use contract::{ContractGuard, ContractLog};
 
 use sea_orm::ConnectionTrait;
 use videovector_api_spec::Scope;
@@ -17,6 +25,9 @@ pub const PG_ENV: &str = "VIDEOVECTOR_TEST_DATABASE_URL";
 
 pub struct TestServer {
     pub server: RunningServer,
+    /// Every answer this server gave, checked against the committed spec.
+    pub contract: Arc<ContractLog>,
+    contract_guard: ContractGuard,
     pub data_dir: tempfile::TempDir,
     pub database_url: String,
     config: Config,
@@ -110,11 +121,16 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
+        // Installed after `adjust`, so no test can leave it out.
+        let contract = Arc::new(ContractLog::default());
+        config.response_tap = Some(contract.tap());
         let server = videovector_server::start(config.clone())
             .await
             .expect("server starts");
         TestServer {
             server,
+            contract_guard: ContractGuard(contract.clone()),
+            contract,
             data_dir,
             database_url,
             config,
@@ -127,6 +143,8 @@ impl TestServer {
     pub async fn restart(self, between: impl FnOnce(&std::path::Path)) -> TestServer {
         let TestServer {
             server,
+            contract,
+            contract_guard,
             data_dir,
             database_url,
             config,
@@ -139,6 +157,8 @@ impl TestServer {
             .expect("server restarts");
         TestServer {
             server,
+            contract,
+            contract_guard,
             data_dir,
             database_url,
             config,
@@ -167,11 +187,15 @@ impl TestServer {
         let mut config = self.config.clone();
         config.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
+        let contract = Arc::new(ContractLog::default());
+        config.response_tap = Some(contract.tap());
         let server = videovector_server::start(config.clone())
             .await
             .expect("second instance starts");
         TestServer {
             server,
+            contract_guard: ContractGuard(contract.clone()),
+            contract,
             data_dir,
             database_url: self.database_url.clone(),
             config,
@@ -268,11 +292,13 @@ impl TestServer {
             server,
             pg_admin,
             data_dir,
+            contract_guard,
             ..
         } = self;
         let _ = server.stop().await;
         server_dropped(pg_admin).await;
         drop(data_dir);
+        drop(contract_guard);
     }
 }
 

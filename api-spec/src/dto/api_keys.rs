@@ -7,9 +7,14 @@ use crate::scopes::Scope;
 
 /// A new API key.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyCreate {
     /// A name that says what the key is for.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: String,
     /// The scopes the key holds; the caller's token must hold each of them.
     #[oai(validator(min_items = 1, max_items = 4))]
@@ -21,6 +26,7 @@ pub struct ApiKeyCreate {
 
 /// Options of a rotation.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyRotate {
     /// Seconds the old secret keeps working after rotation (default 0: revoked at once).
     #[oai(validator(maximum(value = "604800")))]
@@ -38,6 +44,7 @@ pub enum ApiKeyStatus {
 
 /// An API key as it can be shown after creation: masked, never the secret.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKey {
     /// The key's id (`key_...`).
     pub id: String,
@@ -55,6 +62,7 @@ pub struct ApiKey {
 
 /// An API key with its full secret: returned only by create and rotate.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyWithSecret {
     /// The full secret. It is shown now and never again: store it in your secret store.
     pub secret: String,
@@ -64,6 +72,7 @@ pub struct ApiKeyWithSecret {
 
 /// One page of API keys.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyPage {
     pub items: Vec<ApiKey>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -6,6 +6,7 @@ use crate::scopes::Scope;
 
 /// Operator credentials exchanged for a JWT.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
     /// The operator's email address.
     #[oai(validator(min_length = 3, max_length = 320))]
@@ -20,6 +21,7 @@ pub struct TokenRequest {
 
 /// A JWT bearer token issued by this server.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenResponse {
     /// The JWT; send it as `Authorization: Bearer <access_token>`.
     pub access_token: String,

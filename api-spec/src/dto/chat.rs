@@ -13,6 +13,7 @@ pub enum ChatRole {
 
 /// One message of the conversation.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChatMessage {
     pub role: ChatRole,
     #[oai(validator(min_length = 1, max_length = 8000))]
@@ -21,6 +22,7 @@ pub struct ChatMessage {
 
 /// A question answered from the evidence in some indexes.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChatRequest {
     /// The conversation; the last `user` message is what gets answered.
     #[oai(validator(min_items = 1, max_items = 50))]
@@ -45,6 +47,7 @@ pub enum AnswerMode {
 
 /// A segment an answer rests on.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Citation {
     /// The marker used in the answer, e.g. `1` for `[1]`.
     pub marker: u32,
@@ -59,6 +62,7 @@ pub struct Citation {
 
 /// An answer grounded in retrieved evidence.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChatCompletion {
     pub id: String,
     /// The answer, with `[n]` markers pointing at `citations`.

@@ -25,6 +25,7 @@ pub enum CaptionFormat {
 
 /// One caption file and where its cues go.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectorFile {
     /// `http` or `https` URL of the file.
     #[oai(validator(min_length = 8, max_length = 2000))]
@@ -40,8 +41,13 @@ pub struct ConnectorFile {
 
 /// A new connector.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectorCreate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: String,
     pub kind: ConnectorKind,
     /// 1 to 500 files.
@@ -56,8 +62,13 @@ pub struct ConnectorCreate {
 /// Changes to a connector; absent fields stay as they are. `headers`, when given, replaces
 /// every header.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectorUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: Option<String>,
     #[oai(validator(min_items = 1, max_items = 500))]
     pub files: Option<Vec<ConnectorFile>>,
@@ -66,6 +77,7 @@ pub struct ConnectorUpdate {
 
 /// A connector. Header values are masked.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Connector {
     pub id: String,
     pub name: String,
@@ -79,6 +91,7 @@ pub struct Connector {
 
 /// One page of connectors.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectorPage {
     pub items: Vec<Connector>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -109,6 +122,7 @@ pub enum JobFileStatus {
 
 /// One file of a job.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobFile {
     pub url: String,
     pub media_id: String,
@@ -122,6 +136,7 @@ pub struct JobFile {
 
 /// Counts of a job's progress.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobProgress {
     pub files_total: u64,
     pub files_done: u64,
@@ -131,6 +146,7 @@ pub struct JobProgress {
 
 /// An ingestion job.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Job {
     pub id: String,
     pub connector_id: String,
@@ -149,6 +165,7 @@ pub struct Job {
 
 /// One page of jobs.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobPage {
     pub items: Vec<Job>,
     /// Pass as `cursor` for the next page; absent on the last page.

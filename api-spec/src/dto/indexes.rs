@@ -5,12 +5,17 @@ use poem_openapi::Object;
 
 /// A new index.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IndexCreate {
     /// A caller-chosen id such as `idx_archive` (`idx_` then 1–60 of `a-z`, `0-9`, `_`, `-`).
     /// Omit it and the server picks one.
-    #[oai(validator(max_length = 64))]
+    #[oai(validator(max_length = 64, pattern = r"^idx_[a-z0-9_-]{1,60}$"))]
     pub id: Option<String>,
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: String,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
@@ -18,8 +23,13 @@ pub struct IndexCreate {
 
 /// Changes to an index; absent fields stay as they are.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IndexUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: Option<String>,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
@@ -27,6 +37,7 @@ pub struct IndexUpdate {
 
 /// An index of timed media segments.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Index {
     pub id: String,
     pub name: String,
@@ -39,6 +50,7 @@ pub struct Index {
 
 /// One page of indexes.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IndexPage {
     pub items: Vec<Index>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -47,26 +59,38 @@ pub struct IndexPage {
 
 /// A timed segment of media evidence: a transcript line, a caption, a detected label.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SegmentInput {
     /// The media the segment belongs to.
-    #[oai(validator(min_length = 1, max_length = 256))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub media_id: String,
     /// Start, in seconds from the start of the media.
+    #[oai(validator(minimum(value = "0")))]
     pub start_seconds: f64,
-    /// End, in seconds; not before `start_seconds`.
+    /// End, in seconds; not before `start_seconds` (422 `invalid_segments` otherwise).
+    #[oai(validator(minimum(value = "0")))]
     pub end_seconds: f64,
     /// The searchable text.
-    #[oai(validator(min_length = 1, max_length = 20000))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 20000,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub text: String,
-    /// Labels, filterable exactly.
-    #[oai(default, validator(max_items = 64))]
+    /// Labels, filterable exactly; each 1–200 characters.
+    #[oai(default, validator(max_items = 64, min_length = 1, max_length = 200))]
     pub labels: Vec<String>,
     /// Free-form JSON object kept with the segment and returned with hits.
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// A batch of segments to ingest.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SegmentBatch {
     /// 1 to 1,000 segments.
     #[oai(validator(min_items = 1, max_items = 1000))]
@@ -78,6 +102,7 @@ pub struct SegmentBatch {
 
 /// What an ingest stored.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SegmentBatchResult {
     pub index_id: String,
     /// Ids of the new segments, in request order.

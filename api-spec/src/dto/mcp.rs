@@ -6,6 +6,7 @@ use crate::scopes::Scope;
 
 /// MCP client configuration for this organisation, ready to paste into a client's settings.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct McpConfig {
     #[oai(rename = "mcpServers")]
     pub mcp_servers: McpServers,
@@ -17,12 +18,14 @@ pub struct McpConfig {
 
 /// The servers an MCP client should connect to.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct McpServers {
     pub videovector: McpServer,
 }
 
 /// One MCP server entry.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct McpServer {
     /// The server's URL.
     pub url: String,
@@ -32,6 +35,7 @@ pub struct McpServer {
 
 /// Headers of an MCP server entry.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct McpHeaders {
     #[oai(rename = "X-API-Key")]
     pub api_key: String,
@@ -39,6 +43,7 @@ pub struct McpHeaders {
 
 /// A tool an MCP client can call.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct McpTool {
     pub name: String,
     pub description: String,

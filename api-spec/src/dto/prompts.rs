@@ -6,9 +6,14 @@ use poem_openapi::Object;
 /// A new prompt: a named retrieval query template with declared variables, and
 /// instructions for the answer.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PromptCreate {
     /// Unique within the organisation.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: String,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
@@ -19,15 +24,20 @@ pub struct PromptCreate {
     #[oai(default, validator(max_length = 8000))]
     pub instructions: String,
     /// Every variable the template uses (`a-z`, `0-9`, `_`); runs must give each one.
-    #[oai(default, validator(max_items = 20))]
+    #[oai(default, validator(max_items = 20, pattern = r"^[a-z0-9_]{1,64}$"))]
     pub variables: Vec<String>,
 }
 
 /// Changes to a prompt; absent fields stay as they are. Queued runs keep the query they
 /// were created with.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PromptUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    ))]
     pub name: Option<String>,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
@@ -35,12 +45,13 @@ pub struct PromptUpdate {
     pub query_template: Option<String>,
     #[oai(validator(max_length = 8000))]
     pub instructions: Option<String>,
-    #[oai(validator(max_items = 20))]
+    #[oai(validator(max_items = 20, pattern = r"^[a-z0-9_]{1,64}$"))]
     pub variables: Option<Vec<String>>,
 }
 
 /// A prompt.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Prompt {
     pub id: String,
     pub name: String,
@@ -54,6 +65,7 @@ pub struct Prompt {
 
 /// One page of prompts.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PromptPage {
     pub items: Vec<Prompt>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -9,6 +9,7 @@ use super::chat::{AnswerMode, Citation};
 
 /// Execute a prompt against an index.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunCreate {
     pub prompt_id: String,
     pub index_id: String,
@@ -33,6 +34,7 @@ pub enum RunStatus {
 
 /// What a run produced.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunResult {
     pub answer: String,
     pub mode: AnswerMode,
@@ -43,6 +45,7 @@ pub struct RunResult {
 
 /// A run of a prompt.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Run {
     pub id: String,
     pub prompt_id: String,
@@ -69,6 +72,7 @@ pub struct Run {
 
 /// One page of runs.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunPage {
     pub items: Vec<Run>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -4,6 +4,7 @@ use poem_openapi::Object;
 
 /// A ranked full-text search over one index.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchRequest {
     /// Natural-language query; terms are OR-ed and ranked by BM25.
     #[oai(validator(min_length = 1, max_length = 1000))]
@@ -17,6 +18,7 @@ pub struct SearchRequest {
 
 /// Filters every hit must pass.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchFilters {
     /// Only these media.
     #[oai(validator(max_items = 100))]
@@ -32,6 +34,7 @@ pub struct SearchFilters {
 
 /// A span of a hit's text that matched the query, in Unicode characters.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Highlight {
     pub start: u32,
     pub end: u32,
@@ -39,6 +42,7 @@ pub struct Highlight {
 
 /// One ranked hit.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchHit {
     pub segment_id: String,
     pub index_id: String,
@@ -56,12 +60,14 @@ pub struct SearchHit {
 
 /// Hits, best first.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchResults {
     pub hits: Vec<SearchHit>,
 }
 
 /// A ranked search across several indexes, paginated.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CrossSearchRequest {
     /// Natural-language query; terms are OR-ed and ranked by BM25 within each index.
     #[oai(validator(min_length = 1, max_length = 1000))]
@@ -78,6 +84,7 @@ pub struct CrossSearchRequest {
 
 /// One page of a cross-index search.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchPage {
     /// Hits, best first. Scores come from each hit's own index.
     pub hits: Vec<SearchHit>,

@@ -55,6 +55,7 @@ impl WebhookEventType {
 
 /// A new webhook endpoint.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookCreate {
     /// `https` (or `http`) URL that receives signed `POST`s. Private, loopback and
     /// link-local addresses are refused unless the server allows them.
@@ -71,6 +72,7 @@ pub struct WebhookCreate {
 
 /// Changes to a webhook; absent fields stay as they are.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookUpdate {
     #[oai(validator(min_length = 8, max_length = 2000))]
     pub url: Option<String>,
@@ -83,6 +85,7 @@ pub struct WebhookUpdate {
 
 /// A webhook endpoint (its signing secret is shown only at creation).
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
@@ -95,6 +98,7 @@ pub struct Webhook {
 
 /// A new webhook with its signing secret: returned only by `webhook_create`.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookWithSecret {
     /// `whsec_` + base64 key. Verify `webhook-signature` (`v1,` + base64 HMAC-SHA-256 of
     /// `webhook-id.webhook-timestamp.body`) with it, as the Standard Webhooks libraries do.
@@ -104,6 +108,7 @@ pub struct WebhookWithSecret {
 
 /// One page of webhooks.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookPage {
     pub items: Vec<Webhook>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -126,6 +131,7 @@ pub enum DeliveryStatus {
 
 /// One attempt to deliver.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryAttempt {
     pub at: DateTime<Utc>,
     /// The endpoint's HTTP status, if it answered.
@@ -136,6 +142,7 @@ pub struct DeliveryAttempt {
 
 /// A delivery of one event to one webhook.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookDelivery {
     /// Also the `webhook-id` header, for de-duplication.
     pub id: String,
@@ -153,6 +160,7 @@ pub struct WebhookDelivery {
 
 /// One page of deliveries, newest last.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookDeliveryPage {
     pub items: Vec<WebhookDelivery>,
     /// Pass as `cursor` for the next page; absent on the last page.

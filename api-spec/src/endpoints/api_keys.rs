@@ -31,7 +31,10 @@ impl ApiKeysApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<ApiKeyCreate>,
     ) -> Result<Created<ApiKeyWithSecret>, Problems<WriteErrors>> {
@@ -47,6 +50,7 @@ impl ApiKeysApi {
         auth: BearerOnly,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -90,7 +94,10 @@ impl ApiKeysApi {
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<Option<ApiKeyRotate>>,
     ) -> Result<Ok200<ApiKeyWithSecret>, Problems<WriteErrors>> {
@@ -117,7 +124,10 @@ impl ApiKeysApi {
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Ok200<ApiKey>, Problems<WriteErrors>> {
         Ok(Ok200(services.api_keys.revoke(&auth.0, &key_id.0).await?))

@@ -6,7 +6,7 @@ use poem_openapi::{payload::Json, OpenApi};
 use super::ApiTag;
 use crate::{
     dto::chat::*,
-    problem::{Problems, ViewErrors},
+    problem::{Problems, QueryErrors},
     responses::Ok200,
     scopes::Scope,
     security::ApiKeyOrBearer,
@@ -32,7 +32,7 @@ impl ChatApi {
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         body: Json<ChatRequest>,
-    ) -> Result<Ok200<ChatCompletion>, Problems<ViewErrors>> {
+    ) -> Result<Ok200<ChatCompletion>, Problems<QueryErrors>> {
         Ok(Ok200(services.retrieval.chat(&auth.0, body.0).await?))
     }
 }

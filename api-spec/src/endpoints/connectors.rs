@@ -38,7 +38,10 @@ impl ConnectorsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<ConnectorCreate>,
     ) -> Result<Created<Connector>, Problems<WriteErrors>> {
@@ -54,6 +57,7 @@ impl ConnectorsApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -99,7 +103,10 @@ impl ConnectorsApi {
         services: Data<&Services>,
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<ConnectorUpdate>,
     ) -> Result<Ok200<Connector>, Problems<WriteErrors>> {
@@ -144,7 +151,10 @@ impl ConnectorsApi {
         services: Data<&Services>,
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Accepted<Job>, Problems<WriteErrors>> {
         Ok(Accepted(

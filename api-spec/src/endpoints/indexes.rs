@@ -32,7 +32,10 @@ impl IndexesApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<IndexCreate>,
     ) -> Result<Created<Index>, Problems<WriteErrors>> {
@@ -48,6 +51,7 @@ impl IndexesApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -90,7 +94,10 @@ impl IndexesApi {
         services: Data<&Services>,
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<IndexUpdate>,
     ) -> Result<Ok200<Index>, Problems<WriteErrors>> {
@@ -135,7 +142,10 @@ impl IndexesApi {
         services: Data<&Services>,
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<SegmentBatch>,
     ) -> Result<Created<SegmentBatchResult>, Problems<WriteErrors>> {

@@ -29,6 +29,7 @@ impl JobsApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -69,7 +70,10 @@ impl JobsApi {
         services: Data<&Services>,
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Ok200<Job>, Problems<WriteErrors>> {
         Ok(Ok200(services.jobs.cancel(&auth.0, &job_id.0).await?))
@@ -90,7 +94,10 @@ impl JobsApi {
         services: Data<&Services>,
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Accepted<Job>, Problems<WriteErrors>> {
         Ok(Accepted(services.jobs.retry(&auth.0, &job_id.0).await?))

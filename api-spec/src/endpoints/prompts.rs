@@ -32,7 +32,10 @@ impl PromptsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<PromptCreate>,
     ) -> Result<Created<Prompt>, Problems<WriteErrors>> {
@@ -48,6 +51,7 @@ impl PromptsApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -90,7 +94,10 @@ impl PromptsApi {
         services: Data<&Services>,
         prompt_id: Path<String>,
         /// Makes the request safe to retry (see `prompt_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<PromptUpdate>,
     ) -> Result<Ok200<Prompt>, Problems<WriteErrors>> {

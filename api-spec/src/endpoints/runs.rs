@@ -33,7 +33,10 @@ impl RunsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<RunCreate>,
     ) -> Result<Accepted<Run>, Problems<WriteErrors>> {
@@ -49,6 +52,7 @@ impl RunsApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -87,7 +91,10 @@ impl RunsApi {
         services: Data<&Services>,
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Ok200<Run>, Problems<WriteErrors>> {
         Ok(Ok200(services.runs.cancel(&auth.0, &run_id.0).await?))
@@ -108,7 +115,10 @@ impl RunsApi {
         services: Data<&Services>,
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Accepted<Run>, Problems<WriteErrors>> {
         Ok(Accepted(services.runs.retry(&auth.0, &run_id.0).await?))

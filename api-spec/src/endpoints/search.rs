@@ -6,7 +6,7 @@ use poem_openapi::{param::Path, payload::Json, OpenApi};
 use super::ApiTag;
 use crate::{
     dto::search::*,
-    problem::{Problems, ViewErrors},
+    problem::{Problems, QueryErrors, ViewErrors},
     responses::Ok200,
     scopes::Scope,
     security::ApiKeyOrBearer,
@@ -32,7 +32,7 @@ impl SearchApi {
         services: Data<&Services>,
         index_id: Path<String>,
         body: Json<SearchRequest>,
-    ) -> Result<Ok200<SearchResults>, Problems<ViewErrors>> {
+    ) -> Result<Ok200<SearchResults>, Problems<QueryErrors>> {
         Ok(Ok200(
             services
                 .indexes
@@ -56,7 +56,7 @@ impl CrossSearchApi {
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         body: Json<CrossSearchRequest>,
-    ) -> Result<Ok200<SearchPage>, Problems<ViewErrors>> {
+    ) -> Result<Ok200<SearchPage>, Problems<QueryErrors>> {
         Ok(Ok200(services.retrieval.search(&auth.0, body.0).await?))
     }
 

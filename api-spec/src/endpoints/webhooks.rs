@@ -35,7 +35,10 @@ impl WebhooksApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<WebhookCreate>,
     ) -> Result<Created<WebhookWithSecret>, Problems<WriteErrors>> {
@@ -51,6 +54,7 @@ impl WebhooksApi {
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -93,7 +97,10 @@ impl WebhooksApi {
         services: Data<&Services>,
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<WebhookUpdate>,
     ) -> Result<Ok200<Webhook>, Problems<WriteErrors>> {
@@ -138,6 +145,7 @@ impl WebhooksApi {
         services: Data<&Services>,
         webhook_id: Path<String>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -169,7 +177,10 @@ impl WebhooksApi {
         services: Data<&Services>,
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Accepted<WebhookDelivery>, Problems<WriteErrors>> {
         Ok(Accepted(

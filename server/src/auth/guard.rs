@@ -1,10 +1,12 @@
 //! The guard: before a request reaches routing and body parsing, find its operation in the
 //! spec-built [`RouteTable`], authenticate the credential its schemes allow, check the
-//! required scope, and store the [`Principal`] (and the matched rule) in the request.
+//! required scope, and store the [`Principal`] (and the matched rule) in the request. A
+//! method the spec does not declare at a known path gets 405 with `Allow`.
 
 use std::sync::Arc;
 
 use poem::{http::StatusCode, Endpoint, IntoResponse, Middleware, Request, Response};
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     rules::OperationRule,
     security::{API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
@@ -51,22 +53,39 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         let path = path
             .strip_prefix(videovector_api_spec::spec::BASE_PATH)
             .unwrap_or(path);
-        if let Some(rule) = self.table.find(req.method(), path).cloned() {
-            if !rule.schemes.is_empty() {
-                match authenticate(&self.authenticator, &req, &rule).await {
-                    Ok(principal) => req.set_data(principal),
-                    Err(error) => return Ok(error.into_problem_response()),
-                }
+        let Some(rule) = self.table.find(req.method(), path).cloned() else {
+            let allowed = self.table.allowed_methods(path);
+            if allowed.is_empty() {
+                return self.inner.call(req).await.map(IntoResponse::into_response);
             }
-            req.set_data(MatchedRule(rule));
+            // RFC 9110 §15.5.6: a 405 lists the methods the path takes.
+            let allow = allowed
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Ok(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not accepted here; use {allow}", req.method()),
+            )
+            .with_header("Allow", allow)
+            .into_problem_response());
+        };
+        if !rule.schemes.is_empty() {
+            match authenticate(&self.authenticator, &req, &rule).await {
+                Ok(principal) => req.set_data(principal),
+                Err(error) => return Ok(error.into_problem_response()),
+            }
         }
+        req.set_data(MatchedRule(rule));
         self.inner.call(req).await.map(IntoResponse::into_response)
     }
 }
 
 const REALM: &str = "realm=\"videovector\"";
 
-fn unauthorized(code: &str, detail: &str, challenge: String) -> ApiError {
+fn unauthorized(code: ErrorCode, detail: &str, challenge: String) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, detail).with_header("WWW-Authenticate", challenge)
 }
 
@@ -95,7 +114,7 @@ async fn authenticate(
     let principal = match (api_key, authorization) {
         (Some(_), Some(_)) if accepts_key => {
             return Err(unauthorized(
-                "ambiguous_credentials",
+                ErrorCode::AmbiguousCredentials,
                 "send either X-API-Key or Authorization, not both",
                 challenge,
             ))
@@ -105,7 +124,7 @@ async fn authenticate(
             Err(CredentialError::Unavailable) => return Err(unavailable()),
             Err(_) => {
                 return Err(unauthorized(
-                    "invalid_api_key",
+                    ErrorCode::InvalidApiKey,
                     "the API key is unknown, revoked, expired or deleted",
                     format!("ApiKey {REALM}, error=\"invalid_key\""),
                 ))
@@ -113,7 +132,7 @@ async fn authenticate(
         },
         (Some(_), None) => {
             return Err(unauthorized(
-                "bearer_required",
+                ErrorCode::BearerRequired,
                 "this operation requires a JWT bearer token (Authorization: Bearer <jwt>); \
                  API keys cannot be used here",
                 challenge,
@@ -122,7 +141,7 @@ async fn authenticate(
         (_, Some(header)) => {
             let token = bearer_token(header).ok_or_else(|| {
                 unauthorized(
-                    "invalid_token",
+                    ErrorCode::InvalidToken,
                     "the Authorization header must be `Bearer <jwt>`",
                     format!("Bearer {REALM}, error=\"invalid_request\""),
                 )
@@ -132,7 +151,7 @@ async fn authenticate(
                 Err(CredentialError::Unavailable) => return Err(unavailable()),
                 Err(_) => {
                     return Err(unauthorized(
-                        "invalid_token",
+                        ErrorCode::InvalidToken,
                         "the bearer token is invalid, expired or not trusted",
                         format!("Bearer {REALM}, error=\"invalid_token\""),
                     ))
@@ -145,13 +164,13 @@ async fn authenticate(
             } else {
                 "send a JWT bearer token (Authorization: Bearer <jwt>)"
             };
-            return Err(unauthorized("unauthenticated", detail, challenge));
+            return Err(unauthorized(ErrorCode::Unauthenticated, detail, challenge));
         }
     };
 
     if needs_verified && !principal.verified {
         return Err(unauthorized(
-            "insufficient_user_authentication",
+            ErrorCode::InsufficientUserAuthentication,
             "this operation requires a verified session",
             format!(
                 "Bearer {REALM}, error=\"insufficient_user_authentication\", \
@@ -165,7 +184,7 @@ async fn authenticate(
     if let Some(required) = rule.required_scope {
         if !principal.holds(required) {
             let mut error = ApiError::forbidden(
-                "insufficient_scope",
+                ErrorCode::InsufficientScope,
                 format!("this operation requires the `{required}` scope"),
             )
             .with_header(
@@ -188,7 +207,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
+        ErrorCode::Unavailable,
         "credentials cannot be checked right now; retry shortly",
     )
     .with_header("Retry-After", "1")

@@ -42,18 +42,37 @@ impl RouteTable {
     /// The rule of the operation at `path` (below the base path), preferring literal
     /// segments over parameters.
     pub fn find(&self, method: &Method, path: &str) -> Option<&OperationRule> {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        self.entries
-            .iter()
-            .filter(|e| e.method == method && e.segments.len() == parts.len())
-            .filter(|e| {
-                e.segments.iter().zip(&parts).all(|(seg, part)| match seg {
+        self.at_path(path)
+            .filter(|e| e.method == method)
+            .max_by_key(|e| e.segments.iter().filter(|s| s.is_some()).count())
+            .map(|e| &e.rule)
+    }
+
+    /// The methods the operations at `path` accept, for an `Allow` header; empty when no
+    /// operation lives there.
+    pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = Vec::new();
+        for entry in self.at_path(path) {
+            if !methods.contains(&entry.method) {
+                methods.push(entry.method.clone());
+            }
+        }
+        methods
+    }
+
+    fn at_path<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Entry> + 'a {
+        let parts: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        self.entries.iter().filter(move |e| {
+            e.segments.len() == parts.len()
+                && e.segments.iter().zip(&parts).all(|(seg, part)| match seg {
                     Some(literal) => literal == part,
                     None => !part.is_empty(),
                 })
-            })
-            .max_by_key(|e| e.segments.iter().filter(|s| s.is_some()).count())
-            .map(|e| &e.rule)
+        })
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &OperationRule> {
@@ -76,5 +95,10 @@ mod tests {
         assert_eq!(rule.operation_id, "index_list");
         assert!(table.find(&Method::PUT, "/indexes").is_none());
         assert!(table.find(&Method::GET, "/indexes//").is_none());
+        assert_eq!(
+            table.allowed_methods("/indexes/idx_a"),
+            [Method::DELETE, Method::GET, Method::PATCH]
+        );
+        assert!(table.allowed_methods("/nowhere").is_empty());
     }
 }

@@ -137,6 +137,11 @@ pub async fn reserve_sequence(txn: &DatabaseTransaction) -> Result<i64, DbErr> {
     row.try_get_by_index(0)
 }
 
+/// A segment's metadata as stored: JSON text.
+fn metadata_json(metadata: &std::collections::BTreeMap<String, serde_json::Value>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+}
+
 fn labels_json(labels: &[String]) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "[]".into())
 }
@@ -167,7 +172,7 @@ fn store_direct(
             s.end_seconds,
             s.text,
             labels_json(&s.labels),
-            s.metadata.as_ref().map(|m| m.to_string()),
+            s.metadata.as_ref().map(metadata_json),
             now_text,
             seq,
         ])?;
@@ -214,7 +219,7 @@ async fn store_orm(
             end_seconds: Set(s.end_seconds),
             text: Set(s.text),
             labels: Set(labels_json(&s.labels)),
-            metadata: Set(s.metadata.map(|m| m.to_string())),
+            metadata: Set(s.metadata.as_ref().map(metadata_json)),
             created_at: Set(now),
             change_seq: Set(Some(seq)),
         })

@@ -11,7 +11,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::oneshot;
 use videovector_api_spec::{services::Services, COMMITTED_SPEC};
 
-use super::{docs, idempotency::Idempotency, problems::ProblemMapping};
+use super::{
+    docs,
+    idempotency::Idempotency,
+    problems::ProblemMapping,
+    request_checks::{RequestChecks, RequestContract},
+    response_tap,
+};
 use crate::{
     auth::{
         authenticator::Authenticator,
@@ -44,6 +50,8 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     pub indexer: Arc<Indexer>,
     pub table: Arc<RouteTable>,
+    /// Every operation's declared parameters and body, checked before handlers run.
+    pub request_contract: Arc<RequestContract>,
     pub pepper: Vec<u8>,
     pub retrieval: Arc<Retrieval>,
     /// The API-key and index reads every authenticated request makes.
@@ -107,6 +115,7 @@ impl AppState {
         let engine = Arc::new(SearchEngine::new(config.search_dir())?);
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
+        let request_contract = Arc::new(RequestContract::from_spec(COMMITTED_SPEC)?);
         let auth = Arc::new(Auth {
             db: db.clone(),
             issuer,
@@ -160,6 +169,7 @@ impl AppState {
             authenticator,
             indexer,
             table,
+            request_contract,
             pepper,
             retrieval,
             reads,
@@ -221,11 +231,15 @@ impl AppState {
             .with(Idempotency {
                 db: self.db.clone(),
             })
+            .with(RequestChecks {
+                contract: self.request_contract.clone(),
+            })
             .with(Guard {
                 table: self.table.clone(),
                 authenticator: self.authenticator.clone(),
             })
             .data(self.services(public_url)?);
+        let tap = self.config.response_tap.clone();
         Ok(Route::new()
             .at(docs::SPEC_PATH, get(docs::openapi_json))
             .nest("/api/v2", api)
@@ -239,6 +253,7 @@ impl AppState {
             .around(limit_body)
             .with(ProblemMapping)
             .with(Tracing)
+            .around(move |next, req| response_tap::observe(next, req, tap.clone()))
             .map_to_response())
     }
 }

@@ -16,6 +16,7 @@ use sea_orm::{
     QueryFilter,
 };
 use sha2::{Digest, Sha256};
+use videovector_api_spec::{problem::FieldError, problem::FieldLocation, ErrorCode};
 use videovector_api_spec::{ApiError, Principal};
 
 use crate::{auth::guard::MatchedRule, db::entities::idempotency_record as record};
@@ -128,13 +129,13 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
             }
             if existing.fingerprint != fingerprint {
                 return Err(ApiError::unprocessable(
-                    "idempotency_key_reused",
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with a different request body",
                 ));
             }
             if existing.state == "in_flight" {
                 return Err(ApiError::conflict(
-                    "idempotency_request_in_flight",
+                    ErrorCode::IdempotencyRequestInFlight,
                     "a request with this Idempotency-Key is still being processed",
                 )
                 .with_header("Retry-After", "1"));
@@ -142,7 +143,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
             return Ok(Claim::Replay(existing));
         }
         Err(ApiError::conflict(
-            "idempotency_request_in_flight",
+            ErrorCode::IdempotencyRequestInFlight,
             "a request with this Idempotency-Key is being claimed concurrently",
         )
         .with_header("Retry-After", "1"))
@@ -220,10 +221,11 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
         let key = match key {
             Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k,
             _ => {
-                return Ok(ApiError::bad_request(
-                    "invalid_idempotency_key",
-                    format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-                )
+                return Ok(ApiError::validation(vec![FieldError::at(
+                    FieldLocation::Header,
+                    "/Idempotency-Key",
+                    format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+                )])
                 .into_problem_response())
             }
         };

@@ -5,3 +5,5 @@ pub mod app;
 pub mod docs;
 pub mod idempotency;
 pub mod problems;
+pub mod request_checks;
+pub mod response_tap;

@@ -6,7 +6,7 @@ use poem::{
     http::{header::CONTENT_TYPE, StatusCode},
     Endpoint, IntoResponse, Middleware, Request, Response,
 };
-use videovector_api_spec::{problem::PROBLEM_CONTENT_TYPE, ApiError};
+use videovector_api_spec::{problem::PROBLEM_CONTENT_TYPE, ApiError, ErrorCode};
 
 pub struct ProblemMapping;
 
@@ -22,20 +22,18 @@ pub struct ProblemEndpoint<E> {
     inner: E,
 }
 
-fn code_for(status: StatusCode) -> &'static str {
+/// The code of an error poem raised itself; any other client error is a malformed request.
+fn code_for(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
-        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-        s if s.is_server_error() => "internal_error",
-        _ => "error",
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::ValidationFailed,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::BadRequest,
     }
 }
 

@@ -6,6 +6,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::api_keys::*,
     services::{ApiKeyService, PageParams, ServiceResult},
@@ -58,7 +59,7 @@ fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), Api
         None => Ok(()),
         Some(missing) => {
             let mut error = ApiError::forbidden(
-                "scope_escalation",
+                ErrorCode::ScopeEscalation,
                 format!("your token does not hold the `{missing}` scope, so it cannot {verb} a key that has it"),
             );
             error.problem.required_scope = Some(*missing);
@@ -93,10 +94,7 @@ impl ApiKeyService for ApiKeys {
         ensure_holds(who, &scopes, "create")?;
         let name = request.name.trim().to_string();
         if name.is_empty() {
-            return Err(ApiError::unprocessable(
-                "invalid_name",
-                "name must not be blank",
-            ));
+            return Err(crate::services::blank_name());
         }
         let secret = api_key_secret::generate(&self.prefix);
         let now = Utc::now();
@@ -163,13 +161,13 @@ impl ApiKeyService for ApiKeys {
         let now = Utc::now();
         if key.revoked_at.is_some() {
             return Err(ApiError::conflict(
-                "key_revoked",
+                ErrorCode::KeyRevoked,
                 "a revoked key cannot be rotated; create a new one",
             ));
         }
         if key.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::conflict(
-                "key_expired",
+                ErrorCode::KeyExpired,
                 "an expired key cannot be rotated; create a new one",
             ));
         }

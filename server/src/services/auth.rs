@@ -9,6 +9,7 @@ use poem::http::StatusCode;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::auth::{TokenRequest, TokenResponse},
     services::{AuthService, ServiceResult},
@@ -52,7 +53,7 @@ impl Auth {
     ) -> ServiceResult<TokenResponse> {
         let Some(role_scope) = role_scope(&op.role) else {
             return Err(ApiError::forbidden(
-                "no_role",
+                ErrorCode::NoRole,
                 "the operator's role grants no scope",
             ));
         };
@@ -61,7 +62,7 @@ impl Auth {
             Some(list) => {
                 if let Some(bad) = list.iter().find(|s| !role_scope.satisfies(**s)) {
                     return Err(ApiError::unprocessable(
-                        "scope_not_allowed",
+                        ErrorCode::ScopeNotAllowed,
                         format!("the operator's role does not hold the `{bad}` scope"),
                     ));
                 }
@@ -104,7 +105,7 @@ impl AuthService for Auth {
         if let Some(wait) = self.limiter.blocked(&[&email_key, &client_key]) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 "too many failed logins; retry later",
             )
             .with_header("Retry-After", wait.to_string()));
@@ -134,7 +135,7 @@ impl AuthService for Auth {
             self.limiter.record_failure(&[&email_key, &client_key]);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "the email or password is wrong",
             )
             .with_header("WWW-Authenticate", "Bearer realm=\"videovector\""));

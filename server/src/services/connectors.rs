@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::connectors::*,
     services::{ConnectorService, PageParams, ServiceResult},
@@ -112,7 +113,7 @@ impl Connectors {
         let mut stored = Vec::with_capacity(files.len());
         for (i, file) in files.into_iter().enumerate() {
             net_guard::check_url(&file.url, self.allow_private_targets).map_err(|e| {
-                ApiError::unprocessable("invalid_url", format!("files[{i}].url: {e}"))
+                ApiError::unprocessable(ErrorCode::InvalidUrl, format!("files[{i}].url: {e}"))
             })?;
             let format = match file.format {
                 Some(f) => format_name(f),
@@ -122,7 +123,7 @@ impl Connectors {
                     Some(Format::Json) => "json",
                     None => {
                         return Err(ApiError::unprocessable(
-                            "unknown_format",
+                            ErrorCode::UnknownFormat,
                             format!("files[{i}]: say its `format`; the URL has no .vtt, .srt or .json extension"),
                         ))
                     }
@@ -136,7 +137,7 @@ impl Connectors {
                 .is_some();
             if !exists {
                 return Err(ApiError::unprocessable(
-                    "unknown_index",
+                    ErrorCode::UnknownIndex,
                     format!(
                         "files[{i}].index_id: index `{}` does not exist",
                         file.index_id
@@ -160,7 +161,7 @@ impl Connectors {
 fn check_headers(headers: &BTreeMap<String, String>) -> Result<String, ApiError> {
     if headers.len() > 20 {
         return Err(ApiError::unprocessable(
-            "invalid_headers",
+            ErrorCode::InvalidHeaders,
             "at most 20 headers",
         ));
     }
@@ -169,7 +170,7 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<String, ApiError>
             || HeaderValue::try_from(value.as_str()).is_err()
         {
             return Err(ApiError::unprocessable(
-                "invalid_headers",
+                ErrorCode::InvalidHeaders,
                 format!("header `{name}` is not a valid HTTP header"),
             ));
         }

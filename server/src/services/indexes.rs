@@ -10,6 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     TransactionTrait,
 };
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{indexes::*, search::*},
     problem::FieldError,
@@ -66,10 +67,7 @@ fn valid_index_id(id: &str) -> bool {
 fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let mut fail = |i: usize, field: &str, message: &str| {
-        errors.push(FieldError {
-            field: format!("segments[{i}].{field}"),
-            message: message.to_string(),
-        })
+        errors.push(FieldError::body(format!("/segments/{i}/{field}"), message))
     };
     for (i, s) in segments.iter().enumerate() {
         if !s.start_seconds.is_finite() || s.start_seconds < 0.0 {
@@ -92,18 +90,18 @@ fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
         if s.media_id.trim().is_empty() {
             fail(i, "media_id", "must not be blank");
         }
-        if s.labels.iter().any(|l| l.is_empty() || l.len() > 200) {
-            fail(i, "labels", "each label must be 1 to 200 bytes");
-        }
-        if s.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-            fail(i, "metadata", "must be a JSON object");
+        if s.labels
+            .iter()
+            .any(|l| l.is_empty() || l.chars().count() > 200)
+        {
+            fail(i, "labels", "each label must be 1 to 200 characters");
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ApiError::unprocessable(
-            "invalid_segments",
+            ErrorCode::InvalidSegments,
             format!("{} field(s) are invalid", errors.len()),
         )
         .with_field_errors(errors))
@@ -126,21 +124,18 @@ impl IndexService for Indexes {
         let id = match request.id {
             Some(id) if valid_index_id(&id) => id,
             Some(id) => {
-                return Err(ApiError::unprocessable(
-                    "invalid_index_id",
+                return Err(ApiError::validation(vec![FieldError::body(
+                    "/id",
                     format!(
-                    "`{id}` is not a valid index id: use `idx_` then 1–60 of a-z, 0-9, `_`, `-`"
-                ),
-                ))
+                        "`{id}` is not an index id: use `idx_` then 1–60 of a-z, 0-9, `_`, `-`"
+                    ),
+                )]))
             }
             None => new_id("idx"),
         };
         let name = request.name.trim().to_string();
         if name.is_empty() {
-            return Err(ApiError::unprocessable(
-                "invalid_name",
-                "name must not be blank",
-            ));
+            return Err(super::blank_name());
         }
         let now = Utc::now();
         let model = index::ActiveModel {
@@ -156,7 +151,7 @@ impl IndexService for Indexes {
         match model.insert(&self.db).await {
             Ok(saved) => Ok(to_dto(&saved)),
             Err(e) if is_unique_violation(&e) => Err(ApiError::conflict(
-                "index_exists",
+                ErrorCode::IndexExists,
                 format!("an index `{id}` already exists in this organisation"),
             )),
             Err(e) => Err(internal("creating an index", e)),
@@ -194,10 +189,7 @@ impl IndexService for Indexes {
         if let Some(name) = request.name {
             let name = name.trim().to_string();
             if name.is_empty() {
-                return Err(ApiError::unprocessable(
-                    "invalid_name",
-                    "name must not be blank",
-                ));
+                return Err(super::blank_name());
             }
             model.name = Set(name);
         }

@@ -8,6 +8,7 @@ use chrono::Utc;
 use poem_openapi::types::ToJSON;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};
 use tokio::sync::Notify;
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{connectors::*, webhooks::WebhookEventType},
     services::{JobService, PageParams, ServiceResult},
@@ -113,7 +114,7 @@ impl JobService for Jobs {
         let current = self.find(who, job_id).await?;
         if !cancelled {
             return Err(ApiError::conflict(
-                "invalid_transition",
+                ErrorCode::InvalidTransition,
                 format!("a {} job cannot be cancelled", current.status),
             ));
         }
@@ -132,7 +133,7 @@ impl JobService for Jobs {
         let existing = self.find(who, job_id).await?;
         if existing.status != job::FAILED && existing.status != job::CANCELLED {
             return Err(ApiError::conflict(
-                "invalid_transition",
+                ErrorCode::InvalidTransition,
                 format!(
                     "only failed or cancelled jobs can be retried; this one is {}",
                     existing.status

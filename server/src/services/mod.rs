@@ -24,6 +24,14 @@ pub fn internal(context: &str, error: impl Display) -> ApiError {
     ApiError::internal()
 }
 
+/// A 422 for a name that is only whitespace.
+pub fn blank_name() -> ApiError {
+    ApiError::validation(vec![videovector_api_spec::problem::FieldError::body(
+        "/name",
+        "must not be blank",
+    )])
+}
+
 /// Whether a database error is a unique-constraint violation.
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use videovector_api_spec::ApiError;
+use videovector_api_spec::ErrorCode;
 
 use super::retrieval::SearchState;
 
@@ -26,7 +27,7 @@ pub struct PageTokens {
 
 fn invalid() -> ApiError {
     ApiError::bad_request(
-        "invalid_page_token",
+        ErrorCode::InvalidPageToken,
         "the page token is not one this API issued to you",
     )
 }
@@ -73,7 +74,7 @@ impl PageTokens {
         }
         if envelope.exp < chrono::Utc::now().timestamp() {
             return Err(ApiError::bad_request(
-                "page_token_expired",
+                ErrorCode::PageTokenExpired,
                 "the page token has expired; run the search again",
             ));
         }
@@ -103,7 +104,7 @@ mod tests {
         assert_eq!(tokens.open("org_a", &token).unwrap().offset, 10);
         assert_eq!(
             tokens.open("org_b", &token).unwrap_err().problem.code,
-            "invalid_page_token"
+            ErrorCode::InvalidPageToken
         );
         let mut tampered = token.clone().into_bytes();
         tampered[3] ^= 1;
@@ -129,7 +130,7 @@ mod tests {
         );
         assert_eq!(
             tokens.open("org_a", &token).unwrap_err().problem.code,
-            "page_token_expired"
+            ErrorCode::PageTokenExpired
         );
     }
 }

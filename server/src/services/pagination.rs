@@ -5,6 +5,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
+use videovector_api_spec::{problem::FieldError, problem::FieldLocation, ErrorCode};
 use videovector_api_spec::{services::PageParams, ApiError};
 
 use super::internal;
@@ -23,10 +24,11 @@ impl PageRequest {
     pub fn parse(params: PageParams) -> Result<PageRequest, ApiError> {
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::validation(vec![FieldError::at(
+                FieldLocation::Query,
+                "/limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )]));
         }
         let after = params
             .cursor
@@ -37,7 +39,7 @@ impl PageRequest {
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_cursor",
+                            ErrorCode::InvalidCursor,
                             "the cursor is not one this API issued",
                         )
                     })

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::prompts::*,
     services::{PageParams, PromptService, ServiceResult},
@@ -22,14 +23,14 @@ pub fn placeholders(template: &str) -> Result<Vec<String>, ApiError> {
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or_else(|| {
             ApiError::unprocessable(
-                "invalid_template",
+                ErrorCode::InvalidTemplate,
                 "a `{{` in query_template is never closed",
             )
         })?;
         let name = after[..end].trim();
         if !valid_variable(name) {
             return Err(ApiError::unprocessable(
-                "invalid_template",
+                ErrorCode::InvalidTemplate,
                 format!("`{{{{{name}}}}}` is not a valid placeholder: use a-z, 0-9 and _"),
             ));
         }
@@ -52,7 +53,7 @@ fn valid_variable(name: &str) -> bool {
 fn check_template(template: &str, variables: &[String]) -> Result<(), ApiError> {
     if let Some(bad) = variables.iter().find(|v| !valid_variable(v)) {
         return Err(ApiError::unprocessable(
-            "invalid_variable",
+            ErrorCode::InvalidVariable,
             format!("`{bad}` is not a valid variable name: use a-z, 0-9 and _"),
         ));
     }
@@ -61,7 +62,7 @@ fn check_template(template: &str, variables: &[String]) -> Result<(), ApiError> 
         .find(|p| !variables.contains(p))
     {
         return Err(ApiError::unprocessable(
-            "undeclared_variable",
+            ErrorCode::UndeclaredVariable,
             format!("query_template uses `{undeclared}`, which is not in variables"),
         ));
     }
@@ -77,13 +78,13 @@ pub fn render(
     let declared_set: BTreeSet<&String> = declared.iter().collect();
     if let Some(extra) = values.keys().find(|k| !declared_set.contains(k)) {
         return Err(ApiError::unprocessable(
-            "undeclared_variable",
+            ErrorCode::UndeclaredVariable,
             format!("the prompt does not declare the variable `{extra}`"),
         ));
     }
     if let Some(missing) = declared.iter().find(|d| !values.contains_key(*d)) {
         return Err(ApiError::unprocessable(
-            "missing_variable",
+            ErrorCode::MissingVariable,
             format!("the prompt needs a value for `{missing}`"),
         ));
     }
@@ -114,7 +115,7 @@ fn to_dto(model: &prompt::Model) -> Prompt {
 
 fn name_taken(name: &str) -> ApiError {
     ApiError::conflict(
-        "prompt_exists",
+        ErrorCode::PromptExists,
         format!("a prompt named `{name}` already exists"),
     )
 }
@@ -253,7 +254,7 @@ mod tests {
                 .unwrap_err()
                 .problem
                 .code,
-            "undeclared_variable"
+            ErrorCode::UndeclaredVariable
         );
     }
 
@@ -266,7 +267,7 @@ mod tests {
                 .unwrap_err()
                 .problem
                 .code,
-            "missing_variable"
+            ErrorCode::MissingVariable
         );
         values.insert("topic".into(), "floods".into());
         assert_eq!(
@@ -279,7 +280,7 @@ mod tests {
                 .unwrap_err()
                 .problem
                 .code,
-            "undeclared_variable"
+            ErrorCode::UndeclaredVariable
         );
     }
 }

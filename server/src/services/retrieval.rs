@@ -11,6 +11,7 @@ use videovector_api_spec::{
     services::{RetrievalService, ServiceResult},
     ApiError, Principal,
 };
+use videovector_api_spec::{problem::FieldError, ErrorCode};
 
 use super::{internal, page_token::PageTokens};
 use crate::{
@@ -42,10 +43,10 @@ impl Filters {
             ("end_seconds_lte", filters.end_seconds_lte),
         ] {
             if value.is_some_and(|v| !v.is_finite()) {
-                return Err(ApiError::unprocessable(
-                    "invalid_filter",
-                    format!("filters.{name} must be finite"),
-                ));
+                return Err(ApiError::validation(vec![FieldError::body(
+                    format!("/filters/{name}"),
+                    "must be a finite number",
+                )]));
             }
         }
         Ok(Filters {
@@ -205,7 +206,7 @@ impl RetrievalService for Retrieval {
             .map(|m| m.content.clone())
             .ok_or_else(|| {
                 ApiError::unprocessable(
-                    "no_user_message",
+                    ErrorCode::NoUserMessage,
                     "the conversation has no user message to answer",
                 )
             })?;

@@ -8,6 +8,7 @@ use chrono::Utc;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{runs::*, webhooks::WebhookEventType},
     services::{PageParams, RunService, ServiceResult},
@@ -188,7 +189,7 @@ impl RunService for Runs {
         let current = self.find(who, run_id).await?;
         if !cancelled {
             return Err(ApiError::conflict(
-                "invalid_transition",
+                ErrorCode::InvalidTransition,
                 format!("a {} run cannot be cancelled", current.status),
             ));
         }
@@ -207,7 +208,7 @@ impl RunService for Runs {
         let existing = self.find(who, run_id).await?;
         if existing.status != run::FAILED && existing.status != run::CANCELLED {
             return Err(ApiError::conflict(
-                "invalid_transition",
+                ErrorCode::InvalidTransition,
                 format!(
                     "only failed or cancelled runs can be retried; this one is {}",
                     existing.status

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::webhooks::*,
     services::{PageParams, ServiceResult, WebhookService},
@@ -114,7 +115,7 @@ impl Webhooks {
     fn check_url(&self, url: &str) -> Result<(), ApiError> {
         net_guard::check_url(url, self.allow_private_targets)
             .map(|_| ())
-            .map_err(|e| ApiError::unprocessable("invalid_url", e))
+            .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, e))
     }
 }
 

@@ -207,7 +207,10 @@ impl JobWorker {
                     end_seconds: cue.end_seconds,
                     text: cue.text.clone(),
                     labels: cue.labels.clone(),
-                    metadata: Some(serde_json::json!({ "source_url": file.url })),
+                    metadata: Some(std::collections::BTreeMap::from([(
+                        "source_url".to_string(),
+                        serde_json::Value::String(file.url.clone()),
+                    )])),
                 })
                 .collect();
             let batch = self

@@ -199,7 +199,7 @@ async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
     match refused {
         Err(Error::ErrorResponse(problem)) => {
             assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            assert_eq!(problem.code, "invalid_url");
+            assert_eq!(problem.code, types::ErrorCode::InvalidUrl);
         }
         other => panic!("expected 422, got {other:?}"),
     }

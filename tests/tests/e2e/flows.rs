@@ -67,7 +67,7 @@ async fn search(
 
 fn status_of<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> (StatusCode, String) {
     match result {
-        Err(Error::ErrorResponse(problem)) => (problem.status(), problem.code.clone()),
+        Err(Error::ErrorResponse(problem)) => (problem.status(), problem.code.to_string()),
         other => panic!("expected a problem, got {other:?}"),
     }
 }
@@ -516,8 +516,11 @@ async fn search_ranks_a_small_corpus_sensibly() {
     )
     .await;
     assert_eq!(bad.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad.1["errors"][0]["field"], "segments[0].end_seconds");
+    assert_eq!(bad.1["errors"][0]["pointer"], "/segments/0/end_seconds");
     let bad = ingest_raw(&server, &org, r#"{"segments":[]}"#).await;
+    assert_eq!(bad.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.1["errors"][0]["pointer"], "/segments");
+    let bad = ingest_raw(&server, &org, r#"{"segments":[{"media_id":"m","#).await;
     assert_eq!(bad.0, StatusCode::BAD_REQUEST);
     server.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod connectors;
+mod contract_checker;
 mod external_issuers;
 mod flows;
 mod jwt_attacks;

@@ -66,8 +66,10 @@ async fn index_crud_and_cursor_pagination() {
     let (status, body) = send(http.get(server.api("/indexes?limit=0")).bearer_auth(&token)).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_limit"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
     );
+    assert_eq!(body["errors"][0]["location"], "query");
+    assert_eq!(body["errors"][0]["pointer"], "/limit");
 
     let updated = client
         .index_update()
@@ -324,6 +326,17 @@ async fn problem_bodies() {
             http.post(server.api("/indexes"))
                 .bearer_auth(&admin)
                 .json(&json!({"id": "Archive", "name": "x"})),
+        ),
+        (
+            "invalid_values",
+            http.post(server.api("/indexes"))
+                .bearer_auth(&admin)
+                .header("Idempotency-Key", "x".repeat(256))
+                .json(&json!({"name": "a\u{0}b", "description": 7})),
+        ),
+        (
+            "nul_in_path",
+            http.get(server.api("/indexes/idx_%00")).bearer_auth(&admin),
         ),
         (
             "no_such_path",

@@ -120,7 +120,7 @@ async fn search_across_indexes_pages_through_every_hit_once() {
         match client.search_page_view().page_token(token).send().await {
             Err(Error::ErrorResponse(problem)) => {
                 assert_eq!(problem.status(), StatusCode::BAD_REQUEST);
-                assert_eq!(problem.code, "invalid_page_token");
+                assert_eq!(problem.code, types::ErrorCode::InvalidPageToken);
             }
             other => panic!("expected a 400, got {other:?}"),
         }

@@ -10,7 +10,7 @@ use videovector_tests::TestServer;
 
 fn code_of<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> (StatusCode, String) {
     match result {
-        Err(Error::ErrorResponse(problem)) => (problem.status(), problem.code.clone()),
+        Err(Error::ErrorResponse(problem)) => (problem.status(), problem.code.to_string()),
         other => panic!("expected a problem, got {other:?}"),
     }
 }
@@ -59,7 +59,7 @@ async fn setup(client: &Client) -> (String, Vec<String>) {
                 .name("Incidents")
                 .query_template("{{topic}} near the {{place}}")
                 .instructions("Summarise incidents with timestamps.")
-                .variables(vec!["topic".into(), "place".into()]),
+                .variables(vec!["topic".parse().unwrap(), "place".parse().unwrap()]),
         )
         .send()
         .await

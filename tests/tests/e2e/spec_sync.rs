@@ -85,3 +85,50 @@ fn security_table_snapshot() {
     }
     insta::assert_snapshot!(table);
 }
+
+/// Every string the spec declares refuses U+0000 (no database column stores it), and every
+/// pattern has a meaning a 422 can say instead of quoting the regex.
+#[test]
+fn every_string_refuses_nul_and_every_pattern_has_a_meaning() {
+    use videovector_api_spec::spec::PATTERN_MEANINGS;
+    fn walk(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("type").and_then(|t| t.as_str()) == Some("string")
+                    && !map.contains_key("enum")
+                    && !map.contains_key("format")
+                {
+                    match map.get("pattern").and_then(|p| p.as_str()) {
+                        None => out.push(format!("{at}: a string without a pattern")),
+                        Some(p) => {
+                            if !PATTERN_MEANINGS.iter().any(|(known, _)| *known == p) {
+                                out.push(format!("{at}: pattern {p} has no meaning"));
+                            }
+                            let regex = regex_lite(p);
+                            if regex.is_match("a\u{0}b") || regex.is_match("\u{0}") {
+                                out.push(format!("{at}: pattern {p} lets U+0000 through"));
+                            }
+                        }
+                    }
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{at}/{k}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn regex_lite(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).unwrap()
+    }
+    let spec: serde_json::Value =
+        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let mut problems = Vec::new();
+    walk(&spec, "", &mut problems);
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -273,7 +273,7 @@ async fn a_receiver_that_keeps_failing_exhausts_its_attempts_and_private_targets
     {
         Err(Error::ErrorResponse(problem)) => {
             assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            assert_eq!(problem.code, "invalid_url");
+            assert_eq!(problem.code, types::ErrorCode::InvalidUrl);
         }
         other => panic!("expected 422, got {other:?}"),
     }
