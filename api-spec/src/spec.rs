@@ -66,8 +66,36 @@ pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
     (r"^[ -~]+$", "must be visible ASCII characters"),
 ];
 
+/// Where a create operation's answer names the resource it made, and the path under which
+/// the operations that take that id live: `(operation, JSON pointer to the id, path prefix,
+/// path parameter)`. Each becomes an OpenAPI link, so tools can follow a create to its uses.
+const LINKS: &[(&str, &str, &str, &str)] = &[
+    ("api_key_create", "/key/id", "/api-keys/{key_id}", "key_id"),
+    ("api_key_rotate", "/key/id", "/api-keys/{key_id}", "key_id"),
+    ("index_create", "/id", "/indexes/{index_id}", "index_id"),
+    ("prompt_create", "/id", "/prompts/{prompt_id}", "prompt_id"),
+    ("run_create", "/id", "/runs/{run_id}", "run_id"),
+    ("run_retry", "/id", "/runs/{run_id}", "run_id"),
+    (
+        "connector_create",
+        "/id",
+        "/connectors/{connector_id}",
+        "connector_id",
+    ),
+    ("connector_sync", "/id", "/jobs/{job_id}", "job_id"),
+    ("job_retry", "/id", "/jobs/{job_id}", "job_id"),
+    (
+        "webhook_create",
+        "/id",
+        "/webhooks/{webhook_id}",
+        "webhook_id",
+    ),
+];
+
 fn post_process(mut spec: Value) -> Value {
     forbid_nul_in_strings(&mut spec);
+    declare_format_ranges(&mut spec);
+    add_links(&mut spec);
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -147,6 +175,83 @@ fn forbid_nul_in_strings(value: &mut Value) {
             map.values_mut().for_each(forbid_nul_in_strings);
         }
         Value::Array(items) => items.iter_mut().for_each(forbid_nul_in_strings),
+        _ => {}
+    }
+}
+
+/// Adds the [`LINKS`]: on each create's success response, one link per operation under its
+/// path prefix, passing the created id as that operation's path parameter.
+fn add_links(spec: &mut Value) {
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for operation in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+            if let Some(id) = operation["operationId"].as_str() {
+                targets.push((path.clone(), id.to_string()));
+            }
+        }
+    }
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for operation in item.as_object_mut().into_iter().flatten().map(|(_, op)| op) {
+            let Some(&(source, pointer, prefix, param)) = LINKS
+                .iter()
+                .find(|(id, ..)| operation["operationId"].as_str() == Some(*id))
+            else {
+                continue;
+            };
+            let mut links = Map::new();
+            for (path, target) in &targets {
+                if target != source && (path == prefix || path.starts_with(&format!("{prefix}/"))) {
+                    links.insert(
+                        target.clone(),
+                        json!({
+                            "operationId": target,
+                            "parameters": {param: format!("$response.body#{pointer}")},
+                        }),
+                    );
+                }
+            }
+            let Some(responses) = operation["responses"].as_object_mut() else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if status.starts_with('2') && !links.is_empty() {
+                    response["links"] = Value::Object(links.clone());
+                }
+            }
+        }
+    }
+}
+
+/// States the range a sized integer format implies (`uint32` is 0 to 4294967295) as
+/// `minimum` / `maximum` where the declaration gave none: the server refuses values outside
+/// it, and tools that do not know poem-openapi's formats must be told.
+fn declare_format_ranges(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let range: Option<(i128, i128)> = match map.get("format").and_then(Value::as_str) {
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64") => Some((i64::MIN.into(), i64::MAX.into())),
+                Some("uint16") => Some((0, u16::MAX.into())),
+                Some("uint32") => Some((0, u32::MAX.into())),
+                Some("uint64") => Some((0, u64::MAX.into())),
+                _ => None,
+            };
+            if let (Some((lo, hi)), Some("integer")) =
+                (range, map.get("type").and_then(Value::as_str))
+            {
+                let number = |n: i128| match i64::try_from(n) {
+                    Ok(n) => json!(n),
+                    Err(_) => json!(n as u64),
+                };
+                map.entry("minimum").or_insert_with(|| number(lo));
+                map.entry("maximum").or_insert_with(|| number(hi));
+            }
+            map.values_mut().for_each(declare_format_ranges);
+        }
+        Value::Array(items) => items.iter_mut().for_each(declare_format_ranges),
         _ => {}
     }
 }
