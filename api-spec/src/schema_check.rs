@@ -327,7 +327,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// The range of poem-openapi's sized integer formats.
-fn format_range(format: &str) -> Option<(i128, i128)> {
+pub fn format_range(format: &str) -> Option<(i128, i128)> {
     Some(match format {
         "int8" => (i8::MIN.into(), i8::MAX.into()),
         "int16" => (i16::MIN.into(), i16::MAX.into()),

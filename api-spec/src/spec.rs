@@ -160,23 +160,35 @@ fn move_scope_to_extension(operation: &mut Map<String, Value>) {
     }
 }
 
-/// Gives [`NO_NUL_PATTERN`] to every string schema (properties, items, map values,
-/// parameters) that constrains its characters no other way.
-fn forbid_nul_in_strings(value: &mut Value) {
+/// Calls `visit` on every object in `value`, outer before inner; each object's members are
+/// visited after `visit` has changed it. The spec's post-processing and the client's copy of
+/// the spec are rewritten with it.
+pub fn for_each_object_mut(value: &mut Value, visit: &mut impl FnMut(&mut Map<String, Value>)) {
     match value {
         Value::Object(map) => {
-            let plain_string = map.get("type").and_then(Value::as_str) == Some("string")
-                && !["pattern", "format", "enum"]
-                    .iter()
-                    .any(|k| map.contains_key(*k));
-            if plain_string {
-                map.insert("pattern".into(), Value::String(NO_NUL_PATTERN.into()));
-            }
-            map.values_mut().for_each(forbid_nul_in_strings);
+            visit(map);
+            map.values_mut()
+                .for_each(|child| for_each_object_mut(child, visit));
         }
-        Value::Array(items) => items.iter_mut().for_each(forbid_nul_in_strings),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|child| for_each_object_mut(child, visit)),
         _ => {}
     }
+}
+
+/// Gives [`NO_NUL_PATTERN`] to every string schema (properties, items, map values,
+/// parameters) that constrains its characters no other way.
+fn forbid_nul_in_strings(spec: &mut Value) {
+    for_each_object_mut(spec, &mut |map| {
+        let plain_string = map.get("type").and_then(Value::as_str) == Some("string")
+            && !["pattern", "format", "enum"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+        if plain_string {
+            map.insert("pattern".into(), Value::String(NO_NUL_PATTERN.into()));
+        }
+    });
 }
 
 /// Adds the [`LINKS`]: on each create's success response, one link per operation under its
@@ -228,30 +240,20 @@ fn add_links(spec: &mut Value) {
 /// States the range a sized integer format implies (`uint32` is 0 to 4294967295) as
 /// `minimum` / `maximum` where the declaration gave none: the server refuses values outside
 /// it, and tools that do not know poem-openapi's formats must be told.
-fn declare_format_ranges(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            let range: Option<(i128, i128)> = match map.get("format").and_then(Value::as_str) {
-                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
-                Some("int64") => Some((i64::MIN.into(), i64::MAX.into())),
-                Some("uint16") => Some((0, u16::MAX.into())),
-                Some("uint32") => Some((0, u32::MAX.into())),
-                Some("uint64") => Some((0, u64::MAX.into())),
-                _ => None,
+fn declare_format_ranges(spec: &mut Value) {
+    for_each_object_mut(spec, &mut |map| {
+        let range = map
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(crate::schema_check::format_range);
+        if let (Some((lo, hi)), Some("integer")) = (range, map.get("type").and_then(Value::as_str))
+        {
+            let number = |n: i128| match i64::try_from(n) {
+                Ok(n) => json!(n),
+                Err(_) => json!(n as u64),
             };
-            if let (Some((lo, hi)), Some("integer")) =
-                (range, map.get("type").and_then(Value::as_str))
-            {
-                let number = |n: i128| match i64::try_from(n) {
-                    Ok(n) => json!(n),
-                    Err(_) => json!(n as u64),
-                };
-                map.entry("minimum").or_insert_with(|| number(lo));
-                map.entry("maximum").or_insert_with(|| number(hi));
-            }
-            map.values_mut().for_each(declare_format_ranges);
+            map.entry("minimum").or_insert_with(|| number(lo));
+            map.entry("maximum").or_insert_with(|| number(hi));
         }
-        Value::Array(items) => items.iter_mut().for_each(declare_format_ranges),
-        _ => {}
-    }
+    });
 }
