@@ -4,6 +4,7 @@
 mod conformance;
 mod connectors;
 mod contract_checker;
+mod every_operation;
 mod external_issuers;
 mod flows;
 mod jwt_attacks;
