@@ -1,12 +1,21 @@
 //! Every error leaves as `application/problem+json`: errors our code raises already are;
 //! poem's own (parse errors, 404, 405, 413) and anything else are rewritten here. A 5xx
 //! body never carries its cause; the cause is logged.
+//!
+//! Requests are checked against the spec before any handler (`request_checks`), so poem's
+//! parameter and payload parse errors only fire where a Rust type refuses what its schema
+//! allows. Such a value is still the caller's to fix and gets the one validation answer: 422
+//! `validation_failed` with `errors[]`, never poem's bare 400.
 
 use poem::{
     http::{header::CONTENT_TYPE, StatusCode},
     Endpoint, IntoResponse, Middleware, Request, Response,
 };
-use videovector_api_spec::{problem::PROBLEM_CONTENT_TYPE, ApiError, ErrorCode};
+use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
+use videovector_api_spec::{
+    problem::{FieldError, FieldLocation, PROBLEM_CONTENT_TYPE},
+    ApiError, ErrorCode,
+};
 
 pub struct ProblemMapping;
 
@@ -43,11 +52,14 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
         let response = match self.inner.call(req).await {
             Ok(r) => r.into_response(),
             Err(e) => {
                 if let Some(api_error) = e.downcast_ref::<ApiError>() {
                     api_error.clone().into_problem_response()
+                } else if let Some(invalid) = parse_error_problem(&e, query.as_deref()) {
+                    invalid.into_problem_response()
                 } else {
                     let status = e.status();
                     let detail = e.to_string();
@@ -81,6 +93,29 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
     }
 }
 
+/// poem-openapi's parse errors as a 422 `validation_failed` naming the value. A parameter is
+/// located in the query when the query names it, else in the headers (the only other
+/// place poem reads named parameters from).
+fn parse_error_problem(error: &poem::Error, query: Option<&str>) -> Option<ApiError> {
+    let field = if let Some(e) = error.downcast_ref::<ParseRequestPayloadError>() {
+        FieldError::body("", e.reason.clone())
+    } else if let Some(e) = error.downcast_ref::<ParsePathError>() {
+        FieldError::at(FieldLocation::Path, format!("/{}", e.name), e.reason.clone())
+    } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
+        let in_query = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .any(|(name, _)| name == e.name);
+        let location = if in_query {
+            FieldLocation::Query
+        } else {
+            FieldLocation::Header
+        };
+        FieldError::at(location, format!("/{}", e.name), e.reason.clone())
+    } else {
+        return None;
+    };
+    Some(ApiError::validation(vec![field]))
+}
+
 fn rewrite(status: StatusCode, detail: String) -> Response {
     let detail = if status.is_server_error() || detail.trim().is_empty() {
         match status {
@@ -95,4 +130,51 @@ fn rewrite(status: StatusCode, detail: String) -> Response {
         detail
     };
     ApiError::new(status, code_for(status), detail).into_problem_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn only_error(problem: ApiError) -> (u16, ErrorCode, FieldError) {
+        let body = *problem.problem;
+        let errors = body.errors.expect("errors[]");
+        assert_eq!(errors.len(), 1);
+        (body.status, body.code, errors.into_iter().next().unwrap())
+    }
+
+    #[test]
+    fn poem_parse_errors_become_one_located_validation_problem() {
+        let payload = poem::Error::from(ParseRequestPayloadError {
+            reason: "expected a string".into(),
+        });
+        let (status, code, field) = only_error(parse_error_problem(&payload, None).unwrap());
+        assert_eq!((status, code), (422, ErrorCode::ValidationFailed));
+        assert_eq!(field.location, FieldLocation::Body);
+        assert_eq!(field.pointer, "");
+
+        let in_query = poem::Error::from(ParseParamError {
+            name: "limit",
+            reason: "not a number".into(),
+        });
+        let (_, _, field) =
+            only_error(parse_error_problem(&in_query, Some("cursor=a&limit=x")).unwrap());
+        assert_eq!(field.location, FieldLocation::Query);
+        assert_eq!(field.pointer, "/limit");
+        let (_, _, field) = only_error(parse_error_problem(&in_query, Some("cursor=a")).unwrap());
+        assert_eq!(field.location, FieldLocation::Header);
+
+        let in_path = poem::Error::from(ParsePathError {
+            name: "index_id",
+            reason: "too long".into(),
+        });
+        let (_, _, field) = only_error(parse_error_problem(&in_path, None).unwrap());
+        assert_eq!(field.location, FieldLocation::Path);
+    }
+
+    #[test]
+    fn other_errors_are_left_to_the_status_mapping() {
+        let not_found = poem::Error::from_status(StatusCode::NOT_FOUND);
+        assert!(parse_error_problem(&not_found, None).is_none());
+    }
 }
