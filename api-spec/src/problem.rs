@@ -224,6 +224,11 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
             [one] => format!("`{}` {}", one.pointer, one.message),
+            many if many.len() >= crate::schema_check::MAX_VIOLATIONS => format!(
+                "{} or more values are invalid; `errors` lists the first {}",
+                many.len(),
+                many.len()
+            ),
             many => format!("{} values are invalid; see `errors`", many.len()),
         };
         Self::unprocessable(ErrorCode::ValidationFailed, detail).with_field_errors(errors)

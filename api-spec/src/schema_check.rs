@@ -15,6 +15,13 @@ use serde_json::Value;
 /// Schemas nest through `$ref` and combinators; deeper than this is a cycle, not a schema.
 const MAX_SCHEMA_DEPTH: usize = 64;
 
+/// A check stops after this many violations: a hostile body (a million invalid items) gets
+/// a bounded answer, and a person fixing their request starts with the first ones anyway.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// Values longer than this many characters are shortened when a message quotes them.
+const QUOTED_CHARS: usize = 40;
+
 /// One way a value fails its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -59,11 +66,13 @@ impl SchemaChecker {
         self.root.pointer(reference.strip_prefix('#')?)
     }
 
-    /// Every violation of `schema` by `value`; empty when it conforms.
+    /// The violations of `schema` by `value`, in document order, at most
+    /// [`MAX_VIOLATIONS`]; empty when it conforms.
     pub fn check(&self, schema: &Value, value: &Value) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut pointer = String::new();
         self.walk(schema, value, &mut pointer, &mut out, 0);
+        out.truncate(MAX_VIOLATIONS);
         out
     }
 
@@ -75,6 +84,9 @@ impl SchemaChecker {
         out: &mut Vec<Violation>,
         depth: usize,
     ) {
+        if out.len() >= MAX_VIOLATIONS {
+            return;
+        }
         let mut fail = |message: String| {
             out.push(Violation {
                 pointer: pointer.clone(),
@@ -109,7 +121,8 @@ impl SchemaChecker {
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
             if !allowed.contains(value) {
                 fail(format!(
-                    "{value} is not one of {}",
+                    "{} is not one of {}",
+                    quoted(value),
                     Value::Array(allowed.clone())
                 ));
             }
@@ -121,6 +134,9 @@ impl SchemaChecker {
                 check_array(schema, items, &mut fail);
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
+                        if out.len() >= MAX_VIOLATIONS {
+                            break;
+                        }
                         let len = pointer.len();
                         pointer.push('/');
                         pointer.push_str(&i.to_string());
@@ -211,6 +227,9 @@ impl SchemaChecker {
         }
         let additional = schema.get("additionalProperties");
         for (name, field) in fields {
+            if out.len() >= MAX_VIOLATIONS {
+                break;
+            }
             let field_schema = match properties.and_then(|p| p.get(name)) {
                 Some(s) => s,
                 None => match additional {
@@ -299,6 +318,22 @@ fn collect_patterns(value: &Value, out: &mut HashMap<String, Regex>) -> Result<(
         }
         Value::Array(items) => items.iter().try_for_each(|v| collect_patterns(v, out)),
         _ => Ok(()),
+    }
+}
+
+/// `value` as JSON for a message: a long string shortened, an array or object named only.
+fn quoted(value: &Value) -> String {
+    match value {
+        Value::String(text) if text.chars().count() > QUOTED_CHARS => {
+            let start: String = text.chars().take(QUOTED_CHARS).collect();
+            format!(
+                "{}…",
+                &Value::String(start).to_string().trim_end_matches('"')
+            )
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+        other => other.to_string(),
     }
 }
 
@@ -524,5 +559,27 @@ mod tests {
         let c = checker();
         let v = c.check(&json!({"$ref": "#/components/schemas/Nope"}), &json!(1));
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_invalid_values_is_reported_up_to_the_cap() {
+        let flood: Vec<Value> = (0..100_000).map(|_| json!({})).collect();
+        let got = pointers(json!({ "items": flood }));
+        assert_eq!(got.len(), MAX_VIOLATIONS);
+        assert_eq!(got[0], "/items", "the array's own rule comes first");
+        assert_eq!(got[1], "/items/0/id");
+    }
+
+    #[test]
+    fn messages_quote_a_long_value_shortened_and_name_containers() {
+        let c = checker();
+        let schema = json!({"$ref": "#/components/schemas/Kind"});
+        let long = "z".repeat(1_000_000);
+        let v = c.check(&schema, &json!(long));
+        assert!(v[0].message.len() < 100, "{}", v[0].message);
+        assert!(v[0].message.starts_with("\"zzz"), "{}", v[0].message);
+        assert!(v[0].message.contains('…'));
+        let v = c.check(&json!({"enum": ["x"]}), &json!({"a": [1, 2, 3]}));
+        assert_eq!(v[0].message, "an object is not one of [\"x\"]");
     }
 }

@@ -100,7 +100,11 @@ fn parse_error_problem(error: &poem::Error, query: Option<&str>) -> Option<ApiEr
     let field = if let Some(e) = error.downcast_ref::<ParseRequestPayloadError>() {
         FieldError::body("", e.reason.clone())
     } else if let Some(e) = error.downcast_ref::<ParsePathError>() {
-        FieldError::at(FieldLocation::Path, format!("/{}", e.name), e.reason.clone())
+        FieldError::at(
+            FieldLocation::Path,
+            format!("/{}", e.name),
+            e.reason.clone(),
+        )
     } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
         let in_query = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .any(|(name, _)| name == e.name);

@@ -7,6 +7,7 @@ mod contract_checker;
 mod every_operation;
 mod external_issuers;
 mod flows;
+mod hostile_bodies;
 mod jwt_attacks;
 mod resources;
 mod retrieval;
