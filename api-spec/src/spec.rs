@@ -54,6 +54,13 @@ pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 /// something else in each regex dialect a client may check it with.
 pub const NON_BLANK_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
 
+/// Functions that test the commonest patterns without a regex (the request checks run them
+/// on every string of every body); `pattern_tests_agree_with_their_patterns` proves each.
+pub const PATTERN_TESTS: &[(&str, crate::schema_check::PatternTest)] = &[
+    (NO_NUL_PATTERN, |text| !text.contains('\0')),
+    (NON_BLANK_PATTERN, crate::dto::text::NonBlank::allows),
+];
+
 /// What each pattern used in the spec means, for the messages of a 422.
 pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
     (NO_NUL_PATTERN, "must not contain U+0000"),
@@ -256,4 +263,33 @@ fn declare_format_ranges(spec: &mut Value) {
             map.entry("maximum").or_insert_with(|| number(hi));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::PATTERN_TESTS;
+
+    #[test]
+    fn pattern_tests_agree_with_their_patterns() {
+        for (pattern, test) in PATTERN_TESTS {
+            let regex = Regex::new(pattern).unwrap();
+            for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+                for text in [
+                    c.to_string(),
+                    format!("{c}x"),
+                    format!("x{c}"),
+                    format!("{c}{c}"),
+                ] {
+                    assert_eq!(test(&text), regex.is_match(&text), "{pattern} on {text:?}");
+                }
+            }
+            assert_eq!(
+                test(""),
+                regex.is_match(""),
+                "{pattern} on the empty string"
+            );
+        }
+    }
 }

@@ -5,17 +5,15 @@ use poem_openapi::{Enum, Object};
 
 use crate::scopes::Scope;
 
+use super::text::NonBlank;
+
 /// A new API key.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyCreate {
     /// A name that says what the key is for.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: NonBlank,
     /// The scopes the key holds; the caller's token must hold each of them.
     #[oai(validator(min_items = 1, max_items = 4))]
     pub scopes: Vec<Scope>,

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use super::text::NonBlank;
+
 /// What a connector reads from.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
@@ -32,7 +34,7 @@ pub struct ConnectorFile {
     pub url: String,
     /// The media the cues belong to.
     #[oai(validator(min_length = 1, max_length = 256))]
-    pub media_id: String,
+    pub media_id: NonBlank,
     /// The index the cues are ingested into.
     pub index_id: String,
     /// The format; inferred from the URL's extension (`.vtt`, `.srt`, `.json`) when absent.
@@ -43,12 +45,8 @@ pub struct ConnectorFile {
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ConnectorCreate {
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: NonBlank,
     pub kind: ConnectorKind,
     /// 1 to 500 files.
     #[oai(validator(min_items = 1, max_items = 500))]
@@ -64,12 +62,8 @@ pub struct ConnectorCreate {
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ConnectorUpdate {
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<NonBlank>,
     #[oai(validator(min_items = 1, max_items = 500))]
     pub files: Option<Vec<ConnectorFile>>,
     pub headers: Option<BTreeMap<String, String>>,

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
+use super::text::NonBlank;
+
 /// A new index.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
@@ -11,12 +13,8 @@ pub struct IndexCreate {
     /// Omit it and the server picks one.
     #[oai(validator(max_length = 64, pattern = r"^idx_[a-z0-9_-]{1,60}$"))]
     pub id: Option<String>,
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: NonBlank,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
 }
@@ -25,12 +23,8 @@ pub struct IndexCreate {
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct IndexUpdate {
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<NonBlank>,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
 }
@@ -62,12 +56,8 @@ pub struct IndexPage {
 #[oai(skip_serializing_if_is_none)]
 pub struct SegmentInput {
     /// The media the segment belongs to.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub media_id: String,
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub media_id: NonBlank,
     /// Start, in seconds from the start of the media.
     #[oai(validator(minimum(value = "0")))]
     pub start_seconds: f64,
@@ -75,12 +65,8 @@ pub struct SegmentInput {
     #[oai(validator(minimum(value = "0")))]
     pub end_seconds: f64,
     /// The searchable text.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 20000,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub text: String,
+    #[oai(validator(min_length = 1, max_length = 20000))]
+    pub text: NonBlank,
     /// Labels, filterable exactly; each 1–200 characters.
     #[oai(default, validator(max_items = 64, min_length = 1, max_length = 200))]
     pub labels: Vec<String>,

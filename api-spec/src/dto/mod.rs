@@ -9,4 +9,5 @@ pub mod mcp;
 pub mod prompts;
 pub mod runs;
 pub mod search;
+pub mod text;
 pub mod webhooks;

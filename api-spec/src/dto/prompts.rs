@@ -3,18 +3,16 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
+use super::text::NonBlank;
+
 /// A new prompt: a named retrieval query template with declared variables, and
 /// instructions for the answer.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PromptCreate {
     /// Unique within the organisation.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: NonBlank,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
     /// The retrieval query, with `{{variable}}` placeholders, e.g. `reports about {{topic}}`.
@@ -33,12 +31,8 @@ pub struct PromptCreate {
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PromptUpdate {
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
-    ))]
-    pub name: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<NonBlank>,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
     #[oai(validator(min_length = 1, max_length = 2000))]

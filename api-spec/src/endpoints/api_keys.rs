@@ -16,6 +16,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct ApiKeysApi;
 
 #[OpenApi(tag = "ApiTag::ApiKeys")]
@@ -31,11 +33,8 @@ impl ApiKeysApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<ApiKeyCreate>,
     ) -> Result<Created<ApiKeyWithSecret>, Problems<WriteErrors>> {
         Ok(Created(services.api_keys.create(&auth.0, body.0).await?))
@@ -94,11 +93,8 @@ impl ApiKeysApi {
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<Option<ApiKeyRotate>>,
     ) -> Result<Ok200<ApiKeyWithSecret>, Problems<WriteErrors>> {
         let options = body.0.unwrap_or_default();
@@ -124,11 +120,8 @@ impl ApiKeysApi {
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Ok200<ApiKey>, Problems<WriteErrors>> {
         Ok(Ok200(services.api_keys.revoke(&auth.0, &key_id.0).await?))
     }

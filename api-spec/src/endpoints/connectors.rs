@@ -17,6 +17,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct ConnectorsApi;
 
 #[OpenApi(tag = "ApiTag::Connectors")]
@@ -38,11 +40,8 @@ impl ConnectorsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<ConnectorCreate>,
     ) -> Result<Created<Connector>, Problems<WriteErrors>> {
         Ok(Created(services.connectors.create(&auth.0, body.0).await?))
@@ -103,11 +102,8 @@ impl ConnectorsApi {
         services: Data<&Services>,
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<ConnectorUpdate>,
     ) -> Result<Ok200<Connector>, Problems<WriteErrors>> {
         Ok(Ok200(
@@ -151,11 +147,8 @@ impl ConnectorsApi {
         services: Data<&Services>,
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Accepted<Job>, Problems<WriteErrors>> {
         Ok(Accepted(
             services.connectors.sync(&auth.0, &connector_id.0).await?,

@@ -17,6 +17,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct IndexesApi;
 
 #[OpenApi(tag = "ApiTag::Indexes")]
@@ -32,11 +34,8 @@ impl IndexesApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<IndexCreate>,
     ) -> Result<Created<Index>, Problems<WriteErrors>> {
         Ok(Created(services.indexes.create(&auth.0, body.0).await?))
@@ -94,11 +93,8 @@ impl IndexesApi {
         services: Data<&Services>,
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<IndexUpdate>,
     ) -> Result<Ok200<Index>, Problems<WriteErrors>> {
         Ok(Ok200(
@@ -142,11 +138,8 @@ impl IndexesApi {
         services: Data<&Services>,
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<SegmentBatch>,
     ) -> Result<Created<SegmentBatchResult>, Problems<WriteErrors>> {
         Ok(Created(

@@ -16,6 +16,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct JobsApi;
 
 #[OpenApi(tag = "ApiTag::Jobs")]
@@ -70,11 +72,8 @@ impl JobsApi {
         services: Data<&Services>,
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Ok200<Job>, Problems<WriteErrors>> {
         Ok(Ok200(services.jobs.cancel(&auth.0, &job_id.0).await?))
     }
@@ -94,11 +93,8 @@ impl JobsApi {
         services: Data<&Services>,
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Accepted<Job>, Problems<WriteErrors>> {
         Ok(Accepted(services.jobs.retry(&auth.0, &job_id.0).await?))
     }

@@ -17,6 +17,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct PromptsApi;
 
 #[OpenApi(tag = "ApiTag::Prompts")]
@@ -32,11 +34,8 @@ impl PromptsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<PromptCreate>,
     ) -> Result<Created<Prompt>, Problems<WriteErrors>> {
         Ok(Created(services.prompts.create(&auth.0, body.0).await?))
@@ -94,11 +93,8 @@ impl PromptsApi {
         services: Data<&Services>,
         prompt_id: Path<String>,
         /// Makes the request safe to retry (see `prompt_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<PromptUpdate>,
     ) -> Result<Ok200<Prompt>, Problems<WriteErrors>> {
         Ok(Ok200(

@@ -17,6 +17,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct RunsApi;
 
 #[OpenApi(tag = "ApiTag::Runs")]
@@ -33,11 +35,8 @@ impl RunsApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<RunCreate>,
     ) -> Result<Accepted<Run>, Problems<WriteErrors>> {
         Ok(Accepted(services.runs.create(&auth.0, body.0).await?))
@@ -91,11 +90,8 @@ impl RunsApi {
         services: Data<&Services>,
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Ok200<Run>, Problems<WriteErrors>> {
         Ok(Ok200(services.runs.cancel(&auth.0, &run_id.0).await?))
     }
@@ -115,11 +111,8 @@ impl RunsApi {
         services: Data<&Services>,
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Accepted<Run>, Problems<WriteErrors>> {
         Ok(Accepted(services.runs.retry(&auth.0, &run_id.0).await?))
     }

@@ -17,6 +17,8 @@ use crate::{
     services::{PageParams, Services},
 };
 
+use crate::dto::text::IdempotencyKey;
+
 pub struct WebhooksApi;
 
 #[OpenApi(tag = "ApiTag::Webhooks")]
@@ -35,11 +37,8 @@ impl WebhooksApi {
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<WebhookCreate>,
     ) -> Result<Created<WebhookWithSecret>, Problems<WriteErrors>> {
         Ok(Created(services.webhooks.create(&auth.0, body.0).await?))
@@ -97,11 +96,8 @@ impl WebhooksApi {
         services: Data<&Services>,
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<WebhookUpdate>,
     ) -> Result<Ok200<Webhook>, Problems<WriteErrors>> {
         Ok(Ok200(
@@ -177,11 +173,8 @@ impl WebhooksApi {
         services: Data<&Services>,
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[ -~]+$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
     ) -> Result<Accepted<WebhookDelivery>, Problems<WriteErrors>> {
         Ok(Accepted(
             services.webhooks.test(&auth.0, &webhook_id.0).await?,

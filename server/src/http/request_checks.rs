@@ -61,7 +61,8 @@ impl RequestContract {
         Ok(RequestContract {
             checker: SchemaChecker::new(document)
                 .map_err(anyhow::Error::msg)?
-                .with_meanings(videovector_api_spec::spec::PATTERN_MEANINGS),
+                .with_meanings(videovector_api_spec::spec::PATTERN_MEANINGS)
+                .with_tests(videovector_api_spec::spec::PATTERN_TESTS),
             operations,
         })
     }
@@ -107,6 +108,17 @@ impl RequestContract {
             }
         }
         errors
+    }
+
+    /// Checks a JSON body against the body schema of `operation_id` (the benchmark measures
+    /// this). `None` when the operation takes no body.
+    pub fn check_operation_body(
+        &self,
+        operation_id: &str,
+        body: &[u8],
+    ) -> Option<Result<Vec<FieldError>, ApiError>> {
+        let (schema, _) = self.operations.get(operation_id)?.body.as_ref()?;
+        Some(self.check_body(schema, body))
     }
 
     fn check_body(&self, schema: &Value, body: &[u8]) -> Result<Vec<FieldError>, ApiError> {

@@ -11,12 +11,12 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
-use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::connectors::*,
     services::{ConnectorService, PageParams, ServiceResult},
     ApiError, Principal,
 };
+use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 
 use super::{find_in_org, internal, jobs, pagination::PageRequest};
 use crate::{
@@ -76,7 +76,7 @@ fn to_dto(model: &connector::Model) -> Connector {
             .map(|f| ConnectorFile {
                 format: Some(format_of(&f.format).0),
                 url: f.url,
-                media_id: f.media_id,
+                media_id: NonBlank::stored(f.media_id),
                 index_id: f.index_id,
             })
             .collect(),
@@ -146,7 +146,7 @@ impl Connectors {
             }
             stored.push(StoredFile {
                 url: file.url,
-                media_id: file.media_id,
+                media_id: file.media_id.into(),
                 index_id: file.index_id,
                 format: format.into(),
                 status: pending(),

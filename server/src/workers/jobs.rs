@@ -9,7 +9,9 @@ use chrono::Utc;
 use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
-use videovector_api_spec::dto::{indexes::SegmentInput, webhooks::WebhookEventType};
+use videovector_api_spec::dto::{
+    indexes::SegmentInput, text::NonBlank, webhooks::WebhookEventType,
+};
 
 use super::queue::{claim, idle};
 use crate::{
@@ -201,18 +203,24 @@ impl JobWorker {
         for chunk in cues.chunks(BATCH) {
             let segments = chunk
                 .iter()
-                .map(|cue| SegmentInput {
-                    media_id: file.media_id.clone(),
-                    start_seconds: cue.start_seconds,
-                    end_seconds: cue.end_seconds,
-                    text: cue.text.clone(),
-                    labels: cue.labels.clone(),
-                    metadata: Some(std::collections::BTreeMap::from([(
-                        "source_url".to_string(),
-                        serde_json::Value::String(file.url.clone()),
-                    )])),
+                .map(|cue| {
+                    // A cue's text obeys the rule of a segment's text sent to the API.
+                    let text = NonBlank::try_from(cue.text.as_str()).map_err(|rule| {
+                        format!("the cue at {} s: its text {rule}", cue.start_seconds)
+                    })?;
+                    Ok(SegmentInput {
+                        media_id: NonBlank::stored(file.media_id.clone()),
+                        start_seconds: cue.start_seconds,
+                        end_seconds: cue.end_seconds,
+                        text,
+                        labels: cue.labels.clone(),
+                        metadata: Some(std::collections::BTreeMap::from([(
+                            "source_url".to_string(),
+                            serde_json::Value::String(file.url.clone()),
+                        )])),
+                    })
                 })
-                .collect();
+                .collect::<Result<Vec<_>, String>>()?;
             let batch = self
                 .segments
                 .store(&idx, segments)

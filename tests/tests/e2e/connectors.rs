@@ -44,6 +44,11 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
         ("/interview.srt", fixture("captions/interview.srt")),
         ("/broken.srt", fixture("captions/broken.srt")),
         ("/weather.json", fixture("captions/weather.json")),
+        // A cue's text obeys a segment's rule: no U+0000 (PostgreSQL cannot store it).
+        (
+            "/nul.vtt",
+            b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nbad\0cue\n".to_vec(),
+        ),
     ])
     .await;
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
@@ -72,6 +77,7 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
                     file(files.url("/weather.json"), "weather"),
                     file(files.url("/missing.vtt"), "missing"),
                     file("http://127.0.0.1:1/closed.vtt".into(), "closed"),
+                    file(files.url("/nul.vtt"), "nul"),
                 ])
                 .headers(HashMap::from([(
                     "Authorization".to_string(),
@@ -115,9 +121,9 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
 
     let job = wait_job(&client, &queued.id).await;
     assert_eq!(job.status, types::JobStatus::Succeeded, "{job:?}");
-    assert_eq!(job.progress.files_total, 6);
-    assert_eq!(job.progress.files_done, 6);
-    assert_eq!(job.progress.files_failed, 3);
+    assert_eq!(job.progress.files_total, 7);
+    assert_eq!(job.progress.files_done, 7);
+    assert_eq!(job.progress.files_failed, 4);
     assert_eq!(job.progress.segments_ingested, 3 + 2 + 1);
     let by_media: HashMap<&str, &types::JobFile> =
         job.files.iter().map(|f| (f.media_id.as_str(), f)).collect();
@@ -132,6 +138,9 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
             .contains("line 6: malformed cue timing"),
         "{broken:?}"
     );
+    let nul = by_media["nul"];
+    assert_eq!(nul.status, types::JobFileStatus::Failed);
+    assert!(nul.error.as_deref().unwrap().contains("U+0000"), "{nul:?}");
     assert!(by_media["missing"]
         .error
         .as_deref()
