@@ -289,6 +289,16 @@ impl SchemaChecker {
                         });
                         continue;
                     }
+                    // A map's names are strings of the API, and no string may carry
+                    // U+0000; a pointer under such a name would carry it into the answer,
+                    // so the map itself is named.
+                    Some(Value::Object(_)) if name.contains('\0') => {
+                        out.push(Violation {
+                            pointer: pointer.clone(),
+                            message: "has a name containing U+0000".into(),
+                        });
+                        continue;
+                    }
                     Some(s @ Value::Object(_)) => s,
                     _ => continue,
                 },

@@ -1,6 +1,6 @@
 //! Bodies built to hurt the request checks: nesting past any sane depth, a flood of invalid
-//! values, a megabyte where an enum is expected. Each gets a small, clear 4xx, and the server
-//! keeps answering.
+//! values, a megabyte where an enum is expected, U+0000 in a name. Each gets a
+//! small, clear 4xx, and the server keeps answering.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -98,6 +98,34 @@ async fn hostile_bodies_get_small_clear_refusals() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["pointer"], "/scopes/0");
     assert!(length < 2048, "a {length}-byte answer");
+
+    // A map's name with U+0000 (found by schemathesis): the map is named, so no pointer in
+    // the answer carries U+0000 either.
+    let (status, _, body) = send(http.post(&segments).bearer_auth(&token).json(&json!({
+        "segments": [{"media_id": "m", "start_seconds": 0, "end_seconds": 1, "text": "t",
+                      "metadata": {"ok": 1, "bad\u{0}name": true}}]
+    })))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["pointer"], "/segments/0/metadata");
+    assert_eq!(body["errors"][0]["message"], "has a name containing U+0000");
+    let (status, _, body) = send(
+        http.post(server.api("/runs"))
+            .bearer_auth(&token)
+            .json(&json!({"prompt_id": "p", "index_id": "idx_hostile",
+                          "variables": {"x\u{0}": true}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["pointer"], "/variables");
+    // An unknown property is ignored whatever its name, as the schema allows.
+    let (status, _, _) = send(
+        http.patch(server.api("/indexes/idx_hostile"))
+            .bearer_auth(&token)
+            .json(&json!({"description": "still here", "x\u{0}": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 
     // And the server is still there.
     let (status, _, _) = send(
