@@ -4,6 +4,7 @@
 
 pub mod dto;
 pub mod endpoints;
+pub mod patterns;
 pub mod problem;
 pub mod responses;
 pub mod rules;

@@ -6,7 +6,10 @@
 use poem_openapi::OpenApiService;
 use serde_json::{json, Map, Value};
 
-use crate::endpoints::{api, Api};
+use crate::{
+    endpoints::{api, Api},
+    patterns::NO_NUL_PATTERN,
+};
 
 /// Where the API is mounted.
 pub const BASE_PATH: &str = "/api/v2";
@@ -44,34 +47,6 @@ pub fn generate() -> String {
     out.push('\n');
     out
 }
-
-/// The pattern given to every string that has no pattern, format or enum of its own: no
-/// database column can store U+0000, so no string may carry it.
-pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
-
-/// The pattern of text that must not be blank: some character outside Unicode `White_Space`
-/// (what `str::trim` removes), and no U+0000. Spelled out rather than `\\s`, which means
-/// something else in each regex dialect a client may check it with.
-pub const NON_BLANK_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
-
-/// Functions that test the commonest patterns without a regex (the request checks run them
-/// on every string of every body); `pattern_tests_agree_with_their_patterns` proves each.
-pub const PATTERN_TESTS: &[(&str, crate::schema_check::PatternTest)] = &[
-    (NO_NUL_PATTERN, |text| !text.contains('\0')),
-    (NON_BLANK_PATTERN, crate::dto::text::NonBlank::allows),
-];
-
-/// What each pattern used in the spec means, for the messages of a 422.
-pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
-    (NO_NUL_PATTERN, "must not contain U+0000"),
-    (NON_BLANK_PATTERN, "must not be blank or contain U+0000"),
-    (
-        r"^idx_[a-z0-9_-]{1,60}$",
-        "must be `idx_` then 1–60 of a-z, 0-9, `_`, `-`",
-    ),
-    (r"^[a-z0-9_]{1,64}$", "must be 1–64 of a-z, 0-9, `_`"),
-    (r"^[ -~]+$", "must be visible ASCII characters"),
-];
 
 /// Where a create operation's answer names the resource it made, and the path under which
 /// the operations that take that id live: `(operation, JSON pointer to the id, path prefix,
@@ -263,33 +238,4 @@ fn declare_format_ranges(spec: &mut Value) {
             map.entry("maximum").or_insert_with(|| number(hi));
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use regex::Regex;
-
-    use super::PATTERN_TESTS;
-
-    #[test]
-    fn pattern_tests_agree_with_their_patterns() {
-        for (pattern, test) in PATTERN_TESTS {
-            let regex = Regex::new(pattern).unwrap();
-            for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
-                for text in [
-                    c.to_string(),
-                    format!("{c}x"),
-                    format!("x{c}"),
-                    format!("{c}{c}"),
-                ] {
-                    assert_eq!(test(&text), regex.is_match(&text), "{pattern} on {text:?}");
-                }
-            }
-            assert_eq!(
-                test(""),
-                regex.is_match(""),
-                "{pattern} on the empty string"
-            );
-        }
-    }
 }

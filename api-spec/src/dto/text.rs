@@ -13,10 +13,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::spec::NON_BLANK_PATTERN;
-
-/// The pattern of an `Idempotency-Key`: visible ASCII and spaces.
-pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";
+use crate::patterns::{is_non_blank, IDEMPOTENCY_KEY_PATTERN, NON_BLANK_PATTERN};
 
 /// Text with at least one character outside Unicode `White_Space` and no U+0000, declared
 /// with [`NON_BLANK_PATTERN`]. Lengths are the field's own `validator`s.
@@ -24,10 +21,9 @@ pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";
 pub struct NonBlank(String);
 
 impl NonBlank {
-    /// Whether `text` keeps the rule [`NON_BLANK_PATTERN`] states. `char::is_whitespace` is
-    /// exactly Unicode `White_Space`, the class the pattern spells out.
+    /// Whether `text` keeps the rule [`NON_BLANK_PATTERN`] states.
     pub fn allows(text: &str) -> bool {
-        text.chars().any(|c| !c.is_whitespace()) && !text.contains('\0')
+        is_non_blank(text)
     }
 
     /// A value this server checked when it was first given and has stored since (read back

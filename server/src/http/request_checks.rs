@@ -61,8 +61,8 @@ impl RequestContract {
         Ok(RequestContract {
             checker: SchemaChecker::new(document)
                 .map_err(anyhow::Error::msg)?
-                .with_meanings(videovector_api_spec::spec::PATTERN_MEANINGS)
-                .with_tests(videovector_api_spec::spec::PATTERN_TESTS),
+                .with_meanings(videovector_api_spec::patterns::PATTERN_MEANINGS)
+                .with_tests(videovector_api_spec::patterns::PATTERN_TESTS),
             operations,
         })
     }

@@ -90,7 +90,7 @@ fn security_table_snapshot() {
 /// pattern has a meaning a 422 can say instead of quoting the regex.
 #[test]
 fn every_string_refuses_nul_and_every_pattern_has_a_meaning() {
-    use videovector_api_spec::spec::PATTERN_MEANINGS;
+    use videovector_api_spec::patterns::PATTERN_MEANINGS;
     fn walk(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
         match value {
             serde_json::Value::Object(map) => {

@@ -1,0 +1,75 @@
+//! The rules for strings the spec states as patterns: each pattern, what it means in a
+//! 422's message, and, for the commonest, a function that tests it without a regex.
+
+use crate::schema_check::PatternTest;
+
+/// The pattern given to every string that has no pattern, format or enum of its own: no
+/// database column can store U+0000, so no string may carry it.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
+/// The pattern of text that must not be blank: some character outside Unicode `White_Space`
+/// (what `str::trim` removes), and no U+0000. Spelled out rather than `\\s`, which means
+/// something else in each regex dialect a client may check it with.
+pub const NON_BLANK_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
+
+/// Functions that test the commonest patterns without a regex (the request checks run them
+/// on every string of every body); `pattern_tests_agree_with_their_patterns` proves each.
+pub const PATTERN_TESTS: &[(&str, PatternTest)] = &[
+    (NO_NUL_PATTERN, has_no_nul),
+    (NON_BLANK_PATTERN, is_non_blank),
+];
+
+/// What each pattern used in the spec means, for the messages of a 422.
+pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
+    (NO_NUL_PATTERN, "must not contain U+0000"),
+    (NON_BLANK_PATTERN, "must not be blank or contain U+0000"),
+    (
+        r"^idx_[a-z0-9_-]{1,60}$",
+        "must be `idx_` then 1–60 of a-z, 0-9, `_`, `-`",
+    ),
+    (r"^[a-z0-9_]{1,64}$", "must be 1–64 of a-z, 0-9, `_`"),
+    (IDEMPOTENCY_KEY_PATTERN, "must be visible ASCII characters"),
+];
+
+/// The pattern of an `Idempotency-Key`: visible ASCII and spaces.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";
+
+/// Whether `text` keeps [`NO_NUL_PATTERN`].
+pub fn has_no_nul(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// Whether `text` keeps [`NON_BLANK_PATTERN`]. `char::is_whitespace` is exactly Unicode
+/// `White_Space`, the class the pattern spells out.
+pub fn is_non_blank(text: &str) -> bool {
+    text.chars().any(|c| !c.is_whitespace()) && has_no_nul(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::PATTERN_TESTS;
+
+    #[test]
+    fn pattern_tests_agree_with_their_patterns() {
+        for (pattern, test) in PATTERN_TESTS {
+            let regex = Regex::new(pattern).unwrap();
+            for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+                for text in [
+                    c.to_string(),
+                    format!("{c}x"),
+                    format!("x{c}"),
+                    format!("{c}{c}"),
+                ] {
+                    assert_eq!(test(&text), regex.is_match(&text), "{pattern} on {text:?}");
+                }
+            }
+            assert_eq!(
+                test(""),
+                regex.is_match(""),
+                "{pattern} on the empty string"
+            );
+        }
+    }
+}
