@@ -11,7 +11,8 @@ use videovector_api_spec::{Credential, Principal, Scope};
 
 use super::{
     api_key_secret,
-    jwt::{TokenError, TokenVerifier, VerifiedToken},
+    jwt::{TokenError, TokenVerifier},
+    verified_tokens::VerifiedToken,
 };
 use crate::db::{entities::api_key, point_reads::PointReads};
 

@@ -16,18 +16,8 @@ use serde_json::{json, Value};
 use tokio::sync::RwLock;
 use videovector_api_spec::Scope;
 
-use super::verified_tokens::{VerifiedTokens, LEEWAY_SECONDS};
+use super::verified_tokens::{VerifiedToken, VerifiedTokens, LEEWAY_SECONDS};
 use crate::config::{ExternalIssuer, JwtConfig};
-
-/// What a valid token says.
-#[derive(Debug, Clone)]
-pub struct VerifiedToken {
-    pub issuer: String,
-    pub subject: String,
-    pub org_id: String,
-    pub scopes: Vec<Scope>,
-    pub verified: bool,
-}
 
 /// Why a token was refused (said to the client in general terms only).
 #[derive(Debug, thiserror::Error)]

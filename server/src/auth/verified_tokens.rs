@@ -10,7 +10,17 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use super::jwt::VerifiedToken;
+use videovector_api_spec::Scope;
+
+/// What a valid token says.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub issuer: String,
+    pub subject: String,
+    pub org_id: String,
+    pub scopes: Vec<Scope>,
+    pub verified: bool,
+}
 
 /// Seconds of clock skew allowed on `exp` and `nbf` (the same for a full verification).
 pub const LEEWAY_SECONDS: i64 = 30;

@@ -9,7 +9,6 @@ use poem::http::{HeaderName, HeaderValue};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use videovector_api_spec::{
     dto::connectors::*,
@@ -18,7 +17,11 @@ use videovector_api_spec::{
 };
 use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 
-use super::{find_in_org, internal, jobs, pagination::PageRequest};
+use super::{
+    connector_files::{format_name, format_of, pending, StoredFile},
+    find_in_org, internal, jobs,
+    pagination::PageRequest,
+};
 use crate::{
     captions::Format,
     db::entities::{connector, index, job},
@@ -27,41 +30,6 @@ use crate::{
 };
 
 const MASK: &str = "********";
-
-/// A file as connectors and jobs store it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StoredFile {
-    pub url: String,
-    pub media_id: String,
-    pub index_id: String,
-    pub format: String,
-    #[serde(default = "pending")]
-    pub status: String,
-    #[serde(default)]
-    pub segments: u64,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-fn pending() -> String {
-    "pending".into()
-}
-
-pub fn format_name(format: CaptionFormat) -> &'static str {
-    match format {
-        CaptionFormat::Webvtt => "webvtt",
-        CaptionFormat::Srt => "srt",
-        CaptionFormat::Json => "json",
-    }
-}
-
-pub fn format_of(name: &str) -> (CaptionFormat, Format) {
-    match name {
-        "srt" => (CaptionFormat::Srt, Format::Srt),
-        "json" => (CaptionFormat::Json, Format::Json),
-        _ => (CaptionFormat::Webvtt, Format::WebVtt),
-    }
-}
 
 fn to_dto(model: &connector::Model) -> Connector {
     let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();

@@ -15,7 +15,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{connectors::StoredFile, find_in_org, internal, pagination::PageRequest};
+use super::{connector_files::StoredFile, find_in_org, internal, pagination::PageRequest};
 use crate::{db::entities::job, events::Events, ids::new_id, workers::queue};
 
 fn status_of(value: &str) -> JobStatus {

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod connector_files;
 pub mod connectors;
 pub mod indexes;
 pub mod jobs;

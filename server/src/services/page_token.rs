@@ -4,21 +4,21 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use videovector_api_spec::ApiError;
 use videovector_api_spec::ErrorCode;
 
-use super::retrieval::SearchState;
-
 const LIFETIME_SECONDS: i64 = 15 * 60;
 
+/// What a token carries: the state it resumes (whatever its issuer needs), for whom, until
+/// when.
 #[derive(Serialize, Deserialize)]
-struct Envelope {
+struct Envelope<T> {
     org: String,
     exp: i64,
-    state: SearchState,
+    state: T,
 }
 
 pub struct PageTokens {
@@ -47,11 +47,11 @@ impl PageTokens {
         mac.finalize().into_bytes().to_vec()
     }
 
-    pub fn issue(&self, org_id: &str, state: &SearchState) -> String {
+    pub fn issue<T: Serialize>(&self, org_id: &str, state: &T) -> String {
         let envelope = Envelope {
             org: org_id.to_string(),
             exp: chrono::Utc::now().timestamp() + LIFETIME_SECONDS,
-            state: state.clone(),
+            state,
         };
         let payload = serde_json::to_vec(&envelope).expect("serialisable");
         format!(
@@ -61,14 +61,14 @@ impl PageTokens {
         )
     }
 
-    pub fn open(&self, org_id: &str, token: &str) -> Result<SearchState, ApiError> {
+    pub fn open<T: DeserializeOwned>(&self, org_id: &str, token: &str) -> Result<T, ApiError> {
         let (payload, signature) = token.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
         if !bool::from(self.sign(&payload).ct_eq(&signature)) {
             return Err(invalid());
         }
-        let envelope: Envelope = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let envelope: Envelope<T> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         if envelope.org != org_id {
             return Err(invalid());
         }
@@ -85,33 +85,37 @@ impl PageTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::retrieval::Filters;
 
-    fn state() -> SearchState {
-        SearchState {
-            query: "q".into(),
-            index_ids: vec!["idx_a".into()],
-            filters: Filters::default(),
-            offset: 10,
-            page_size: 10,
-        }
+    #[derive(Debug, Serialize, Deserialize)]
+    struct State {
+        offset: usize,
+    }
+
+    fn state() -> State {
+        State { offset: 10 }
     }
 
     #[test]
     fn tokens_round_trip_and_refuse_tampering_and_other_orgs() {
         let tokens = PageTokens::new(b"pepper");
         let token = tokens.issue("org_a", &state());
-        assert_eq!(tokens.open("org_a", &token).unwrap().offset, 10);
+        assert_eq!(tokens.open::<State>("org_a", &token).unwrap().offset, 10);
         assert_eq!(
-            tokens.open("org_b", &token).unwrap_err().problem.code,
+            tokens
+                .open::<State>("org_b", &token)
+                .unwrap_err()
+                .problem
+                .code,
             ErrorCode::InvalidPageToken
         );
         let mut tampered = token.clone().into_bytes();
         tampered[3] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();
-        assert!(tokens.open("org_a", &tampered).is_err());
-        assert!(PageTokens::new(b"other").open("org_a", &token).is_err());
-        assert!(tokens.open("org_a", "garbage").is_err());
+        assert!(tokens.open::<State>("org_a", &tampered).is_err());
+        assert!(PageTokens::new(b"other")
+            .open::<State>("org_a", &token)
+            .is_err());
+        assert!(tokens.open::<State>("org_a", "garbage").is_err());
     }
 
     #[test]
@@ -129,7 +133,11 @@ mod tests {
             URL_SAFE_NO_PAD.encode(tokens.sign(&payload))
         );
         assert_eq!(
-            tokens.open("org_a", &token).unwrap_err().problem.code,
+            tokens
+                .open::<State>("org_a", &token)
+                .unwrap_err()
+                .problem
+                .code,
             ErrorCode::PageTokenExpired
         );
     }

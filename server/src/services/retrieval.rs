@@ -193,7 +193,7 @@ impl RetrievalService for Retrieval {
     }
 
     async fn search_page(&self, who: &Principal, page_token: &str) -> ServiceResult<SearchPage> {
-        let state = self.tokens.open(&who.org_id, page_token)?;
+        let state: SearchState = self.tokens.open(&who.org_id, page_token)?;
         self.page(who, state).await
     }
 

@@ -22,7 +22,7 @@ use crate::{
     net_guard,
     search::Indexer,
     services::{
-        connectors::{format_of, StoredFile},
+        connector_files::{format_of, StoredFile},
         jobs,
     },
 };
