@@ -3543,14 +3543,15 @@ were created with.*/
         ///How much evidence to retrieve (1–20, default 5).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub top_k: ::std::option::Option<::std::num::NonZeroU32>,
-        ///A value for every variable the prompt declares, and no others.
+        /**A value for every variable the prompt declares (at most 20), and no others; each
+value at most 1,000 characters.*/
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
         pub variables: ::std::collections::HashMap<
             ::std::string::String,
-            ::std::string::String,
+            RunCreateVariablesValue,
         >,
     }
     impl RunCreate {
@@ -3609,6 +3610,60 @@ were created with.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for RunCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`RunCreateVariablesValue`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RunCreateVariablesValue(::std::string::String);
+    impl ::std::ops::Deref for RunCreateVariablesValue {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RunCreateVariablesValue> for ::std::string::String {
+        fn from(value: RunCreateVariablesValue) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RunCreateVariablesValue {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1000usize {
+                return Err("longer than 1000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RunCreateVariablesValue {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RunCreateVariablesValue {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RunCreateVariablesValue {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -8917,7 +8972,7 @@ link-local addresses are refused unless the server allows them.*/
             variables: ::std::result::Result<
                 ::std::collections::HashMap<
                     ::std::string::String,
-                    ::std::string::String,
+                    super::RunCreateVariablesValue,
                 >,
                 ::std::string::String,
             >,
@@ -8976,7 +9031,7 @@ link-local addresses are refused unless the server allows them.*/
                 T: ::std::convert::TryInto<
                     ::std::collections::HashMap<
                         ::std::string::String,
-                        ::std::string::String,
+                        super::RunCreateVariablesValue,
                     >,
                 >,
                 T::Error: ::std::fmt::Display,

@@ -13,8 +13,9 @@ use super::chat::{AnswerMode, Citation};
 pub struct RunCreate {
     pub prompt_id: String,
     pub index_id: String,
-    /// A value for every variable the prompt declares, and no others.
-    #[oai(default)]
+    /// A value for every variable the prompt declares (at most 20), and no others; each
+    /// value at most 1,000 characters.
+    #[oai(default, validator(max_properties = 20, max_length = 1000))]
     pub variables: BTreeMap<String, String>,
     /// How much evidence to retrieve (1–20, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "20")))]

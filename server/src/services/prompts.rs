@@ -69,7 +69,14 @@ fn check_template(template: &str, variables: &[String]) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The longest query a run may render: the template's own limit.
+pub const MAX_RENDERED_CHARS: usize = 2_000;
+
 /// Renders `template` with `values`, which must give every declared variable and no other.
+///
+/// One pass over the template: a substituted value is copied, never scanned again, so a
+/// value holding another placeholder stays text (`{{b}}` inside `a` is not expanded). The
+/// result is held to [`MAX_RENDERED_CHARS`], checked as it grows.
 pub fn render(
     template: &str,
     declared: &[String],
@@ -88,10 +95,39 @@ pub fn render(
             format!("the prompt needs a value for `{missing}`"),
         ));
     }
-    let mut out = template.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-        out = out.replace(&format!("{{{{ {name} }}}}"), value);
+    let too_long = || {
+        ApiError::unprocessable(
+            ErrorCode::InvalidVariable,
+            format!(
+                "the variables render a query longer than {MAX_RENDERED_CHARS} characters; \
+                 give shorter values"
+            ),
+        )
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            // Saved templates close every `{{`; an unclosed one is literal text.
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        match values.get(after[..end].trim()) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+        // A char is at most 4 bytes: past this many bytes the result is surely too long.
+        if out.len() > 4 * MAX_RENDERED_CHARS {
+            return Err(too_long());
+        }
+    }
+    out.push_str(rest);
+    if out.chars().count() > MAX_RENDERED_CHARS {
+        return Err(too_long());
     }
     Ok(out)
 }
@@ -282,5 +318,39 @@ mod tests {
                 .code,
             ErrorCode::UndeclaredVariable
         );
+    }
+
+    #[test]
+    fn render_is_one_pass_and_bounded() {
+        let declared = vec!["a".to_string(), "b".to_string()];
+        // A value holding another placeholder stays text.
+        let values = BTreeMap::from([
+            ("a".to_string(), "{{b}}{{b}}".to_string()),
+            ("b".to_string(), "x".to_string()),
+        ]);
+        assert_eq!(
+            render("{{a}} and {{ b }}", &declared, &values).unwrap(),
+            "{{b}}{{b}} and x"
+        );
+        // The expansion bomb of the review: 400 placeholders of a 1,000-placeholder value.
+        let values = BTreeMap::from([
+            ("a".to_string(), "{{b}}".repeat(1_000)),
+            ("b".to_string(), "{{a}}".repeat(1_000)),
+        ]);
+        let error = render(&"{{a}}".repeat(400), &declared, &values).unwrap_err();
+        assert_eq!(error.problem.code, ErrorCode::InvalidVariable);
+        // Exactly at the limit is fine; one character more is not.
+        let values = BTreeMap::from([
+            ("a".to_string(), "é".repeat(MAX_RENDERED_CHARS - 1)),
+            ("b".to_string(), "y".to_string()),
+        ]);
+        assert_eq!(
+            render("{{a}}{{b}}", &declared, &values)
+                .unwrap()
+                .chars()
+                .count(),
+            MAX_RENDERED_CHARS
+        );
+        assert!(render("{{a}}{{b}}!", &declared, &values).is_err());
     }
 }

@@ -248,7 +248,7 @@ async fn prompts_and_runs(client: &Client, index: &str) {
                 .index_id(index)
                 .variables(HashMap::from([(
                     "topic".to_string(),
-                    "station".to_string(),
+                    "station".parse().unwrap(),
                 )])),
         )
         .send()

@@ -68,10 +68,10 @@ async fn setup(client: &Client) -> (String, Vec<String>) {
     (prompt.id, ids)
 }
 
-fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, types::RunCreateVariablesValue> {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("a valid value")))
         .collect()
 }
 
@@ -118,7 +118,7 @@ async fn a_run_goes_from_queued_to_succeeded_with_results() {
         (status, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "undeclared_variable")
     );
-    let run_with = |variables: HashMap<String, String>| {
+    let run_with = |variables: HashMap<String, types::RunCreateVariablesValue>| {
         client
             .run_create()
             .body(
@@ -303,5 +303,80 @@ async fn runs_left_running_by_a_stopped_server_fail_visibly() {
     let run = wait_done(&client, "run_interrupted").await;
     assert_eq!(run.status, types::RunStatus::Failed);
     assert!(run.error.unwrap().starts_with("interrupted"));
+    server.stop().await;
+}
+
+/// The review's expansion bomb: each variable's value full of the next one's placeholder.
+/// Substituting one variable after another multiplied the query (a 15 KB request aborted the
+/// server on a multi-gigabyte allocation); one pass copies values without scanning them.
+#[tokio::test]
+async fn a_template_expansion_bomb_is_refused_and_values_are_never_rescanned() {
+    let server = TestServer::start_with(|c| c.workers = false).await;
+    let org = server.org(true).await;
+    let token = server.token(&org, &[videovector_api_spec::Scope::Write]);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(server.api(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let response = post(
+        "/indexes",
+        serde_json::json!({"id": "idx_bomb", "name": "Bomb"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let prompt: serde_json::Value = post(
+        "/prompts",
+        serde_json::json!({"name": "bomb", "query_template": "{{a}}".repeat(400),
+                           "variables": ["a", "b"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let run = |a: String, b: String| {
+        post(
+            "/runs",
+            serde_json::json!({"prompt_id": prompt["id"], "index_id": "idx_bomb",
+                               "variables": {"a": a, "b": b}}),
+        )
+    };
+
+    let bomb = run("{{b}}".repeat(200), "{{a}}".repeat(200)).await.unwrap();
+    assert_eq!(bomb.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = bomb.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_variable", "{problem}");
+
+    // A value over 1,000 characters is refused as declared.
+    let long = run("x".repeat(1_001), "y".into()).await.unwrap();
+    assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = long.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["pointer"], "/variables/a");
+
+    // A value holding a placeholder stays text.
+    let prompt: serde_json::Value = post(
+        "/prompts",
+        serde_json::json!({"name": "plain", "query_template": "{{a}} and {{ b }}",
+                           "variables": ["a", "b"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let created = post(
+        "/runs",
+        serde_json::json!({"prompt_id": prompt["id"], "index_id": "idx_bomb",
+                           "variables": {"a": "{{b}}", "b": "x"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["query"], "{{b}} and x");
     server.stop().await;
 }
