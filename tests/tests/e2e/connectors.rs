@@ -258,3 +258,62 @@ async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
     assert_eq!(retried.status, types::JobStatus::Queued);
     server.stop().await;
 }
+
+/// A proxy named in the environment would connect wherever it likes, so the checked and
+/// pinned address would mean nothing: outbound fetches ignore `HTTP_PROXY`. (nextest runs
+/// each test in its own process, so the variable reaches no other test.)
+#[tokio::test]
+async fn outbound_fetches_ignore_proxy_settings() {
+    let files = LocalHttp::start(vec![("/bulletin.vtt", fixture("captions/bulletin.vtt"))]).await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    // Built before the proxy is set: the test's own client talks to the server directly.
+    let client = server.admin_client(&org);
+    let proxy = LocalHttp::start(vec![]).await;
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        std::env::set_var(name, proxy.url(""));
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        std::env::remove_var(name);
+    }
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_captions".parse().unwrap()))
+                .name("Captions"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let connector = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("direct")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![file(files.url("/bulletin.vtt"), "bulletin")]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let queued = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait_job(&client, &queued.id).await;
+    assert_eq!(job.progress.segments_ingested, 3, "{job:?}");
+    assert!(proxy.recorded().is_empty(), "the proxy was used");
+    assert_eq!(files.recorded().len(), 1);
+    server.stop().await;
+}
