@@ -190,14 +190,14 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
         &config.jwt,
         &signing,
     ));
-    let auth = auth::Auth {
+    let auth = auth::Auth::new(
         db,
         issuer,
-        limiter: videovector_server::auth::rate_limit::LoginLimiter::new(
+        videovector_server::auth::rate_limit::LoginLimiter::new(
             1,
             std::time::Duration::from_secs(1),
         ),
-    };
+    );
     let token = auth
         .mint_for(&op, scopes)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

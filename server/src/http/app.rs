@@ -116,14 +116,14 @@ impl AppState {
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
         let request_contract = Arc::new(RequestContract::from_spec(COMMITTED_SPEC)?);
-        let auth = Arc::new(Auth {
-            db: db.clone(),
+        let auth = Arc::new(Auth::new(
+            db.clone(),
             issuer,
-            limiter: LoginLimiter::new(
+            LoginLimiter::new(
                 config.login_max_failures,
                 Duration::from_secs(config.login_window_seconds),
             ),
-        });
+        ));
         spawn_idempotency_sweeper(db.clone());
         let retrieval = Arc::new(Retrieval {
             reads: reads.clone(),

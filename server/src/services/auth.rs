@@ -42,9 +42,22 @@ pub struct Auth {
     pub db: DatabaseConnection,
     pub issuer: Arc<TokenIssuer>,
     pub limiter: LoginLimiter,
+    /// Password verifications allowed at once: one per core, as more would only queue on
+    /// the CPU while holding their memory.
+    verifications: tokio::sync::Semaphore,
 }
 
 impl Auth {
+    pub fn new(db: DatabaseConnection, issuer: Arc<TokenIssuer>, limiter: LoginLimiter) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Auth {
+            db,
+            issuer,
+            limiter,
+            verifications: tokio::sync::Semaphore::new(cores),
+        }
+    }
+
     /// Mints a token for an operator record (login and `videovector token`).
     pub fn mint_for(
         &self,
@@ -102,14 +115,23 @@ impl AuthService for Auth {
         let email = request.email.trim().to_lowercase();
         let email_key = format!("email:{email}");
         let client_key = format!("client:{client}");
-        if let Some(wait) = self.limiter.blocked(&[&email_key, &client_key]) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyAttempts,
-                "too many failed logins; retry later",
-            )
-            .with_header("Retry-After", wait.to_string()));
-        }
+        let attempt = self
+            .limiter
+            .reserve(&[&email_key, &client_key])
+            .map_err(|wait| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::TooManyAttempts,
+                    "too many failed logins; retry later",
+                )
+                .with_header("Retry-After", wait.to_string())
+            })?;
+        // Each verification holds about 19 MiB for hundreds of milliseconds: a few at a time.
+        let _permit = self
+            .verifications
+            .acquire()
+            .await
+            .map_err(|e| internal("waiting to verify a password", e))?;
         let found = operator::Entity::find()
             .filter(operator::Column::Email.eq(&email))
             .one(&self.db)
@@ -132,7 +154,7 @@ impl AuthService for Auth {
             }
         };
         let Some(op) = ok_operator else {
-            self.limiter.record_failure(&[&email_key, &client_key]);
+            // The reservation stands as the failure.
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidCredentials,
@@ -140,7 +162,8 @@ impl AuthService for Auth {
             )
             .with_header("WWW-Authenticate", "Bearer realm=\"videovector\""));
         };
-        self.limiter.record_success(&email_key);
+        self.limiter
+            .succeeded(attempt, &[&email_key], &[&client_key]);
         self.mint_for(&op, request.scopes)
     }
 }

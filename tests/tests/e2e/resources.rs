@@ -283,6 +283,34 @@ async fn failed_logins_are_refused_and_rate_limited() {
     server.stop().await;
 }
 
+/// The review's race: the limit was consulted before the ~400 ms password check and the
+/// failure recorded after it, so 40 concurrent guesses all got a 401 against a limit of 10.
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_held_to_the_limit() {
+    let server = TestServer::start_with(|config| config.login_max_failures = 10).await;
+    let http = reqwest::Client::new();
+    let guesses = (0..40).map(|i| {
+        http.post(server.api("/auth/token"))
+            .json(&json!({"email": "bootstrap@example.com", "password": format!("guess {i}")}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (10, 30), "{statuses:?}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn problem_bodies() {
     let server = TestServer::start().await;
