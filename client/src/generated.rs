@@ -11050,7 +11050,7 @@ impl Client {
 
 Lists this organisation's keys, masked, oldest first.
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
 Sends a `GET` request to `/api-keys`
 
@@ -11072,7 +11072,7 @@ let response = client.api_key_list()
 Creates a key and returns the full secret once: persist it immediately in your own
 secret store. The caller's token must hold every scope it grants (no escalation).
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
 Sends a `POST` request to `/api-keys`
 
@@ -11094,7 +11094,7 @@ let response = client.api_key_create()
 
 Returns one key, masked.
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
 Sends a `GET` request to `/api-keys/{key_id}`
 
@@ -11111,7 +11111,7 @@ let response = client.api_key_view()
 
 Removes the key; it stops working at once.
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
 
 Sends a `DELETE` request to `/api-keys/{key_id}`
 
@@ -11128,7 +11128,7 @@ let response = client.api_key_delete()
 
 Soft-disables the key: it stops working at once and stays listed as `revoked`.
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
 Sends a `POST` request to `/api-keys/{key_id}/revoke`
 
@@ -11150,7 +11150,7 @@ let response = client.api_key_revoke()
 Returns a new full secret for the key and revokes the old secret (at once, or after
 `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
 
-**Security:** a JWT bearer token (API keys are refused with 401); no particular scope.
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
 Sends a `POST` request to `/api-keys/{key_id}/rotate`
 

@@ -1,4 +1,6 @@
 //! The six `/api-keys` operations. JWT bearer only: an API key cannot manage API keys.
+//! Scopes: `read` to list and view, `write` to create, rotate and revoke (never granting
+//! more than the caller holds), `admin` to delete.
 
 use poem::web::Data;
 use poem_openapi::{
@@ -12,6 +14,7 @@ use crate::{
     dto::api_keys::*,
     problem::{DeleteErrors, ListErrors, Problems, ViewErrors, WriteErrors},
     responses::{Created, NoContent, Ok200},
+    scopes::Scope,
     security::BearerOnly,
     services::{PageParams, Services},
 };
@@ -29,7 +32,7 @@ impl ApiKeysApi {
     #[oai(path = "/api-keys", method = "post", operation_id = "api_key_create")]
     async fn api_key_create(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
         /// Makes the request safe to retry: a retry with the same key and body returns the
         /// stored response with `Idempotent-Replayed: true`.
@@ -46,7 +49,7 @@ impl ApiKeysApi {
     #[oai(path = "/api-keys", method = "get", operation_id = "api_key_list")]
     async fn api_key_list(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Read")] auth: BearerOnly,
         services: Data<&Services>,
         /// Page size, 1–100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
@@ -71,7 +74,7 @@ impl ApiKeysApi {
     )]
     async fn api_key_view(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Read")] auth: BearerOnly,
         services: Data<&Services>,
         key_id: Path<String>,
     ) -> Result<Ok200<ApiKey>, Problems<ViewErrors>> {
@@ -89,7 +92,7 @@ impl ApiKeysApi {
     )]
     async fn api_key_rotate(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
@@ -116,7 +119,7 @@ impl ApiKeysApi {
     )]
     async fn api_key_revoke(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
@@ -136,7 +139,7 @@ impl ApiKeysApi {
     )]
     async fn api_key_delete(
         &self,
-        auth: BearerOnly,
+        #[oai(scope = "Scope::Admin")] auth: BearerOnly,
         services: Data<&Services>,
         key_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {

@@ -278,17 +278,48 @@ async fn api_key_lifecycle() {
         StatusCode::NOT_FOUND
     );
 
-    // No escalation: a read token cannot mint a write key, nor touch an admin key.
+    // Key management takes scopes too. A token without scopes (the review's attack) or with
+    // `search` alone cannot even list keys; `read` lists and views, and no more.
+    for scopes in [&[][..], &[Scope::Search][..]] {
+        let weak =
+            videovector_client::with_bearer_token(&server.url(), &server.token(&org, scopes))
+                .unwrap();
+        assert_eq!(
+            status_of(weak.api_key_list().send().await).0,
+            StatusCode::FORBIDDEN,
+            "{scopes:?}"
+        );
+    }
     let reader =
         videovector_client::with_bearer_token(&server.url(), &server.token(&org, &[Scope::Read]))
             .unwrap();
+    reader.api_key_list().send().await.expect("read lists keys");
     let (status, code) = status_of(
         reader
             .api_key_create()
             .body(
                 types::ApiKeyCreate::builder()
+                    .name("not allowed")
+                    .scopes(vec![types::Scope::Search]),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+    // No escalation: a write token cannot mint an admin key, nor touch one.
+    let writer =
+        videovector_client::with_bearer_token(&server.url(), &server.token(&org, &[Scope::Write]))
+            .unwrap();
+    let (status, code) = status_of(
+        writer
+            .api_key_create()
+            .body(
+                types::ApiKeyCreate::builder()
                     .name("escalate")
-                    .scopes(vec![types::Scope::Write]),
+                    .scopes(vec![types::Scope::Admin]),
             )
             .send()
             .await,
@@ -299,10 +330,10 @@ async fn api_key_lifecycle() {
     );
     let (admin_key, _) = server.api_key(&org, &[Scope::Admin]).await;
     assert_eq!(
-        status_of(reader.api_key_revoke().key_id(&admin_key).send().await).0,
+        status_of(writer.api_key_revoke().key_id(&admin_key).send().await).0,
         StatusCode::FORBIDDEN
     );
-    reader
+    let minted = writer
         .api_key_create()
         .body(
             types::ApiKeyCreate::builder()
@@ -311,7 +342,13 @@ async fn api_key_lifecycle() {
         )
         .send()
         .await
-        .expect("a read token may mint a search key");
+        .expect("a write token may mint a search key")
+        .into_inner();
+    // Deleting takes admin.
+    assert_eq!(
+        status_of(writer.api_key_delete().key_id(&minted.key.id).send().await).0,
+        StatusCode::FORBIDDEN
+    );
     server.stop().await;
 }
 
