@@ -5,6 +5,9 @@ use poem_openapi::Object;
 
 use super::text::NonBlank;
 
+/// The longest segment text, in characters (the `text` field's `maxLength`).
+pub const MAX_SEGMENT_TEXT_CHARS: usize = 20_000;
+
 /// A new index.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]

@@ -10,7 +10,9 @@ use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{
-    indexes::SegmentInput, text::NonBlank, webhooks::WebhookEventType,
+    indexes::{SegmentInput, MAX_SEGMENT_TEXT_CHARS},
+    text::NonBlank,
+    webhooks::WebhookEventType,
 };
 
 use super::queue::{claim, idle};
@@ -204,10 +206,18 @@ impl JobWorker {
             let segments = chunk
                 .iter()
                 .map(|cue| {
-                    // A cue's text obeys the rule of a segment's text sent to the API.
+                    // A cue's text obeys the rules of a segment's text sent to the API.
                     let text = NonBlank::try_from(cue.text.as_str()).map_err(|rule| {
                         format!("the cue at {} s: its text {rule}", cue.start_seconds)
                     })?;
+                    let chars = text.chars().count();
+                    if chars > MAX_SEGMENT_TEXT_CHARS {
+                        return Err(format!(
+                            "the cue at {} s: its text has {chars} characters, more than a \
+                             segment's {MAX_SEGMENT_TEXT_CHARS}",
+                            cue.start_seconds
+                        ));
+                    }
                     Ok(SegmentInput {
                         media_id: NonBlank::stored(file.media_id.clone()),
                         start_seconds: cue.start_seconds,

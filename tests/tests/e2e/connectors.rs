@@ -49,6 +49,15 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
             "/nul.vtt",
             b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nbad\0cue\n".to_vec(),
         ),
+        // ...and a segment's length: the review's 24,011-character cue.
+        (
+            "/long.vtt",
+            format!(
+                "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n{}\n",
+                "w".repeat(24_011)
+            )
+            .into_bytes(),
+        ),
     ])
     .await;
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
@@ -78,6 +87,7 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
                     file(files.url("/missing.vtt"), "missing"),
                     file("http://127.0.0.1:1/closed.vtt".into(), "closed"),
                     file(files.url("/nul.vtt"), "nul"),
+                    file(files.url("/long.vtt"), "long"),
                 ])
                 .headers(HashMap::from([(
                     "Authorization".to_string(),
@@ -121,9 +131,9 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
 
     let job = wait_job(&client, &queued.id).await;
     assert_eq!(job.status, types::JobStatus::Succeeded, "{job:?}");
-    assert_eq!(job.progress.files_total, 7);
-    assert_eq!(job.progress.files_done, 7);
-    assert_eq!(job.progress.files_failed, 4);
+    assert_eq!(job.progress.files_total, 8);
+    assert_eq!(job.progress.files_done, 8);
+    assert_eq!(job.progress.files_failed, 5);
     assert_eq!(job.progress.segments_ingested, 3 + 2 + 1);
     let by_media: HashMap<&str, &types::JobFile> =
         job.files.iter().map(|f| (f.media_id.as_str(), f)).collect();
@@ -141,6 +151,12 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
     let nul = by_media["nul"];
     assert_eq!(nul.status, types::JobFileStatus::Failed);
     assert!(nul.error.as_deref().unwrap().contains("U+0000"), "{nul:?}");
+    let long = by_media["long"];
+    assert_eq!(long.status, types::JobFileStatus::Failed);
+    assert!(
+        long.error.as_deref().unwrap().contains("24011 characters"),
+        "{long:?}"
+    );
     assert!(by_media["missing"]
         .error
         .as_deref()

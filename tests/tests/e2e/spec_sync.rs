@@ -132,3 +132,13 @@ fn every_string_refuses_nul_and_every_pattern_has_a_meaning() {
     walk(&spec, "", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[test]
+fn the_segment_text_limit_the_workers_use_is_the_declared_one() {
+    let spec: serde_json::Value =
+        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    assert_eq!(
+        spec["components"]["schemas"]["SegmentInput"]["properties"]["text"]["maxLength"],
+        videovector_api_spec::dto::indexes::MAX_SEGMENT_TEXT_CHARS
+    );
+}
