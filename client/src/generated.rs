@@ -604,8 +604,8 @@ pub mod types {
     ///A question answered from the evidence in some indexes.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ChatRequest {
-        ///The indexes to retrieve evidence from (1–20).
-        pub index_ids: ::std::vec::Vec<::std::string::String>,
+        ///The indexes to retrieve evidence from (1–20 ids, each at most 64 characters).
+        pub index_ids: ::std::vec::Vec<ChatRequestIndexIdsItem>,
         ///The conversation; the last `user` message is what gets answered.
         pub messages: ::std::vec::Vec<ChatMessage>,
         ///How many pieces of evidence to retrieve (1–20, default 5).
@@ -615,6 +615,63 @@ pub mod types {
     impl ChatRequest {
         pub fn builder() -> builder::ChatRequest {
             Default::default()
+        }
+    }
+    ///`ChatRequestIndexIdsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ChatRequestIndexIdsItem(::std::string::String);
+    impl ::std::ops::Deref for ChatRequestIndexIdsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ChatRequestIndexIdsItem> for ::std::string::String {
+        fn from(value: ChatRequestIndexIdsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ChatRequestIndexIdsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ChatRequestIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ChatRequestIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ChatRequestIndexIdsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///Who said a chat message.
@@ -1300,8 +1357,8 @@ every header.*/
     pub struct CrossSearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
-        ///The indexes to search (1–20).
-        pub index_ids: ::std::vec::Vec<::std::string::String>,
+        ///The indexes to search (1–20 ids, each at most 64 characters).
+        pub index_ids: ::std::vec::Vec<CrossSearchRequestIndexIdsItem>,
         ///Hits per page (1–100, default 10).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub page_size: ::std::option::Option<::std::num::NonZeroU32>,
@@ -1311,6 +1368,64 @@ every header.*/
     impl CrossSearchRequest {
         pub fn builder() -> builder::CrossSearchRequest {
             Default::default()
+        }
+    }
+    ///`CrossSearchRequestIndexIdsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CrossSearchRequestIndexIdsItem(::std::string::String);
+    impl ::std::ops::Deref for CrossSearchRequestIndexIdsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CrossSearchRequestIndexIdsItem> for ::std::string::String {
+        fn from(value: CrossSearchRequestIndexIdsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CrossSearchRequestIndexIdsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CrossSearchRequestIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CrossSearchRequestIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CrossSearchRequestIndexIdsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///Natural-language query; terms are OR-ed and ranked by BM25 within each index.
@@ -3900,12 +4015,13 @@ value at most 1,000 characters.*/
         ///Only segments ending at or before this second.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_seconds_lte: ::std::option::Option<f64>,
-        ///Only segments carrying every one of these labels.
+        /**Only segments carrying every one of these labels (each 1–200 characters, like a
+segment's labels).*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub labels: ::std::vec::Vec<::std::string::String>,
-        ///Only these media.
+        pub labels: ::std::vec::Vec<SearchFiltersLabelsItem>,
+        ///Only these media (each 1–256 characters, like a segment's `media_id`).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub media_ids: ::std::vec::Vec<::std::string::String>,
+        pub media_ids: ::std::vec::Vec<SearchFiltersMediaIdsItem>,
         ///Only segments starting at or after this second.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_seconds_gte: ::std::option::Option<f64>,
@@ -3913,6 +4029,120 @@ value at most 1,000 characters.*/
     impl SearchFilters {
         pub fn builder() -> builder::SearchFilters {
             Default::default()
+        }
+    }
+    ///`SearchFiltersLabelsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchFiltersLabelsItem(::std::string::String);
+    impl ::std::ops::Deref for SearchFiltersLabelsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchFiltersLabelsItem> for ::std::string::String {
+        fn from(value: SearchFiltersLabelsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SearchFiltersLabelsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchFiltersLabelsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchFiltersLabelsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchFiltersLabelsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`SearchFiltersMediaIdsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchFiltersMediaIdsItem(::std::string::String);
+    impl ::std::ops::Deref for SearchFiltersMediaIdsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchFiltersMediaIdsItem> for ::std::string::String {
+        fn from(value: SearchFiltersMediaIdsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SearchFiltersMediaIdsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 256usize {
+                return Err("longer than 256 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchFiltersMediaIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchFiltersMediaIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchFiltersMediaIdsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///One ranked hit.
@@ -5737,7 +5967,7 @@ link-local addresses are refused unless the server allows them.*/
         #[derive(Clone, Debug)]
         pub struct ChatRequest {
             index_ids: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::ChatRequestIndexIdsItem>,
                 ::std::string::String,
             >,
             messages: ::std::result::Result<
@@ -5761,7 +5991,9 @@ link-local addresses are refused unless the server allows them.*/
         impl ChatRequest {
             pub fn index_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ChatRequestIndexIdsItem>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.index_ids = value
@@ -6510,7 +6742,7 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             index_ids: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::CrossSearchRequestIndexIdsItem>,
                 ::std::string::String,
             >,
             page_size: ::std::result::Result<
@@ -6547,7 +6779,9 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn index_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CrossSearchRequestIndexIdsItem>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.index_ids = value
@@ -9231,11 +9465,11 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             labels: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::SearchFiltersLabelsItem>,
                 ::std::string::String,
             >,
             media_ids: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::SearchFiltersMediaIdsItem>,
                 ::std::string::String,
             >,
             start_seconds_gte: ::std::result::Result<
@@ -9270,7 +9504,9 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn labels<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::SearchFiltersLabelsItem>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.labels = value
@@ -9282,7 +9518,9 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn media_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::SearchFiltersMediaIdsItem>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.media_ids = value

@@ -27,8 +27,8 @@ pub struct ChatRequest {
     /// The conversation; the last `user` message is what gets answered.
     #[oai(validator(min_items = 1, max_items = 50))]
     pub messages: Vec<ChatMessage>,
-    /// The indexes to retrieve evidence from (1–20).
-    #[oai(validator(min_items = 1, max_items = 20))]
+    /// The indexes to retrieve evidence from (1–20 ids, each at most 64 characters).
+    #[oai(validator(min_items = 1, max_items = 20, min_length = 1, max_length = 64))]
     pub index_ids: Vec<String>,
     /// How many pieces of evidence to retrieve (1–20, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "20")))]

@@ -20,11 +20,12 @@ pub struct SearchRequest {
 #[derive(Object, Debug, Clone, Default)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SearchFilters {
-    /// Only these media.
-    #[oai(validator(max_items = 100))]
+    /// Only these media (each 1–256 characters, like a segment's `media_id`).
+    #[oai(validator(max_items = 100, min_length = 1, max_length = 256))]
     pub media_ids: Option<Vec<String>>,
-    /// Only segments carrying every one of these labels.
-    #[oai(validator(max_items = 20))]
+    /// Only segments carrying every one of these labels (each 1–200 characters, like a
+    /// segment's labels).
+    #[oai(validator(max_items = 20, min_length = 1, max_length = 200))]
     pub labels: Option<Vec<String>>,
     /// Only segments starting at or after this second.
     pub start_seconds_gte: Option<f64>,
@@ -72,8 +73,8 @@ pub struct CrossSearchRequest {
     /// Natural-language query; terms are OR-ed and ranked by BM25 within each index.
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub query: String,
-    /// The indexes to search (1–20).
-    #[oai(validator(min_items = 1, max_items = 20))]
+    /// The indexes to search (1–20 ids, each at most 64 characters).
+    #[oai(validator(min_items = 1, max_items = 20, min_length = 1, max_length = 64))]
     pub index_ids: Vec<String>,
     /// Hits per page (1–100, default 10).
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]

@@ -181,7 +181,7 @@ async fn indexes_and_retrieval(client: &Client) -> String {
         .body(
             types::CrossSearchRequest::builder()
                 .query("reporter")
-                .index_ids(vec![index.clone()])
+                .index_ids(vec![index.parse().unwrap()])
                 .page_size(Some(2.try_into().unwrap())),
         )
         .send()
@@ -201,7 +201,7 @@ async fn indexes_and_retrieval(client: &Client) -> String {
         .chat_completion_create()
         .body(
             types::ChatRequest::builder()
-                .index_ids(vec![index.clone()])
+                .index_ids(vec![index.parse().unwrap()])
                 .messages(vec![types::ChatMessage {
                     role: types::ChatRole::User,
                     content: "where is the reporter?".parse().unwrap(),

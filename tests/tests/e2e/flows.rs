@@ -533,7 +533,7 @@ async fn search_ranks_a_small_corpus_sensibly() {
                 .query("station")
                 .filters(Some(
                     types::SearchFilters::builder()
-                        .media_ids(vec!["b".to_string()])
+                        .media_ids(vec!["b".parse().unwrap()])
                         .try_into()
                         .unwrap(),
                 )),

@@ -127,6 +127,25 @@ async fn hostile_bodies_get_small_clear_refusals() {
     .await;
     assert_eq!(status, StatusCode::OK);
 
+    // The review's megabyte media id in a search filter: every list item has a limit.
+    let (status, _, body) = send(
+        http.post(server.api("/indexes/idx_hostile/search"))
+            .bearer_auth(&token)
+            .json(
+                &json!({"query": "t", "filters": {"media_ids": ["m".repeat(1 << 20)],
+                                                    "labels": ["l".repeat(201)]}}),
+            ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/filters/labels/0", "/filters/media_ids/0"]);
+
     // And the server is still there.
     let (status, _, _) = send(
         http.get(server.api("/indexes/idx_hostile"))

@@ -68,7 +68,10 @@ async fn search_across_indexes_pages_through_every_hit_once() {
         .body(
             types::CrossSearchRequest::builder()
                 .query("crane containers")
-                .index_ids(vec!["idx_north".into(), "idx_south".into()])
+                .index_ids(vec![
+                    "idx_north".parse().unwrap(),
+                    "idx_south".parse().unwrap(),
+                ])
                 .page_size(Some(5.try_into().unwrap())),
         )
         .send()
@@ -102,7 +105,7 @@ async fn search_across_indexes_pages_through_every_hit_once() {
         .body(
             types::CrossSearchRequest::builder()
                 .query("crane")
-                .index_ids(vec!["idx_north".into()])
+                .index_ids(vec!["idx_north".parse().unwrap()])
                 .page_size(Some(2.try_into().unwrap())),
         )
         .send()
@@ -131,7 +134,7 @@ async fn search_across_indexes_pages_through_every_hit_once() {
         .body(
             types::CrossSearchRequest::builder()
                 .query("crane")
-                .index_ids(vec!["idx_north".into()]),
+                .index_ids(vec!["idx_north".parse().unwrap()]),
         )
         .send()
         .await
@@ -165,7 +168,7 @@ async fn chat_answers_extractively_with_citations_of_real_segments() {
                     role: types::ChatRole::User,
                     content: "When did the mayor open the bridge?".parse().unwrap(),
                 }])
-                .index_ids(vec!["idx_news".into()])
+                .index_ids(vec!["idx_news".parse().unwrap()])
                 .top_k(Some(2.try_into().unwrap())),
         )
         .send()
