@@ -258,8 +258,10 @@ impl AppState {
     }
 }
 
-/// Refuses a body above [`MAX_BODY_BYTES`] with 413: a declared length before reading, a
-/// chunked body as soon as it grows past the limit.
+/// Refuses a body above [`MAX_BODY_BYTES`] with 413: a declared length before reading, any
+/// other body (chunked, or HTTP/2 with no length at all) as soon as it grows past the limit.
+/// No framing gets past it: an h2c body carries neither `Content-Length` nor
+/// `Transfer-Encoding`, and was read in full before this.
 async fn limit_body<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem::Result<Response> {
     use tokio::io::AsyncReadExt;
     let too_large = || {
@@ -275,10 +277,7 @@ async fn limit_body<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem:
                 return Err(too_large());
             }
         }
-        None if req
-            .headers()
-            .contains_key(poem::http::header::TRANSFER_ENCODING) =>
-        {
+        None => {
             let mut body = Vec::new();
             req.take_body()
                 .into_async_read()
@@ -291,7 +290,6 @@ async fn limit_body<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem:
             }
             req.set_body(body);
         }
-        None => {}
     }
     next.call(req).await.map(IntoResponse::into_response)
 }
@@ -389,4 +387,35 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown: Some(tx),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[handler]
+    fn echo_length(body: Vec<u8>) -> String {
+        body.len().to_string()
+    }
+
+    /// A body with no declared length and no chunked framing (what an h2c client sends) is
+    /// held to the limit like any other.
+    #[tokio::test]
+    async fn a_body_without_any_framing_header_is_held_to_the_limit() {
+        let over = poem::Request::builder()
+            .method(poem::http::Method::POST)
+            .body(vec![0u8; MAX_BODY_BYTES + 1]);
+        assert!(over
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .is_none());
+        let refused = limit_body(echo_length, over).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        let within = poem::Request::builder()
+            .method(poem::http::Method::POST)
+            .body(vec![0u8; 1024]);
+        let answer = limit_body(echo_length, within).await.unwrap();
+        assert_eq!(answer.into_body().into_string().await.unwrap(), "1024");
+    }
 }
