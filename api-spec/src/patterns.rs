@@ -17,6 +17,7 @@ pub const NON_BLANK_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2
 pub const PATTERN_TESTS: &[(&str, PatternTest)] = &[
     (NO_NUL_PATTERN, has_no_nul),
     (NON_BLANK_PATTERN, is_non_blank),
+    (IDEMPOTENCY_KEY_PATTERN, is_visible_ascii),
 ];
 
 /// What each pattern used in the spec means, for the messages of a 422.
@@ -33,6 +34,11 @@ pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
 
 /// The pattern of an `Idempotency-Key`: visible ASCII and spaces.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";
+
+/// Whether `text` keeps [`IDEMPOTENCY_KEY_PATTERN`]: one or more of space through `~`.
+pub fn is_visible_ascii(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
 
 /// Whether `text` keeps [`NO_NUL_PATTERN`].
 pub fn has_no_nul(text: &str) -> bool {

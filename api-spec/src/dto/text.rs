@@ -13,7 +13,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::patterns::{is_non_blank, IDEMPOTENCY_KEY_PATTERN, NON_BLANK_PATTERN};
+use crate::patterns::{is_non_blank, is_visible_ascii, IDEMPOTENCY_KEY_PATTERN, NON_BLANK_PATTERN};
 
 /// Text with at least one character outside Unicode `White_Space` and no U+0000, declared
 /// with [`NON_BLANK_PATTERN`]. Lengths are the field's own `validator`s.
@@ -66,8 +66,7 @@ impl IdempotencyKey {
 
     /// Whether `key` keeps the declared length and [`IDEMPOTENCY_KEY_PATTERN`].
     pub fn allows(key: &str) -> bool {
-        (1..=Self::MAX_LENGTH).contains(&key.len())
-            && key.bytes().all(|b| (b' '..=b'~').contains(&b))
+        key.len() <= Self::MAX_LENGTH && is_visible_ascii(key)
     }
 }
 
