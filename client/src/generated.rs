@@ -777,7 +777,8 @@ pub mod types {
         ///1 to 500 files.
         pub files: ::std::vec::Vec<ConnectorFile>,
         /**Request headers sent with every fetch (e.g. `Authorization`). Their values are
-secrets: stored, never returned.*/
+secrets: encrypted at rest, never returned, and sent only to the origins
+(`scheme://host:port`) of the files they were given with.*/
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -11525,8 +11526,11 @@ let response = client.connector_delete()
     }
     /**Update a connector
 
-Changes a connector; `headers`, when given, replaces every header. Jobs already
-created keep the files they were created with.
+Changes a connector; `headers`, when given, replaces every header and binds the
+values to the origins of the connector's files. Moving files to another origin
+without giving `headers` again drops the stored headers (the answer lists none), so
+a secret never follows files to a host it was not set for. Jobs already created keep
+the files they were created with.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
@@ -11776,8 +11780,9 @@ let response = client.job_cancel()
     }
     /**Retry a job
 
-Queues a new attempt of a failed or cancelled job with the same files; the original
-stays as it was. Any other status is a 409.
+Queues a new attempt of a failed or cancelled job: it syncs the connector's current
+files with its current headers, so a retry never replays an earlier configuration.
+The original stays as it was. Any other status, or a deleted connector, is a 409.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 

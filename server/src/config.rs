@@ -32,6 +32,11 @@ pub struct Config {
     /// Server pepper for API key digests; a file in the data dir when unset. Every instance
     /// sharing a database must use the same pepper.
     pub api_key_pepper: Option<String>,
+    /// Master keys that seal secrets at rest (connector header values, webhook signing
+    /// secrets, stored idempotent responses): comma-separated, the current one first, each
+    /// at least 32 characters. A file in the data dir (one key per line) when unset. Every
+    /// instance sharing a database must hold the same keys.
+    pub secrets_key: Option<String>,
     pub jwt: JwtConfig,
     /// Failed logins allowed per email and per client address in `login_window_seconds`.
     pub login_max_failures: u32,
@@ -102,6 +107,7 @@ impl Default for Config {
             bootstrap_password: None,
             api_key_prefix: "sk_live_".into(),
             api_key_pepper: None,
+            secrets_key: None,
             jwt: JwtConfig {
                 issuer: "videovector".into(),
                 audience: "videovector-api".into(),

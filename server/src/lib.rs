@@ -12,6 +12,7 @@ pub mod ids;
 pub mod memory;
 pub mod net_guard;
 pub mod search;
+pub mod secrets_at_rest;
 pub mod services;
 pub mod workers;
 

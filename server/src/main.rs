@@ -12,7 +12,7 @@ use videovector_server::{
     db::entities::{operator, organization},
     db::{direct::DirectSqlite, segment_store::SegmentStore},
     search::{Indexer, SearchEngine},
-    services::auth,
+    services::{auth, resealing},
 };
 
 #[derive(Parser)]
@@ -42,6 +42,9 @@ enum Command {
     Migrate,
     /// Rebuild the search indexes from the database (stop the server first).
     Reindex,
+    /// Rewrite every stored secret under the current secrets key (the first one), after a
+    /// new key was added; older keys can then be removed.
+    ResealSecrets,
     /// Mint a JWT for an operator with the built-in issuer.
     Token {
         #[arg(long)]
@@ -118,6 +121,23 @@ async fn run() -> anyhow::Result<()> {
             let segments = SegmentStore::new(db.clone(), direct);
             Indexer::new(db, segments, engine).rebuild_all().await?;
             println!("search indexes rebuilt");
+            Ok(())
+        }
+        Command::ResealSecrets => {
+            let db = db::open(&config).await?;
+            let keyring = videovector_server::http::app::load_keyring(&config)?;
+            let report =
+                resealing::reseal_all(&db, &keyring, resealing::Reseal::NotCurrent).await?;
+            println!(
+                "{} secrets resealed under key {}",
+                report.resealed,
+                keyring.current_id()
+            );
+            anyhow::ensure!(
+                report.unreadable == 0,
+                "{} stored secrets open under none of the configured keys; they were left as they are",
+                report.unreadable
+            );
             Ok(())
         }
         Command::Token { email, scopes } => token(config, email, scopes).await,

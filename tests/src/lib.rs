@@ -3,6 +3,7 @@
 //! and helpers that create organisations, operators, tokens and keys. Every answer any of
 //! its servers gives is held to the committed spec ([`contract`]).
 
+pub mod child;
 pub mod contract;
 
 use std::{
@@ -177,7 +178,7 @@ impl TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let secrets = data_dir.path().join("secrets");
         std::fs::create_dir_all(&secrets).expect("secrets dir");
-        for name in ["api_key_pepper", "jwt_signing_secret"] {
+        for name in ["api_key_pepper", "jwt_signing_secret", "secrets_key"] {
             std::fs::copy(
                 self.data_dir.path().join("secrets").join(name),
                 secrets.join(name),
@@ -205,6 +206,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The configuration this server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn api(&self, path: &str) -> String {

@@ -52,7 +52,8 @@ pub struct ConnectorCreate {
     #[oai(validator(min_items = 1, max_items = 500))]
     pub files: Vec<ConnectorFile>,
     /// Request headers sent with every fetch (e.g. `Authorization`). Their values are
-    /// secrets: stored, never returned.
+    /// secrets: encrypted at rest, never returned, and sent only to the origins
+    /// (`scheme://host:port`) of the files they were given with.
     #[oai(default)]
     pub headers: BTreeMap<String, String>,
 }

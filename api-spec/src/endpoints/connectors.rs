@@ -89,8 +89,11 @@ impl ConnectorsApi {
 
     /// Update a connector
     ///
-    /// Changes a connector; `headers`, when given, replaces every header. Jobs already
-    /// created keep the files they were created with.
+    /// Changes a connector; `headers`, when given, replaces every header and binds the
+    /// values to the origins of the connector's files. Moving files to another origin
+    /// without giving `headers` again drops the stored headers (the answer lists none), so
+    /// a secret never follows files to a host it was not set for. Jobs already created keep
+    /// the files they were created with.
     #[oai(
         path = "/connectors/:connector_id",
         method = "patch",

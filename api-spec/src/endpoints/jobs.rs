@@ -80,8 +80,9 @@ impl JobsApi {
 
     /// Retry a job
     ///
-    /// Queues a new attempt of a failed or cancelled job with the same files; the original
-    /// stays as it was. Any other status is a 409.
+    /// Queues a new attempt of a failed or cancelled job: it syncs the connector's current
+    /// files with its current headers, so a retry never replays an earlier configuration.
+    /// The original stays as it was. Any other status, or a deleted connector, is a 409.
     #[oai(
         path = "/jobs/:job_id/retry",
         method = "post",

@@ -56,7 +56,17 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         let Some(rule) = self.table.find(req.method(), path).cloned() else {
             let allowed = self.table.allowed_methods(path);
             if allowed.is_empty() {
-                return self.inner.call(req).await.map(IntoResponse::into_response);
+                // Every path under the base path is an operation of the spec, so a path the
+                // table does not know is a 404 here, before the router: poem's router may
+                // still match it (`/api-keys//revoke`, an empty id), and the operation's
+                // credential extractor would then answer 401 for a request the guard never
+                // authenticated.
+                return Ok(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::NotFound,
+                    format!("no operation lives at {}", req.original_uri().path()),
+                )
+                .into_problem_response());
             }
             // RFC 9110 §15.5.6: a 405 lists the methods the path takes.
             let allow = allowed

@@ -1,5 +1,6 @@
 //! Server-side secrets that are generated on first start when not configured: the API key
-//! pepper and the built-in issuer's signing secret. Files are created with mode 0600.
+//! pepper, the built-in issuer's signing secret and the secrets-at-rest master key. Files
+//! are created with mode 0600.
 
 use std::{io::Write, path::Path};
 
@@ -16,8 +17,14 @@ pub fn load_or_create(configured: Option<&str>, file: &Path) -> anyhow::Result<V
         );
         return Ok(value.as_bytes().to_vec());
     }
+    Ok(STANDARD.decode(read_or_create(file)?.trim())?)
+}
+
+/// The text of `file`, which is created holding the base64 of 32 random bytes (mode 0600)
+/// when absent.
+pub fn read_or_create(file: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(file) {
-        return Ok(STANDARD.decode(existing.trim())?);
+        return Ok(existing);
     }
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -33,13 +40,14 @@ pub fn load_or_create(configured: Option<&str>, file: &Path) -> anyhow::Result<V
     }
     match options.open(file) {
         Ok(mut f) => {
-            f.write_all(STANDARD.encode(bytes).as_bytes())?;
+            let text = STANDARD.encode(bytes);
+            f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            Ok(bytes.to_vec())
+            Ok(text)
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(STANDARD.decode(std::fs::read_to_string(file)?.trim())?)
+            Ok(std::fs::read_to_string(file)?)
         }
         Err(e) => Err(e.into()),
     }

@@ -31,9 +31,19 @@ use crate::{
     db::{self, direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     events::Events,
     search::{Indexer, SearchEngine},
+    secrets_at_rest::Keyring,
     services::{
-        api_keys::ApiKeys, auth::Auth, connectors::Connectors, indexes::Indexes, jobs::Jobs,
-        mcp::Mcp, page_token::PageTokens, prompts::Prompts, retrieval::Retrieval, runs::Runs,
+        api_keys::ApiKeys,
+        auth::Auth,
+        connectors::Connectors,
+        indexes::Indexes,
+        jobs::Jobs,
+        mcp::Mcp,
+        page_token::PageTokens,
+        prompts::Prompts,
+        resealing::{reseal_all, Reseal},
+        retrieval::Retrieval,
+        runs::Runs,
         webhooks::Webhooks,
     },
     workers::{deliveries::DeliveryWorker, jobs::JobWorker, runs::RunWorker},
@@ -53,6 +63,8 @@ pub struct AppState {
     /// Every operation's declared parameters and body, checked before handlers run.
     pub request_contract: Arc<RequestContract>,
     pub pepper: Vec<u8>,
+    /// Seals secrets at rest.
+    pub keyring: Arc<Keyring>,
     pub retrieval: Arc<Retrieval>,
     /// The API-key and index reads every authenticated request makes.
     pub reads: Arc<PointReads>,
@@ -64,6 +76,14 @@ pub struct AppState {
     pub job_wake: Arc<tokio::sync::Notify>,
     /// Queues webhook deliveries (and wakes their worker).
     pub events: Events,
+}
+
+/// The keyring sealing secrets at rest, from config or the data dir.
+pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    Keyring::load(
+        config.secrets_key.as_deref(),
+        &config.data_dir.join("secrets").join("secrets_key"),
+    )
 }
 
 /// Secrets from config or the data dir.
@@ -101,6 +121,12 @@ impl AppState {
             }
         }
         let (pepper, signing) = load_secrets(&config)?;
+        let keyring = Arc::new(load_keyring(&config)?);
+        // What an older version stored in clear is sealed before anything reads it.
+        let report = reseal_all(&db, &keyring, Reseal::Plaintext).await?;
+        if report.resealed > 0 {
+            tracing::info!(count = report.resealed, "sealed secrets stored in clear");
+        }
         let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
         let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
@@ -151,6 +177,7 @@ impl AppState {
                 wake: job_wake.clone(),
                 allow_private_targets: config.allow_private_targets,
                 events: events.clone(),
+                keyring: keyring.clone(),
             })
             .spawn();
             Arc::new(DeliveryWorker {
@@ -159,6 +186,7 @@ impl AppState {
                 allow_private_targets: config.allow_private_targets,
                 retry_base_ms: config.webhook_retry_base_ms,
                 max_attempts: config.webhook_max_attempts.max(1),
+                keyring: keyring.clone(),
             })
             .spawn();
         }
@@ -171,6 +199,7 @@ impl AppState {
             table,
             request_contract,
             pepper,
+            keyring,
             retrieval,
             reads,
             segments,
@@ -207,6 +236,7 @@ impl AppState {
                 db: self.db.clone(),
                 allow_private_targets: self.config.allow_private_targets,
                 job_wake: self.job_wake.clone(),
+                keyring: self.keyring.clone(),
             }),
             jobs: Arc::new(Jobs {
                 db: self.db.clone(),
@@ -217,6 +247,7 @@ impl AppState {
                 db: self.db.clone(),
                 allow_private_targets: self.config.allow_private_targets,
                 events: self.events.clone(),
+                keyring: self.keyring.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string())?),
         })
@@ -230,6 +261,7 @@ impl AppState {
         let api = videovector_api_spec::spec::service()
             .with(Idempotency {
                 db: self.db.clone(),
+                keyring: self.keyring.clone(),
             })
             .with(RequestChecks {
                 contract: self.request_contract.clone(),

@@ -4,7 +4,11 @@
 //! SHA-256 of the body. A retry with the same body replays the stored response with
 //! `Idempotent-Replayed: true`; another body gets 422; a retry while the first is in flight
 //! gets 409 with `Retry-After`; 5xx and 429 are not stored. Records last 24 hours; an
-//! in-flight record older than a minute is taken to be abandoned (its server died).
+//! in-flight record older than a minute is taken to be abandoned (its server died). Stored
+//! responses are sealed at rest: an API key's or a webhook's creation answer holds its
+//! secret.
+
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use poem::{
@@ -19,7 +23,11 @@ use sha2::{Digest, Sha256};
 use videovector_api_spec::{problem::FieldError, problem::FieldLocation, ErrorCode};
 use videovector_api_spec::{ApiError, Principal};
 
-use crate::{auth::guard::MatchedRule, db::entities::idempotency_record as record};
+use crate::{
+    auth::guard::MatchedRule,
+    db::entities::idempotency_record as record,
+    secrets_at_rest::{places, Keyring},
+};
 
 const RETENTION_HOURS: i64 = 24;
 const ABANDONED_AFTER_SECONDS: i64 = 60;
@@ -29,6 +37,8 @@ const REPLAYED_HEADERS: [&str; 2] = ["content-type", "location"];
 
 pub struct Idempotency {
     pub db: DatabaseConnection,
+    /// Seals stored responses: a create or rotate answer carries a secret.
+    pub keyring: Arc<Keyring>,
 }
 
 impl<E: Endpoint> Middleware<E> for Idempotency {
@@ -38,6 +48,7 @@ impl<E: Endpoint> Middleware<E> for Idempotency {
         IdempotencyEndpoint {
             inner,
             db: self.db.clone(),
+            keyring: self.keyring.clone(),
         }
     }
 }
@@ -45,6 +56,7 @@ impl<E: Endpoint> Middleware<E> for Idempotency {
 pub struct IdempotencyEndpoint<E> {
     inner: E,
     db: DatabaseConnection,
+    keyring: Arc<Keyring>,
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -169,7 +181,13 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                     record::Column::Headers,
                     serde_json::to_string(headers).unwrap_or_default().into(),
                 )
-                .col_expr(record::Column::Body, body.to_vec().into())
+                .col_expr(
+                    record::Column::Body,
+                    self.keyring
+                        .seal(&places::idempotent_response(scope_key), body)
+                        .into_bytes()
+                        .into(),
+                )
                 .filter(record::Column::ScopeKey.eq(scope_key))
                 .exec(&self.db)
                 .await
@@ -181,7 +199,16 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
     }
 }
 
-fn replay(model: record::Model) -> Response {
+/// The stored response, opened; `None` (logged) when the keyring cannot open it.
+fn replay(keyring: &Keyring, model: record::Model) -> Option<Response> {
+    let sealed = String::from_utf8(model.body.unwrap_or_default()).unwrap_or_default();
+    let body = match keyring.open(&places::idempotent_response(&model.scope_key), &sealed) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "opening a stored idempotent response");
+            return None;
+        }
+    };
     let status = model
         .status
         .and_then(|s| StatusCode::from_u16(s as u16).ok())
@@ -191,9 +218,7 @@ fn replay(model: record::Model) -> Response {
         .as_deref()
         .and_then(|h| serde_json::from_str(h).ok())
         .unwrap_or_default();
-    let mut response = Response::builder()
-        .status(status)
-        .body(model.body.unwrap_or_default());
+    let mut response = Response::builder().status(status).body(body);
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().insert(name, value);
@@ -202,7 +227,7 @@ fn replay(model: record::Model) -> Response {
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
+    Some(response)
 }
 
 impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
@@ -240,7 +265,10 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
         let fingerprint = body_fingerprint(&body);
         match self.claim(&scope_key, &fingerprint).await {
             Err(e) => return Ok(e.into_problem_response()),
-            Ok(Claim::Replay(model)) => return Ok(replay(model)),
+            Ok(Claim::Replay(model)) => {
+                return Ok(replay(&self.keyring, model)
+                    .unwrap_or_else(|| ApiError::internal().into_problem_response()))
+            }
             Ok(Claim::Owned) => {}
         }
         req.set_body(Body::from(body));

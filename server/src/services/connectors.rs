@@ -1,11 +1,10 @@
 //! Connectors (caption files over HTTP, with secret request headers) and their syncs, which
 //! queue ingestion jobs.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use poem::http::{HeaderName, HeaderValue};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
@@ -19,6 +18,7 @@ use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 
 use super::{
     connector_files::{format_name, format_of, pending, StoredFile},
+    connector_headers::BoundHeaders,
     find_in_org, internal, jobs,
     pagination::PageRequest,
 };
@@ -27,14 +27,13 @@ use crate::{
     db::entities::{connector, index, job},
     ids::new_id,
     net_guard,
+    secrets_at_rest::Keyring,
 };
 
 const MASK: &str = "********";
 
-fn to_dto(model: &connector::Model) -> Connector {
+fn to_dto(model: &connector::Model, headers: BoundHeaders) -> Connector {
     let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
-    let headers: BTreeMap<String, String> =
-        serde_json::from_str(&model.headers).unwrap_or_default();
     Connector {
         id: model.id.clone(),
         name: model.name.clone(),
@@ -48,7 +47,11 @@ fn to_dto(model: &connector::Model) -> Connector {
                 index_id: f.index_id,
             })
             .collect(),
-        headers: headers.into_keys().map(|k| (k, MASK.to_string())).collect(),
+        headers: headers
+            .values
+            .into_keys()
+            .map(|k| (k, MASK.to_string()))
+            .collect(),
         created_at: model.created_at,
         updated_at: model.updated_at,
     }
@@ -58,9 +61,22 @@ pub struct Connectors {
     pub db: DatabaseConnection,
     pub allow_private_targets: bool,
     pub job_wake: Arc<Notify>,
+    /// Seals header values at rest.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Connectors {
+    /// A connector's headers, opened; a value the keyring cannot open is a logged 500.
+    fn headers_of(&self, model: &connector::Model) -> ServiceResult<BoundHeaders> {
+        let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+        BoundHeaders::open(&self.keyring, &model.id, &model.headers, &files)
+            .map_err(|e| internal("opening a connector's headers", e))
+    }
+
+    fn dto(&self, model: &connector::Model) -> ServiceResult<Connector> {
+        Ok(to_dto(model, self.headers_of(model)?))
+    }
+
     async fn find(&self, who: &Principal, connector_id: &str) -> ServiceResult<connector::Model> {
         find_in_org(
             &self.db,
@@ -77,7 +93,7 @@ impl Connectors {
         &self,
         who: &Principal,
         files: Vec<ConnectorFile>,
-    ) -> ServiceResult<String> {
+    ) -> ServiceResult<Vec<StoredFile>> {
         let mut stored = Vec::with_capacity(files.len());
         for (i, file) in files.into_iter().enumerate() {
             net_guard::check_url(&file.url, self.allow_private_targets).map_err(|e| {
@@ -122,50 +138,35 @@ impl Connectors {
                 error: None,
             });
         }
-        Ok(serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into()))
+        Ok(stored)
     }
 }
 
-fn check_headers(headers: &BTreeMap<String, String>) -> Result<String, ApiError> {
-    if headers.len() > 20 {
-        return Err(ApiError::unprocessable(
-            ErrorCode::InvalidHeaders,
-            "at most 20 headers",
-        ));
-    }
-    for (name, value) in headers {
-        if HeaderName::try_from(name.as_str()).is_err()
-            || HeaderValue::try_from(value.as_str()).is_err()
-        {
-            return Err(ApiError::unprocessable(
-                ErrorCode::InvalidHeaders,
-                format!("header `{name}` is not a valid HTTP header"),
-            ));
-        }
-    }
-    Ok(serde_json::to_string(headers).unwrap_or_else(|_| "{}".into()))
+fn files_to_stored(files: &[StoredFile]) -> String {
+    serde_json::to_string(files).unwrap_or_else(|_| "[]".into())
 }
 
 #[async_trait]
 impl ConnectorService for Connectors {
     async fn create(&self, who: &Principal, request: ConnectorCreate) -> ServiceResult<Connector> {
         let files = self.check_files(who, request.files).await?;
-        let headers = check_headers(&request.headers)?;
+        let headers = BoundHeaders::bind(request.headers, &files)?;
         let now = Utc::now();
+        let id = new_id("con");
         let saved = connector::ActiveModel {
-            id: Set(new_id("con")),
+            headers: Set(headers.seal(&self.keyring, &id)),
+            id: Set(id),
             org_id: Set(who.org_id.clone()),
             name: Set(request.name.trim().to_string()),
             kind: Set("http".into()),
-            files: Set(files),
-            headers: Set(headers),
+            files: Set(files_to_stored(&files)),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&self.db)
         .await
         .map_err(|e| internal("creating a connector", e))?;
-        Ok(to_dto(&saved))
+        Ok(to_dto(&saved, headers))
     }
 
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ConnectorPage> {
@@ -179,13 +180,16 @@ impl ConnectorService for Connectors {
             )
             .await?;
         Ok(ConnectorPage {
-            items: rows.iter().map(to_dto).collect(),
+            items: rows
+                .iter()
+                .map(|r| self.dto(r))
+                .collect::<ServiceResult<_>>()?,
             next_cursor,
         })
     }
 
     async fn view(&self, who: &Principal, connector_id: &str) -> ServiceResult<Connector> {
-        Ok(to_dto(&self.find(who, connector_id).await?))
+        self.dto(&self.find(who, connector_id).await?)
     }
 
     async fn update(
@@ -195,22 +199,36 @@ impl ConnectorService for Connectors {
         request: ConnectorUpdate,
     ) -> ServiceResult<Connector> {
         let existing = self.find(who, connector_id).await?;
-        let mut model: connector::ActiveModel = existing.into();
+        let mut model: connector::ActiveModel = existing.clone().into();
         if let Some(name) = request.name {
             model.name = Set(name.trim().to_string());
         }
-        if let Some(files) = request.files {
-            model.files = Set(self.check_files(who, files).await?);
-        }
-        if let Some(headers) = request.headers {
-            model.headers = Set(check_headers(&headers)?);
-        }
+        let stored_files: Vec<StoredFile> =
+            serde_json::from_str(&existing.files).unwrap_or_default();
+        let stored_headers = self.headers_of(&existing)?;
+        let files = match request.files {
+            Some(files) => {
+                let checked = self.check_files(who, files).await?;
+                model.files = Set(files_to_stored(&checked));
+                checked
+            }
+            None => stored_files,
+        };
+        // Header values follow the origins they were set for: new values bind to the files
+        // as they now are; kept values never follow files to another origin, they are
+        // dropped (the answer shows it) and must be given again.
+        let headers = match request.headers {
+            Some(values) => BoundHeaders::bind(values, &files)?,
+            None if stored_headers.cover(&files) => stored_headers,
+            None => BoundHeaders::default(),
+        };
+        model.headers = Set(headers.seal(&self.keyring, &existing.id));
         model.updated_at = Set(Utc::now());
         let saved = model
             .update(&self.db)
             .await
             .map_err(|e| internal("updating a connector", e))?;
-        Ok(to_dto(&saved))
+        Ok(to_dto(&saved, headers))
     }
 
     async fn delete(&self, who: &Principal, connector_id: &str) -> ServiceResult<()> {

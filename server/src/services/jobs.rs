@@ -1,12 +1,12 @@
 //! Ingestion jobs: inspect, cancel (queued or running), retry (failed or cancelled) as a new
-//! attempt with the same files.
+//! attempt of the connector's current files.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use poem_openapi::types::ToJSON;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
@@ -16,7 +16,12 @@ use videovector_api_spec::{
 };
 
 use super::{connector_files::StoredFile, find_in_org, internal, pagination::PageRequest};
-use crate::{db::entities::job, events::Events, ids::new_id, workers::queue};
+use crate::{
+    db::entities::{connector, job},
+    events::Events,
+    ids::new_id,
+    workers::queue,
+};
 
 fn status_of(value: &str) -> JobStatus {
     match value {
@@ -140,12 +145,23 @@ impl JobService for Jobs {
                 ),
             ));
         }
-        let mut files: Vec<StoredFile> = serde_json::from_str(&existing.files).unwrap_or_default();
-        for file in &mut files {
-            file.status = "pending".into();
-            file.segments = 0;
-            file.error = None;
-        }
+        // The connector's current files, checked when they were set, with its current
+        // headers at fetch time: a retry never replays an earlier configuration.
+        let source = connector::for_org(&who.org_id)
+            .filter(connector::Column::Id.eq(&existing.connector_id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a connector", e))?
+            .ok_or_else(|| {
+                ApiError::conflict(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "connector `{}` was deleted; this job cannot be retried",
+                        existing.connector_id
+                    ),
+                )
+            })?;
+        let files: Vec<StoredFile> = serde_json::from_str(&source.files).unwrap_or_default();
         let saved = job::ActiveModel {
             id: Set(new_id("job")),
             org_id: Set(who.org_id.clone()),

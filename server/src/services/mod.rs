@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod connector_files;
+pub mod connector_headers;
 pub mod connectors;
 pub mod indexes;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod mcp;
 pub mod page_token;
 pub mod pagination;
 pub mod prompts;
+pub mod resealing;
 pub mod retrieval;
 pub mod runs;
 pub mod webhooks;

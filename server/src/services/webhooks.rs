@@ -1,6 +1,8 @@
 //! Webhook endpoints: create (the signing secret is returned once), list, view, update,
 //! delete, the delivery log, and test events.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{TimeZone, Utc};
@@ -23,6 +25,7 @@ use crate::{
     events::{payload, Events},
     ids::new_id,
     net_guard,
+    secrets_at_rest::{places, Keyring},
 };
 
 /// One attempt as the delivery log stores it.
@@ -98,6 +101,8 @@ pub struct Webhooks {
     pub db: DatabaseConnection,
     pub allow_private_targets: bool,
     pub events: Events,
+    /// Seals signing secrets at rest.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Webhooks {
@@ -129,13 +134,14 @@ impl WebhookService for Webhooks {
         self.check_url(&request.url)?;
         let secret = new_secret();
         let now = Utc::now();
+        let id = new_id("whk");
         let saved = webhook::ActiveModel {
-            id: Set(new_id("whk")),
+            secret: Set(self.keyring.seal_str(&places::webhook_secret(&id), &secret)),
+            id: Set(id),
             org_id: Set(who.org_id.clone()),
             url: Set(request.url),
             event_types: Set(event_names(&request.event_types)),
             description: Set(request.description),
-            secret: Set(secret.clone()),
             enabled: Set(request.enabled.unwrap_or(true)),
             created_at: Set(now),
             updated_at: Set(now),

@@ -16,6 +16,7 @@ use super::queue::{claim, idle};
 use crate::{
     db::entities::{webhook, webhook_delivery as delivery},
     net_guard,
+    secrets_at_rest::{places, Keyring},
     services::webhooks::StoredAttempt,
 };
 
@@ -41,6 +42,8 @@ pub struct DeliveryWorker {
     pub allow_private_targets: bool,
     pub retry_base_ms: u64,
     pub max_attempts: u32,
+    /// Opens the webhooks' sealed signing secrets.
+    pub keyring: Arc<Keyring>,
 }
 
 impl DeliveryWorker {
@@ -159,6 +162,17 @@ impl DeliveryWorker {
         let client = net_guard::client_for(&url, self.allow_private_targets, TIMEOUT)
             .await
             .map_err(|e| (None, e))?;
+        let secret = self
+            .keyring
+            .open_str(&places::webhook_secret(&hook.id), &hook.secret)
+            .map_err(|e| {
+                tracing::error!(webhook = %hook.id, error = %e, "opening a webhook's signing secret");
+                (
+                    None,
+                    "the webhook's signing secret cannot be read with the server's secrets keys"
+                        .to_string(),
+                )
+            })?;
         let timestamp = Utc::now().timestamp();
         let response = client
             .post(url)
@@ -168,7 +182,7 @@ impl DeliveryWorker {
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                sign(&hook.secret, &model.id, timestamp, &model.payload),
+                sign(&secret, &model.id, timestamp, &model.payload),
             )
             .body(model.payload.clone())
             .send()

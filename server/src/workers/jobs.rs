@@ -3,7 +3,7 @@
 //! be fetched or parsed fails alone, with its error; the job goes on. Cancelling stops the
 //! job before its next file. Jobs left running by a stopped server fail visibly.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use poem_openapi::types::ToJSON;
@@ -23,8 +23,10 @@ use crate::{
     events::Events,
     net_guard,
     search::Indexer,
+    secrets_at_rest::Keyring,
     services::{
         connector_files::{format_of, StoredFile},
+        connector_headers::BoundHeaders,
         jobs,
     },
 };
@@ -44,6 +46,8 @@ pub struct JobWorker {
     pub wake: Arc<Notify>,
     pub allow_private_targets: bool,
     pub events: Events,
+    /// Opens the connectors' sealed headers.
+    pub keyring: Arc<Keyring>,
 }
 
 impl JobWorker {
@@ -107,8 +111,19 @@ impl JobWorker {
                 .finish(id, job::FAILED, Some("the connector was deleted".into()))
                 .await;
         };
-        let headers: BTreeMap<String, String> =
-            serde_json::from_str(&source.headers).unwrap_or_default();
+        let source_files: Vec<StoredFile> = serde_json::from_str(&source.files).unwrap_or_default();
+        let Ok(headers) =
+            BoundHeaders::open(&self.keyring, &source.id, &source.headers, &source_files)
+        else {
+            tracing::error!(connector = %source.id, "the connector's headers do not open with the configured secrets keys");
+            return self
+                .finish(
+                    id,
+                    job::FAILED,
+                    Some("the connector's headers cannot be read with the server's secrets keys; set them again".into()),
+                )
+                .await;
+        };
         let mut files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
         for i in 0..files.len() {
             if files[i].status != "pending" {
@@ -190,7 +205,7 @@ impl JobWorker {
         &self,
         org_id: &str,
         file: &StoredFile,
-        headers: &BTreeMap<String, String>,
+        headers: &BoundHeaders,
     ) -> Result<u64, String> {
         let body = self.fetch(&file.url, headers).await?;
         let cues = captions::parse(format_of(&file.format).1, &body)?;
@@ -250,12 +265,13 @@ impl JobWorker {
         Ok(stored)
     }
 
-    async fn fetch(&self, url: &str, headers: &BTreeMap<String, String>) -> Result<String, String> {
+    /// Fetches a file, with the connector's headers only if they were set for its origin.
+    async fn fetch(&self, url: &str, headers: &BoundHeaders) -> Result<String, String> {
         let parsed = net_guard::check_url(url, self.allow_private_targets)?;
         let client =
             net_guard::client_for(&parsed, self.allow_private_targets, FETCH_TIMEOUT).await?;
         let mut request = client.get(parsed);
-        for (name, value) in headers {
+        for (name, value) in headers.for_url(url) {
             request = request.header(name, value);
         }
         let mut response = request

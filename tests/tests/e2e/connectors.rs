@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
+use videovector_api_spec::Scope;
 use videovector_client::{types, Client, Error};
 use videovector_tests::{fixture, LocalHttp, TestServer};
 
@@ -331,5 +332,147 @@ async fn outbound_fetches_ignore_proxy_settings() {
     assert_eq!(job.progress.segments_ingested, 3, "{job:?}");
     assert!(proxy.recorded().is_empty(), "the proxy was used");
     assert_eq!(files.recorded().len(), 1);
+    server.stop().await;
+}
+
+/// The review's finding 3: a `write` key moved an admin's connector to a host it controls
+/// and synced, or retried an old job, and the admin's `Authorization` value went there.
+/// Header values are bound to the origins they were set for.
+#[tokio::test]
+async fn header_values_reach_only_the_origin_they_were_set_for() {
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let admin = server.admin_client(&org);
+    let (_, write_secret) = server.api_key(&org, &[Scope::Write]).await;
+    let writer = videovector_client::with_api_key(&server.url(), &write_secret).unwrap();
+    let trusted = LocalHttp::start(vec![("/a.vtt", fixture("captions/bulletin.vtt"))]).await;
+    // Another port is another origin.
+    let attacker = LocalHttp::start(vec![("/a.vtt", fixture("captions/bulletin.vtt"))]).await;
+    admin
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_captions".parse().unwrap()))
+                .name("Captions"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let secret_header = HashMap::from([(
+        "Authorization".to_string(),
+        "Bearer admin-only-secret".to_string(),
+    )]);
+    let connector = admin
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("trusted source")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![file(trusted.url("/a.vtt"), "a")])
+                .headers(secret_header.clone()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Another file on the same origin keeps the headers...
+    let same_origin = writer
+        .connector_update()
+        .connector_id(&connector.id)
+        .body(types::ConnectorUpdate::builder().files(vec![file(trusted.url("/a.vtt"), "a2")]))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(same_origin.headers["Authorization"], "********");
+
+    // A connector of the writer's own on the attacker's host, whose sync fails...
+    let own = writer
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("writer's source")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![file(attacker.url("/missing.vtt"), "x")]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let first = writer
+        .connector_sync()
+        .connector_id(&own.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        wait_job(&writer, &first.id).await.status,
+        types::JobStatus::Failed
+    );
+    // ...then an admin points it at the trusted host and gives it the secret.
+    admin
+        .connector_update()
+        .connector_id(&own.id)
+        .body(
+            types::ConnectorUpdate::builder()
+                .files(vec![file(trusted.url("/a.vtt"), "x")])
+                .headers(secret_header),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Retrying the old job syncs the connector as it is now, not the attacker's old URL.
+    let retried = writer
+        .job_retry()
+        .job_id(&first.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.files[0].url, trusted.url("/a.vtt"));
+    assert_eq!(
+        wait_job(&writer, &retried.id).await.status,
+        types::JobStatus::Succeeded
+    );
+
+    // ...while moving the admin's connector to another origin drops them: the answer
+    // shows none, and the sync sends none.
+    let moved = writer
+        .connector_update()
+        .connector_id(&connector.id)
+        .body(types::ConnectorUpdate::builder().files(vec![file(attacker.url("/a.vtt"), "a")]))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(moved.headers.is_empty(), "{:?}", moved.headers);
+    let moved_job = writer
+        .connector_sync()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        wait_job(&writer, &moved_job.id).await.status,
+        types::JobStatus::Succeeded
+    );
+
+    let to_attacker = attacker.recorded();
+    assert_eq!(to_attacker.len(), 2, "{to_attacker:?}");
+    assert!(
+        to_attacker
+            .iter()
+            .all(|r| !r.headers.contains_key("authorization")),
+        "the secret reached another origin: {to_attacker:?}"
+    );
+    let to_trusted = trusted.recorded();
+    assert!(!to_trusted.is_empty());
+    assert!(to_trusted
+        .iter()
+        .all(|r| r.headers.get("authorization").map(String::as_str)
+            == Some("Bearer admin-only-secret")));
     server.stop().await;
 }

@@ -1,16 +1,20 @@
 //! The one end-to-end test binary: a real server per test on 127.0.0.1:0, driven by the
 //! generated client (and by raw HTTP where a test must send what the client cannot).
 
+mod child_server;
 mod conformance;
 mod connectors;
 mod contract_checker;
 mod every_operation;
 mod external_issuers;
+mod floods;
 mod flows;
 mod hostile_bodies;
+mod hostile_inputs;
 mod jwt_attacks;
 mod resources;
 mod retrieval;
 mod runs;
+mod secrets_at_rest;
 mod spec_sync;
 mod webhooks;

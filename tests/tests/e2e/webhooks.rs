@@ -13,7 +13,7 @@ use videovector_client::{types, Client, Error};
 use videovector_tests::{LocalHttp, RecordedRequest, TestServer};
 
 /// Verifies a delivery the way a receiver would, from the Standard Webhooks specification.
-fn verify(secret: &str, request: &RecordedRequest) -> serde_json::Value {
+pub(crate) fn verify(secret: &str, request: &RecordedRequest) -> serde_json::Value {
     let id = &request.headers["webhook-id"];
     let timestamp: i64 = request.headers["webhook-timestamp"].parse().unwrap();
     assert!(
@@ -38,7 +38,7 @@ fn verify(secret: &str, request: &RecordedRequest) -> serde_json::Value {
     serde_json::from_slice(&request.body).unwrap()
 }
 
-async fn deliveries(client: &Client, webhook_id: &str) -> Vec<types::WebhookDelivery> {
+pub(crate) async fn deliveries(client: &Client, webhook_id: &str) -> Vec<types::WebhookDelivery> {
     client
         .webhook_delivery_list()
         .webhook_id(webhook_id)

@@ -1,0 +1,158 @@
+//! A test server in a child process, so a test can read the server's own memory (its RSS)
+//! apart from the test's. The child is this test binary run again on its one ignored test,
+//! [`CHILD_TEST`], which calls [`serve_in_child`]: it starts a [`TestServer`] (SQLite, or a
+//! fresh PostgreSQL database, as every test server), prints its URL and an admin token, and
+//! serves until its stdin closes. Its answers are held to the committed spec as in any other
+//! test: a violation fails the child, and [`ChildServer::stop`] fails the test.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use videovector_api_spec::Scope;
+
+use crate::TestServer;
+
+/// Set in the child's environment; without it the ignored test returns at once.
+pub const CHILD_ENV: &str = "VIDEOVECTOR_TEST_CHILD_SERVER";
+/// The e2e binary's ignored test that runs [`serve_in_child`].
+pub const CHILD_TEST: &str = "child_server::serve";
+const READY: &str = "videovector-child-server ";
+
+/// A server in a child process.
+pub struct ChildServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// The server's base URL.
+    pub url: String,
+    /// An admin JWT of an organisation created for the test.
+    pub admin_token: String,
+}
+
+/// Memory of a process, from `/proc/<pid>/status`, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub rss_kib: u64,
+    /// The highest resident size so far (`VmHWM`).
+    pub peak_kib: u64,
+}
+
+impl ChildServer {
+    pub fn start() -> ChildServer {
+        // The test's own HTTP clients need a TLS provider, as in [`TestServer::start`].
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([CHILD_TEST, "--exact", "--ignored", "--nocapture"])
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the child server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (ready, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(READY) {
+                    let _ = ready.send(rest.to_string());
+                }
+            }
+        });
+        let announced = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the child server announces itself");
+        let (url, admin_token) = announced.split_once(' ').expect("url and token");
+        ChildServer {
+            stdin: child.stdin.take(),
+            child,
+            url: url.to_string(),
+            admin_token: admin_token.to_string(),
+        }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v2{path}", self.url)
+    }
+
+    /// The child's memory now.
+    pub fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the child's /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc status"))
+        };
+        Memory {
+            rss_kib: field("VmRSS:"),
+            peak_kib: field("VmHWM:"),
+        }
+    }
+
+    /// Whether the child is still running (a crash ends it).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops the child and fails if it did not end cleanly (a crash, or answers that broke
+    /// the contract).
+    pub fn stop(mut self) {
+        drop(self.stdin.take());
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "the child server ended with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("the child server did not stop within a minute");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The child's side: serves until stdin closes. Does nothing outside a child.
+pub async fn serve_in_child() {
+    if std::env::var(CHILD_ENV).is_err() {
+        return;
+    }
+    videovector_server::memory::limit_malloc_arenas();
+    let server = TestServer::start_with(|c| {
+        c.allow_private_targets = true;
+        c.log = "error".into();
+    })
+    .await;
+    let org = server.org(true).await;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{READY}{} {}",
+            server.url(),
+            server.token(&org, &[Scope::Admin])
+        );
+        let _ = out.flush();
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    })
+    .await;
+    server.stop().await;
+}

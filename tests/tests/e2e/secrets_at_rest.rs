@@ -1,0 +1,285 @@
+//! Secrets at rest (the review's finding 4): API-key secrets and webhook signing secrets in
+//! stored idempotent responses, webhook secrets and connector header values were readable in
+//! the database. This test creates each, then reads the database as an attacker with a copy
+//! of it would (every byte of the SQLite files, every row of every PostgreSQL table) and
+//! finds none of them; then it rotates the master key and shows that what was sealed under
+//! the old key still opens, and after `reseal` opens with the new key alone.
+
+use std::{collections::HashMap, path::Path};
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use videovector_client::{types, Client};
+use videovector_server::services::resealing::{reseal_all, Reseal};
+use videovector_tests::{LocalHttp, TestServer};
+
+use crate::webhooks::{deliveries, verify};
+
+/// The secrets this test creates, as text.
+struct Created {
+    key_secret: String,
+    rotated_key_secret: String,
+    webhook_id: String,
+    webhook_secret: String,
+    connector_id: String,
+    header_value: String,
+}
+
+impl Created {
+    /// Each secret in every form a dump could show it: as is, the webhook key without its
+    /// prefix, and hex (how PostgreSQL prints a `bytea`).
+    fn needles(&self) -> Vec<(String, Vec<u8>)> {
+        let mut plain = vec![
+            self.key_secret.clone(),
+            self.rotated_key_secret.clone(),
+            self.webhook_secret.clone(),
+            self.webhook_secret.trim_start_matches("whsec_").to_string(),
+            self.header_value.clone(),
+        ];
+        let hex: Vec<String> = plain
+            .iter()
+            .map(|s| s.bytes().map(|b| format!("{b:02x}")).collect())
+            .collect();
+        plain.extend(hex);
+        plain
+            .into_iter()
+            .map(|s| (s.clone(), s.into_bytes()))
+            .collect()
+    }
+}
+
+fn found_in(haystack: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|(_, bytes)| haystack.windows(bytes.len()).any(|w| w == bytes.as_slice()))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Every file under `dir` but the server's own key files, as (path, bytes).
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "secrets") {
+                out.extend(files_under(&path));
+            }
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+/// Scans the database (and, on SQLite, every file in the data dir) for the secrets.
+async fn assert_nothing_readable(server: &TestServer, created: &Created) {
+    let needles = created.needles();
+    let db = server.db();
+    let mut scanned = 0;
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let tables = db
+                .query_all(Statement::from_string(
+                    DatabaseBackend::Postgres,
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                ))
+                .await
+                .unwrap();
+            for table in tables {
+                let name: String = table.try_get_by_index(0).unwrap();
+                let dump = db
+                    .query_one(Statement::from_string(
+                        DatabaseBackend::Postgres,
+                        format!(
+                            "SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{name}\" t"
+                        ),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let text: String = dump.try_get_by_index(0).unwrap();
+                scanned += text.len();
+                let found = found_in(text.as_bytes(), &needles);
+                assert!(found.is_empty(), "table {name} holds {found:?}");
+            }
+        }
+        _ => {
+            for (path, bytes) in files_under(server.data_dir.path()) {
+                scanned += bytes.len();
+                let found = found_in(&bytes, &needles);
+                assert!(found.is_empty(), "{path} holds {found:?}");
+            }
+        }
+    }
+    assert!(scanned > 2_000, "the scan read only {scanned} bytes");
+}
+
+/// The webhook this test creates (and replays, with the same key and body).
+fn hook_to(receiver: &LocalHttp) -> types::builder::WebhookCreate {
+    types::WebhookCreate::builder()
+        .url(receiver.url("/hook"))
+        .event_types(vec![types::WebhookEventType::WebhookTest])
+}
+
+async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
+    let key = client
+        .api_key_create()
+        .idempotency_key("key-1")
+        .body(types::ApiKeyCreate {
+            name: "at rest".parse().unwrap(),
+            scopes: vec![types::Scope::Read],
+            expires_in_days: None,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let rotated = client
+        .api_key_rotate()
+        .key_id(&key.key.id)
+        .idempotency_key("rotate-1")
+        .body(types::ApiKeyRotate::builder())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let webhook = client
+        .webhook_create()
+        .idempotency_key("hook-1")
+        .body(hook_to(receiver))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_rest".parse().unwrap()))
+                .name("At rest"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let header_value = format!("Bearer connector-{}", key.key.id);
+    let connector = client
+        .connector_create()
+        .idempotency_key("connector-1")
+        .body(
+            types::ConnectorCreate::builder()
+                .name("sealed headers")
+                .kind(types::ConnectorKind::Http)
+                .files(vec![types::ConnectorFile::builder()
+                    .url(receiver.url("/a.vtt"))
+                    .media_id("m")
+                    .index_id("idx_rest")
+                    .try_into()
+                    .unwrap()])
+                .headers(HashMap::from([(
+                    "Authorization".to_string(),
+                    header_value.clone(),
+                )])),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    Created {
+        key_secret: key.secret,
+        rotated_key_secret: rotated.secret,
+        webhook_id: webhook.webhook.id,
+        webhook_secret: webhook.secret,
+        connector_id: connector.id,
+        header_value,
+    }
+}
+
+/// Everything sealed still opens: replays return the secrets, the connector's headers
+/// read, and a test delivery carries a signature made with the webhook's secret.
+async fn assert_everything_opens(client: &Client, receiver: &LocalHttp, created: &Created) {
+    let replayed = client
+        .webhook_create()
+        .idempotency_key("hook-1")
+        .body(hook_to(receiver))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(replayed.into_inner().secret, created.webhook_secret);
+    let connector = client
+        .connector_view()
+        .connector_id(&created.connector_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(connector.headers["Authorization"], "********");
+    let test = client
+        .webhook_test()
+        .webhook_id(&created.webhook_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..200 {
+        let log = deliveries(client, &created.webhook_id).await;
+        if log
+            .iter()
+            .any(|d| d.id == test.id && d.status == types::DeliveryStatus::Succeeded)
+        {
+            let post = receiver
+                .recorded()
+                .into_iter()
+                .rev()
+                .find(|r| r.headers.get("webhook-id") == Some(&test.id))
+                .expect("the delivery reached the receiver");
+            verify(&created.webhook_secret, &post);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the test delivery did not succeed");
+}
+
+const NEW_KEY: &str = "a rotated master key for secrets at rest 32+ chars";
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
+    let receiver = LocalHttp::start(vec![]).await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let created = create_secrets(&client, &receiver).await;
+    assert_everything_opens(&client, &receiver, &created).await;
+    assert_nothing_readable(&server, &created).await;
+
+    // Rotation, step 1: the new key goes first in the key file; the old one stays.
+    let key_file = server.data_dir.path().join("secrets").join("secrets_key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    let server = server
+        .restart(|_| std::fs::write(&key_file, format!("{NEW_KEY}\n{old_key}\n")).unwrap())
+        .await;
+    let client = server.admin_client(&org);
+    assert_everything_opens(&client, &receiver, &created).await;
+
+    // Step 2: `reseal-secrets` rewrites what the old key sealed (four idempotent responses,
+    // the webhook's secret, the connector's headers).
+    let keyring = videovector_server::http::app::load_keyring(server.config()).unwrap();
+    let report = reseal_all(server.db(), &keyring, Reseal::NotCurrent)
+        .await
+        .unwrap();
+    assert_eq!((report.resealed, report.unreadable), (6, 0), "{report:?}");
+    let again = reseal_all(server.db(), &keyring, Reseal::NotCurrent)
+        .await
+        .unwrap();
+    assert_eq!(again.resealed, 0);
+
+    // Step 3: the old key is retired; everything opens under the new key alone.
+    let server = server
+        .restart(|_| std::fs::write(&key_file, format!("{NEW_KEY}\n")).unwrap())
+        .await;
+    let client = server.admin_client(&org);
+    assert_everything_opens(&client, &receiver, &created).await;
+    assert_nothing_readable(&server, &created).await;
+    server.stop().await;
+}
