@@ -2710,7 +2710,10 @@ Omit it and the server picks one.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct McpServer {
         pub headers: McpHeaders,
-        ///The server's URL.
+        ///The transport: `http` (MCP's streamable HTTP).
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+        ///The MCP endpoint: `<public URL>/mcp`.
         pub url: ::std::string::String,
     }
     impl McpServer {
@@ -2728,7 +2731,7 @@ Omit it and the server picks one.*/
             Default::default()
         }
     }
-    ///A tool an MCP client can call.
+    ///A tool an MCP client can call (with a credential holding its scope).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct McpTool {
         pub description: ::std::string::String,
@@ -8044,12 +8047,14 @@ link-local addresses are refused unless the server allows them.*/
         #[derive(Clone, Debug)]
         pub struct McpServer {
             headers: ::std::result::Result<super::McpHeaders, ::std::string::String>,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for McpServer {
             fn default() -> Self {
                 Self {
                     headers: Err("no value supplied for headers".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
                     url: Err("no value supplied for url".to_string()),
                 }
             }
@@ -8064,6 +8069,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for headers: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
                     });
                 self
             }
@@ -8087,6 +8104,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     headers: value.headers?,
+                    type_: value.type_?,
                     url: value.url?,
                 })
             }
@@ -8095,6 +8113,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::McpServer) -> Self {
                 Self {
                     headers: Ok(value.headers),
+                    type_: Ok(value.type_),
                     url: Ok(value.url),
                 }
             }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod mcp;
 pub mod memory;
 pub mod net_guard;
 pub mod search;

@@ -27,7 +27,10 @@ pub struct McpServers {
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct McpServer {
-    /// The server's URL.
+    /// The transport: `http` (MCP's streamable HTTP).
+    #[oai(rename = "type")]
+    pub transport: String,
+    /// The MCP endpoint: `<public URL>/mcp`.
     pub url: String,
     /// Headers the client sends; `${VIDEOVECTOR_API_KEY}` is read from the client's environment.
     pub headers: McpHeaders,
@@ -41,7 +44,7 @@ pub struct McpHeaders {
     pub api_key: String,
 }
 
-/// A tool an MCP client can call.
+/// A tool an MCP client can call (with a credential holding its scope).
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct McpTool {

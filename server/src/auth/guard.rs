@@ -95,6 +95,24 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
 
 const REALM: &str = "realm=\"videovector\"";
 
+/// Authenticates a request that is not an operation of the spec (`/mcp`) as the operations
+/// that accept an API key or a bearer token do, with no scope required: scopes are then
+/// enforced per operation.
+pub async fn authenticate_caller(
+    authenticator: &Authenticator,
+    req: &Request,
+) -> Result<Principal, ApiError> {
+    let rule = OperationRule {
+        operation_id: "mcp".into(),
+        method: req.method().as_str().into(),
+        path: "/mcp".into(),
+        schemes: vec![API_KEY_SCHEME.into(), BEARER_SCHEME.into()],
+        required_scope: None,
+        idempotent: false,
+    };
+    authenticate(authenticator, req, &rule).await
+}
+
 fn unauthorized(code: ErrorCode, detail: &str, challenge: String) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, detail).with_header("WWW-Authenticate", challenge)
 }

@@ -4,8 +4,8 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    get, handler, http::StatusCode, listener::TcpAcceptor, middleware::Tracing, web::Data,
-    EndpointExt, IntoResponse, Response, Route,
+    endpoint::BoxEndpoint, get, handler, http::StatusCode, listener::TcpAcceptor,
+    middleware::Tracing, web::Data, EndpointExt, IntoResponse, Response, Route,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::oneshot;
@@ -30,6 +30,7 @@ use crate::{
     config::Config,
     db::{self, direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     events::Events,
+    mcp::{catalog::Catalog, dispatch::Dispatch, handler::VideoVectorMcp, transport::McpEndpoint},
     search::{Indexer, SearchEngine},
     secrets_at_rest::Keyring,
     services::{
@@ -62,6 +63,11 @@ pub struct AppState {
     pub table: Arc<RouteTable>,
     /// Every operation's declared parameters and body, checked before handlers run.
     pub request_contract: Arc<RequestContract>,
+    /// The MCP tools: every operation an API key may call.
+    pub catalog: Arc<Catalog>,
+    /// Cancelled at shutdown: ends the MCP sessions and their open streams, which would
+    /// otherwise hold the graceful shutdown for its whole timeout.
+    pub mcp_shutdown: tokio_util::sync::CancellationToken,
     pub pepper: Vec<u8>,
     /// Seals secrets at rest.
     pub keyring: Arc<Keyring>,
@@ -142,6 +148,7 @@ impl AppState {
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
         let request_contract = Arc::new(RequestContract::from_spec(COMMITTED_SPEC)?);
+        let catalog = Arc::new(Catalog::from_spec(COMMITTED_SPEC)?);
         let auth = Arc::new(Auth::new(
             db.clone(),
             issuer,
@@ -198,6 +205,8 @@ impl AppState {
             indexer,
             table,
             request_contract,
+            catalog,
+            mcp_shutdown: tokio_util::sync::CancellationToken::new(),
             pepper,
             keyring,
             retrieval,
@@ -249,8 +258,42 @@ impl AppState {
                 events: self.events.clone(),
                 keyring: self.keyring.clone(),
             }),
-            mcp: Arc::new(Mcp::new(public_url.to_string())?),
+            mcp: Arc::new(Mcp::new(public_url.to_string(), &self.catalog)),
         })
+    }
+
+    /// The MCP server: its tool calls run through `api` (below the base path), observed by
+    /// the response tap as REST requests are.
+    fn mcp_endpoint(
+        self: &Arc<Self>,
+        api: Arc<BoxEndpoint<'static, Response>>,
+        public_url: &str,
+    ) -> anyhow::Result<McpEndpoint> {
+        let tap = self.config.response_tap.clone();
+        let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
+            Route::new()
+                .nest("/api/v2", api)
+                .data(self.clone())
+                .around(move |next, req| response_tap::observe(next, req, tap.clone()))
+                .map_to_response()
+                .boxed(),
+        );
+        let mut allowed_hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        if let Some(host) = reqwest::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
+            allowed_hosts.push(host);
+        }
+        Ok(McpEndpoint::new(
+            VideoVectorMcp {
+                catalog: self.catalog.clone(),
+                dispatch: Dispatch::new(calls),
+            },
+            self.authenticator.clone(),
+            allowed_hosts,
+            self.mcp_shutdown.child_token(),
+        ))
     }
 
     /// The whole HTTP application.
@@ -258,23 +301,29 @@ impl AppState {
         self: &Arc<Self>,
         public_url: &str,
     ) -> anyhow::Result<impl poem::Endpoint<Output = Response>> {
-        let api = videovector_api_spec::spec::service()
-            .with(Idempotency {
-                db: self.db.clone(),
-                keyring: self.keyring.clone(),
-            })
-            .with(RequestChecks {
-                contract: self.request_contract.clone(),
-            })
-            .with(Guard {
-                table: self.table.clone(),
-                authenticator: self.authenticator.clone(),
-            })
-            .data(self.services(public_url)?);
+        let api: Arc<BoxEndpoint<'static, Response>> = Arc::new(
+            videovector_api_spec::spec::service()
+                .with(Idempotency {
+                    db: self.db.clone(),
+                    keyring: self.keyring.clone(),
+                })
+                .with(RequestChecks {
+                    contract: self.request_contract.clone(),
+                })
+                .with(Guard {
+                    table: self.table.clone(),
+                    authenticator: self.authenticator.clone(),
+                })
+                .data(self.services(public_url)?)
+                .with(ProblemMapping)
+                .boxed(),
+        );
         let tap = self.config.response_tap.clone();
+        let mcp = self.mcp_endpoint(api.clone(), public_url)?;
         Ok(Route::new()
             .at(docs::SPEC_PATH, get(docs::openapi_json))
             .nest("/api/v2", api)
+            .at("/mcp", mcp)
             .at("/docs", get(docs::docs_root))
             .at("/docs/", get(docs::docs_index))
             .at("/docs/*path", get(docs::docs_file))
@@ -401,6 +450,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState::init(config).await?;
     let app = state.routes(&public_url)?;
+    let mcp_shutdown = state.mcp_shutdown.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
@@ -408,6 +458,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 app,
                 async move {
                     let _ = rx.await;
+                    mcp_shutdown.cancel();
                 },
                 Some(Duration::from_secs(10)),
             )

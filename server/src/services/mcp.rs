@@ -1,15 +1,14 @@
-//! `mcp_config_view`: the MCP client configuration, with the tools derived from the
-//! committed spec (every operation an API key may call, and the scope it needs).
+//! `mcp_config_view`: the MCP client configuration for the server at `/mcp`, with its tools
+//! (the MCP catalog: every operation an API key may call, and the scope it needs).
 
 use async_trait::async_trait;
-use serde_json::Value;
 use videovector_api_spec::{
     dto::mcp::*,
-    rules::operation_rules,
-    security::API_KEY_SCHEME,
     services::{McpService, ServiceResult},
-    Principal, COMMITTED_SPEC,
+    Principal,
 };
+
+use crate::mcp::catalog::Catalog;
 
 pub struct Mcp {
     pub public_url: String,
@@ -17,22 +16,23 @@ pub struct Mcp {
 }
 
 impl Mcp {
-    pub fn new(public_url: String) -> anyhow::Result<Self> {
-        let spec: Value = serde_json::from_str(COMMITTED_SPEC)?;
-        let rules = operation_rules(&spec).map_err(anyhow::Error::msg)?;
-        let tools = rules
+    pub fn new(public_url: String, catalog: &Catalog) -> Self {
+        let tools = catalog
             .iter()
-            .filter(|r| r.schemes.iter().any(|s| s == API_KEY_SCHEME))
-            .filter_map(|r| {
-                let op = &spec["paths"][&r.path][r.method.to_lowercase()];
+            .filter_map(|t| {
                 Some(McpTool {
-                    name: r.operation_id.clone(),
-                    description: op["summary"].as_str().unwrap_or_default().to_string(),
-                    required_scope: r.required_scope?,
+                    name: t.rule.operation_id.clone(),
+                    description: t
+                        .tool
+                        .description
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                    required_scope: t.required_scope()?,
                 })
             })
             .collect();
-        Ok(Mcp { public_url, tools })
+        Mcp { public_url, tools }
     }
 }
 
@@ -42,7 +42,8 @@ impl McpService for Mcp {
         Ok(McpConfig {
             mcp_servers: McpServers {
                 videovector: McpServer {
-                    url: format!("{}/api/v2", self.public_url.trim_end_matches('/')),
+                    transport: "http".into(),
+                    url: format!("{}/mcp", self.public_url.trim_end_matches('/')),
                     headers: McpHeaders {
                         api_key: "${VIDEOVECTOR_API_KEY}".into(),
                     },

@@ -589,7 +589,10 @@ async fn mcp_config_needs_a_verified_session() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(config.mcp_servers.videovector.url, server.api(""));
+    assert_eq!(
+        config.mcp_servers.videovector.url,
+        format!("{}/mcp", server.url())
+    );
     assert_eq!(
         config.mcp_servers.videovector.headers.x_api_key,
         "${VIDEOVECTOR_API_KEY}"

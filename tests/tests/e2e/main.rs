@@ -12,6 +12,7 @@ mod flows;
 mod hostile_bodies;
 mod hostile_inputs;
 mod jwt_attacks;
+mod mcp;
 mod resources;
 mod retrieval;
 mod runs;

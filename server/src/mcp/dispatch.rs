@@ -1,0 +1,69 @@
+//! Runs a tool call as its REST operation, in process: the request is built in memory and
+//! handed to the same endpoint chain a REST request passes through (the guard with the
+//! spec's schemes and scopes, the request checks, `Idempotency-Key`, the handler and its
+//! services). No socket, no HTTP client: the one behaviour of each operation serves both.
+
+use std::sync::Arc;
+
+use poem::{
+    endpoint::BoxEndpoint,
+    http::{HeaderName, HeaderValue, Method},
+    Endpoint, Request, Response,
+};
+use serde_json::Value;
+use videovector_api_spec::spec::BASE_PATH;
+
+use super::catalog::ApiCall;
+
+/// The credential header an MCP request carried, sent on with each call it makes.
+#[derive(Clone)]
+pub struct Credential {
+    pub name: HeaderName,
+    pub value: HeaderValue,
+}
+
+/// What an operation answered.
+#[derive(Debug)]
+pub struct ApiAnswer {
+    pub status: u16,
+    /// The JSON body, or `Null` for none.
+    pub body: Value,
+}
+
+/// The API's endpoint chain, for tool calls.
+#[derive(Clone)]
+pub struct Dispatch {
+    /// Takes the full path (`/api/v2/...`), as a REST request would.
+    api: Arc<BoxEndpoint<'static, Response>>,
+}
+
+impl Dispatch {
+    pub fn new(api: Arc<BoxEndpoint<'static, Response>>) -> Dispatch {
+        Dispatch { api }
+    }
+
+    pub async fn call(&self, credential: &Credential, call: &ApiCall) -> ApiAnswer {
+        let method = Method::from_bytes(call.method.as_bytes()).unwrap_or(Method::GET);
+        let mut request = Request::builder()
+            .method(method)
+            .uri_str(format!("{BASE_PATH}{}", call.path_and_query))
+            .header(credential.name.clone(), credential.value.clone());
+        if let Some(key) = &call.idempotency_key {
+            request = request.header("idempotency-key", key.as_str());
+        }
+        let request = match &call.body {
+            Some(body) => request.content_type("application/json").body(body.clone()),
+            None => request.finish(),
+        };
+        let response = match self.api.call(request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        let status = response.status().as_u16();
+        let bytes = response.into_body().into_vec().await.unwrap_or_default();
+        ApiAnswer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! What the MCP server answers: tools (the API's operations, filtered by the caller's
+//! scopes, plus `credential_inspect`), resources (the organisation's indexes, paged, as
+//! `videovector://indexes/{id}`), and prompts (the organisation's saved prompts, their
+//! variables as arguments). Every answer comes from the REST operation behind it, run in
+//! process for the caller's credential ([`Dispatch`]), so the spec's rules hold here too.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use rmcp::{
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData as McpError,
+        GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+    RoleServer, ServerHandler,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use videovector_api_spec::{Credential as PrincipalCredential, Principal};
+
+use super::{
+    catalog::{ApiCall, Catalog},
+    dispatch::{ApiAnswer, Credential, Dispatch},
+};
+use crate::services::prompts::render;
+
+/// The tool that tells a credential what it may call.
+pub const INSPECT_TOOL: &str = "credential_inspect";
+const INDEX_URI_PREFIX: &str = "videovector://indexes/";
+
+/// Who calls: put in the HTTP request's extensions by the transport after authentication.
+#[derive(Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub credential: Credential,
+}
+
+/// The MCP server of one session (rmcp makes one per session; they share everything).
+#[derive(Clone)]
+pub struct VideoVectorMcp {
+    pub catalog: Arc<Catalog>,
+    pub dispatch: Dispatch,
+}
+
+fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .ok_or_else(|| {
+            McpError::internal_error("the request carries no authenticated caller", None)
+        })
+}
+
+fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, McpError> {
+    serde_json::from_value(value)
+        .map_err(|e| McpError::internal_error(format!("building an answer: {e}"), None))
+}
+
+/// A failed operation as a JSON-RPC error carrying its problem.
+fn problem_error(what: &str, answer: ApiAnswer) -> McpError {
+    let detail = answer.body["detail"]
+        .as_str()
+        .unwrap_or("it failed")
+        .to_string();
+    let message = format!("{what}: {detail}");
+    match answer.status {
+        404 => McpError::resource_not_found(message, Some(answer.body)),
+        400..=499 => McpError::invalid_request(message, Some(answer.body)),
+        _ => McpError::internal_error(message, Some(answer.body)),
+    }
+}
+
+fn cursor_query(request: &Option<PaginatedRequestParams>) -> String {
+    match request.as_ref().and_then(|r| r.cursor.as_deref()) {
+        Some(cursor) => format!(
+            "?cursor={}",
+            form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>()
+        ),
+        None => String::new(),
+    }
+}
+
+fn get(path_and_query: String) -> ApiCall {
+    ApiCall {
+        method: "GET".into(),
+        path_and_query,
+        body: None,
+        idempotency_key: None,
+    }
+}
+
+impl VideoVectorMcp {
+    fn inspect_tool() -> Tool {
+        let mut schema = JsonObject::new();
+        schema.insert("type".into(), "object".into());
+        schema.insert("properties".into(), json!({}));
+        schema.insert("additionalProperties".into(), false.into());
+        Tool::new(
+            INSPECT_TOOL,
+            "Which tools this credential may call, and for each one it may not, the scope it \
+             needs. Requires no scope.",
+            schema,
+        )
+    }
+
+    /// The credential, its scopes, and every operation tool with whether it may be called.
+    fn inspect(&self, caller: &Caller) -> Value {
+        let principal = &caller.principal;
+        let tools: Vec<Value> = self
+            .catalog
+            .iter()
+            .map(|tool| {
+                let required = tool.required_scope();
+                json!({
+                    "name": tool.rule.operation_id,
+                    "allowed": required.is_none_or(|s| principal.holds(s)),
+                    "required_scope": required.map(|s| s.as_str()),
+                })
+            })
+            .collect();
+        let credential = match &principal.credential {
+            PrincipalCredential::ApiKey { key_id } => {
+                json!({ "kind": "api_key", "key_id": key_id })
+            }
+            PrincipalCredential::Jwt { issuer, subject } => {
+                json!({ "kind": "jwt", "issuer": issuer, "subject": subject })
+            }
+        };
+        json!({
+            "organization_id": principal.org_id,
+            "credential": credential,
+            "scopes": principal.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "tools": tools,
+        })
+    }
+
+    async fn call_operation(
+        &self,
+        caller: &Caller,
+        request: CallToolRequestParams,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(tool) = self.catalog.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("there is no tool `{}`", request.name),
+                None,
+            ));
+        };
+        let arguments = request.arguments.unwrap_or_default();
+        let call = match tool.call(&arguments) {
+            Ok(call) => call,
+            Err(wrong) => {
+                return Ok(CallToolResult::structured_error(json!({
+                    "code": "invalid_arguments", "detail": wrong,
+                })))
+            }
+        };
+        let answer = self.dispatch.call(&caller.credential, &call).await;
+        Ok(match answer.status {
+            // The operation's own problem (an insufficient scope names the scope it needs).
+            400.. => CallToolResult::structured_error(answer.body),
+            _ => match answer.body {
+                body @ Value::Object(_) => CallToolResult::structured(body),
+                _ => CallToolResult::structured(json!({ "status": answer.status })),
+            },
+        })
+    }
+}
+
+impl ServerHandler for VideoVectorMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "videovector",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "VideoVector: search timed media segments (captions, transcripts) across indexes, \
+             run saved prompts and inspect workflow resources. Tools are the API's operations, \
+             shown as far as this credential's scopes allow; `credential_inspect` tells which \
+             are missing and the scope each needs. Indexes are resources; saved prompts are \
+             prompts.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = caller(&context)?;
+        let mut tools: Vec<Tool> = self
+            .catalog
+            .iter()
+            .filter(|t| t.required_scope().is_none_or(|s| caller.principal.holds(s)))
+            .map(|t| t.tool.clone())
+            .collect();
+        tools.push(Self::inspect_tool());
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = caller(&context)?;
+        if request.name == INSPECT_TOOL {
+            return Ok(CallToolResult::structured(self.inspect(&caller)).into());
+        }
+        Ok(self.call_operation(&caller, request).await?.into())
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = caller(&context)?;
+        let answer = self
+            .dispatch
+            .call(
+                &caller.credential,
+                &get(format!("/indexes{}", cursor_query(&request))),
+            )
+            .await;
+        if answer.status >= 400 {
+            return Err(problem_error("listing indexes", answer));
+        }
+        let resources: Vec<Value> = answer.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|index| {
+                let id = index["id"].as_str().unwrap_or_default();
+                json!({
+                    "uri": format!("{INDEX_URI_PREFIX}{id}"),
+                    "name": id,
+                    "title": index["name"],
+                    "description": format!(
+                        "{} ({} segments)",
+                        index["description"].as_str().unwrap_or("an index"),
+                        index["segment_count"]
+                    ),
+                    "mimeType": "application/json",
+                })
+            })
+            .collect();
+        from_json(json!({
+            "resources": resources,
+            "nextCursor": answer.body["next_cursor"],
+        }))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        from_json(json!({
+            "resourceTemplates": [{
+                "uriTemplate": format!("{INDEX_URI_PREFIX}{{index_id}}"),
+                "name": "index",
+                "description": "An index: its name, description, metadata and segment count.",
+                "mimeType": "application/json",
+            }]
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = caller(&context)?;
+        let id = request
+            .uri
+            .strip_prefix(INDEX_URI_PREFIX)
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .ok_or_else(|| {
+                McpError::resource_not_found(
+                    format!("`{}` is not a VideoVector resource", request.uri),
+                    None,
+                )
+            })?;
+        let path = format!(
+            "/indexes/{}",
+            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let answer = self.dispatch.call(&caller.credential, &get(path)).await;
+        if answer.status >= 400 {
+            return Err(problem_error("reading the index", answer));
+        }
+        let result: rmcp::model::ReadResourceResult = from_json(json!({
+            "contents": [{
+                "uri": request.uri,
+                "mimeType": "application/json",
+                "text": answer.body.to_string(),
+            }]
+        }))?;
+        Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = caller(&context)?;
+        let answer = self
+            .dispatch
+            .call(
+                &caller.credential,
+                &get(format!("/prompts{}", cursor_query(&request))),
+            )
+            .await;
+        if answer.status >= 400 {
+            return Err(problem_error("listing prompts", answer));
+        }
+        let prompts: Vec<Value> = answer.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|prompt| {
+                let arguments: Vec<Value> = prompt["variables"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| json!({ "name": v, "required": true }))
+                    .collect();
+                json!({
+                    "name": prompt["id"],
+                    "title": prompt["name"],
+                    "description": prompt["description"].as_str().unwrap_or_else(|| {
+                        prompt["name"].as_str().unwrap_or_default()
+                    }),
+                    "arguments": arguments,
+                })
+            })
+            .collect();
+        from_json(json!({
+            "prompts": prompts,
+            "nextCursor": answer.body["next_cursor"],
+        }))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = caller(&context)?;
+        let path = format!(
+            "/prompts/{}",
+            percent_encoding::utf8_percent_encode(
+                &request.name,
+                percent_encoding::NON_ALPHANUMERIC
+            )
+        );
+        let answer = self.dispatch.call(&caller.credential, &get(path)).await;
+        if answer.status >= 400 {
+            return Err(problem_error("reading the prompt", answer));
+        }
+        let prompt = answer.body;
+        let declared: Vec<String> = prompt["variables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let values: BTreeMap<String, String> = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect();
+        let template = prompt["query_template"].as_str().unwrap_or_default();
+        let query = render(template, &declared, &values).map_err(|e| {
+            McpError::invalid_params(
+                e.problem.detail.clone(),
+                Some(json!({ "code": e.problem.code.as_str() })),
+            )
+        })?;
+        let instructions = prompt["instructions"].as_str().unwrap_or_default();
+        let mut text = format!(
+            "Search VideoVector's media evidence for: {query}\n\nUse the `search_query` or \
+             `index_search` tool with this query, or run the saved prompt with `run_create` \
+             (prompt_id `{}`) and read the result with `run_view`.",
+            request.name
+        );
+        if !instructions.is_empty() {
+            text = format!("{instructions}\n\n{text}");
+        }
+        let result: rmcp::model::GetPromptResult = from_json(json!({
+            "description": prompt["description"].as_str().unwrap_or_else(|| prompt["name"].as_str().unwrap_or_default()),
+            "messages": [{ "role": "user", "content": { "type": "text", "text": text } }],
+        }))?;
+        Ok(result.into())
+    }
+}
