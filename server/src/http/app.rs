@@ -4,8 +4,13 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    endpoint::BoxEndpoint, get, handler, http::StatusCode, listener::TcpAcceptor,
-    middleware::Tracing, web::Data, EndpointExt, IntoResponse, Response, Route,
+    endpoint::BoxEndpoint,
+    get, handler,
+    http::StatusCode,
+    listener::TcpAcceptor,
+    middleware::{CatchPanic, Tracing},
+    web::Data,
+    EndpointExt, IntoResponse, Response, Route,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::oneshot;
@@ -332,6 +337,8 @@ impl AppState {
             .data(docs::swagger_config())
             .data(self.clone())
             .around(limit_body)
+            // A panic in a handler is a logged 500 problem, not a dropped connection.
+            .with(CatchPanic::new())
             .with(ProblemMapping)
             .with(Tracing)
             .around(move |next, req| response_tap::observe(next, req, tap.clone()))

@@ -19,6 +19,9 @@ use videovector_api_spec::{
 pub const BODY_ARGUMENT: &str = "body";
 /// The argument carrying an `Idempotency-Key`.
 pub const IDEMPOTENCY_ARGUMENT: &str = "idempotency_key";
+/// The longest path and query a call may make (what HTTP servers commonly accept; a longer
+/// URL cannot even be built).
+const MAX_URL_CHARS: usize = 8_192;
 /// `$ref`s are inlined this deep at most (the spec's schemas nest far less).
 const MAX_INLINE_DEPTH: u32 = 12;
 /// Characters a path segment keeps unencoded (RFC 3986 unreserved).
@@ -200,6 +203,12 @@ impl OperationTool {
         } else {
             path
         };
+        if path_and_query.len() > MAX_URL_CHARS {
+            return Err(format!(
+                "the path and query arguments make a URL of {} characters; at most {MAX_URL_CHARS}",
+                path_and_query.len()
+            ));
+        }
         let body = match arguments.get(BODY_ARGUMENT) {
             Some(value) if self.has_body => {
                 Some(serde_json::to_vec(value).map_err(|e| format!("`body` cannot be sent: {e}"))?)
@@ -322,5 +331,12 @@ mod tests {
             .call(&arguments(json!({ "body": {} })))
             .unwrap_err()
             .contains("`index_id` is required"));
+        // A megabyte id makes a URL no HTTP stack builds: refused before any request.
+        assert!(search
+            .call(&arguments(
+                json!({ "index_id": "x".repeat(1 << 20), "body": {} })
+            ))
+            .unwrap_err()
+            .contains("at most 8192"));
     }
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use poem::{
     endpoint::BoxEndpoint,
-    http::{HeaderName, HeaderValue, Method},
+    http::{HeaderName, HeaderValue, Method, Uri},
     Endpoint, Request, Response,
 };
+use poem_openapi::types::ToJSON;
 use serde_json::Value;
-use videovector_api_spec::spec::BASE_PATH;
+use videovector_api_spec::{spec::BASE_PATH, ApiError, ErrorCode};
 
 use super::catalog::ApiCall;
 
@@ -44,9 +45,23 @@ impl Dispatch {
 
     pub async fn call(&self, credential: &Credential, call: &ApiCall) -> ApiAnswer {
         let method = Method::from_bytes(call.method.as_bytes()).unwrap_or(Method::GET);
+        // Built fallibly: poem's `uri_str` panics on a URI it cannot parse.
+        let uri = match Uri::try_from(format!("{BASE_PATH}{}", call.path_and_query)) {
+            Ok(uri) => uri,
+            Err(e) => {
+                let problem = ApiError::bad_request(
+                    ErrorCode::BadRequest,
+                    format!("the arguments do not make a valid URL: {e}"),
+                );
+                return ApiAnswer {
+                    status: problem.status().as_u16(),
+                    body: serde_json::to_value(problem.problem.to_json()).unwrap_or_default(),
+                };
+            }
+        };
         let mut request = Request::builder()
             .method(method)
-            .uri_str(format!("{BASE_PATH}{}", call.path_and_query))
+            .uri(uri)
             .header(credential.name.clone(), credential.value.clone());
         if let Some(key) = &call.idempotency_key {
             request = request.header("idempotency-key", key.as_str());

@@ -74,6 +74,7 @@ impl Endpoint for McpEndpoint {
         let Some(credential) = credential_header(&req) else {
             return Ok(StatusCode::UNAUTHORIZED.into_response());
         };
+        let ends_session = req.method() == poem::http::Method::DELETE;
         let mut request: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
         request.extensions_mut().insert(Caller {
             principal,
@@ -84,7 +85,12 @@ impl Endpoint for McpEndpoint {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        // A session ended by DELETE is answered 204, as clients expect (rmcp says 202, and
+        // the Python SDK then logs "Session termination failed").
+        if ends_session && parts.status == StatusCode::ACCEPTED {
+            parts.status = StatusCode::NO_CONTENT;
+        }
         let body = body
             .map_err(|never: Infallible| -> std::io::Error { match never {} })
             .boxed();

@@ -267,3 +267,113 @@ async fn an_mcp_client_is_held_to_its_credentials_scopes() {
     }
     server.stop().await;
 }
+
+/// The MCP server's attacker: another organisation's index through a tool, U+0000 and a
+/// megabyte in tool arguments, unknown arguments, and another key's session id. Every one
+/// gets the REST operation's refusal, for the caller's own credential.
+#[tokio::test]
+async fn mcp_tool_calls_are_refused_as_their_rest_operations() {
+    let server = TestServer::start().await;
+    let ours = server.org(true).await;
+    let theirs = server.org(true).await;
+    server
+        .admin_client(&theirs)
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_theirs".parse().unwrap()))
+                .name("Theirs"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, key) = server.api_key(&ours, &[Scope::Admin]).await;
+    let url = format!("{}/mcp", server.url());
+    let client = connect(&url, "x-api-key", &key).await;
+
+    let (failed, problem) = call(&client, "index_view", json!({ "index_id": "idx_theirs" })).await;
+    assert!(failed);
+    assert_eq!(problem["code"], "not_found", "{problem}");
+    let (failed, problem) = call(
+        &client,
+        "index_create",
+        json!({ "body": { "id": "idx_nul", "name": "bad\u{0}name" } }),
+    )
+    .await;
+    assert!(failed);
+    assert_eq!(problem["code"], "validation_failed", "{problem}");
+    let (failed, problem) = call(
+        &client,
+        "index_search",
+        json!({ "index_id": "x".repeat(1 << 20), "body": { "query": "q" } }),
+    )
+    .await;
+    assert!(failed);
+    assert_eq!(problem["code"], "invalid_arguments", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("at most 8192"));
+    let (failed, problem) = call(
+        &client,
+        "index_view",
+        json!({ "index_id": "idx_theirs", "org_id": "theirs" }),
+    )
+    .await;
+    assert!(failed);
+    assert_eq!(problem["code"], "invalid_arguments", "{problem}");
+    assert!(client
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await
+        .is_err());
+
+    // A session opened by an admin key, used with a search key: the search key's tools.
+    let http = reqwest::Client::new();
+    let accept = "application/json, text/event-stream";
+    let opened = http
+        .post(&url)
+        .header("x-api-key", &key)
+        .header("accept", accept)
+        .json(
+            &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "attacker", "version": "1" } } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    drop(opened);
+    let (_, search_key) = server.api_key(&ours, &[Scope::Search]).await;
+    let send = |body: Value| {
+        http.post(&url)
+            .header("x-api-key", &search_key)
+            .header("accept", accept)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body)
+            .send()
+    };
+    send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .await
+        .unwrap();
+    // The answer is an event stream that may stay open: read it until the answer arrives.
+    let mut stream = send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
+        .await
+        .unwrap();
+    let mut listed = String::new();
+    while !listed.contains("\"tools\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("tools/list answers")
+            .unwrap()
+            .expect("the stream carries the answer");
+        listed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(listed.contains("\"index_search\""), "{listed}");
+    assert!(!listed.contains("\"index_delete\""), "{listed}");
+
+    let _ = client.cancel().await;
+    server.stop().await;
+}
