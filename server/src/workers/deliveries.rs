@@ -12,7 +12,7 @@ use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, Que
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use super::queue::{claim, idle};
+use super::queue::{claim, idle, DELIVERIES};
 use crate::{
     db::entities::{webhook, webhook_delivery as delivery},
     net_guard,
@@ -55,7 +55,7 @@ impl DeliveryWorker {
                 }
                 loop {
                     let due = format!("next_attempt_ms <= {}", Utc::now().timestamp_millis());
-                    match claim(&self.db, "webhook_deliveries", &due).await {
+                    match claim(&self.db, &DELIVERIES, &due).await {
                         Ok(Some(id)) => {
                             if let Err(e) = self.attempt(&id).await {
                                 tracing::error!(delivery = %id, error = %e, "delivering a webhook");

@@ -7,7 +7,9 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use poem_openapi::types::ToJSON;
-use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{
     indexes::{SegmentInput, MAX_SEGMENT_TEXT_CHARS},
@@ -15,7 +17,7 @@ use videovector_api_spec::dto::{
     webhooks::WebhookEventType,
 };
 
-use super::queue::{claim, idle};
+use super::queue::{claim, idle, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},
@@ -58,7 +60,7 @@ impl JobWorker {
                     tracing::error!(error = %e, "failing interrupted jobs");
                 }
                 loop {
-                    match claim(&self.db, "jobs", "TRUE").await {
+                    match claim(&self.db, &JOBS, "TRUE").await {
                         Ok(Some(id)) => {
                             if let Err(e) = self.execute(&id).await {
                                 tracing::error!(job = %id, error = %e, "executing a job");
@@ -76,27 +78,30 @@ impl JobWorker {
         });
     }
 
+    /// Fails jobs left `running` by a stopped server (by `started_at`, or without one: see
+    /// the run worker), each with its `job.failed` event.
     async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(job::FAILED))
-            .col_expr(
-                job::Column::Error,
-                Expr::value("interrupted: the server stopped while this job was running; retry it"),
-            )
-            .col_expr(job::Column::FinishedAt, Expr::value(Utc::now()))
+        let stale = job::Entity::find()
             .filter(job::Column::Status.eq(job::RUNNING))
-            .filter(job::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
-            .exec(&self.db)
+            .filter(
+                Condition::any()
+                    .add(job::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
+                    .add(job::Column::StartedAt.is_null()),
+            )
+            .all(&self.db)
             .await?;
+        for row in stale {
+            self.finish(
+                &row.id,
+                job::FAILED,
+                Some("interrupted: the server stopped while this job was running; retry it".into()),
+            )
+            .await?;
+        }
         Ok(())
     }
 
     async fn execute(&self, id: &str) -> Result<(), sea_orm::DbErr> {
-        job::Entity::update_many()
-            .col_expr(job::Column::StartedAt, Expr::value(Utc::now()))
-            .filter(job::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
         let Some(model) = job::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?

@@ -8,26 +8,59 @@ use tokio::sync::Notify;
 /// How often an idle worker looks for work another instance queued.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// A table of queued work.
+pub struct QueueTable {
+    pub name: &'static str,
+    /// Whether its rows record `started_at`, set by the claim itself.
+    pub has_started_at: bool,
+}
+
+pub const RUNS: QueueTable = QueueTable {
+    name: "runs",
+    has_started_at: true,
+};
+pub const JOBS: QueueTable = QueueTable {
+    name: "jobs",
+    has_started_at: true,
+};
+pub const DELIVERIES: QueueTable = QueueTable {
+    name: "webhook_deliveries",
+    has_started_at: false,
+};
+
 /// Moves the oldest row of `table` with `status = 'queued'` (and `extra`, an SQL condition
-/// or `TRUE`) to `running`; returns its id. Ids sort by creation time.
+/// or `TRUE`) to `running`, setting `started_at` in the same statement, and returns its id.
+/// Ids sort by creation time. One statement: a crash cannot leave a row `running` without
+/// `started_at`, which the stale sweep (by `started_at`) would never match.
 pub async fn claim(
     db: &DatabaseConnection,
-    table: &str,
+    table: &QueueTable,
     extra: &str,
 ) -> Result<Option<String>, DbErr> {
     let backend = db.get_database_backend();
-    let lock = if backend == DbBackend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
+    let (lock, placeholder) = if backend == DbBackend::Postgres {
+        (" FOR UPDATE SKIP LOCKED", "$1")
     } else {
-        ""
+        ("", "?")
     };
+    let (started, values) = if table.has_started_at {
+        (
+            format!(", started_at = {placeholder}"),
+            vec![chrono::Utc::now().into()],
+        )
+    } else {
+        (String::new(), Vec::new())
+    };
+    let name = table.name;
     let sql = format!(
-        "UPDATE {table} SET status = 'running' \
+        "UPDATE {name} SET status = 'running'{started} \
          WHERE status = 'queued' AND id = (\
-           SELECT id FROM {table} WHERE status = 'queued' AND ({extra}) ORDER BY id LIMIT 1{lock}\
+           SELECT id FROM {name} WHERE status = 'queued' AND ({extra}) ORDER BY id LIMIT 1{lock}\
          ) RETURNING id"
     );
-    let row = db.query_one(Statement::from_string(backend, sql)).await?;
+    let row = db
+        .query_one(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
     row.map(|r| r.try_get_by_index::<String>(0)).transpose()
 }
 
@@ -55,4 +88,51 @@ pub async fn cancel(db: &DatabaseConnection, table: &str, id: &str) -> Result<bo
         .execute(db.get_database_backend().build(&statement))
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::entities::run;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    #[tokio::test]
+    async fn a_claim_sets_started_at_in_the_same_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("q.db").display());
+        let db = crate::db::connect_and_migrate(&url).await.unwrap();
+        let now = chrono::Utc::now();
+        run::ActiveModel {
+            id: Set("run_1".into()),
+            org_id: Set("org_q".into()),
+            prompt_id: Set("prm_1".into()),
+            index_id: Set("idx_1".into()),
+            variables: Set("{}".into()),
+            status: Set(run::QUEUED.into()),
+            attempt: Set(1),
+            retry_of: Set(None),
+            query: Set("q".into()),
+            instructions: Set(String::new()),
+            top_k: Set(5),
+            result: Set(None),
+            error: Set(None),
+            created_at: Set(now),
+            started_at: Set(None),
+            finished_at: Set(None),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let claimed = claim(&db, &RUNS, "TRUE").await.unwrap();
+        assert_eq!(claimed.as_deref(), Some("run_1"));
+        let row = run::Entity::find_by_id("run_1")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, run::RUNNING);
+        let started = row.started_at.expect("the claim set started_at");
+        assert!((started - now).num_seconds().abs() < 5);
+        assert_eq!(claim(&db, &RUNS, "TRUE").await.unwrap(), None);
+    }
 }

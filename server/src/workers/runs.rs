@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use poem_openapi::types::ToJSON;
-use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
-use super::queue::{claim, idle};
+use super::queue::{claim, idle, RUNS};
 use crate::{
     db::entities::run,
     events::Events,
@@ -22,6 +24,7 @@ use crate::{
 
 /// A run still `running` this long after it started belongs to a server that stopped.
 pub const STALE_AFTER: Duration = Duration::seconds(60);
+const STALE_ERROR: &str = "interrupted: the server stopped while this run was running; retry it";
 
 pub struct RunWorker {
     pub db: DatabaseConnection,
@@ -38,7 +41,7 @@ impl RunWorker {
                     tracing::error!(error = %e, "failing interrupted runs");
                 }
                 loop {
-                    match claim(&self.db, "runs", "TRUE").await {
+                    match claim(&self.db, &RUNS, "TRUE").await {
                         Ok(Some(id)) => self.execute(&id).await,
                         Ok(None) => break,
                         Err(e) => {
@@ -52,29 +55,63 @@ impl RunWorker {
         });
     }
 
+    /// Fails runs left `running` by a stopped server (by `started_at`; a row without one
+    /// was claimed by an older version that set it separately, and is as stale), each with
+    /// its `run.failed` event.
     async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        run::Entity::update_many()
-            .col_expr(run::Column::Status, Expr::value(run::FAILED))
-            .col_expr(
-                run::Column::Error,
-                Expr::value("interrupted: the server stopped while this run was running; retry it"),
-            )
-            .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
+        let stale = run::Entity::find()
             .filter(run::Column::Status.eq(run::RUNNING))
-            .filter(run::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
+            .filter(
+                Condition::any()
+                    .add(run::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
+                    .add(run::Column::StartedAt.is_null()),
+            )
+            .all(&self.db)
+            .await?;
+        for row in stale {
+            self.finish(&row.id, run::FAILED, None, Some(STALE_ERROR.into()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes a run that is still running (a cancel in the meantime wins) and emits its
+    /// event.
+    async fn finish(
+        &self,
+        id: &str,
+        status: &str,
+        result: Option<String>,
+        error: Option<String>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let finished = run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(status))
+            .col_expr(run::Column::Result, Expr::value(result))
+            .col_expr(run::Column::Error, Expr::value(error))
+            .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(run::Column::Id.eq(id))
+            .filter(run::Column::Status.eq(run::RUNNING))
             .exec(&self.db)
             .await?;
+        if finished.rows_affected == 1 {
+            if let Some(done) = run::Entity::find_by_id(id.to_string())
+                .one(&self.db)
+                .await?
+            {
+                let event = if status == run::SUCCEEDED {
+                    WebhookEventType::RunSucceeded
+                } else {
+                    WebhookEventType::RunFailed
+                };
+                let data = to_dto(&done).to_json().unwrap_or_default();
+                self.events.emit(&done.org_id, event, data).await;
+            }
+        }
         Ok(())
     }
 
     async fn execute(&self, id: &str) {
-        let started = Utc::now();
         let result: Result<(), sea_orm::DbErr> = async {
-            run::Entity::update_many()
-                .col_expr(run::Column::StartedAt, Expr::value(started))
-                .filter(run::Column::Id.eq(id))
-                .exec(&self.db)
-                .await?;
             let Some(model) = run::Entity::find_by_id(id.to_string())
                 .one(&self.db)
                 .await?
@@ -109,31 +146,7 @@ impl RunWorker {
                 }
                 Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
             };
-            // Only a run still running is finished: a cancel in the meantime wins.
-            let finished = run::Entity::update_many()
-                .col_expr(run::Column::Status, Expr::value(status))
-                .col_expr(run::Column::Result, Expr::value(result))
-                .col_expr(run::Column::Error, Expr::value(error))
-                .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
-                .filter(run::Column::Id.eq(id))
-                .filter(run::Column::Status.eq(run::RUNNING))
-                .exec(&self.db)
-                .await?;
-            if finished.rows_affected == 1 {
-                if let Some(done) = run::Entity::find_by_id(id.to_string())
-                    .one(&self.db)
-                    .await?
-                {
-                    let event = if status == run::SUCCEEDED {
-                        WebhookEventType::RunSucceeded
-                    } else {
-                        WebhookEventType::RunFailed
-                    };
-                    let data = to_dto(&done).to_json().unwrap_or_default();
-                    self.events.emit(&done.org_id, event, data).await;
-                }
-            }
-            Ok(())
+            self.finish(id, status, result, error).await
         }
         .await;
         if let Err(e) = result {

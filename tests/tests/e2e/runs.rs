@@ -270,29 +270,70 @@ async fn queued_runs_wait_for_a_worker_and_cancel_and_retry_keep_history() {
     api.stop().await;
 }
 
+/// Runs and jobs left `running` by a stopped server fail visibly, with their webhook events:
+/// one interrupted past the stale horizon, and ones with no `started_at` at all. An older
+/// claim set `started_at` in a separate statement, so a crash between the two left a row
+/// the sweep (by `started_at`) never matched: stuck `running` forever. The claim now sets
+/// both at once, and the sweep takes such rows too.
 #[tokio::test]
-async fn runs_left_running_by_a_stopped_server_fail_visibly() {
+async fn runs_and_jobs_left_running_by_a_stopped_server_fail_visibly_with_events() {
     use sea_orm::{ActiveValue::Set, EntityTrait};
-    use videovector_server::db::entities::run;
-    let server = TestServer::start().await;
+    use videovector_server::db::entities::{job, run};
+    let receiver = videovector_tests::LocalHttp::start(vec![]).await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
     let org = server.org(true).await;
-    let started = chrono::Utc::now() - chrono::Duration::minutes(5);
-    run::Entity::insert(run::ActiveModel {
-        id: Set("run_interrupted".into()),
+    let client = server.admin_client(&org);
+    client
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url(receiver.url("/hooks"))
+                .event_types(vec![
+                    types::WebhookEventType::RunFailed,
+                    types::WebhookEventType::JobFailed,
+                ]),
+        )
+        .send()
+        .await
+        .unwrap();
+    let long_ago = chrono::Utc::now() - chrono::Duration::minutes(45);
+    for (id, started_at) in [
+        ("run_interrupted", Some(long_ago)),
+        ("run_claimed_never_started", None),
+    ] {
+        run::Entity::insert(run::ActiveModel {
+            id: Set(id.into()),
+            org_id: Set(org.org_id.clone()),
+            prompt_id: Set("prm_x".into()),
+            index_id: Set("idx_x".into()),
+            variables: Set("{}".into()),
+            status: Set(run::RUNNING.into()),
+            attempt: Set(1),
+            retry_of: Set(None),
+            query: Set("q".into()),
+            instructions: Set(String::new()),
+            top_k: Set(5),
+            result: Set(None),
+            error: Set(None),
+            created_at: Set(long_ago),
+            started_at: Set(started_at),
+            finished_at: Set(None),
+        })
+        .exec(server.db())
+        .await
+        .unwrap();
+    }
+    job::Entity::insert(job::ActiveModel {
+        id: Set("job_claimed_never_started".into()),
         org_id: Set(org.org_id.clone()),
-        prompt_id: Set("prm_x".into()),
-        index_id: Set("idx_x".into()),
-        variables: Set("{}".into()),
-        status: Set(run::RUNNING.into()),
+        connector_id: Set("con_x".into()),
+        status: Set(job::RUNNING.into()),
         attempt: Set(1),
         retry_of: Set(None),
-        query: Set("q".into()),
-        instructions: Set(String::new()),
-        top_k: Set(5),
-        result: Set(None),
+        files: Set("[]".into()),
         error: Set(None),
-        created_at: Set(started),
-        started_at: Set(Some(started)),
+        created_at: Set(long_ago),
+        started_at: Set(None),
         finished_at: Set(None),
     })
     .exec(server.db())
@@ -300,9 +341,49 @@ async fn runs_left_running_by_a_stopped_server_fail_visibly() {
     .unwrap();
     let server = server.restart(|_| {}).await;
     let client = server.admin_client(&org);
-    let run = wait_done(&client, "run_interrupted").await;
-    assert_eq!(run.status, types::RunStatus::Failed);
-    assert!(run.error.unwrap().starts_with("interrupted"));
+    for id in ["run_interrupted", "run_claimed_never_started"] {
+        let run = wait_done(&client, id).await;
+        assert_eq!(run.status, types::RunStatus::Failed, "{id}");
+        assert!(run.error.unwrap().starts_with("interrupted"));
+    }
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = receiver
+            .recorded()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| {
+                let event: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                format!(
+                    "{} {}",
+                    event["type"].as_str().unwrap(),
+                    event["data"]["id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        events.sort();
+        events.dedup();
+        if events.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        events,
+        [
+            "job.failed job_claimed_never_started",
+            "run.failed run_claimed_never_started",
+            "run.failed run_interrupted",
+        ]
+    );
+    let job = client
+        .job_view()
+        .job_id("job_claimed_never_started")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.status, types::JobStatus::Failed);
     server.stop().await;
 }
 
