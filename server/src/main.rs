@@ -211,9 +211,10 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
         &signing,
     ));
     let auth = auth::Auth::new(
-        db,
+        db.clone(),
         issuer,
         videovector_server::auth::rate_limit::LoginLimiter::new(
+            db,
             1,
             std::time::Duration::from_secs(1),
         ),

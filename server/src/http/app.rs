@@ -158,6 +158,7 @@ impl AppState {
             db.clone(),
             issuer,
             LoginLimiter::new(
+                db.clone(),
                 config.login_max_failures,
                 Duration::from_secs(config.login_window_seconds),
             ),

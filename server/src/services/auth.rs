@@ -118,6 +118,8 @@ impl AuthService for Auth {
         let attempt = self
             .limiter
             .reserve(&[&email_key, &client_key])
+            .await
+            .map_err(|e| internal("reserving a login attempt", e))?
             .map_err(|wait| {
                 ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -163,7 +165,9 @@ impl AuthService for Auth {
             .with_header("WWW-Authenticate", "Bearer realm=\"videovector\""));
         };
         self.limiter
-            .succeeded(attempt, &[&email_key], &[&client_key]);
+            .succeeded(attempt, &[&email_key])
+            .await
+            .map_err(|e| internal("clearing login failures", e))?;
         self.mint_for(&op, request.scopes)
     }
 }
