@@ -52,6 +52,9 @@ pub struct Config {
     /// Run the background workers (runs, jobs, webhook deliveries) on this instance. Turn
     /// off for API-only instances; the queues live in the database.
     pub workers: bool,
+    /// Changes the segment change log keeps (instances with workers compact it each
+    /// minute); a search copy further behind rebuilds from the segments.
+    pub segment_changes_retained: u64,
     /// `tracing` filter, e.g. `info` or `videovector_server=debug`.
     pub log: String,
     /// An observer of every response (test harnesses); never read from files or the
@@ -123,6 +126,7 @@ impl Default for Config {
             webhook_retry_base_ms: 5_000,
             webhook_max_attempts: 8,
             workers: true,
+            segment_changes_retained: 100_000,
             log: "info".into(),
             response_tap: None,
         }

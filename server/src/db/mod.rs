@@ -1,5 +1,6 @@
 //! Storage: connection, versioned migrations and the sea-orm entities.
 
+pub mod change_log;
 pub mod direct;
 pub mod entities;
 pub mod migrations;

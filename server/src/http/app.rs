@@ -176,6 +176,7 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
         };
         if config.workers {
+            spawn_change_log_compactor(db.clone(), config.segment_changes_retained);
             Arc::new(RunWorker {
                 db: db.clone(),
                 retrieval: retrieval.clone(),
@@ -412,6 +413,19 @@ fn spawn_idempotency_sweeper(db: DatabaseConnection) {
                 tracing::warn!(error = %e, "sweeping expired idempotency records");
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// Compacts the segment change log every minute (see [`crate::db::change_log`]).
+fn spawn_change_log_compactor(db: DatabaseConnection, retained: u64) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let retained = i64::try_from(retained).unwrap_or(i64::MAX);
+            if let Err(e) = crate::db::change_log::compact(&db, retained).await {
+                tracing::error!(error = %e, "compacting the segment change log");
+            }
         }
     });
 }

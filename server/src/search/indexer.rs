@@ -11,7 +11,8 @@
 //! records the last change it includes, so each instance's copy is independent and
 //! restart-safe: a batch already in an index is skipped, and re-applying an upsert is
 //! harmless. At start the indexer rebuilds any index that does not open, and every index
-//! when the cursor is missing (a fresh or damaged search root).
+//! when the cursor is missing (a fresh or damaged search root), or behind the compacted
+//! part of the change log ([`crate::db::change_log`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -30,6 +31,7 @@ use tokio::sync::{watch, Mutex, Notify};
 
 use super::engine::{SearchEngine, SegmentDoc};
 use crate::db::{
+    change_log::compacted_through,
     entities::{index, segment, segment_change},
     segment_store::SegmentStore,
 };
@@ -264,6 +266,17 @@ impl Indexer {
             return Ok(None);
         }
         staging.seq = staging.seq.max(self.applied());
+        // Changes up to the compaction horizon are gone: a copy behind it rebuilds.
+        if staging.seq < compacted_through(&self.db).await? {
+            tracing::warn!(
+                cursor = staging.seq,
+                "this search copy is behind the compacted change log; rebuilding it"
+            );
+            *staging = Staging::default();
+            drop(staging);
+            Box::pin(self.rebuild_all()).await?;
+            return Ok(None);
+        }
         loop {
             let changes = segment_change::Entity::find()
                 .filter(segment_change::Column::Seq.gt(staging.seq))

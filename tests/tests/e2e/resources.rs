@@ -616,3 +616,92 @@ async fn concurrent_ingests_and_index_updates_all_land() {
     );
     server.stop().await;
 }
+
+async fn compacted_hits(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    let (status, body) = send(
+        reqwest::Client::new()
+            .post(server.api("/indexes/idx_compacted/search"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["hits"].as_array().cloned().unwrap_or_default()
+}
+
+/// The change log each search copy follows is compacted; a copy that fell behind the
+/// horizon (an instance stopped while its changes were compacted away) rebuilds from the
+/// segments instead of silently missing them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_copy_behind_the_compacted_change_log_rebuilds() {
+    let first = TestServer::start().await;
+    let org = first.org(true).await;
+    let token = first.token(&org, &[Scope::Admin]);
+    let http = reqwest::Client::new();
+    let ingest = |server: &TestServer, text: &str| {
+        http.post(server.api("/indexes/idx_compacted/segments"))
+            .bearer_auth(&token)
+            .json(
+                &json!({"wait": true, "segments": [{"media_id": "m", "start_seconds": 0,
+                                                       "end_seconds": 1, "text": text}]}),
+            )
+            .send()
+    };
+    let (status, _) = send(
+        http.post(first.api("/indexes"))
+            .bearer_auth(&token)
+            .json(&json!({"id": "idx_compacted", "name": "Compacted"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    ingest(&first, "ferry departs from the northern pier")
+        .await
+        .unwrap();
+    let second = first.second_instance_with(|c| c.workers = false).await;
+    for _ in 0..60 {
+        if !compacted_hits(&second, &token, "northern pier")
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        compacted_hits(&second, &token, "northern pier").await.len(),
+        1
+    );
+    // While the second instance is stopped, more changes land and the log is compacted.
+    let handle = tokio::runtime::Handle::current();
+    let second = second
+        .restart(|_| {
+            tokio::task::block_in_place(|| {
+                handle.block_on(async {
+                    for text in ["storm closes the harbour", "lighthouse keeper retires"] {
+                        assert!(ingest(&first, text).await.unwrap().status().is_success());
+                    }
+                    let horizon = videovector_server::db::change_log::compact(first.db(), 0)
+                        .await
+                        .unwrap();
+                    assert!(horizon >= 3, "compacted through {horizon}");
+                })
+            })
+        })
+        .await;
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = compacted_hits(&second, &token, "lighthouse keeper").await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found.len(), 1, "the copy missed changes compacted away");
+    assert_eq!(compacted_hits(&second, &token, "harbour").await.len(), 1);
+    assert_eq!(
+        compacted_hits(&second, &token, "northern pier").await.len(),
+        1
+    );
+    second.stop().await;
+    first.stop().await;
+}
