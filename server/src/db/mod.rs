@@ -5,6 +5,7 @@ pub mod direct;
 pub mod entities;
 pub mod migrations;
 pub mod point_reads;
+pub mod queue;
 pub mod segment_store;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};

@@ -18,9 +18,9 @@ use videovector_api_spec::{
 use super::{connector_files::StoredFile, find_in_org, internal, pagination::PageRequest};
 use crate::{
     db::entities::{connector, job},
+    db::queue,
     events::Events,
     ids::new_id,
-    workers::queue,
 };
 
 fn status_of(value: &str) -> JobStatus {
@@ -113,7 +113,7 @@ impl JobService for Jobs {
 
     async fn cancel(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
         let existing = self.find(who, job_id).await?;
-        let cancelled = queue::cancel(&self.db, "jobs", &existing.id)
+        let cancelled = queue::cancel(&self.db, &queue::JOBS, &existing.id)
             .await
             .map_err(|e| internal("cancelling a job", e))?;
         let current = self.find(who, job_id).await?;

@@ -22,9 +22,9 @@ use super::{
 };
 use crate::{
     db::entities::{index, run},
+    db::queue,
     events::Events,
     ids::new_id,
-    workers::queue,
 };
 
 const DEFAULT_TOP_K: u32 = 5;
@@ -183,7 +183,7 @@ impl RunService for Runs {
 
     async fn cancel(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        let cancelled = queue::cancel(&self.db, "runs", &existing.id)
+        let cancelled = queue::cancel(&self.db, &queue::RUNS, &existing.id)
             .await
             .map_err(|e| internal("cancelling a run", e))?;
         let current = self.find(who, run_id).await?;

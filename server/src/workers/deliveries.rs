@@ -12,7 +12,8 @@ use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, Que
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use super::queue::{claim, idle, DELIVERIES};
+use super::idle;
+use crate::db::queue::{claim, DELIVERIES};
 use crate::{
     db::entities::{webhook, webhook_delivery as delivery},
     net_guard,

@@ -17,7 +17,8 @@ use videovector_api_spec::dto::{
     webhooks::WebhookEventType,
 };
 
-use super::queue::{claim, idle, JOBS};
+use super::idle;
+use crate::db::queue::{claim, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},

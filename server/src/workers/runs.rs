@@ -12,7 +12,8 @@ use sea_orm::{
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
-use super::queue::{claim, idle, RUNS};
+use super::idle;
+use crate::db::queue::{claim, RUNS};
 use crate::{
     db::entities::run,
     events::Events,

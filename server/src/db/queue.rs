@@ -1,12 +1,8 @@
-//! Claiming the next queued row of a table, atomically, on SQLite and PostgreSQL.
-
-use std::{sync::Arc, time::Duration};
+//! The queue SQL shared by runs, jobs and webhook deliveries: claiming the next queued row
+//! of a table atomically (with its `started_at`), and cancelling one, on SQLite and
+//! PostgreSQL. The workers that drain the queues live in `crate::workers`.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
-use tokio::sync::Notify;
-
-/// How often an idle worker looks for work another instance queued.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A table of queued work.
 pub struct QueueTable {
@@ -64,19 +60,11 @@ pub async fn claim(
     row.map(|r| r.try_get_by_index::<String>(0)).transpose()
 }
 
-/// Waits for a wake-up or the poll interval, whichever comes first.
-pub async fn idle(wake: &Arc<Notify>) {
-    tokio::select! {
-        _ = wake.notified() => {}
-        _ = tokio::time::sleep(POLL_INTERVAL) => {}
-    }
-}
-
 /// Cancels a queued or running row of `table`; false when it was in another status.
-pub async fn cancel(db: &DatabaseConnection, table: &str, id: &str) -> Result<bool, DbErr> {
+pub async fn cancel(db: &DatabaseConnection, table: &QueueTable, id: &str) -> Result<bool, DbErr> {
     use sea_orm::sea_query::{Alias, Expr, Query};
     let statement = Query::update()
-        .table(Alias::new(table))
+        .table(Alias::new(table.name))
         .values([
             (Alias::new("status"), "cancelled".into()),
             (Alias::new("finished_at"), chrono::Utc::now().into()),
