@@ -39,6 +39,16 @@ pub fn origin_of(url: &str) -> Option<String> {
 }
 
 impl BoundHeaders {
+    /// `values` bound to the origins of `files` (none when there are no values).
+    fn bound_to(values: BTreeMap<String, String>, files: &[StoredFile]) -> Self {
+        let origins = if values.is_empty() {
+            BTreeSet::new()
+        } else {
+            files.iter().filter_map(|f| origin_of(&f.url)).collect()
+        };
+        BoundHeaders { origins, values }
+    }
+
     /// Checks requested headers and binds them to the origins of `files`.
     pub fn bind(values: BTreeMap<String, String>, files: &[StoredFile]) -> Result<Self, ApiError> {
         if values.len() > MAX_HEADERS {
@@ -57,12 +67,7 @@ impl BoundHeaders {
                 ));
             }
         }
-        let origins = if values.is_empty() {
-            BTreeSet::new()
-        } else {
-            files.iter().filter_map(|f| origin_of(&f.url)).collect()
-        };
-        Ok(BoundHeaders { origins, values })
+        Ok(Self::bound_to(values, files))
     }
 
     /// Whether every file is on an origin the values were set for (trivially, when there
@@ -105,15 +110,7 @@ impl BoundHeaders {
             return bound;
         }
         let legacy: BTreeMap<String, String> = serde_json::from_str(stored).unwrap_or_default();
-        let origins = if legacy.is_empty() {
-            BTreeSet::new()
-        } else {
-            files.iter().filter_map(|f| origin_of(&f.url)).collect()
-        };
-        BoundHeaders {
-            origins,
-            values: legacy,
-        }
+        Self::bound_to(legacy, files)
     }
 
     pub fn to_stored(&self) -> String {

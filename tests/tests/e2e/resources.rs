@@ -288,19 +288,24 @@ async fn failed_logins_are_refused_and_rate_limited() {
 #[tokio::test]
 async fn concurrent_wrong_passwords_are_held_to_the_limit() {
     let server = TestServer::start_with(|config| config.login_max_failures = 10).await;
+    let statuses = forty_wrong_passwords(&[&server]).await;
+    assert_eq!(checked_and_refused(&statuses), (10, 30), "{statuses:?}");
+    server.stop().await;
+}
+
+/// 40 concurrent logins with wrong passwords, sent to `servers` in turn; their statuses.
+async fn forty_wrong_passwords(servers: &[&TestServer]) -> Vec<StatusCode> {
     let http = reqwest::Client::new();
     let guesses = (0..40).map(|i| {
-        http.post(server.api("/auth/token"))
+        http.post(servers[i % servers.len()].api("/auth/token"))
             .json(&json!({"email": "bootstrap@example.com", "password": format!("guess {i}")}))
             .send()
     });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+    futures_util::future::join_all(guesses)
         .await
         .into_iter()
         .map(|r| r.unwrap().status())
-        .collect();
-    assert_eq!(checked_and_refused(&statuses), (10, 30), "{statuses:?}");
-    server.stop().await;
+        .collect()
 }
 
 /// How many guesses were checked (401) and how many refused unchecked (429).
@@ -319,18 +324,8 @@ fn checked_and_refused(statuses: &[StatusCode]) -> (usize, usize) {
 async fn two_instances_share_one_login_limit() {
     let a = TestServer::start_with(|config| config.login_max_failures = 10).await;
     let b = a.second_instance().await;
+    let statuses = forty_wrong_passwords(&[&a, &b]).await;
     let http = reqwest::Client::new();
-    let guesses = (0..40).map(|i| {
-        let server = if i % 2 == 0 { &a } else { &b };
-        http.post(server.api("/auth/token"))
-            .json(&json!({"email": "bootstrap@example.com", "password": format!("guess {i}")}))
-            .send()
-    });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().status())
-        .collect();
     assert_eq!(checked_and_refused(&statuses), (10, 30), "{statuses:?}");
     // The right password on B is refused too while the email is at its limit.
     let right = http
