@@ -7,11 +7,16 @@
 //! ```text
 //! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup]
 //!     [--smoke] [--json FILE] [--concurrency 32] [--duration 5]
+//! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
+//! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
 //! ```
 
+mod api;
+mod cluster;
 mod corpus;
 mod load;
 mod report;
+mod scale;
 mod scenarios;
 mod server_process;
 
@@ -62,7 +67,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
         options.concurrency = options.concurrency.min(8);
     }
     anyhow::ensure!(
-        ["all", "auth", "ingest", "search", "memory", "startup"]
+        ["all", "auth", "ingest", "search", "memory", "startup", "cluster", "scale"]
             .contains(&options.scenario.as_str()),
         "unknown scenario {}",
         options.scenario

@@ -89,6 +89,34 @@ impl ServerProcess {
     }
 }
 
+/// Copies the server secrets (API-key pepper, JWT signing secret, secrets key) of the data
+/// dir `from` into the data dir `to`: instances behind one load balancer share them.
+pub fn share_secrets(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to.join("secrets"))?;
+    for name in ["api_key_pepper", "jwt_signing_secret", "secrets_key"] {
+        std::fs::copy(
+            from.join("secrets").join(name),
+            to.join("secrets").join(name),
+        )?;
+    }
+    Ok(())
+}
+
+/// Bytes of the files under `dir`.
+pub fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -10,7 +10,7 @@ use videovector_server::{
     config::{Config, Overrides},
     db,
     db::entities::{operator, organization},
-    db::{direct::DirectSqlite, segment_store::SegmentStore},
+    db::{direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     search::{Indexer, SearchEngine},
     services::{auth, resealing},
 };
@@ -118,7 +118,8 @@ async fn run() -> anyhow::Result<()> {
             let db = db::open(&config).await?;
             let engine = Arc::new(SearchEngine::new(config.search_dir())?);
             let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
-            let segments = SegmentStore::new(db.clone(), direct);
+            let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
+            let segments = SegmentStore::new(db.clone(), direct, reads);
             Indexer::new(db, segments, engine).rebuild_all().await?;
             println!("search indexes rebuilt");
             Ok(())

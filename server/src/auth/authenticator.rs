@@ -1,6 +1,7 @@
-//! Turns a presented credential into a [`Principal`]: API keys by digest lookup (no cache,
-//! so revocation, expiry and deletion take effect on the next request), JWTs by the
-//! [`TokenVerifier`].
+//! Turns a presented credential into a [`Principal`]: API keys by digest lookup through
+//! [`PointReads`] (revocation and deletion take effect on the next request on the instance
+//! that made them and when their notice arrives on the others; expiry is checked here on
+//! every use), JWTs by the [`TokenVerifier`].
 
 use chrono::Utc;
 use std::sync::Arc;
@@ -86,6 +87,8 @@ impl Authenticator {
             .last_used_at
             .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_GRANULARITY_SECONDS)
         {
+            // Recorded in the cached row too, so the next requests do not write again.
+            self.reads.note_last_use(&digest, now);
             let db = self.db.clone();
             let id = key.id.clone();
             tokio::spawn(async move {

@@ -9,13 +9,15 @@ macro_rules! no_relations {
     };
 }
 
-/// Statuses of queued work (runs, jobs).
+/// Statuses of queued work (runs, jobs, deliveries) as stored: [`QueueStatus`]'s texts.
 pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
+    use super::super::queue::QueueStatus;
+
+    pub const QUEUED: &str = QueueStatus::Queued.as_str();
+    pub const RUNNING: &str = QueueStatus::Running.as_str();
+    pub const SUCCEEDED: &str = QueueStatus::Succeeded.as_str();
+    pub const FAILED: &str = QueueStatus::Failed.as_str();
+    pub const CANCELLED: &str = QueueStatus::Cancelled.as_str();
 }
 
 pub mod organization {

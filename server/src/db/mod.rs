@@ -4,8 +4,10 @@ pub mod change_log;
 pub mod direct;
 pub mod entities;
 pub mod migrations;
+pub mod notifications;
 pub mod point_reads;
 pub mod queue;
+pub mod read_cache;
 pub mod segment_store;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};

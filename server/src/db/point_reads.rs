@@ -3,20 +3,33 @@
 //!
 //! On SQLite they run on the calling thread through [`DirectSqlite`] (a WAL point read by a
 //! unique index takes microseconds; a hand-off to sqlx-sqlite's worker thread costs more).
-//! Other databases go through sea-orm.
-//!
-//! Nothing is cached: every call reads the database. That is what keeps revocation,
-//! expiry and deletion immediate, on every instance.
+//! On PostgreSQL they go through sea-orm, in front of a [`ReadCache`] per kind of row: a
+//! network round trip per request cost more than the rest of the request. Writes forget
+//! what they change here at once ([`PointReads::forget`]), and other instances forget it
+//! when the notice of the write reaches them ([`crate::cluster`]); while that notice
+//! channel is down, nothing is cached. Expiry is checked on every use of a cached key, so
+//! it stays exact. On SQLite (one instance) nothing is cached.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use rusqlite::{OptionalExtension, Row};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter,
+};
 
 use super::{
     direct::{optional_timestamp, timestamp, DirectSqlite},
     entities::{api_key, index},
+    notifications::{publish, Notice},
+    read_cache::ReadCache,
 };
+
+/// How long a cached row may be served without a notice: the bound on staleness if a
+/// notice is lost while the notification connection still looks healthy.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Rows kept per kind.
+const CACHE_CAPACITY: usize = 10_000;
 
 const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
      previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
@@ -31,7 +44,15 @@ pub struct PointReads {
 
 enum Backend {
     Sqlite(Arc<DirectSqlite>),
-    Orm(DatabaseConnection),
+    Orm(Box<CachedOrm>),
+}
+
+struct CachedOrm {
+    db: DatabaseConnection,
+    /// API keys by the digest presented (current or previous).
+    keys: ReadCache<String, api_key::Model>,
+    /// Indexes by (organisation, public id).
+    indexes: ReadCache<(String, String), index::Model>,
 }
 
 impl PointReads {
@@ -39,9 +60,67 @@ impl PointReads {
     pub fn new(direct: Option<Arc<DirectSqlite>>, db: DatabaseConnection) -> Self {
         let backend = match direct {
             Some(direct) => Backend::Sqlite(direct),
-            None => Backend::Orm(db),
+            None => Backend::Orm(Box::new(CachedOrm {
+                db,
+                keys: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
+                indexes: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
+            })),
         };
         PointReads { backend }
+    }
+
+    /// Whether rows are cached (PostgreSQL: the caches start once notices are followed).
+    pub fn caches(&self) -> bool {
+        matches!(self.backend, Backend::Orm(_))
+    }
+
+    /// Whether rows are being cached now (notices are followed).
+    pub fn is_live(&self) -> bool {
+        matches!(&self.backend, Backend::Orm(orm) if orm.keys.is_live())
+    }
+
+    /// Turns the caches on while notices are followed, and off (empty) while they may be
+    /// missed.
+    pub fn set_live(&self, live: bool) {
+        if let Backend::Orm(orm) = &self.backend {
+            orm.keys.set_live(live);
+            orm.indexes.set_live(live);
+        }
+    }
+
+    /// Forgets the rows `notice` says changed.
+    pub fn forget(&self, notice: &Notice) {
+        let Backend::Orm(orm) = &self.backend else {
+            return;
+        };
+        let CachedOrm { keys, indexes, .. } = orm.as_ref();
+        match notice {
+            Notice::ApiKey { key_id } => keys.forget_where(|_, key| key.id == *key_id),
+            Notice::Index { org_id, index_id }
+            | Notice::Segments {
+                org_id, index_id, ..
+            } => indexes.forget_where(|(org, id), _| org == org_id && id == index_id),
+        }
+    }
+
+    /// Sends `notice` inside `txn`, commits it, and forgets here what it changed: the one
+    /// way a write to a cached row ends.
+    pub async fn commit_announcing(
+        &self,
+        txn: DatabaseTransaction,
+        notice: &Notice,
+    ) -> Result<(), DbErr> {
+        publish(&txn, notice).await?;
+        txn.commit().await?;
+        self.forget(notice);
+        Ok(())
+    }
+
+    /// Records in the cached key that this instance wrote its last use.
+    pub fn note_last_use(&self, digest: &str, at: chrono::DateTime<chrono::Utc>) {
+        if let Backend::Orm(orm) = &self.backend {
+            orm.keys.update(digest, |key| key.last_used_at = Some(at));
+        }
     }
 
     /// The key whose current or previous digest is `digest`.
@@ -52,15 +131,25 @@ impl PointReads {
                     .query_row([digest], api_key_from_row)
                     .optional()
             }),
-            Backend::Orm(db) => {
-                api_key::Entity::find()
+            Backend::Orm(orm) => {
+                let CachedOrm { db, keys, .. } = orm.as_ref();
+                if let Some(key) = keys.get(digest) {
+                    return Ok(Some(key));
+                }
+                let ticket = keys.ticket();
+                let key = api_key::Entity::find()
                     .filter(
                         Condition::any()
                             .add(api_key::Column::Digest.eq(digest))
                             .add(api_key::Column::PreviousDigest.eq(digest)),
                     )
                     .one(db)
-                    .await
+                    .await?;
+                // Unknown digests are not kept: anyone can present those.
+                if let Some(key) = &key {
+                    keys.insert(ticket, digest.to_string(), key.clone());
+                }
+                Ok(key)
             }
         }
     }
@@ -77,11 +166,21 @@ impl PointReads {
                     .query_row([org_id, id], index_from_row)
                     .optional()
             }),
-            Backend::Orm(db) => {
-                index::for_org(org_id)
+            Backend::Orm(orm) => {
+                let CachedOrm { db, indexes, .. } = orm.as_ref();
+                let cache_key = (org_id.to_string(), id.to_string());
+                if let Some(index) = indexes.get(&cache_key) {
+                    return Ok(Some(index));
+                }
+                let ticket = indexes.ticket();
+                let index = index::for_org(org_id)
                     .filter(index::Column::Id.eq(id))
                     .one(db)
-                    .await
+                    .await?;
+                if let Some(index) = &index {
+                    indexes.insert(ticket, cache_key, index.clone());
+                }
+                Ok(index)
             }
         }
     }

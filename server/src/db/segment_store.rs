@@ -5,7 +5,9 @@
 //! `change_seq`. On SQLite both directions go through [`DirectSqlite`]: one prepared insert
 //! per row inside one transaction, and one prepared select per batch. sea-orm's
 //! multi-row inserts (thousands of bound values, built and then handed one by one to
-//! sqlx-sqlite's worker) cost more than the work itself. Other databases go through sea-orm.
+//! sqlx-sqlite's worker) cost more than the work itself. Other databases go through sea-orm,
+//! and announce each batch to the other instances in its transaction (their search copies
+//! follow it, their caches forget the index's count).
 
 use std::sync::Arc;
 
@@ -20,6 +22,8 @@ use videovector_api_spec::dto::indexes::SegmentInput;
 use super::{
     direct::{timestamp, timestamp_text, DirectSqlite},
     entities::{index, segment, segment_change},
+    notifications::Notice,
+    point_reads::PointReads,
 };
 use crate::ids::new_id;
 
@@ -53,19 +57,27 @@ pub struct StoredBatch {
 pub struct SegmentStore {
     db: DatabaseConnection,
     direct: Option<Arc<DirectSqlite>>,
+    reads: Arc<PointReads>,
 }
 
 impl SegmentStore {
-    pub fn new(db: DatabaseConnection, direct: Option<Arc<DirectSqlite>>) -> Self {
-        SegmentStore { db, direct }
+    pub fn new(
+        db: DatabaseConnection,
+        direct: Option<Arc<DirectSqlite>>,
+        reads: Arc<PointReads>,
+    ) -> Self {
+        SegmentStore { db, direct, reads }
     }
 
     /// Stores `segments` in `idx` with one change-sequence entry, in one transaction.
     /// `None` when the index was deleted meanwhile (nothing is stored).
+    /// `flush`: a caller will wait for the batch to become searchable, so every instance's
+    /// search copy commits it at once.
     pub async fn store(
         &self,
         idx: &index::Model,
         segments: Vec<SegmentInput>,
+        flush: bool,
     ) -> Result<Option<StoredBatch>, DbErr> {
         let now = Utc::now();
         let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
@@ -78,7 +90,7 @@ impl SegmentStore {
                 .await
                 .map_err(|e| DbErr::Custom(format!("storing segments: {e}")))??
             }
-            None => store_orm(&self.db, idx, &ids, segments, now).await?,
+            None => store_orm(&self.db, &self.reads, idx, &ids, segments, now, flush).await?,
         };
         Ok(stored.map(|seq| StoredBatch {
             segment_ids: ids,
@@ -186,10 +198,12 @@ fn store_direct(
 
 async fn store_orm(
     db: &DatabaseConnection,
+    reads: &PointReads,
     idx: &index::Model,
     ids: &[String],
     segments: Vec<SegmentInput>,
     now: DateTime<Utc>,
+    flush: bool,
 ) -> Result<Option<i64>, DbErr> {
     let txn = db.begin().await?;
     // As in `store_direct`: counting first locks the index row.
@@ -237,7 +251,13 @@ async fn store_orm(
     })
     .exec_without_returning(&txn)
     .await?;
-    txn.commit().await?;
+    let notice = Notice::Segments {
+        seq,
+        flush,
+        org_id: idx.org_id.clone(),
+        index_id: idx.id.clone(),
+    };
+    reads.commit_announcing(txn, &notice).await?;
     Ok(Some(seq))
 }
 

@@ -70,9 +70,9 @@ pub struct AppState {
     pub request_contract: Arc<RequestContract>,
     /// The MCP tools: every operation an API key may call.
     pub catalog: Arc<Catalog>,
-    /// Cancelled at shutdown: ends the MCP sessions and their open streams, which would
-    /// otherwise hold the graceful shutdown for its whole timeout.
-    pub mcp_shutdown: tokio_util::sync::CancellationToken,
+    /// Cancelled at shutdown: ends the MCP sessions and their open streams (which would
+    /// otherwise hold the graceful shutdown for its whole timeout) and the notice follower.
+    pub shutdown: tokio_util::sync::CancellationToken,
     pub pepper: Vec<u8>,
     /// Seals secrets at rest.
     pub keyring: Arc<Keyring>,
@@ -142,7 +142,7 @@ impl AppState {
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
         let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
         let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
-        let segments = SegmentStore::new(db.clone(), direct);
+        let segments = SegmentStore::new(db.clone(), direct, reads.clone());
         let authenticator = Arc::new(Authenticator::new(
             db.clone(),
             reads.clone(),
@@ -151,6 +151,14 @@ impl AppState {
         ));
         let engine = Arc::new(SearchEngine::new(config.search_dir())?);
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        crate::cluster::follow(
+            &config.database_url(),
+            reads.clone(),
+            indexer.clone(),
+            shutdown.child_token(),
+        )
+        .await?;
         let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
         let request_contract = Arc::new(RequestContract::from_spec(COMMITTED_SPEC)?);
         let catalog = Arc::new(Catalog::from_spec(COMMITTED_SPEC)?);
@@ -213,7 +221,7 @@ impl AppState {
             table,
             request_contract,
             catalog,
-            mcp_shutdown: tokio_util::sync::CancellationToken::new(),
+            shutdown,
             pepper,
             keyring,
             retrieval,
@@ -230,6 +238,7 @@ impl AppState {
             auth: self.auth.clone(),
             api_keys: Arc::new(ApiKeys {
                 db: self.db.clone(),
+                reads: self.reads.clone(),
                 pepper: self.pepper.clone(),
                 prefix: self.config.api_key_prefix.clone(),
             }),
@@ -299,7 +308,7 @@ impl AppState {
             },
             self.authenticator.clone(),
             allowed_hosts,
-            self.mcp_shutdown.child_token(),
+            self.shutdown.child_token(),
         ))
     }
 
@@ -472,7 +481,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState::init(config).await?;
     let app = state.routes(&public_url)?;
-    let mcp_shutdown = state.mcp_shutdown.clone();
+    let shutdown = state.shutdown.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
@@ -480,7 +489,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 app,
                 async move {
                     let _ = rx.await;
-                    mcp_shutdown.cancel();
+                    shutdown.cancel();
                 },
                 Some(Duration::from_secs(10)),
             )

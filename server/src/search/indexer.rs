@@ -41,7 +41,12 @@ use crate::db::{
 const CHANGE_BATCH: u64 = 5;
 /// Segments read per step when rebuilding an index.
 const REBUILD_PAGE: u64 = 5_000;
+/// How often the change log is read when nothing announces changes (SQLite, or while the
+/// notification connection is down).
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often it is read while notices announce every change ([`Indexer::set_followed`]):
+/// only a safety net.
+const FOLLOWED_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// How long staged changes may wait for a commit when nobody waits for them: the refresh
 /// interval Elasticsearch defaults to. At 250 ms, merging the many small segments took a
 /// fifth of the server's CPU under sustained ingest.
@@ -68,6 +73,8 @@ pub struct Indexer {
     staging: Mutex<Staging>,
     /// Set by [`Indexer::stop`]: no further changes are staged.
     stopping: AtomicBool,
+    /// Whether notices announce every change, so polling can be rare.
+    followed: AtomicBool,
     wake: Notify,
     cursor_path: PathBuf,
 }
@@ -105,6 +112,7 @@ impl Indexer {
                 ..Staging::default()
             }),
             stopping: AtomicBool::new(false),
+            followed: AtomicBool::new(false),
             wake: Notify::new(),
             cursor_path,
         }
@@ -124,10 +132,30 @@ impl Indexer {
         self.wake.notify_one();
     }
 
-    /// Waits until change `seq` is applied; false on timeout.
-    pub async fn wait_for(&self, seq: i64, timeout: Duration) -> bool {
+    /// Asks the worker to apply and commit change `seq` now: somebody waits for it.
+    pub fn want(&self, seq: i64) {
         self.wanted.fetch_max(seq, Ordering::AcqRel);
         self.notify();
+    }
+
+    /// Whether every change is announced by a notice ([`crate::cluster`]): then the change
+    /// log is polled only as a safety net.
+    pub fn set_followed(&self, followed: bool) {
+        self.followed.store(followed, Ordering::Release);
+        self.notify();
+    }
+
+    fn poll_interval(&self) -> Duration {
+        if self.followed.load(Ordering::Acquire) {
+            FOLLOWED_POLL_INTERVAL
+        } else {
+            POLL_INTERVAL
+        }
+    }
+
+    /// Waits until change `seq` is applied; false on timeout.
+    pub async fn wait_for(&self, seq: i64, timeout: Duration) -> bool {
+        self.want(seq);
         let mut rx = self.applied.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq))
             .await
@@ -150,7 +178,7 @@ impl Indexer {
     }
 
     async fn follow(self: Arc<Self>) {
-        let mut pause = POLL_INTERVAL;
+        let mut pause = self.poll_interval();
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -160,8 +188,8 @@ impl Indexer {
                 return;
             }
             pause = match self.step(false).await {
-                Ok(Some(commit_due_in)) => commit_due_in.min(POLL_INTERVAL),
-                Ok(None) => POLL_INTERVAL,
+                Ok(Some(commit_due_in)) => commit_due_in.min(self.poll_interval()),
+                Ok(None) => self.poll_interval(),
                 Err(e) => {
                     tracing::error!(error = %e, "applying segment changes to the search index; retrying");
                     Duration::from_secs(1)

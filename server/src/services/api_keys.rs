@@ -1,10 +1,13 @@
 //! The API key lifecycle: create and rotate (the only moments the secret is returned),
 //! masked list and view, revoke, delete. A token may only manage keys whose scopes it holds.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
@@ -14,10 +17,15 @@ use videovector_api_spec::{
 };
 
 use super::{find_in_org, internal, pagination::PageRequest};
-use crate::{auth::api_key_secret, db::entities::api_key, ids::new_id};
+use crate::{
+    auth::api_key_secret,
+    db::{entities::api_key, notifications::Notice, point_reads::PointReads},
+    ids::new_id,
+};
 
 pub struct ApiKeys {
     pub db: DatabaseConnection,
+    pub reads: Arc<PointReads>,
     pub pepper: Vec<u8>,
     pub prefix: String,
 }
@@ -69,6 +77,17 @@ fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), Api
 }
 
 impl ApiKeys {
+    /// Saves a changed key and tells every instance to forget what it cached of it.
+    async fn write(&self, model: api_key::ActiveModel) -> Result<api_key::Model, DbErr> {
+        let txn = self.db.begin().await?;
+        let saved = model.update(&txn).await?;
+        let notice = Notice::ApiKey {
+            key_id: saved.id.clone(),
+        };
+        self.reads.commit_announcing(txn, &notice).await?;
+        Ok(saved)
+    }
+
     async fn find(&self, who: &Principal, key_id: &str) -> ServiceResult<api_key::Model> {
         find_in_org(
             &self.db,
@@ -180,8 +199,8 @@ impl ApiKeyService for ApiKeys {
         model.previous_digest = Set((grace > 0).then_some(old_digest));
         model.previous_valid_until = Set((grace > 0).then(|| now + Duration::seconds(grace)));
         model.rotated_at = Set(Some(now));
-        let saved = model
-            .update(&self.db)
+        let saved = self
+            .write(model)
             .await
             .map_err(|e| internal("rotating an API key", e))?;
         Ok(ApiKeyWithSecret {
@@ -200,8 +219,8 @@ impl ApiKeyService for ApiKeys {
         model.revoked_at = Set(Some(Utc::now()));
         model.previous_digest = Set(None);
         model.previous_valid_until = Set(None);
-        let saved = model
-            .update(&self.db)
+        let saved = self
+            .write(model)
             .await
             .map_err(|e| internal("revoking an API key", e))?;
         Ok(to_dto(&saved))
@@ -210,12 +229,18 @@ impl ApiKeyService for ApiKeys {
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {
         let key = self.find(who, key_id).await?;
         ensure_holds(who, &scopes_of(&key), "delete")?;
-        api_key::Entity::delete_many()
-            .filter(api_key::Column::Id.eq(&key.id))
-            .filter(api_key::Column::OrgId.eq(&who.org_id))
-            .exec(&self.db)
-            .await
-            .map_err(|e| internal("deleting an API key", e))?;
-        Ok(())
+        let deleted: Result<(), DbErr> = async {
+            let txn = self.db.begin().await?;
+            api_key::Entity::delete_many()
+                .filter(api_key::Column::Id.eq(&key.id))
+                .filter(api_key::Column::OrgId.eq(&who.org_id))
+                .exec(&txn)
+                .await?;
+            self.reads
+                .commit_announcing(txn, &Notice::ApiKey { key_id: key.id })
+                .await
+        }
+        .await;
+        deleted.map_err(|e| internal("deleting an API key", e))
     }
 }

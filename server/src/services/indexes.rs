@@ -26,6 +26,7 @@ use super::{
 use crate::{
     db::{
         entities::{index, segment, segment_change},
+        notifications::Notice,
         point_reads::PointReads,
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
     },
@@ -197,11 +198,23 @@ impl IndexService for Indexes {
             model.description = Set(Some(description));
         }
         model.updated_at = Set(Utc::now());
-        let saved = model
-            .update(&self.db)
-            .await
-            .map_err(|e| internal("updating an index", e))?;
-        Ok(to_dto(&saved))
+        let result: Result<index::Model, sea_orm::DbErr> = async {
+            let txn = self.db.begin().await?;
+            let saved = model.update(&txn).await?;
+            let notice = Notice::Index {
+                org_id: saved.org_id.clone(),
+                index_id: saved.id.clone(),
+            };
+            self.reads.commit_announcing(txn, &notice).await?;
+            Ok(saved)
+        }
+        .await;
+        match result {
+            Ok(saved) => Ok(to_dto(&saved)),
+            // Deleted since it was read (by another request, or on another instance).
+            Err(sea_orm::DbErr::RecordNotUpdated) => Err(ApiError::not_found("index", index_id)),
+            Err(e) => Err(internal("updating an index", e)),
+        }
     }
 
     async fn delete(&self, who: &Principal, index_id: &str) -> ServiceResult<()> {
@@ -225,7 +238,13 @@ impl IndexService for Indexes {
             })
             .exec_without_returning(&txn)
             .await?;
-            txn.commit().await
+            let notice = Notice::Segments {
+                seq,
+                flush: false,
+                org_id: existing.org_id.clone(),
+                index_id: existing.id.clone(),
+            };
+            self.reads.commit_announcing(txn, &notice).await
         }
         .await;
         result.map_err(|e| internal("deleting an index", e))?;
@@ -246,7 +265,7 @@ impl IndexService for Indexes {
             seq: last_seq,
         } = self
             .segments
-            .store(&idx, batch.segments)
+            .store(&idx, batch.segments, batch.wait)
             .await
             .map_err(|e| internal("storing segments", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))?;

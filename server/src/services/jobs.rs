@@ -18,18 +18,18 @@ use videovector_api_spec::{
 use super::{connector_files::StoredFile, find_in_org, internal, pagination::PageRequest};
 use crate::{
     db::entities::{connector, job},
-    db::queue,
+    db::queue::{self, QueueStatus},
     events::Events,
     ids::new_id,
 };
 
 fn status_of(value: &str) -> JobStatus {
-    match value {
-        job::QUEUED => JobStatus::Queued,
-        job::RUNNING => JobStatus::Running,
-        job::SUCCEEDED => JobStatus::Succeeded,
-        job::CANCELLED => JobStatus::Cancelled,
-        _ => JobStatus::Failed,
+    match QueueStatus::parse(value) {
+        QueueStatus::Queued => JobStatus::Queued,
+        QueueStatus::Running => JobStatus::Running,
+        QueueStatus::Succeeded => JobStatus::Succeeded,
+        QueueStatus::Cancelled => JobStatus::Cancelled,
+        QueueStatus::Failed => JobStatus::Failed,
     }
 }
 
@@ -136,7 +136,7 @@ impl JobService for Jobs {
 
     async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
         let existing = self.find(who, job_id).await?;
-        if existing.status != job::FAILED && existing.status != job::CANCELLED {
+        if !QueueStatus::parse(&existing.status).retryable() {
             return Err(ApiError::conflict(
                 ErrorCode::InvalidTransition,
                 format!(

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     db::entities::{index, run},
-    db::queue,
+    db::queue::{self, QueueStatus},
     events::Events,
     ids::new_id,
 };
@@ -30,12 +30,12 @@ use crate::{
 const DEFAULT_TOP_K: u32 = 5;
 
 fn status_of(value: &str) -> RunStatus {
-    match value {
-        run::QUEUED => RunStatus::Queued,
-        run::RUNNING => RunStatus::Running,
-        run::SUCCEEDED => RunStatus::Succeeded,
-        run::CANCELLED => RunStatus::Cancelled,
-        _ => RunStatus::Failed,
+    match QueueStatus::parse(value) {
+        QueueStatus::Queued => RunStatus::Queued,
+        QueueStatus::Running => RunStatus::Running,
+        QueueStatus::Succeeded => RunStatus::Succeeded,
+        QueueStatus::Cancelled => RunStatus::Cancelled,
+        QueueStatus::Failed => RunStatus::Failed,
     }
 }
 
@@ -206,7 +206,7 @@ impl RunService for Runs {
 
     async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        if existing.status != run::FAILED && existing.status != run::CANCELLED {
+        if !QueueStatus::parse(&existing.status).retryable() {
             return Err(ApiError::conflict(
                 ErrorCode::InvalidTransition,
                 format!(

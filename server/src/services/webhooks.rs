@@ -22,6 +22,7 @@ use videovector_api_spec::{
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     db::entities::{webhook, webhook_delivery},
+    db::queue::QueueStatus,
     events::{payload, Events},
     ids::new_id,
     net_guard,
@@ -61,11 +62,11 @@ fn to_dto(model: &webhook::Model) -> Webhook {
 
 pub fn delivery_to_dto(model: &webhook_delivery::Model) -> WebhookDelivery {
     let attempts: Vec<StoredAttempt> = serde_json::from_str(&model.attempts).unwrap_or_default();
-    let status = match model.status.as_str() {
-        webhook_delivery::QUEUED => DeliveryStatus::Queued,
-        webhook_delivery::RUNNING => DeliveryStatus::Running,
-        webhook_delivery::SUCCEEDED => DeliveryStatus::Succeeded,
-        _ => DeliveryStatus::Failed,
+    let status = match QueueStatus::parse(&model.status) {
+        QueueStatus::Queued => DeliveryStatus::Queued,
+        QueueStatus::Running => DeliveryStatus::Running,
+        QueueStatus::Succeeded => DeliveryStatus::Succeeded,
+        QueueStatus::Failed | QueueStatus::Cancelled => DeliveryStatus::Failed,
     };
     WebhookDelivery {
         id: model.id.clone(),

@@ -7,9 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use poem_openapi::types::ToJSON;
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{
     indexes::{SegmentInput, MAX_SEGMENT_TEXT_CHARS},
@@ -18,7 +16,7 @@ use videovector_api_spec::dto::{
 };
 
 use super::idle;
-use crate::db::queue::{claim, JOBS};
+use crate::db::queue::{claim, stale_running, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},
@@ -79,21 +77,11 @@ impl JobWorker {
         });
     }
 
-    /// Fails jobs left `running` by a stopped server (by `started_at`, or without one: see
-    /// the run worker), each with its `job.failed` event.
+    /// Fails jobs left `running` by a stopped server, each with its `job.failed` event.
     async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        let stale = job::Entity::find()
-            .filter(job::Column::Status.eq(job::RUNNING))
-            .filter(
-                Condition::any()
-                    .add(job::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
-                    .add(job::Column::StartedAt.is_null()),
-            )
-            .all(&self.db)
-            .await?;
-        for row in stale {
+        for id in stale_running(&self.db, &JOBS, Utc::now() - STALE_AFTER).await? {
             self.finish(
-                &row.id,
+                &id,
                 job::FAILED,
                 Some("interrupted: the server stopped while this job was running; retry it".into()),
             )
@@ -254,7 +242,7 @@ impl JobWorker {
                 .collect::<Result<Vec<_>, String>>()?;
             let batch = self
                 .segments
-                .store(&idx, segments)
+                .store(&idx, segments, true)
                 .await
                 .map_err(|e| internal_file_error("storing segments", e))?
                 .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;

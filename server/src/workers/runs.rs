@@ -6,14 +6,12 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use poem_openapi::types::ToJSON;
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::idle;
-use crate::db::queue::{claim, RUNS};
+use crate::db::queue::{claim, stale_running, RUNS};
 use crate::{
     db::entities::run,
     events::Events,
@@ -56,21 +54,10 @@ impl RunWorker {
         });
     }
 
-    /// Fails runs left `running` by a stopped server (by `started_at`; a row without one
-    /// was claimed by an older version that set it separately, and is as stale), each with
-    /// its `run.failed` event.
+    /// Fails runs left `running` by a stopped server, each with its `run.failed` event.
     async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        let stale = run::Entity::find()
-            .filter(run::Column::Status.eq(run::RUNNING))
-            .filter(
-                Condition::any()
-                    .add(run::Column::StartedAt.lt(Utc::now() - STALE_AFTER))
-                    .add(run::Column::StartedAt.is_null()),
-            )
-            .all(&self.db)
-            .await?;
-        for row in stale {
-            self.finish(&row.id, run::FAILED, None, Some(STALE_ERROR.into()))
+        for id in stale_running(&self.db, &RUNS, Utc::now() - STALE_AFTER).await? {
+            self.finish(&id, run::FAILED, None, Some(STALE_ERROR.into()))
                 .await?;
         }
         Ok(())

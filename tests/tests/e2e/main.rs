@@ -2,6 +2,7 @@
 //! generated client (and by raw HTTP where a test must send what the client cannot).
 
 mod child_server;
+mod cluster;
 mod conformance;
 mod connectors;
 mod contract_checker;

@@ -1,0 +1,146 @@
+//! The `scale` scenario: the cost curve. For 10,000, 100,000 and 1,000,000 segments, a
+//! fresh server (and, on PostgreSQL, a fresh database) ingests the corpus in batches of
+//! 1,000, then answers searches on one connection. It reports the ingest rate, search p50
+//! and p99, resident memory after the searches and at peak, and disk: the data dir (the
+//! SQLite file and the search copy) plus, on PostgreSQL, the database's own size.
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::{
+    api::Api,
+    load,
+    report::Report,
+    scenarios::{drop_postgres, fresh_postgres, ingest_corpus, queries, search_load},
+    server_process::{disk_bytes, ServerProcess},
+    Options,
+};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> anyhow::Result<()> {
+    let sizes: &[usize] = if o.smoke {
+        &[2_000]
+    } else {
+        &[10_000, 100_000, 1_000_000]
+    };
+    for &segments in sizes {
+        let database_url = match admin_url {
+            Some(admin) => Some(fresh_postgres(admin).await?),
+            None => None,
+        };
+        let dir = tempfile::tempdir()?;
+        let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+        let api = Api::login(&server.url).await?;
+        api.create_index().await?;
+        let label = |what: &str| format!("{segments} segments: {what}");
+
+        let (rate, searchable) = ingest_corpus(&api, segments).await?;
+        anyhow::ensure!(searchable, "the corpus was not searchable when ingested");
+        report.figure("scale", &label("ingest"), rate, "segments/s", "", None);
+
+        let stats = search_one_connection(&api, o).await;
+        report.series("scale", &label("search, 1 conn"), 1, stats.clone(), None);
+        report.figure(
+            "scale",
+            &label("search p50"),
+            stats.p50_us / 1000.0,
+            "ms",
+            "",
+            None,
+        );
+        report.figure(
+            "scale",
+            &label("search p99"),
+            stats.p99_us / 1000.0,
+            "ms",
+            "",
+            None,
+        );
+
+        report.figure(
+            "scale",
+            &label("RSS after search"),
+            server.rss_mib(),
+            "MiB",
+            "",
+            None,
+        );
+        report.figure(
+            "scale",
+            &label("peak RSS"),
+            server.peak_rss_mib(),
+            "MiB",
+            "",
+            None,
+        );
+        let search_dir = disk_bytes(&dir.path().join("search")) as f64 / MIB;
+        let data_dir = disk_bytes(dir.path()) as f64 / MIB;
+        report.figure(
+            "scale",
+            &label("disk: search copy"),
+            search_dir,
+            "MiB",
+            "",
+            None,
+        );
+        match &database_url {
+            Some(url) => {
+                let database = postgres_bytes(url).await? as f64 / MIB;
+                report.figure(
+                    "scale",
+                    &label("disk: PostgreSQL database"),
+                    database,
+                    "MiB",
+                    "",
+                    None,
+                );
+                report.figure(
+                    "scale",
+                    &label("disk: in all"),
+                    database + data_dir,
+                    "MiB",
+                    "",
+                    None,
+                );
+            }
+            None => {
+                report.figure(
+                    "scale",
+                    &label("disk: data dir in all (SQLite + search copy)"),
+                    data_dir,
+                    "MiB",
+                    "",
+                    None,
+                );
+            }
+        }
+        drop(server);
+        if let (Some(admin), Some(url)) = (admin_url, &database_url) {
+            drop_postgres(admin, url).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn search_one_connection(api: &Api, o: &Options) -> load::Stats {
+    let bodies: Vec<String> = queries()
+        .into_iter()
+        .map(|q| json!({"query": q, "top_k": 10}).to_string())
+        .collect();
+    search_load(api, Arc::new(bodies), 1, o.duration).await
+}
+
+async fn postgres_bytes(url: &str) -> anyhow::Result<i64> {
+    let db = sea_orm::Database::connect(url).await?;
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pg_database_size(current_database())",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no size"))?;
+    Ok(row.try_get_by_index(0)?)
+}
