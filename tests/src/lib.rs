@@ -56,7 +56,7 @@ fn unique_suffix() -> String {
 
 /// A fresh PostgreSQL database for this test; databases of earlier runs older than an hour
 /// are dropped first.
-async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<(String, String)> {
+pub async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     let admin = videovector_server::db::connect(admin_url).await?;
     let rows = admin
         .query_all(sea_orm::Statement::from_string(

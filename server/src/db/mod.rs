@@ -21,9 +21,24 @@ pub async fn open(config: &crate::config::Config) -> anyhow::Result<DatabaseConn
 }
 
 /// Opens the database and applies pending migrations.
+///
+/// On PostgreSQL several instances may start at once on a new database: the migrations
+/// run in one transaction that first takes an advisory lock, so one instance applies them
+/// and the others wait, then find them applied (sea-orm's migrator alone would race).
 pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection> {
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
     let db = connect(url).await?;
-    migrations::Migrator::up(&db, None).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_unprepared(
+            "SELECT pg_advisory_xact_lock(hashtextextended('videovector migrations', 0))",
+        )
+        .await?;
+        migrations::Migrator::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        migrations::Migrator::up(&db, None).await?;
+    }
     Ok(db)
 }
 

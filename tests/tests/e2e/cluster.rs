@@ -263,3 +263,20 @@ async fn while_notices_cannot_arrive_nothing_is_cached() {
     assert_eq!(status_with_key(&http, &url, &secret).await, StatusCode::OK);
     server.stop().await;
 }
+
+/// Instances started together on a new PostgreSQL database all come up: one applies the
+/// migrations and the others wait for it (without the lock they raced and failed with
+/// "relation already exists").
+#[tokio::test]
+async fn instances_starting_together_on_a_new_database_migrate_it_once() {
+    let Ok(admin_url) = std::env::var(videovector_tests::PG_ENV) else {
+        return; // One SQLite file has one instance.
+    };
+    let (url, _) = videovector_tests::fresh_pg_database(&admin_url)
+        .await
+        .unwrap();
+    let starts = (0..4).map(|_| videovector_server::db::connect_and_migrate(&url));
+    for started in futures_util::future::join_all(starts).await {
+        started.expect("an instance starting beside others migrates or finds it done");
+    }
+}
