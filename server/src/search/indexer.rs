@@ -33,8 +33,9 @@ use super::engine::{SearchEngine, SegmentDoc};
 use crate::db::{
     change_log::compacted_through,
     entities::{index, segment, segment_change},
-    segment_store::SegmentStore,
+    segment_store::{metadata_json, SegmentStore},
 };
+use videovector_api_spec::dto::indexes::SegmentInput;
 
 /// Changes applied per step. A change is up to one ingest batch (1,000 segments), so this
 /// bounds the segments held in memory at once.
@@ -53,6 +54,9 @@ const FOLLOWED_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Staged segments that make a commit due at once.
 const COMMIT_EVERY: usize = 50_000;
+/// Batches an ingest may hand over before they are applied; beyond it, batches are read
+/// back from the database like any other instance's.
+const OFFERED_BATCHES: usize = 64;
 
 /// Changes staged in the search indexes but not committed yet.
 #[derive(Default)]
@@ -75,6 +79,9 @@ pub struct Indexer {
     stopping: AtomicBool,
     /// Whether notices announce every change, so polling can be rare.
     followed: AtomicBool,
+    /// Batches this instance stored itself, by change number: staged from memory instead
+    /// of read back from the database.
+    offered: std::sync::Mutex<BTreeMap<i64, Vec<SegmentDoc>>>,
     wake: Notify,
     cursor_path: PathBuf,
 }
@@ -113,6 +120,7 @@ impl Indexer {
             }),
             stopping: AtomicBool::new(false),
             followed: AtomicBool::new(false),
+            offered: std::sync::Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             cursor_path,
         }
@@ -130,6 +138,46 @@ impl Indexer {
     /// Asks the worker to look for changes now.
     pub fn notify(&self) {
         self.wake.notify_one();
+    }
+
+    /// Hands over the segments of batch `seq`, which this instance has just stored (and
+    /// committed): the worker stages them without reading them back. `segments` pairs each
+    /// stored input with its id.
+    pub fn offer(&self, seq: i64, ids: &[String], segments: Vec<SegmentInput>) {
+        if seq <= self.applied() {
+            return;
+        }
+        let docs = ids
+            .iter()
+            .zip(segments)
+            .map(|(id, s)| SegmentDoc {
+                segment_id: id.clone(),
+                metadata: s.metadata.as_ref().map(metadata_json),
+                media_id: s.media_id.into(),
+                start_seconds: s.start_seconds,
+                end_seconds: s.end_seconds,
+                text: s.text.into(),
+                labels: s.labels,
+            })
+            .collect();
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        if offered.len() < OFFERED_BATCHES {
+            offered.insert(seq, docs);
+        }
+    }
+
+    /// The offered batches among `seqs` (removed), and the numbers left to read.
+    fn take_offered(&self, seqs: Vec<i64>) -> (Vec<SegmentDoc>, Vec<i64>) {
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        let mut docs = Vec::new();
+        let mut unread = Vec::new();
+        for seq in seqs {
+            match offered.remove(&seq) {
+                Some(batch) => docs.extend(batch),
+                None => unread.push(seq),
+            }
+        }
+        (docs, unread)
     }
 
     /// Asks the worker to apply and commit change `seq` now: somebody waits for it.
@@ -380,13 +428,16 @@ impl Indexer {
             // Batches this index already holds (committed before a restart) are skipped.
             let committed = self.engine.committed_seq(&uid)?;
             let seqs: Vec<i64> = seqs.into_iter().filter(|s| *s > committed).collect();
-            let docs: Vec<SegmentDoc> = self
-                .segments
-                .batches(&seqs)
-                .await?
-                .into_iter()
-                .map(to_doc)
-                .collect();
+            let (mut docs, unread) = self.take_offered(seqs);
+            if !unread.is_empty() {
+                docs.extend(
+                    self.segments
+                        .batches(&unread)
+                        .await?
+                        .into_iter()
+                        .map(to_doc),
+                );
+            }
             staged += docs.len();
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.stage_new(&uid, &docs)).await??;
@@ -421,6 +472,11 @@ impl Indexer {
         std::fs::write(&tmp, seq.to_string())?;
         std::fs::rename(&tmp, &self.cursor_path)?;
         self.applied.send_replace(seq);
+        // Offers of applied batches are never taken (a rebuild, or a batch the index held).
+        self.offered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|offered, _| *offered > seq);
         Ok(())
     }
 }

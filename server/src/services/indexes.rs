@@ -262,6 +262,7 @@ impl IndexService for Indexes {
         let idx = self.find(who, index_id).await?;
         let StoredBatch {
             segment_ids,
+            segments,
             seq: last_seq,
         } = self
             .segments
@@ -269,6 +270,7 @@ impl IndexService for Indexes {
             .await
             .map_err(|e| internal("storing segments", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))?;
+        self.indexer.offer(last_seq, &segment_ids, segments);
         let searchable = if batch.wait {
             self.indexer.wait_for(last_seq, WAIT_FOR_SEARCHABLE).await
         } else {

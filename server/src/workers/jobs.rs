@@ -246,6 +246,8 @@ impl JobWorker {
                 .await
                 .map_err(|e| internal_file_error("storing segments", e))?
                 .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;
+            self.indexer
+                .offer(batch.seq, &batch.segment_ids, batch.segments);
             last_seq = Some(batch.seq);
             stored += chunk.len() as u64;
         }
