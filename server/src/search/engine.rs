@@ -86,6 +86,8 @@ pub(crate) struct SearchIndex {
     committed_seq: AtomicI64,
     /// Whether writes are staged since the last commit.
     dirty: AtomicBool,
+    /// Committed to since its last full merge (or since it was opened).
+    unmerged: AtomicBool,
 }
 
 impl SearchIndex {
@@ -110,6 +112,7 @@ impl SearchIndex {
             writer: Mutex::new(None),
             committed_seq: AtomicI64::new(committed_seq),
             dirty: AtomicBool::new(false),
+            unmerged: AtomicBool::new(false),
         })
     }
 
@@ -126,7 +129,32 @@ impl SearchIndex {
         })?;
         self.committed_seq.store(seq, Ordering::Release);
         self.dirty.store(false, Ordering::Release);
+        self.unmerged.store(true, Ordering::Release);
         self.reader.reload()
+    }
+
+    /// Merges every searchable segment into one; false when there was one or none, or
+    /// when a merge tantivy's policy started meanwhile took some of them (it stays
+    /// unmerged, so the next quiet moment tries again).
+    fn merge_all(&self) -> tantivy::Result<bool> {
+        let ids = self.index.searchable_segment_ids()?;
+        if ids.len() <= 1 {
+            self.unmerged.store(false, Ordering::Release);
+            return Ok(false);
+        }
+        // Started under the writer lock, waited for outside it: staging may go on.
+        let merging = self.with_writer(|writer, _| Ok(writer.merge(&ids)))?;
+        match merging.wait() {
+            Ok(_) => {
+                self.unmerged.store(false, Ordering::Release);
+                self.reader.reload()?;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a quiet-time merge did not run");
+                Ok(false)
+            }
+        }
     }
 
     fn with_writer<T>(
@@ -225,6 +253,34 @@ impl SearchEngine {
         Ok(())
     }
 
+    /// Merges each index committed to since its last merge into one segment; returns how
+    /// many were merged. For quiet moments: a burst of ingest leaves an index in many
+    /// segments (one or two per commit), and a search visits each. Merged, the index
+    /// answers like one built in a single commit.
+    pub fn merge_settled(&self) -> tantivy::Result<usize> {
+        let unmerged = self.unmerged();
+        let mut merged = 0;
+        for handle in unmerged {
+            merged += usize::from(handle.merge_all()?);
+        }
+        Ok(merged)
+    }
+
+    /// Whether an index waits for [`SearchEngine::merge_settled`].
+    pub fn has_unmerged(&self) -> bool {
+        !self.unmerged().is_empty()
+    }
+
+    fn unmerged(&self) -> Vec<Arc<SearchIndex>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|h| h.unmerged.load(Ordering::Acquire) && !h.dirty.load(Ordering::Acquire))
+            .cloned()
+            .collect()
+    }
+
     /// Commits every index with staged writes, recording `seq` as the last change each
     /// now includes, and reloads their readers.
     pub fn commit_staged(&self, seq: i64) -> tantivy::Result<()> {
@@ -313,4 +369,65 @@ fn to_document(fields: &Fields, doc: &SegmentDoc) -> TantivyDocument {
         out.add_text(fields.metadata, metadata);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::query::SearchQuery;
+
+    fn doc(n: usize) -> SegmentDoc {
+        SegmentDoc {
+            segment_id: format!("seg_{n}"),
+            media_id: "m".into(),
+            start_seconds: n as f64,
+            end_seconds: n as f64 + 1.0,
+            text: format!("harbour crossing number{n}"),
+            labels: vec![],
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn a_settled_index_is_merged_into_one_segment_keeping_its_documents_and_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SearchEngine::new(dir.path().to_path_buf()).unwrap();
+        for batch in 0..3 {
+            engine
+                .stage_new(
+                    "ixu_a",
+                    &(batch * 10..batch * 10 + 10).map(doc).collect::<Vec<_>>(),
+                )
+                .unwrap();
+            engine.commit_staged(batch as i64 + 1).unwrap();
+        }
+        let segments = || {
+            engine
+                .handle("ixu_a")
+                .unwrap()
+                .index
+                .searchable_segment_ids()
+                .unwrap()
+                .len()
+        };
+        assert!(segments() > 1, "each commit left a segment");
+        assert!(engine.has_unmerged());
+
+        // Three commits leave at most six segments: fewer than tantivy's own policy merges
+        // (eight), so only this merge runs.
+        assert_eq!(engine.merge_settled().unwrap(), 1);
+        assert_eq!(segments(), 1);
+        assert!(!engine.has_unmerged());
+        let query = SearchQuery {
+            text: "harbour".into(),
+            top_k: 100,
+            ..Default::default()
+        };
+        assert_eq!(engine.search("ixu_a", &query).unwrap().len(), 30);
+        // The merge kept the commit's payload: a reopened index knows its last change.
+        drop(engine);
+        let reopened = SearchEngine::new(dir.path().to_path_buf()).unwrap();
+        assert_eq!(reopened.committed_seq("ixu_a").unwrap(), 3);
+        assert_eq!(reopened.merge_settled().unwrap(), 0, "nothing new to merge");
+    }
 }

@@ -54,6 +54,9 @@ const FOLLOWED_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Staged segments that make a commit due at once.
 const COMMIT_EVERY: usize = 50_000;
+/// How long no change must arrive before the indexes committed to are merged into one
+/// segment each ([`SearchEngine::merge_settled`]).
+const QUIET_BEFORE_MERGE: Duration = Duration::from_secs(2);
 /// Batches an ingest may hand over before they are applied; beyond it, batches are read
 /// back from the database like any other instance's.
 const OFFERED_BATCHES: usize = 64;
@@ -227,6 +230,8 @@ impl Indexer {
 
     async fn follow(self: Arc<Self>) {
         let mut pause = self.poll_interval();
+        let mut last_change = Instant::now();
+        let merging = Arc::new(AtomicBool::new(false));
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -235,15 +240,37 @@ impl Indexer {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            pause = match self.step(false).await {
+            let before = self.applied();
+            let stepped = self.step(false).await;
+            if self.applied() != before {
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= QUIET_BEFORE_MERGE {
+                self.merge_in_background(&merging);
+            }
+            pause = match stepped {
                 Ok(Some(commit_due_in)) => commit_due_in.min(self.poll_interval()),
-                Ok(None) => self.poll_interval(),
+                Ok(None) => self.poll_interval().min(QUIET_BEFORE_MERGE),
                 Err(e) => {
                     tracing::error!(error = %e, "applying segment changes to the search index; retrying");
                     Duration::from_secs(1)
                 }
             };
         }
+    }
+
+    /// Merges the indexes committed to since their last merge, unless a merge runs: off
+    /// this loop, so changes keep being applied meanwhile.
+    fn merge_in_background(&self, merging: &Arc<AtomicBool>) {
+        if !self.engine.has_unmerged() || merging.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (engine, merging) = (self.engine.clone(), merging.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = engine.merge_settled() {
+                tracing::warn!(error = %e, "merging search index segments");
+            }
+            merging.store(false, Ordering::Release);
+        });
     }
 
     async fn recover(&self) -> anyhow::Result<()> {
