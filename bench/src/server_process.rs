@@ -78,6 +78,43 @@ impl ServerProcess {
             .unwrap_or(0)
     }
 
+    /// CPU time the server has used so far (user + system), seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let ticks = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|stat| {
+                // Fields after the command name (which may hold spaces) in parentheses.
+                let rest = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .collect::<Vec<_>>();
+                Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0);
+        ticks as f64 / 100.0
+    }
+
+    /// Waits until the server is idle (under 5% of a core in each of three seconds in a
+    /// row), at most `limit`; returns how long that took, the idle seconds included. After
+    /// a bulk load it still indexes, and merges once ingest has been quiet for 2 s.
+    pub async fn settle(&self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        let mut before = self.cpu_seconds();
+        let mut idle_seconds = 0;
+        while idle_seconds < 3 && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.cpu_seconds();
+            idle_seconds = if now - before < 0.05 {
+                idle_seconds + 1
+            } else {
+                0
+            };
+            before = now;
+        }
+        started.elapsed()
+    }
+
     /// Resident memory now, MiB.
     pub fn rss_mib(&self) -> f64 {
         self.status_kib("VmRSS:") as f64 / 1024.0

@@ -43,6 +43,19 @@ impl Notice {
         }
     }
 
+    /// The payload of a [`Notice::Segments`] whose number is not known yet, for PostgreSQL's
+    /// `format()`: `%s` stands for the number (a `%` in an id is escaped, though ids the API
+    /// accepts hold none).
+    pub fn segments_payload_format(flush: bool, org_id: &str, index_id: &str) -> String {
+        let escaped = |id: &str| id.replace('%', "%%");
+        format!(
+            "segments %s {} {} {}",
+            u8::from(flush),
+            escaped(org_id),
+            escaped(index_id)
+        )
+    }
+
     pub fn parse(payload: &str) -> Option<Notice> {
         let words: Vec<&str> = payload.split(' ').collect();
         match words.as_slice() {
@@ -109,6 +122,20 @@ mod tests {
         for notice in notices {
             assert_eq!(Notice::parse(&notice.payload()), Some(notice));
         }
+    }
+
+    #[test]
+    fn the_segments_format_gives_the_segments_payload() {
+        let format = Notice::segments_payload_format(true, "org_a", "idx_b");
+        assert_eq!(
+            Notice::parse(&format.replacen("%s", "42", 1)),
+            Some(Notice::Segments {
+                seq: 42,
+                flush: true,
+                org_id: "org_a".into(),
+                index_id: "idx_b".into(),
+            })
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! `change_seq`. On SQLite both directions go through [`DirectSqlite`]: one prepared insert
 //! per row inside one transaction, and one prepared select per batch. sea-orm's
 //! multi-row inserts (thousands of bound values, built and then handed one by one to
-//! sqlx-sqlite's worker) cost more than the work itself. Other databases go through sea-orm,
-//! and announce each batch to the other instances in its transaction (their search copies
-//! follow it, their caches forget the index's count).
+//! sqlx-sqlite's worker) cost more than the work itself. On PostgreSQL a batch is one
+//! statement ([`store_postgres`]) that also announces it to the other instances (their
+//! search copies follow it, their caches forget the index's count). Other databases go
+//! through sea-orm.
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use videovector_api_spec::dto::indexes::SegmentInput;
 use super::{
     direct::{timestamp, timestamp_text, DirectSqlite},
     entities::{index, segment, segment_change},
-    notifications::Notice,
+    notifications::{Notice, CHANNEL},
     point_reads::PointReads,
 };
 use crate::ids::new_id;
@@ -40,11 +41,23 @@ const INSERT_SEGMENT: &str = "INSERT INTO segments (id, index_uid, org_id, media
      start_seconds, end_seconds, text, labels, metadata, created_at, change_seq) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-const INSERT_JSON_ROWS: &str = "INSERT INTO segments (id, index_uid, org_id, media_id, \
-     start_seconds, end_seconds, text, labels, metadata, created_at, change_seq) \
-     SELECT r.id, $2, $3, r.media_id, r.start_seconds, r.end_seconds, r.text, r.labels, \
-     r.metadata, $4, $5 FROM json_to_recordset($1::json) AS r(id text, media_id text, \
-     start_seconds float8, end_seconds float8, text text, labels text, metadata text)";
+const STORE_BATCH_POSTGRES: &str = "WITH counted AS (\
+       UPDATE indexes SET segment_count = segment_count + $5, updated_at = $4 \
+       WHERE uid = $2 RETURNING uid), \
+     numbered AS (\
+       UPDATE sequence_counters SET value = value + 1 \
+       WHERE name = 'segment_changes' AND EXISTS (SELECT 1 FROM counted) RETURNING value), \
+     stored AS (\
+       INSERT INTO segments (id, index_uid, org_id, media_id, start_seconds, end_seconds, \
+         text, labels, metadata, created_at, change_seq) \
+       SELECT r.id, $2, $3, r.media_id, r.start_seconds, r.end_seconds, r.text, r.labels, \
+         r.metadata, $4, n.value \
+       FROM numbered n, json_to_recordset($1::json) AS r(id text, media_id text, \
+         start_seconds float8, end_seconds float8, text text, labels text, metadata text)), \
+     logged AS (\
+       INSERT INTO segment_changes (seq, index_uid, segment_id, op) \
+       SELECT value, $2, NULL, $6 FROM numbered) \
+     SELECT value, pg_notify($7, format($8, value)) FROM numbered";
 
 const INSERT_BATCH_CHANGE: &str = "INSERT INTO segment_changes (seq, index_uid, segment_id, op) \
      VALUES (?1, ?2, NULL, ?3)";
@@ -221,6 +234,9 @@ async fn store_orm(
     now: DateTime<Utc>,
     flush: bool,
 ) -> Result<Option<i64>, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return store_postgres(db, reads, idx, ids, segments, now, flush).await;
+    }
     let txn = db.begin().await?;
     // As in `store_direct`: counting first locks the index row.
     let counted = index::Entity::update_many()
@@ -237,31 +253,27 @@ async fn store_orm(
         return Ok(None);
     }
     let seq = reserve_sequence(&txn).await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        insert_as_json_rows(&txn, idx, ids, segments, now, seq).await?;
-    } else {
-        let models: Vec<segment::ActiveModel> = segments
-            .iter()
-            .zip(ids)
-            .map(|(s, id)| segment::ActiveModel {
-                id: Set(id.clone()),
-                index_uid: Set(idx.uid.clone()),
-                org_id: Set(idx.org_id.clone()),
-                media_id: Set(s.media_id.to_string()),
-                start_seconds: Set(s.start_seconds),
-                end_seconds: Set(s.end_seconds),
-                text: Set(s.text.to_string()),
-                labels: Set(labels_json(&s.labels)),
-                metadata: Set(s.metadata.as_ref().map(metadata_json)),
-                created_at: Set(now),
-                change_seq: Set(Some(seq)),
-            })
-            .collect();
-        for chunk in models.chunks(INSERT_CHUNK) {
-            segment::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
+    let models: Vec<segment::ActiveModel> = segments
+        .iter()
+        .zip(ids)
+        .map(|(s, id)| segment::ActiveModel {
+            id: Set(id.clone()),
+            index_uid: Set(idx.uid.clone()),
+            org_id: Set(idx.org_id.clone()),
+            media_id: Set(s.media_id.to_string()),
+            start_seconds: Set(s.start_seconds),
+            end_seconds: Set(s.end_seconds),
+            text: Set(s.text.to_string()),
+            labels: Set(labels_json(&s.labels)),
+            metadata: Set(s.metadata.as_ref().map(metadata_json)),
+            created_at: Set(now),
+            change_seq: Set(Some(seq)),
+        })
+        .collect();
+    for chunk in models.chunks(INSERT_CHUNK) {
+        segment::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
     }
     segment_change::Entity::insert(segment_change::ActiveModel {
         seq: Set(seq),
@@ -281,18 +293,21 @@ async fn store_orm(
     Ok(Some(seq))
 }
 
-/// PostgreSQL: the whole batch in one statement with five bound values, its rows passed as
-/// one JSON array that `json_to_recordset` expands. A multi-row insert binds 11 values per
-/// row (5,500 for a batch of 500), each encoded and sent on its own, and took most of the
-/// time of an ingest on PostgreSQL.
-async fn insert_as_json_rows(
-    txn: &DatabaseTransaction,
+/// PostgreSQL: the whole batch in one statement, so one round trip (seven, as separate
+/// statements in a transaction, waited on a CPU the indexer keeps busy). It counts the
+/// segments on the index row first (locking it, as in `store_direct`; no row, nothing
+/// stored), takes the next change number, inserts the rows, passed as one JSON array that
+/// `json_to_recordset` expands (a multi-row insert binds 11 values a row, each encoded and
+/// sent on its own), logs the change and sends its notice, all committed together.
+async fn store_postgres(
+    db: &DatabaseConnection,
+    reads: &PointReads,
     idx: &index::Model,
     ids: &[String],
     segments: &[SegmentInput],
     now: DateTime<Utc>,
-    seq: i64,
-) -> Result<(), DbErr> {
+    flush: bool,
+) -> Result<Option<i64>, DbErr> {
     let rows: Vec<serde_json::Value> = segments
         .iter()
         .zip(ids)
@@ -309,19 +324,33 @@ async fn insert_as_json_rows(
         })
         .collect();
     let rows = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
-    txn.execute(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        INSERT_JSON_ROWS,
-        [
-            rows.into(),
-            idx.uid.clone().into(),
-            idx.org_id.clone().into(),
-            now.into(),
-            seq.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    let stored = db
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            STORE_BATCH_POSTGRES,
+            [
+                rows.into(),
+                idx.uid.clone().into(),
+                idx.org_id.clone().into(),
+                now.into(),
+                (ids.len() as i64).into(),
+                segment_change::UPSERT_BATCH.into(),
+                CHANNEL.into(),
+                Notice::segments_payload_format(flush, &idx.org_id, &idx.id).into(),
+            ],
+        ))
+        .await?;
+    let Some(row) = stored else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get_by_index(0)?;
+    reads.forget(&Notice::Segments {
+        seq,
+        flush,
+        org_id: idx.org_id.clone(),
+        index_id: idx.id.clone(),
+    });
+    Ok(Some(seq))
 }
 
 fn segment_from_row(row: &Row<'_>) -> rusqlite::Result<segment::Model> {
