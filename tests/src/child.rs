@@ -156,3 +156,25 @@ pub async fn serve_in_child() {
     .await;
     server.stop().await;
 }
+
+/// Set in the environment of a test run again in its own process by [`isolated`].
+pub const ISOLATED_ENV: &str = "VIDEOVECTOR_TEST_ISOLATED";
+
+/// For a test that changes process-wide state (environment variables): true when the
+/// caller runs alone in its process, so it goes on; false when it ran the test `name`
+/// (module path within the binary) again in a child process, which passed. nextest runs
+/// each test in its own process already; `cargo test` runs them as threads of one.
+pub fn isolated(name: &str) -> bool {
+    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test")
+        || std::env::var_os(ISOLATED_ENV).is_some()
+    {
+        return true;
+    }
+    let status = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture"])
+        .env(ISOLATED_ENV, "1")
+        .status()
+        .expect("the test runs again in its own process");
+    assert!(status.success(), "{name}, run in its own process, failed");
+    false
+}

@@ -277,10 +277,13 @@ async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
 }
 
 /// A proxy named in the environment would connect wherever it likes, so the checked and
-/// pinned address would mean nothing: outbound fetches ignore `HTTP_PROXY`. (nextest runs
-/// each test in its own process, so the variable reaches no other test.)
+/// pinned address would mean nothing: outbound fetches ignore `HTTP_PROXY`. The variables
+/// are set in a process of this test's own, so they reach no other test.
 #[tokio::test]
 async fn outbound_fetches_ignore_proxy_settings() {
+    if !videovector_tests::child::isolated("connectors::outbound_fetches_ignore_proxy_settings") {
+        return;
+    }
     let files = LocalHttp::start(vec![("/bulletin.vtt", fixture("captions/bulletin.vtt"))]).await;
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
     let org = server.org(true).await;
