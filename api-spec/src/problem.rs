@@ -82,11 +82,11 @@ impl FieldError {
 }
 
 macro_rules! error_codes {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal,)+) => {
         /// Every stable `code` a problem can carry; clients may match on it.
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
-            $($(#[$doc])* #[oai(rename = $name)] $variant,)+
+            $($(#[doc = $doc])+ #[oai(rename = $name)] $variant,)+
         }
 
         impl ErrorCode {
@@ -97,6 +97,13 @@ macro_rules! error_codes {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(ErrorCode::$variant => $name,)+
+                }
+            }
+
+            /// What the code means: its doc comment, for the errors guide.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => concat!($($doc),+).trim_ascii(),)+
                 }
             }
         }

@@ -1,9 +1,10 @@
 //! `videovector-codegen`: regenerates everything derived from the API declarations: the
 //! committed spec (`api-spec/openapi.json`), the progenitor client
 //! (`client/src/generated.rs`) and the docs site's reference (`docs/reference.md`,
-//! `docs/openapi.json`). `check` regenerates in memory and fails when any file differs.
+//! `docs/openapi.json`) and errors guide (`docs/errors.md`). `check` regenerates in memory and fails when any file differs.
 
 pub mod client;
+pub mod errors;
 pub mod reference;
 
 use std::{
@@ -32,6 +33,7 @@ fn outputs() -> Result<Vec<(&'static str, String)>> {
         ("client/src/generated.rs", client::generate(&spec_value)?),
         ("docs/openapi.json", spec),
         ("docs/reference.md", reference::generate(&spec_value)?),
+        ("docs/errors.md", errors::generate()?),
     ])
 }
 
