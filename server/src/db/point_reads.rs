@@ -69,11 +69,6 @@ impl PointReads {
         PointReads { backend }
     }
 
-    /// Whether rows are cached (PostgreSQL: the caches start once notices are followed).
-    pub fn caches(&self) -> bool {
-        matches!(self.backend, Backend::Orm(_))
-    }
-
     /// Whether rows are being cached now (notices are followed).
     pub fn is_live(&self) -> bool {
         matches!(&self.backend, Backend::Orm(orm) if orm.keys.is_live())

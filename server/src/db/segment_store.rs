@@ -114,6 +114,11 @@ impl SegmentStore {
                 .await
                 .map_err(|e| DbErr::Custom(format!("storing segments: {e}")))??
             }
+            None if self.db.get_database_backend() == DbBackend::Postgres => {
+                let seq =
+                    store_postgres(&self.db, &self.reads, idx, &ids, &segments, now, flush).await?;
+                (seq, segments)
+            }
             None => {
                 let seq =
                     store_orm(&self.db, &self.reads, idx, &ids, &segments, now, flush).await?;
@@ -225,6 +230,8 @@ fn store_direct(
     Ok(Some(seq))
 }
 
+/// Other databases (SQLite without a file, such as `sqlite::memory:`): sea-orm, in one
+/// transaction.
 async fn store_orm(
     db: &DatabaseConnection,
     reads: &PointReads,
@@ -234,9 +241,6 @@ async fn store_orm(
     now: DateTime<Utc>,
     flush: bool,
 ) -> Result<Option<i64>, DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return store_postgres(db, reads, idx, ids, segments, now, flush).await;
-    }
     let txn = db.begin().await?;
     // As in `store_direct`: counting first locks the index row.
     let counted = index::Entity::update_many()

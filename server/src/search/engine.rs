@@ -133,6 +133,11 @@ impl SearchIndex {
         self.reader.reload()
     }
 
+    /// Committed to since its last merge, with nothing staged now.
+    fn waits_for_merge(&self) -> bool {
+        self.unmerged.load(Ordering::Acquire) && !self.dirty.load(Ordering::Acquire)
+    }
+
     /// Merges every searchable segment into one; false when there was one or none, or
     /// when a merge tantivy's policy started meanwhile took some of them (it stays
     /// unmerged, so the next quiet moment tries again).
@@ -268,7 +273,11 @@ impl SearchEngine {
 
     /// Whether an index waits for [`SearchEngine::merge_settled`].
     pub fn has_unmerged(&self) -> bool {
-        !self.unmerged().is_empty()
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|h| h.waits_for_merge())
     }
 
     fn unmerged(&self) -> Vec<Arc<SearchIndex>> {
@@ -276,7 +285,7 @@ impl SearchEngine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .filter(|h| h.unmerged.load(Ordering::Acquire) && !h.dirty.load(Ordering::Acquire))
+            .filter(|h| h.waits_for_merge())
             .cloned()
             .collect()
     }

@@ -47,17 +47,25 @@ async fn status_with_key(http: &reqwest::Client, url: &str, secret: &str) -> Sta
         .status()
 }
 
+/// Sends `request` with the bearer `token`: the status, and the JSON body (null if empty).
+async fn answer(request: reqwest::RequestBuilder, token: &str) -> (StatusCode, Value) {
+    let answer = request.bearer_auth(token).send().await.unwrap();
+    let status = answer.status();
+    let body = answer.bytes().await.unwrap();
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap()
+    };
+    (status, json)
+}
+
 async fn create_index(server: &TestServer, admin: &str) -> String {
-    let created: Value = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(server.api("/indexes"))
-        .bearer_auth(admin)
-        .json(&json!({"name": "shared"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&json!({"name": "shared"}));
+    let (status, created) = answer(request, admin).await;
+    assert_eq!(status, StatusCode::CREATED);
     created["id"].as_str().unwrap().to_string()
 }
 
@@ -76,13 +84,8 @@ async fn a_key_revoked_on_one_instance_is_refused_on_the_other_within_the_notice
         assert_eq!(status_with_key(&http, url, &secret).await, StatusCode::OK);
     }
 
-    let revoked = http
-        .post(a.api(&format!("/api-keys/{key_id}/revoke")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
+    let revoke = http.post(a.api(&format!("/api-keys/{key_id}/revoke")));
+    assert_eq!(answer(revoke, &admin).await.0, StatusCode::OK);
     assert_eq!(
         status_with_key(&http, &on_a, &secret).await,
         StatusCode::UNAUTHORIZED,
@@ -105,62 +108,32 @@ async fn index_changes_and_waited_batches_reach_the_other_instance_at_once() {
     let admin = a.token(&org, &[Scope::Admin]);
     let index_id = create_index(&a, &admin).await;
     let http = reqwest::Client::new();
-    let view_on_b = || async {
-        let answer = http
-            .get(b.api(&format!("/indexes/{index_id}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status();
-        (status, answer.json::<Value>().await.unwrap())
+    let on_index = |server: &TestServer, method: reqwest::Method, suffix: &str| {
+        http.request(method, server.api(&format!("/indexes/{index_id}{suffix}")))
     };
+    let view_on_b = || answer(on_index(&b, reqwest::Method::GET, ""), &admin);
     // B has read (and on PostgreSQL cached) the index before A changes it.
     assert_eq!(view_on_b().await.1["segment_count"], 0);
 
-    let ingested = http
-        .post(a.api(&format!("/indexes/{index_id}/segments")))
-        .bearer_auth(&admin)
-        .json(&json!({"wait": true, "segments": [{
-            "media_id": "m1", "start_seconds": 0.0, "end_seconds": 2.0,
-            "text": "the quokka crossed the harbour bridge"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ingested.status(), StatusCode::CREATED);
+    let ingest = on_index(&a, reqwest::Method::POST, "/segments").json(&json!({
+        "wait": true, "segments": [{"media_id": "m1", "start_seconds": 0.0,
+        "end_seconds": 2.0, "text": "the quokka crossed the harbour bridge"}]}));
+    assert_eq!(answer(ingest, &admin).await.0, StatusCode::CREATED);
     let searchable_on_b = time_until(|| async {
-        let found: Value = http
-            .post(b.api(&format!("/indexes/{index_id}/search")))
-            .bearer_auth(&admin)
-            .json(&json!({"query": "quokka"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let search =
+            on_index(&b, reqwest::Method::POST, "/search").json(&json!({"query": "quokka"}));
+        let (_, found) = answer(search, &admin).await;
         found["hits"].as_array().is_some_and(|hits| hits.len() == 1)
     })
     .await;
     let counted_on_b = time_until(|| async { view_on_b().await.1["segment_count"] == 1 }).await;
 
-    let renamed = http
-        .patch(a.api(&format!("/indexes/{index_id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "renamed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(renamed.status(), StatusCode::OK);
+    let rename = on_index(&a, reqwest::Method::PATCH, "").json(&json!({"name": "renamed"}));
+    assert_eq!(answer(rename, &admin).await.0, StatusCode::OK);
     let renamed_on_b = time_until(|| async { view_on_b().await.1["name"] == "renamed" }).await;
 
-    let deleted = http
-        .delete(a.api(&format!("/indexes/{index_id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let delete = on_index(&a, reqwest::Method::DELETE, "");
+    assert_eq!(answer(delete, &admin).await.0, StatusCode::NO_CONTENT);
     let gone_on_b = time_until(|| async { view_on_b().await.0 == StatusCode::NOT_FOUND }).await;
 
     if on_postgres(&a) {
