@@ -249,7 +249,11 @@ impl Indexer {
             }
             pause = match stepped {
                 Ok(Some(commit_due_in)) => commit_due_in.min(self.poll_interval()),
-                Ok(None) => self.poll_interval().min(QUIET_BEFORE_MERGE),
+                // Back soon only while a merge waits for the quiet moment.
+                Ok(None) if self.engine.has_unmerged() => {
+                    self.poll_interval().min(QUIET_BEFORE_MERGE)
+                }
+                Ok(None) => self.poll_interval(),
                 Err(e) => {
                     tracing::error!(error = %e, "applying segment changes to the search index; retrying");
                     Duration::from_secs(1)
