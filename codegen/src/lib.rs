@@ -1,10 +1,14 @@
 //! `videovector-codegen`: regenerates everything derived from the API declarations: the
 //! committed spec (`api-spec/openapi.json`), the progenitor client
-//! (`client/src/generated.rs`) and the docs site's reference (`docs/reference.md`,
-//! `docs/openapi.json`) and errors guide (`docs/errors.md`). `check` regenerates in memory and fails when any file differs.
+//! (`client/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
+//! guide (`docs/errors.md`) and the Python SDK (`sdks/python`). `check` regenerates in
+//! memory (the SDK in a temporary folder) and fails when any file differs, and builds the
+//! docs site, which fails on a broken internal link or a guide missing from its navigation.
+//! `site <dir>` writes the docs site into a folder any static host can serve.
 
 pub mod client;
 pub mod errors;
+pub mod python_sdk;
 pub mod reference;
 
 use std::{
@@ -29,21 +33,21 @@ fn outputs() -> Result<Vec<(&'static str, String)>> {
     let spec = videovector_api_spec::spec::generate();
     let spec_value: serde_json::Value = serde_json::from_str(&spec)?;
     Ok(vec![
-        ("api-spec/openapi.json", spec.clone()),
         ("client/src/generated.rs", client::generate(&spec_value)?),
-        ("docs/openapi.json", spec),
+        ("api-spec/openapi.json", spec),
         ("docs/reference.md", reference::generate(&spec_value)?),
         ("docs/errors.md", errors::generate()?),
     ])
 }
 
 /// Entry point of the `videovector-codegen` binary.
-pub fn main_with_args(mode: &str) -> ExitCode {
-    let result = match mode {
-        "generate" => generate(),
-        "check" => check(),
+pub fn main_with_args(args: &[String]) -> ExitCode {
+    let result = match args {
+        [mode] if mode == "generate" => generate(),
+        [mode] if mode == "check" => check(),
+        [mode, dir] if mode == "site" => write_site(Path::new(dir)),
         _ => {
-            eprintln!("usage: videovector-codegen generate|check");
+            eprintln!("usage: videovector-codegen generate | check | site <dir>");
             return ExitCode::from(2);
         }
     };
@@ -64,6 +68,25 @@ fn generate() -> Result<bool> {
         std::fs::write(&target, contents).with_context(|| format!("writing {path}"))?;
         println!("wrote {path}");
     }
+    python_sdk::generate(&root, &committed_spec(&root)?)?;
+    println!("wrote {}", python_sdk::SDK_DIR);
+    Ok(true)
+}
+
+fn committed_spec(root: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(root.join("api-spec/openapi.json"))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Writes the docs site, built from the committed spec and the guides, into `dir`.
+fn write_site(dir: &Path) -> Result<bool> {
+    let site = videovector_site::build_committed()?;
+    site.write_to(dir)?;
+    println!(
+        "wrote {} files of the docs site to {}",
+        site.files.len(),
+        dir.display()
+    );
     Ok(true)
 }
 
@@ -80,14 +103,26 @@ pub fn stale_files() -> Result<Vec<&'static str>> {
 }
 
 fn check() -> Result<bool> {
-    let stale = stale_files()?;
-    if stale.is_empty() {
-        println!("all generated files are up to date");
+    let root = workspace_root();
+    let mut stale: Vec<String> = stale_files()?.into_iter().map(String::from).collect();
+    stale.extend(python_sdk::stale(&root, &committed_spec(&root)?)?);
+    let site = videovector_site::build_committed()?;
+    let unlisted = videovector_site::unlisted_sources(&root.join("docs"))?;
+    for name in &unlisted {
+        eprintln!("docs/{name} is not in the site's navigation (site/src/pages.rs)");
+    }
+    if stale.is_empty() && unlisted.is_empty() {
+        println!(
+            "all generated files are up to date; the docs site builds ({} files, no broken links)",
+            site.files.len()
+        );
         return Ok(true);
     }
     for path in &stale {
         eprintln!("stale: {path}");
     }
-    eprintln!("run `{REGENERATE}` and commit the result");
+    if !stale.is_empty() {
+        eprintln!("run `{REGENERATE}` and commit the result");
+    }
     Ok(false)
 }

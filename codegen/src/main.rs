@@ -1,5 +1,6 @@
-//! `cargo run -p videovector-codegen -- generate|check`.
+//! `cargo run -p videovector-codegen -- generate | check | site <dir>`.
 
 fn main() -> std::process::ExitCode {
-    videovector_codegen::main_with_args(&std::env::args().nth(1).unwrap_or_default())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    videovector_codegen::main_with_args(&args)
 }

@@ -16,7 +16,7 @@ pub fn generate(spec: &Value) -> Result<String> {
     writeln!(out, "# API reference\n")?;
     writeln!(
         out,
-        "Base path `/api/v2`. The full contract is [`openapi.json`](openapi.json); the server \
+        "Base path `/api/v2`. The full contract is [`openapi.json`](../api-spec/openapi.json); the server \
          also serves it at `/api/v2/openapi.json` and renders it in Swagger UI at `/docs`.\n"
     )?;
     writeln!(

@@ -22,6 +22,7 @@ use super::{
     problems::ProblemMapping,
     request_checks::{RequestChecks, RequestContract},
     response_tap,
+    site::SiteFiles,
 };
 use crate::{
     auth::{
@@ -336,7 +337,9 @@ impl AppState {
         );
         let tap = self.config.response_tap.clone();
         let mcp = self.mcp_endpoint(api.clone(), public_url)?;
-        Ok(Route::new()
+        let site = SiteFiles::build()?;
+        Ok(site
+            .mount(Route::new())
             .at(docs::SPEC_PATH, get(docs::openapi_json))
             .nest("/api/v2", api)
             .at("/mcp", mcp)
@@ -346,6 +349,7 @@ impl AppState {
             .at("/healthz", get(healthz))
             .at("/readyz", get(readyz))
             .data(docs::swagger_config())
+            .data(site)
             .data(self.clone())
             .around(limit_body)
             // A panic in a handler is a logged 500 problem, not a dropped connection.

@@ -7,3 +7,4 @@ pub mod idempotency;
 pub mod problems;
 pub mod request_checks;
 pub mod response_tap;
+pub mod site;

@@ -6,6 +6,7 @@ mod cluster;
 mod conformance;
 mod connectors;
 mod contract_checker;
+mod docs_site;
 mod every_operation;
 mod external_issuers;
 mod floods;

@@ -1,0 +1,220 @@
+"""Browser tests with Playwright driving Debian's chromium, against a live server.
+
+    python .ci/browser.py URL EMAIL PASSWORD SCREENSHOT_DIR [STATIC_SITE_URL]
+
+Sets up through the REST API (a token, a search key, an index with segments), then checks:
+  Swagger UI at /docs: Authorize with the API key, run `index_search` through "Try it out",
+  and see the hit in the live answer (status 200).
+  The docs site at / (and, with STATIC_SITE_URL, the folder `videovector-codegen site` wrote,
+  served by a plain static server): every page reachable from the home page renders with
+  no console error, failed request or error status; every internal link resolves (the
+  file, and the element its #fragment names); the reference has a section for every
+  operation in the committed spec, naming its scope; searching for `rotate` finds the
+  API-keys guide and searching for `index_search` finds the operation's section.
+Screenshots go to SCREENSHOT_DIR. Exits non-zero on the first failure.
+"""
+
+import json
+import re
+import sys
+import urllib.request
+from collections import deque
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SEGMENT_TEXT = "The reporter is standing at the station entrance"
+
+
+def check(condition, message):
+    if not condition:
+        raise SystemExit(f"browser: FAILED: {message}")
+
+
+def api(url, method, path, body=None, headers=None):
+    request = urllib.request.Request(
+        f"{url}/api/v2{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def seed(url, email, password):
+    """A search key and an index holding one segment; returns (key, index id)."""
+    token = api(url, "POST", "/auth/token", {"email": email, "password": password})["access_token"]
+    operator = {"Authorization": f"Bearer {token}"}
+    key = api(url, "POST", "/api-keys", {"name": "browser", "scopes": ["write"]}, operator)["secret"]
+    index = api(url, "POST", "/indexes", {"name": "Browser archive"}, {"X-API-Key": key})
+    segment = {"media_id": "news-1", "start_seconds": 12.0, "end_seconds": 16.5, "text": SEGMENT_TEXT}
+    api(url, "POST", f"/indexes/{index['id']}/segments", {"wait": True, "segments": [segment]}, {"X-API-Key": key})
+    return key, index["id"]
+
+
+def watch(page, problems):
+    """Records console errors, page errors, failed requests and error statuses."""
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+
+
+def swagger(browser, url, key, index_id, shots):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems = []
+    watch(page, problems)
+    page.goto(f"{url}/docs/")
+    page.locator("button.authorize").first.click()
+    dialog = page.locator(".modal-ux")
+    api_key_form = dialog.locator(".auth-container").filter(has=page.locator("h4 code", has_text=re.compile("^ApiKey$")))
+    api_key_form.locator("#api_key_value").fill(key)
+    api_key_form.locator("button.authorize").click()
+    # Authorized: the value is masked and the button offers to log out.
+    api_key_form.get_by_role("button", name="Remove authorization").wait_for()
+    page.screenshot(path=str(shots / "swagger-authorize.png"))
+    dialog.locator("button.close-modal").click()
+
+    operation = page.locator("#operations-Search-index_search")
+    operation.locator(".opblock-summary").first.click()
+    try_it = operation.locator("button.try-out__btn").first
+    if try_it.is_visible() and try_it.inner_text().strip() == "Try it out":
+        try_it.click()
+    operation.locator('tr[data-param-name="index_id"] input').fill(index_id)
+    operation.locator("textarea.body-param__text").fill(json.dumps({"query": "reporter at station entrance", "top_k": 5}))
+    operation.locator("button.execute").click()
+    answer = operation.locator(".live-responses-table tr.response").first
+    answer.wait_for()
+    status = answer.locator(".response-col_status").inner_text().strip()
+    body = answer.locator(".response-col_description pre").first.inner_text()
+    operation.screenshot(path=str(shots / "swagger-index-search.png"))
+    check(status.startswith("200"), f"Try it out answered {status}: {body[:300]}")
+    hits = json.loads(body)["hits"]
+    check(hits and hits[0]["text"] == SEGMENT_TEXT, f"Try it out did not show the hit: {body[:300]}")
+    curl = operation.locator(".curl-command").first.inner_text()
+    check("X-API-Key" in curl, "the request Swagger UI sent did not carry the API key")
+    check(not problems, f"Swagger UI: {len(problems)} problems, the first: {problems[:5]}")
+    page.close()
+    print(f"browser: Swagger UI authorized with an API key and ran index_search: {len(hits)} hit(s)")
+
+
+def crawl(browser, site, shots, label):
+    """Visits every page reachable from the home page; checks links; returns the pages."""
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    problems = []
+    watch(page, problems)
+    origin = urlparse(site).netloc
+    queue, seen, pages, links = deque([site + "/"]), set(), {}, []
+    while queue:
+        address = queue.popleft()
+        if address in seen:
+            continue
+        seen.add(address)
+        answer = page.goto(address)
+        check(answer is not None and answer.ok, f"{address} answered {answer and answer.status}")
+        if "html" not in answer.headers.get("content-type", ""):
+            continue
+        page.wait_for_load_state("load")
+        check(page.locator("main h1").count() >= 1, f"{address} has no heading")
+        ids = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        pages[address] = ids
+        for href in hrefs:
+            target = urljoin(address, href)
+            if urlparse(target).netloc != origin:
+                continue
+            links.append((address, href, target))
+            base, _ = urldefrag(target)
+            if base.endswith(".html") or base.endswith("/"):
+                queue.append(base)
+            else:
+                seen.add(base)
+                resource = page.request.get(base)
+                check(resource.ok, f"{address}: {href} answered {resource.status}")
+        name = urlparse(address).path.strip("/").removesuffix(".html") or "index"
+        page.screenshot(path=str(shots / f"{label}-{name}.png"))
+    for address, href, target in links:
+        base, fragment = urldefrag(target)
+        if base in pages:
+            check(not fragment or fragment in pages[base], f"{address}: {href} names no element")
+    check(not problems, f"{label}: {len(problems)} problems, the first: {problems[:5]}")
+    page.close()
+    print(f"browser: {label}: {len(pages)} pages render with no console error; {len(links)} internal links resolve")
+    return pages
+
+
+def reference_lists_every_operation(browser, site, spec):
+    page = browser.new_page()
+    page.goto(f"{site}/reference.html")
+    count = 0
+    for item in spec["paths"].values():
+        for method, operation in item.items():
+            op_id = operation["operationId"]
+            section = page.locator(f'section.operation[id="{op_id}"]')
+            check(section.count() == 1, f"the reference has no section for {op_id}")
+            facts = section.locator("dl.facts").inner_text()
+            scope = operation.get("x-required-scope")
+            check(scope is None or scope in facts, f"{op_id}'s section does not name scope {scope}")
+            count += 1
+    page.close()
+    print(f"browser: the reference has a section for each of the spec's {count} operations")
+
+
+def search(browser, site, shots, label):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    problems = []
+    watch(page, problems)
+    page.goto(f"{site}/")
+    box = page.locator("#search-input")
+    results = page.locator("#search-results a")
+
+    def hrefs_for(query):
+        box.fill(query)
+        results.first.wait_for()
+        return results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+
+    rotate = hrefs_for("rotate")
+    check(any(h.startswith("api-keys.html") for h in rotate), f"'rotate' did not find the API-keys guide: {rotate}")
+    page.screenshot(path=str(shots / f"{label}-search-rotate.png"))
+    found = hrefs_for("index_search")
+    check("reference.html#index_search" in found, f"'index_search' did not find its section: {found}")
+    page.screenshot(path=str(shots / f"{label}-search-index_search.png"))
+    page.locator('#search-results a[href="reference.html#index_search"]').click()
+    page.wait_for_url("**/reference.html#index_search")
+    check(page.locator('section.operation[id="index_search"]').is_visible(), "the section is not shown")
+    check(not problems, f"search: {len(problems)} problems, the first: {problems[:5]}")
+    page.close()
+    print(f"browser: {label}: 'rotate' finds the API-keys guide; 'index_search' finds and opens its section")
+
+
+def main():
+    url, email, password, shots = sys.argv[1:5]
+    static_site = sys.argv[5] if len(sys.argv) > 5 else None
+    shots = Path(shots)
+    shots.mkdir(parents=True, exist_ok=True)
+    key, index_id = seed(url, email, password)
+    spec = json.loads(urllib.request.urlopen(f"{url}/api/v2/openapi.json").read())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        swagger(browser, url, key, index_id, shots)
+        for label, site in [("site", url)] + ([("static-site", static_site)] if static_site else []):
+            crawl(browser, site, shots, label)
+            reference_lists_every_operation(browser, site, spec)
+            search(browser, site, shots, label)
+        browser.close()
+    print(f"browser: screenshots in {shots}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+//! `videovector-site`: the docs site. Guides come from `docs/*.md` (compiled in), the API
+//! reference and the downloadable contract from the committed spec; everything is static
+//! HTML, CSS and script, with an offline search index, so any static host can serve the
+//! folder [`Site::write_to`] writes. The server serves the same files at `/`, and
+//! `videovector-codegen site <dir>` writes them.
+
+mod html;
+mod layout;
+mod links;
+pub mod markdown;
+pub mod pages;
+mod reference;
+mod search;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{markdown::Section, search::Entry};
+
+/// One file of the built site.
+pub struct SiteFile {
+    /// Relative to the site's root, with `/` separators, e.g. `assets/site.css`.
+    pub path: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The whole built site.
+pub struct Site {
+    pub files: Vec<SiteFile>,
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+impl Site {
+    /// The file served at `path` (relative, no leading `/`; empty for the home page).
+    pub fn get(&self, path: &str) -> Option<&SiteFile> {
+        let path = if path.is_empty() { "index.html" } else { path };
+        self.files.iter().find(|f| f.path == path)
+    }
+
+    /// Writes every file below `dir`, creating folders as needed.
+    pub fn write_to(&self, dir: &Path) -> Result<()> {
+        for file in &self.files {
+            let target = dir.join(&file.path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&target, &file.bytes)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the site from the compiled-in guides and the committed spec.
+pub fn build_committed() -> Result<Site> {
+    build(videovector_api_spec::COMMITTED_SPEC)
+}
+
+/// Builds the site from the compiled-in guides and `spec` (the contract's JSON text).
+/// Fails when a link inside the site resolves nowhere.
+pub fn build(spec: &str) -> Result<Site> {
+    let spec_value: serde_json::Value =
+        serde_json::from_str(spec).context("the spec is not JSON")?;
+    let mut files = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    for guide in pages::GUIDES {
+        let rendered = markdown::render(guide.source);
+        let file = format!("{}.html", guide.slug);
+        let title = if rendered.title.is_empty() {
+            guide.title
+        } else {
+            &rendered.title
+        };
+        entries.extend(search::entries_for(
+            title,
+            &file,
+            "heading",
+            &rendered.sections,
+        ));
+        files.push(SiteFile {
+            bytes: layout::page(
+                title,
+                &file,
+                &format!("docs/{}.md", guide.slug),
+                &rendered.html,
+            )
+            .into_bytes(),
+            path: file,
+            content_type: HTML,
+        });
+    }
+    let reference = reference::render(&spec_value)?;
+    let mut reference_sections = vec![Section {
+        level: 1,
+        id: "api-reference".into(),
+        heading: "API reference".into(),
+        text: "Every operation: method, path, schemes, scope, Idempotency-Key, parameters, \
+               request body and responses; every schema."
+            .into(),
+    }];
+    reference_sections.extend(reference.sections);
+    entries.extend(search::entries_for(
+        "API reference",
+        "reference.html",
+        "reference",
+        &reference_sections,
+    ));
+    files.push(SiteFile {
+        path: "reference.html".into(),
+        content_type: HTML,
+        bytes: layout::page(
+            "API reference",
+            "reference.html",
+            "api-spec/openapi.json",
+            &reference.html,
+        )
+        .into_bytes(),
+    });
+    files.push(SiteFile {
+        path: "openapi.json".into(),
+        content_type: "application/json",
+        bytes: spec.as_bytes().to_vec(),
+    });
+    files.push(SiteFile {
+        path: "assets/search-index.js".into(),
+        content_type: "text/javascript; charset=utf-8",
+        bytes: search::script(&entries).into_bytes(),
+    });
+    for (path, content_type, text) in ASSETS {
+        files.push(SiteFile {
+            path: (*path).into(),
+            content_type,
+            bytes: text.as_bytes().to_vec(),
+        });
+    }
+    let broken = links::broken_links(&files);
+    if !broken.is_empty() {
+        bail!("the docs site has broken links:\n  {}", broken.join("\n  "));
+    }
+    Ok(Site { files })
+}
+
+/// The hand-written assets every page loads.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "assets/site.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/site.css"),
+    ),
+    (
+        "assets/search.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/search.js"),
+    ),
+];
+
+/// The `docs/*.md` sources under `docs_dir` that are neither a guide nor deliberately left
+/// out (so a new guide cannot be forgotten by the navigation).
+pub fn unlisted_sources(docs_dir: &Path) -> Result<Vec<String>> {
+    let mut unlisted = Vec::new();
+    for entry in
+        std::fs::read_dir(docs_dir).with_context(|| format!("reading {}", docs_dir.display()))?
+    {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".md") else {
+            continue;
+        };
+        let listed =
+            pages::GUIDES.iter().any(|g| g.slug == stem) || pages::NOT_PAGES.contains(&stem);
+        if !listed {
+            unlisted.push(name);
+        }
+    }
+    unlisted.sort();
+    Ok(unlisted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_site_builds_with_every_operation_and_guide() {
+        let site = build_committed().expect("the site builds with no broken links");
+        let reference =
+            String::from_utf8_lossy(&site.get("reference.html").unwrap().bytes).into_owned();
+        let spec: serde_json::Value =
+            serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+        let rules = videovector_api_spec::rules::operation_rules(&spec).unwrap();
+        assert!(rules.len() > 40);
+        for rule in rules {
+            assert!(
+                reference.contains(&format!(
+                    r#"<section class="operation" id="{}">"#,
+                    rule.operation_id
+                )),
+                "{} is missing from the reference",
+                rule.operation_id
+            );
+        }
+        for guide in pages::GUIDES {
+            assert!(site.get(&format!("{}.html", guide.slug)).is_some());
+        }
+        assert_eq!(site.get("").unwrap().path, "index.html");
+        assert_eq!(
+            site.get("openapi.json").unwrap().bytes,
+            videovector_api_spec::COMMITTED_SPEC.as_bytes()
+        );
+    }
+
+    #[test]
+    fn every_docs_source_is_a_page_or_left_out_on_purpose() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        assert_eq!(unlisted_sources(&docs).unwrap(), Vec::<String>::new());
+    }
+}
