@@ -10,7 +10,8 @@ Sets up through the REST API (a token, a search key, an index with segments), th
   no console error, failed request or error status; every internal link resolves (the
   file, and the element its #fragment names); the reference has a section for every
   operation in the committed spec, naming its scope; searching for `rotate` finds the
-  API-keys guide and searching for `index_search` finds the operation's section.
+  API-keys guide and searching for `index_search` finds the operation's section (and a
+  query of markup is shown as text).
 Screenshots go to SCREENSHOT_DIR. Exits non-zero on the first failure.
 """
 
@@ -190,12 +191,20 @@ def search(browser, site, shots, label):
     found = hrefs_for("index_search")
     check("reference.html#index_search" in found, f"'index_search' did not find its section: {found}")
     page.screenshot(path=str(shots / f"{label}-search-index_search.png"))
+    # A hostile query is shown as text, never markup: no element, no script, no dialog.
+    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
+    hostile = '<img src=x onerror="alert(1)">'
+    box.fill(hostile)
+    page.locator("#search-results li").first.wait_for()
+    check(page.locator("#search-results img").count() == 0, "a query became markup in the results")
+    check(hostile in page.locator("#search-results").inner_text(), "the hostile query is not shown as text")
+    hrefs_for("index_search")
     page.locator('#search-results a[href="reference.html#index_search"]').click()
     page.wait_for_url("**/reference.html#index_search")
     check(page.locator('section.operation[id="index_search"]').is_visible(), "the section is not shown")
     check(not problems, f"search: {len(problems)} problems, the first: {problems[:5]}")
     page.close()
-    print(f"browser: {label}: 'rotate' finds the API-keys guide; 'index_search' finds and opens its section")
+    print(f"browser: {label}: 'rotate' finds the API-keys guide; 'index_search' finds and opens its section; a markup query stays text")
 
 
 def main():

@@ -22,6 +22,8 @@ mod server_process;
 
 use std::time::Duration;
 
+use crate::report::Report;
+
 /// Command-line options.
 pub struct Options {
     pub scenario: String,
@@ -90,11 +92,41 @@ async fn run() -> anyhow::Result<()> {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let options = parse_args(args)?;
-    let report = scenarios::run(&options).await?;
+    let report = measure(&options).await?;
     report.print();
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         println!("wrote {path}");
     }
     Ok(())
+}
+
+/// Runs the chosen scenario: `cluster` and `scale` have modules of their own, the rest
+/// share one server.
+async fn measure(options: &Options) -> anyhow::Result<Report> {
+    let admin_url = std::env::var("VIDEOVECTOR_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let mut report = Report {
+        machine: scenarios::machine(),
+        database: if admin_url.is_some() {
+            "PostgreSQL".into()
+        } else {
+            "SQLite (embedded)".into()
+        },
+        ..Report::default()
+    };
+    match options.scenario.as_str() {
+        "cluster" => {
+            let admin_url = admin_url.ok_or_else(|| {
+                anyhow::anyhow!("cluster runs on PostgreSQL: set VIDEOVECTOR_BENCH_DATABASE_URL")
+            })?;
+            let url = scenarios::fresh_postgres(&admin_url).await?;
+            cluster::run(&mut report, options, &url).await?;
+            scenarios::drop_postgres(&admin_url, &url).await?;
+        }
+        "scale" => scale::run(&mut report, options, admin_url.as_deref()).await?,
+        _ => scenarios::one_server(&mut report, options, admin_url.as_deref()).await?,
+    }
+    Ok(report)
 }

@@ -30,7 +30,7 @@ const QUERIES: usize = 1_000;
 /// Rounds each auth series runs (for the configured duration in all).
 const AUTH_ROUNDS: u32 = 3;
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -55,36 +55,8 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem} GiB")
 }
 
-pub async fn run(options: &Options) -> anyhow::Result<Report> {
-    let admin_url = std::env::var("VIDEOVECTOR_BENCH_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let mut report = Report {
-        machine: machine(),
-        database: if admin_url.is_some() {
-            "PostgreSQL".into()
-        } else {
-            "SQLite (embedded)".into()
-        },
-        ..Report::default()
-    };
-    match options.scenario.as_str() {
-        "cluster" => {
-            let admin_url = admin_url.ok_or_else(|| {
-                anyhow::anyhow!("cluster runs on PostgreSQL: set VIDEOVECTOR_BENCH_DATABASE_URL")
-            })?;
-            let url = fresh_postgres(&admin_url).await?;
-            crate::cluster::run(&mut report, options, &url).await?;
-            drop_postgres(&admin_url, &url).await?;
-        }
-        "scale" => crate::scale::run(&mut report, options, admin_url.as_deref()).await?,
-        _ => one_server(&mut report, options, admin_url.as_deref()).await?,
-    }
-    Ok(report)
-}
-
 /// startup, memory, auth, ingest and search, on one server.
-async fn one_server(
+pub async fn one_server(
     report: &mut Report,
     options: &Options,
     admin_url: Option<&str>,
