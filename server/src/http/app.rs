@@ -21,8 +21,7 @@ use super::{
     idempotency::Idempotency,
     problems::ProblemMapping,
     request_checks::{RequestChecks, RequestContract},
-    response_tap,
-    site::SiteFiles,
+    response_tap, site,
 };
 use crate::{
     auth::{
@@ -337,9 +336,7 @@ impl AppState {
         );
         let tap = self.config.response_tap.clone();
         let mcp = self.mcp_endpoint(api.clone(), public_url)?;
-        let site = SiteFiles::build()?;
-        Ok(site
-            .mount(Route::new())
+        Ok(site::mount(Route::new())?
             .at(docs::SPEC_PATH, get(docs::openapi_json))
             .nest("/api/v2", api)
             .at("/mcp", mcp)
@@ -349,7 +346,6 @@ impl AppState {
             .at("/healthz", get(healthz))
             .at("/readyz", get(readyz))
             .data(docs::swagger_config())
-            .data(site)
             .data(self.clone())
             .around(limit_body)
             // A panic in a handler is a logged 500 problem, not a dropped connection.
