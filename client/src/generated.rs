@@ -761,6 +761,10 @@ pub mod types {
             ::std::string::String,
             ::std::string::String,
         >,
+        /**True when the stored header values cannot be opened with this server's secrets
+keys (they were sealed under a key it is not given): `headers` is then empty and
+syncs fail until the headers are set again or cleared (`PATCH` with `headers`).*/
+        pub headers_unreadable: bool,
         pub id: ::std::string::String,
         pub kind: ConnectorKind,
         pub name: ::std::string::String,
@@ -6237,6 +6241,7 @@ link-local addresses are refused unless the server allows them.*/
                 >,
                 ::std::string::String,
             >,
+            headers_unreadable: ::std::result::Result<bool, ::std::string::String>,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             kind: ::std::result::Result<super::ConnectorKind, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -6251,6 +6256,9 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: Err("no value supplied for created_at".to_string()),
                     files: Err("no value supplied for files".to_string()),
                     headers: Err("no value supplied for headers".to_string()),
+                    headers_unreadable: Err(
+                        "no value supplied for headers_unreadable".to_string(),
+                    ),
                     id: Err("no value supplied for id".to_string()),
                     kind: Err("no value supplied for kind".to_string()),
                     name: Err("no value supplied for name".to_string()),
@@ -6297,6 +6305,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for headers: {e}")
+                    });
+                self
+            }
+            pub fn headers_unreadable<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.headers_unreadable = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for headers_unreadable: {e}"
+                        )
                     });
                 self
             }
@@ -6356,6 +6378,7 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: value.created_at?,
                     files: value.files?,
                     headers: value.headers?,
+                    headers_unreadable: value.headers_unreadable?,
                     id: value.id?,
                     kind: value.kind?,
                     name: value.name?,
@@ -6369,6 +6392,7 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: Ok(value.created_at),
                     files: Ok(value.files),
                     headers: Ok(value.headers),
+                    headers_unreadable: Ok(value.headers_unreadable),
                     id: Ok(value.id),
                     kind: Ok(value.kind),
                     name: Ok(value.name),

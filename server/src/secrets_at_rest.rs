@@ -159,6 +159,16 @@ impl Keyring {
         String::from_utf8(self.open(context, stored)?).map_err(|_| OpenError::Corrupt)
     }
 
+    /// The ids of the keys, current first.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.id.clone()).collect()
+    }
+
+    /// Whether the keyring holds the key with this id.
+    pub fn holds(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == key_id)
+    }
+
     /// Whether `stored` is sealed under the current key (nothing to reseal).
     pub fn is_current(&self, stored: &str) -> bool {
         split(stored).is_some_and(|(id, _)| id == self.current_id())
@@ -178,6 +188,10 @@ pub mod places {
 
     pub fn idempotent_response(scope_key: &str) -> String {
         format!("idempotency_records.body:{scope_key}")
+    }
+
+    pub fn key_check(key_id: &str) -> String {
+        format!("secrets_key_checks.sealed:{key_id}")
     }
 }
 

@@ -3,6 +3,7 @@
 //! and helpers that create organisations, operators, tokens and keys. Every answer any of
 //! its servers gives is held to the committed spec ([`contract`]).
 
+pub mod balancer;
 pub mod child;
 pub mod contract;
 

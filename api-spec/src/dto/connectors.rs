@@ -80,6 +80,10 @@ pub struct Connector {
     pub files: Vec<ConnectorFile>,
     /// Header names, each with the value `********`.
     pub headers: BTreeMap<String, String>,
+    /// True when the stored header values cannot be opened with this server's secrets
+    /// keys (they were sealed under a key it is not given): `headers` is then empty and
+    /// syncs fail until the headers are set again or cleared (`PATCH` with `headers`).
+    pub headers_unreadable: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

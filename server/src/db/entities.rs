@@ -358,3 +358,21 @@ pub mod webhook_delivery {
 
     pub use super::status::*;
 }
+
+pub mod secrets_key_check {
+    use sea_orm::entity::prelude::*;
+
+    /// A value sealed under one secrets key, proving which keys sealed what the database
+    /// holds (see `services::key_checks`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "secrets_key_checks")]
+    pub struct Model {
+        /// The key's id, as sealed values name it.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_id: String,
+        /// A known text sealed under that key.
+        pub sealed: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}

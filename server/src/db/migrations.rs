@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Webhooks),
             Box::new(M0005BatchChanges),
             Box::new(M0006LoginAttempts),
+            Box::new(M0007SecretsKeyChecks),
         ]
     }
 }
@@ -736,6 +737,43 @@ impl MigrationTrait for M0006LoginAttempts {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(LoginAttempts::Table).to_owned())
+            .await
+    }
+}
+
+struct M0007SecretsKeyChecks;
+
+impl MigrationName for M0007SecretsKeyChecks {
+    fn name(&self) -> &str {
+        "m0007_secrets_key_checks"
+    }
+}
+
+/// One sealed check value per secrets key that sealed anything here.
+#[derive(DeriveIden)]
+enum SecretsKeyChecks {
+    Table,
+    KeyId,
+    Sealed,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007SecretsKeyChecks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(SecretsKeyChecks::Table)
+                .col(string(SecretsKeyChecks::KeyId).primary_key())
+                .col(text(SecretsKeyChecks::Sealed))
+                .col(ts(SecretsKeyChecks::CreatedAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(SecretsKeyChecks::Table).to_owned())
             .await
     }
 }

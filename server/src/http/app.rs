@@ -18,7 +18,9 @@ use videovector_api_spec::{services::Services, COMMITTED_SPEC};
 
 use super::{
     docs,
-    idempotency::Idempotency,
+    idempotency::{BodyFingerprints, Idempotency},
+    keep_alive::keep_connections_usable,
+    lingering::LingeringAcceptor,
     problems::ProblemMapping,
     request_checks::{RequestChecks, RequestContract},
     response_tap, site,
@@ -44,6 +46,7 @@ use crate::{
         connectors::Connectors,
         indexes::Indexes,
         jobs::Jobs,
+        key_checks,
         mcp::Mcp,
         page_token::PageTokens,
         prompts::Prompts,
@@ -133,6 +136,7 @@ impl AppState {
         }
         let (pepper, signing) = load_secrets(&config)?;
         let keyring = Arc::new(load_keyring(&config)?);
+        key_checks::verify(&db, &keyring).await?;
         // What an older version stored in clear is sealed before anything reads it.
         let report = reseal_all(&db, &keyring, Reseal::Plaintext).await?;
         if report.resealed > 0 {
@@ -322,6 +326,7 @@ impl AppState {
                 .with(Idempotency {
                     db: self.db.clone(),
                     keyring: self.keyring.clone(),
+                    fingerprints: BodyFingerprints::new(&self.pepper),
                 })
                 .with(RequestChecks {
                     contract: self.request_contract.clone(),
@@ -353,6 +358,7 @@ impl AppState {
             .with(ProblemMapping)
             .with(Tracing)
             .around(move |next, req| response_tap::observe(next, req, tap.clone()))
+            .around(keep_connections_usable)
             .map_to_response())
     }
 }
@@ -484,7 +490,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let shutdown = state.shutdown.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        poem::Server::new_with_acceptor(LingeringAcceptor(TcpAcceptor::from_tokio(listener)?))
             .run_with_graceful_shutdown(
                 app,
                 async move {

@@ -1,7 +1,7 @@
 //! `Idempotency-Key`, implemented once for every operation whose spec declares the header.
 //!
 //! Records are scoped by organisation, credential owner, method, path and key, and hold a
-//! SHA-256 of the body. A retry with the same body replays the stored response with
+//! keyed fingerprint of the body ([`BodyFingerprints`]). A retry with the same body replays the stored response with
 //! `Idempotent-Replayed: true`; another body gets 422; a retry while the first is in flight
 //! gets 409 with `Retry-After`; 5xx and 429 are not stored. Records last 24 hours; an
 //! in-flight record older than a minute is taken to be abandoned (its server died). Stored
@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use hmac::{Hmac, Mac};
 use poem::{
     http::{HeaderName, HeaderValue, StatusCode},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
@@ -20,7 +21,10 @@ use sea_orm::{
     QueryFilter,
 };
 use sha2::{Digest, Sha256};
-use videovector_api_spec::{problem::FieldError, problem::FieldLocation, ErrorCode};
+use subtle::ConstantTimeEq;
+use videovector_api_spec::{
+    dto::text::IdempotencyKey, problem::FieldError, problem::FieldLocation, ErrorCode,
+};
 use videovector_api_spec::{ApiError, Principal};
 
 use crate::{
@@ -31,7 +35,6 @@ use crate::{
 
 const RETENTION_HOURS: i64 = 24;
 const ABANDONED_AFTER_SECONDS: i64 = 60;
-const MAX_KEY_LEN: usize = 255;
 /// Response headers worth replaying.
 const REPLAYED_HEADERS: [&str; 2] = ["content-type", "location"];
 
@@ -39,6 +42,7 @@ pub struct Idempotency {
     pub db: DatabaseConnection,
     /// Seals stored responses: a create or rotate answer carries a secret.
     pub keyring: Arc<Keyring>,
+    pub fingerprints: BodyFingerprints,
 }
 
 impl<E: Endpoint> Middleware<E> for Idempotency {
@@ -49,6 +53,7 @@ impl<E: Endpoint> Middleware<E> for Idempotency {
             inner,
             db: self.db.clone(),
             keyring: self.keyring.clone(),
+            fingerprints: self.fingerprints.clone(),
         }
     }
 }
@@ -57,6 +62,7 @@ pub struct IdempotencyEndpoint<E> {
     inner: E,
     db: DatabaseConnection,
     keyring: Arc<Keyring>,
+    fingerprints: BodyFingerprints,
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -79,9 +85,46 @@ pub fn scope_key(org_id: &str, owner: &str, method: &str, path: &str, key: &str)
     ])
 }
 
-/// The fingerprint of a request body.
-pub fn body_fingerprint(body: &[u8]) -> String {
-    sha256_hex(&[body])
+/// Fingerprints of request bodies: HMAC-SHA-256 under a key derived from the API-key pepper
+/// (which every instance shares). Keyed because a body can carry secrets (a connector's
+/// header values): an unkeyed hash in a database dump let a guessed secret be checked
+/// offline, by rebuilding the body around the guess.
+#[derive(Clone)]
+pub struct BodyFingerprints {
+    key: Vec<u8>,
+}
+
+/// What keyed fingerprints start with; earlier versions stored a bare SHA-256.
+const KEYED: &str = "h1:";
+
+impl BodyFingerprints {
+    pub fn new(pepper: &[u8]) -> BodyFingerprints {
+        let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");
+        mac.update(b"videovector idempotency fingerprint v1");
+        BodyFingerprints {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    /// The fingerprint of `body`.
+    pub fn of(&self, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(body);
+        format!(
+            "{KEYED}{}",
+            crate::auth::api_key_secret::hex(&mac.finalize().into_bytes())
+        )
+    }
+
+    /// Whether a stored fingerprint is `body`'s. A record an earlier version wrote (within
+    /// the last 24 hours, across an upgrade) holds the unkeyed form.
+    fn matches(&self, stored: &str, body: &[u8]) -> bool {
+        if stored.starts_with(KEYED) {
+            stored.as_bytes().ct_eq(self.of(body).as_bytes()).into()
+        } else {
+            stored == sha256_hex(&[body])
+        }
+    }
 }
 
 fn db_failure(e: impl std::fmt::Display) -> ApiError {
@@ -96,12 +139,13 @@ enum Claim {
 }
 
 impl<E: Endpoint> IdempotencyEndpoint<E> {
-    async fn claim(&self, scope_key: &str, fingerprint: &str) -> Result<Claim, ApiError> {
+    async fn claim(&self, scope_key: &str, body: &[u8]) -> Result<Claim, ApiError> {
+        let fingerprint = self.fingerprints.of(body);
         for _ in 0..3 {
             let now = Utc::now();
             let inserted = record::Entity::insert(record::ActiveModel {
                 scope_key: Set(scope_key.to_string()),
-                fingerprint: Set(fingerprint.to_string()),
+                fingerprint: Set(fingerprint.clone()),
                 state: Set("in_flight".into()),
                 status: Set(None),
                 headers: Set(None),
@@ -139,7 +183,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                     .map_err(db_failure)?;
                 continue;
             }
-            if existing.fingerprint != fingerprint {
+            if !self.fingerprints.matches(&existing.fingerprint, body) {
                 return Err(ApiError::unprocessable(
                     ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with a different request body",
@@ -244,12 +288,15 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let key = match key {
-            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k,
+            Ok(k) if IdempotencyKey::allows(&k) => k,
             _ => {
                 return Ok(ApiError::validation(vec![FieldError::at(
                     FieldLocation::Header,
                     "/Idempotency-Key",
-                    format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+                    format!(
+                        "must be 1 to {} visible ASCII characters",
+                        IdempotencyKey::MAX_LENGTH
+                    ),
                 )])
                 .into_problem_response())
             }
@@ -262,8 +309,7 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
             req.uri().path(),
             &key,
         );
-        let fingerprint = body_fingerprint(&body);
-        match self.claim(&scope_key, &fingerprint).await {
+        match self.claim(&scope_key, &body).await {
             Err(e) => return Ok(e.into_problem_response()),
             Ok(Claim::Replay(model)) => {
                 return Ok(replay(&self.keyring, model)

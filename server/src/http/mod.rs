@@ -1,9 +1,11 @@
-//! The HTTP surface: routes, middleware (problem mapping, guard, idempotency), Swagger UI,
-//! health checks.
+//! The HTTP surface: routes, middleware (problem mapping, guard, idempotency, connections
+//! kept usable), Swagger UI, health checks.
 
 pub mod app;
 pub mod docs;
 pub mod idempotency;
+pub mod keep_alive;
+pub mod lingering;
 pub mod problems;
 pub mod request_checks;
 pub mod response_tap;

@@ -10,6 +10,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{json, Map, Value};
 use videovector_api_spec::{
+    dto::text::IdempotencyKey,
     rules::{operation_rules, OperationRule},
     security::API_KEY_SCHEME,
     Scope,
@@ -218,9 +219,17 @@ impl OperationTool {
             _ if self.has_body => Some(b"{}".to_vec()),
             _ => None,
         };
+        // The `Idempotency-Key` header's own rule: a key that could not be sent as the
+        // header is refused, never dropped (the request would then run unprotected).
         let idempotency_key = match arguments.get(IDEMPOTENCY_ARGUMENT) {
-            Some(Value::String(key)) => Some(key.clone()),
-            Some(_) => return Err(format!("`{IDEMPOTENCY_ARGUMENT}` must be a string")),
+            Some(Value::String(key)) if IdempotencyKey::allows(key) => Some(key.clone()),
+            Some(_) => {
+                return Err(format!(
+                    "`{IDEMPOTENCY_ARGUMENT}` must be 1 to {} visible ASCII characters, as the \
+                     `Idempotency-Key` header",
+                    IdempotencyKey::MAX_LENGTH
+                ))
+            }
             None => None,
         };
         Ok(ApiCall {

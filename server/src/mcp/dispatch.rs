@@ -31,6 +31,14 @@ pub struct ApiAnswer {
     pub body: Value,
 }
 
+/// A call refused before it reached the API, answered as the API answers.
+fn refused(problem: ApiError) -> ApiAnswer {
+    ApiAnswer {
+        status: problem.status().as_u16(),
+        body: serde_json::to_value(problem.problem.to_json()).unwrap_or_default(),
+    }
+}
+
 /// The API's endpoint chain, for tool calls.
 #[derive(Clone)]
 pub struct Dispatch {
@@ -49,14 +57,10 @@ impl Dispatch {
         let uri = match Uri::try_from(format!("{BASE_PATH}{}", call.path_and_query)) {
             Ok(uri) => uri,
             Err(e) => {
-                let problem = ApiError::bad_request(
+                return refused(ApiError::bad_request(
                     ErrorCode::BadRequest,
                     format!("the arguments do not make a valid URL: {e}"),
-                );
-                return ApiAnswer {
-                    status: problem.status().as_u16(),
-                    body: serde_json::to_value(problem.problem.to_json()).unwrap_or_default(),
-                };
+                ));
             }
         };
         let mut request = Request::builder()
@@ -64,7 +68,16 @@ impl Dispatch {
             .uri(uri)
             .header(credential.name.clone(), credential.value.clone());
         if let Some(key) = &call.idempotency_key {
-            request = request.header("idempotency-key", key.as_str());
+            // poem's builder drops a value it cannot use; such a key must not go missing.
+            match HeaderValue::from_str(key) {
+                Ok(value) => request = request.header("idempotency-key", value),
+                Err(_) => {
+                    return refused(ApiError::bad_request(
+                        ErrorCode::BadRequest,
+                        "the idempotency key cannot be sent as a header",
+                    ))
+                }
+            }
         }
         let request = match &call.body {
             Some(body) => request.content_type("application/json").body(body.clone()),

@@ -1,10 +1,20 @@
 //! `/mcp`: the streamable HTTP transport (rmcp's) behind the REST API's authentication.
 //!
-//! Every HTTP request to `/mcp` (each JSON-RPC message, each stream) is authenticated as a
-//! REST request is: `X-API-Key` or `Authorization: Bearer`, the same digest lookup, so a
-//! revoked key is refused on its very next request; without a valid credential the answer is
-//! a 401 problem with `WWW-Authenticate`. The authenticated [`Caller`] travels to the handler
-//! in the request's extensions, and each tool call it makes carries its credential on.
+//! Every HTTP request to `/mcp` (each JSON-RPC message) is authenticated as a REST request
+//! is: `X-API-Key` or `Authorization: Bearer`, the same digest lookup, so a revoked key is
+//! refused on its very next request; without a valid credential the answer is a 401 problem
+//! with `WWW-Authenticate`. The authenticated [`Caller`] travels to the handler in the
+//! request's extensions, and each tool call it makes carries its credential on.
+//!
+//! The server keeps no session, for every protocol revision: each POST is answered on its
+//! own, with a JSON body, and nothing outlives it. Nothing a client sends can make the server
+//! hold memory after the answer (a flood of `initialize` once cost 57 KB a session for five
+//! minutes); any instance behind a round-robin balancer answers any request (a session lived
+//! only on the instance that opened it); there is no session for another credential to use
+//! or end, and no stream to outlive a revoked key. Revisions before 2026-07-28 negotiate
+//! sessions only if the server assigns an id; clients go on without one (the specification
+//! lets a server not assign it), and revision 2026-07-28 has none. What is given up is what
+//! this server never used: server-initiated messages on a standing stream.
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -15,7 +25,7 @@ use poem::{
     Body, Endpoint, IntoResponse, Request, Response,
 };
 use rmcp::transport::streamable_http_server::{
-    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+    session::never::NeverSessionManager, StreamableHttpServerConfig, StreamableHttpService,
 };
 use tower_service::Service;
 
@@ -24,28 +34,28 @@ use crate::auth::{authenticator::Authenticator, guard::authenticate_caller};
 
 /// The `/mcp` endpoint.
 pub struct McpEndpoint {
-    service: StreamableHttpService<VideoVectorMcp, LocalSessionManager>,
+    service: StreamableHttpService<VideoVectorMcp, NeverSessionManager>,
     authenticator: Arc<Authenticator>,
 }
 
 impl McpEndpoint {
     /// `allowed_hosts`: the `Host` values accepted (rmcp's DNS-rebinding check); `shutdown`
-    /// ends every session and stream when cancelled.
+    /// ends every request in flight when cancelled.
     pub fn new(
         server: VideoVectorMcp,
         authenticator: Arc<Authenticator>,
         allowed_hosts: Vec<String>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> McpEndpoint {
-        let mut config = StreamableHttpServerConfig::default()
+        let config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(allowed_hosts)
-            .with_cancellation_token(shutdown);
-        // Sessions for the protocol revisions that have them (the current one has none).
-        config.legacy_session_mode = true;
+            .with_cancellation_token(shutdown)
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
         McpEndpoint {
             service: StreamableHttpService::new(
                 move || Ok(server.clone()),
-                LocalSessionManager::default().into(),
+                NeverSessionManager::default().into(),
                 config,
             ),
             authenticator,
@@ -74,7 +84,6 @@ impl Endpoint for McpEndpoint {
         let Some(credential) = credential_header(&req) else {
             return Ok(StatusCode::UNAUTHORIZED.into_response());
         };
-        let ends_session = req.method() == poem::http::Method::DELETE;
         let mut request: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
         request.extensions_mut().insert(Caller {
             principal,
@@ -85,12 +94,7 @@ impl Endpoint for McpEndpoint {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let (mut parts, body) = response.into_parts();
-        // A session ended by DELETE is answered 204, as clients expect (rmcp says 202, and
-        // the Python SDK then logs "Session termination failed").
-        if ends_session && parts.status == StatusCode::ACCEPTED {
-            parts.status = StatusCode::NO_CONTENT;
-        }
+        let (parts, body) = response.into_parts();
         let body = body
             .map_err(|never: Infallible| -> std::io::Error { match never {} })
             .boxed();

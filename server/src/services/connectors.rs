@@ -32,7 +32,9 @@ use crate::{
 
 const MASK: &str = "********";
 
-fn to_dto(model: &connector::Model, headers: BoundHeaders) -> Connector {
+/// A connector as answered; `headers` is `None` when its stored values do not open.
+fn to_dto(model: &connector::Model, headers: Option<BoundHeaders>) -> Connector {
+    let headers_unreadable = headers.is_none();
     let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
     Connector {
         id: model.id.clone(),
@@ -48,10 +50,12 @@ fn to_dto(model: &connector::Model, headers: BoundHeaders) -> Connector {
             })
             .collect(),
         headers: headers
+            .unwrap_or_default()
             .values
             .into_keys()
             .map(|k| (k, MASK.to_string()))
             .collect(),
+        headers_unreadable,
         created_at: model.created_at,
         updated_at: model.updated_at,
     }
@@ -66,15 +70,20 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// A connector's headers, opened; a value the keyring cannot open is a logged 500.
-    fn headers_of(&self, model: &connector::Model) -> ServiceResult<BoundHeaders> {
+    /// A connector's headers, opened; `None` (logged) when this server's secrets keys do
+    /// not open them. The connector still lists and reads, saying so, and setting or
+    /// clearing its headers mends it.
+    fn headers_of(&self, model: &connector::Model) -> Option<BoundHeaders> {
         let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
         BoundHeaders::open(&self.keyring, &model.id, &model.headers, &files)
-            .map_err(|e| internal("opening a connector's headers", e))
+            .inspect_err(|e| {
+                tracing::error!(connector = %model.id, error = %e, "a connector's headers do not open");
+            })
+            .ok()
     }
 
-    fn dto(&self, model: &connector::Model) -> ServiceResult<Connector> {
-        Ok(to_dto(model, self.headers_of(model)?))
+    fn dto(&self, model: &connector::Model) -> Connector {
+        to_dto(model, self.headers_of(model))
     }
 
     async fn find(&self, who: &Principal, connector_id: &str) -> ServiceResult<connector::Model> {
@@ -166,7 +175,7 @@ impl ConnectorService for Connectors {
         .insert(&self.db)
         .await
         .map_err(|e| internal("creating a connector", e))?;
-        Ok(to_dto(&saved, headers))
+        Ok(to_dto(&saved, Some(headers)))
     }
 
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ConnectorPage> {
@@ -180,16 +189,13 @@ impl ConnectorService for Connectors {
             )
             .await?;
         Ok(ConnectorPage {
-            items: rows
-                .iter()
-                .map(|r| self.dto(r))
-                .collect::<ServiceResult<_>>()?,
+            items: rows.iter().map(|r| self.dto(r)).collect(),
             next_cursor,
         })
     }
 
     async fn view(&self, who: &Principal, connector_id: &str) -> ServiceResult<Connector> {
-        self.dto(&self.find(who, connector_id).await?)
+        Ok(self.dto(&self.find(who, connector_id).await?))
     }
 
     async fn update(
@@ -205,7 +211,7 @@ impl ConnectorService for Connectors {
         }
         let stored_files: Vec<StoredFile> =
             serde_json::from_str(&existing.files).unwrap_or_default();
-        let stored_headers = self.headers_of(&existing)?;
+        let files_change = request.files.is_some();
         let files = match request.files {
             Some(files) => {
                 let checked = self.check_files(who, files).await?;
@@ -216,13 +222,19 @@ impl ConnectorService for Connectors {
         };
         // Header values follow the origins they were set for: new values bind to the files
         // as they now are; kept values never follow files to another origin, they are
-        // dropped (the answer shows it) and must be given again.
+        // dropped (the answer shows it) and must be given again. Values that do not open
+        // are never needed to set new ones; kept, they stay as stored.
         let headers = match request.headers {
-            Some(values) => BoundHeaders::bind(values, &files)?,
-            None if stored_headers.cover(&files) => stored_headers,
-            None => BoundHeaders::default(),
+            Some(values) => Some(BoundHeaders::bind(values, &files)?),
+            None => match self.headers_of(&existing) {
+                Some(stored) if stored.cover(&files) => Some(stored),
+                None if !files_change => None,
+                _ => Some(BoundHeaders::default()),
+            },
         };
-        model.headers = Set(headers.seal(&self.keyring, &existing.id));
+        if let Some(headers) = &headers {
+            model.headers = Set(headers.seal(&self.keyring, &existing.id));
+        }
         model.updated_at = Set(Utc::now());
         let saved = model
             .update(&self.db)

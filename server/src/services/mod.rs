@@ -7,6 +7,7 @@ pub mod connector_headers;
 pub mod connectors;
 pub mod indexes;
 pub mod jobs;
+pub mod key_checks;
 pub mod mcp;
 pub mod page_token;
 pub mod pagination;

@@ -98,6 +98,10 @@ pub async fn reseal_all(
         &mut report,
     )
     .await?;
+    if which == Reseal::NotCurrent && report.unreadable == 0 {
+        // Nothing is sealed under another key any more: those keys may be retired.
+        super::key_checks::retire_all_but_current(db, keyring).await?;
+    }
     Ok(report)
 }
 

@@ -200,3 +200,51 @@ async fn a_flood_of_hostile_requests_gets_answers_and_leaves_memory_bounded() {
     assert_eq!(health.status(), StatusCode::OK);
     server.stop();
 }
+
+/// A flood of MCP `initialize` requests, 32 at a time, from one search key's holder (the
+/// review's finding 2: 25,000 sessions took the server from 75 MB to 1.5 GB, each kept for
+/// five minutes). No session is kept, so what the flood costs is what is in flight, and the
+/// resident memory after it is back near where it started.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_mcp_initializes_leaves_no_memory_behind() {
+    use futures_util::StreamExt;
+    let server = ChildServer::start();
+    let http = reqwest::Client::new();
+    let url = format!("{}/mcp", server.url);
+    let before = server.memory();
+    const INITIALIZES: usize = 4_000;
+    let started = Instant::now();
+    let statuses: Vec<u16> = futures_util::stream::iter(0..INITIALIZES)
+        .map(|_| {
+            let request = http
+                .post(&url)
+                .bearer_auth(&server.admin_token)
+                .header("accept", "application/json, text/event-stream")
+                .json(&crate::mcp::initialize_request("2025-06-18"));
+            async move {
+                let answer = request.send().await.expect("an answer");
+                let status = answer.status().as_u16();
+                assert!(answer.headers().get("mcp-session-id").is_none());
+                let _ = answer.bytes().await;
+                status
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let after = server.memory();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let grown = grown_mib(before, after);
+    let kept = after.rss_kib.saturating_sub(before.rss_kib) / MIB;
+    println!(
+        "MCP flood: {INITIALIZES} initializes, 32 at a time, in {elapsed:.1?}; RSS {} MiB \
+         before, peak {} MiB (+{grown} MiB), {} MiB after (+{kept} MiB)",
+        before.rss_kib / MIB,
+        after.peak_kib / MIB,
+        after.rss_kib / MIB
+    );
+    // With sessions kept, 4,000 of them held about 220 MiB.
+    assert!(kept < 40, "the server kept {kept} MiB after the flood");
+    server.stop();
+}

@@ -455,9 +455,12 @@ async fn idempotency_replays_rejects_mismatch_and_in_flight() {
     let now = chrono::Utc::now();
     record::Entity::insert(record::ActiveModel {
         scope_key: Set(scope_key),
-        fingerprint: Set(videovector_server::http::idempotency::body_fingerprint(
-            body.as_bytes(),
-        )),
+        fingerprint: Set(
+            videovector_server::http::idempotency::BodyFingerprints::new(
+                &server.server.state.pepper,
+            )
+            .of(body.as_bytes()),
+        ),
         state: Set("in_flight".into()),
         status: Set(None),
         headers: Set(None),

@@ -4,6 +4,7 @@
 mod child_server;
 mod cluster;
 mod conformance;
+mod connections;
 mod connectors;
 mod contract_checker;
 mod docs_site;

@@ -22,7 +22,7 @@ use videovector_api_spec::{
     rules::operation_rules, security::API_KEY_SCHEME, Scope, COMMITTED_SPEC,
 };
 use videovector_client::types;
-use videovector_tests::TestServer;
+use videovector_tests::{balancer::RoundRobin, TestServer};
 
 type McpClient = RunningService<RoleClient, ()>;
 
@@ -37,6 +37,13 @@ async fn connect(url: &str, header: &'static str, value: &str) -> McpClient {
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .expect("the MCP session initializes")
+}
+
+/// An `initialize` request for `revision`, as a client sends it first.
+pub fn initialize_request(revision: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": revision, "capabilities": {},
+        "clientInfo": { "name": "test", "version": "1" } } })
 }
 
 /// The tools the committed spec says a credential holding `scope` may call.
@@ -251,11 +258,7 @@ async fn an_mcp_client_is_held_to_its_credentials_scopes() {
     let anonymous = reqwest::Client::new()
         .post(&url)
         .header("accept", "application/json, text/event-stream")
-        .json(
-            &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": { "name": "t", "version": "1" } } }),
-        )
+        .json(&initialize_request("2025-06-18"))
         .send()
         .await
         .unwrap();
@@ -270,7 +273,8 @@ async fn an_mcp_client_is_held_to_its_credentials_scopes() {
 
 /// The MCP server's attacker: another organisation's index through a tool, U+0000 and a
 /// megabyte in tool arguments, unknown arguments, and another key's session id. Every one
-/// gets the REST operation's refusal, for the caller's own credential.
+/// gets the REST operation's refusal, for the caller's own credential; no session exists to
+/// take over.
 #[tokio::test]
 async fn mcp_tool_calls_are_refused_as_their_rest_operations() {
     let server = TestServer::start().await;
@@ -323,57 +327,142 @@ async fn mcp_tool_calls_are_refused_as_their_rest_operations() {
         .call_tool(CallToolRequestParams::new("no_such_tool"))
         .await
         .is_err());
+    // An idempotency key the `Idempotency-Key` header could not carry is refused as the
+    // header is, never dropped (the review's finding 6: the same call twice made two
+    // indexes); a valid one makes the retry a replay.
+    let count_indexes = || async {
+        let (_, listed) = call(&client, "index_list", json!({})).await;
+        listed["items"].as_array().map_or(0, Vec::len)
+    };
+    let before = count_indexes().await;
+    for _ in 0..2 {
+        let (failed, problem) = call(
+            &client,
+            "index_create",
+            json!({ "idempotency_key": "retry-me\n1", "body": { "name": "Retried" } }),
+        )
+        .await;
+        assert!(failed);
+        assert_eq!(problem["code"], "invalid_arguments", "{problem}");
+        assert!(problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"));
+    }
+    assert_eq!(count_indexes().await, before);
+    let mut created = Vec::new();
+    for _ in 0..2 {
+        let (failed, index) = call(
+            &client,
+            "index_create",
+            json!({ "idempotency_key": "retry-me 1", "body": { "name": "Retried" } }),
+        )
+        .await;
+        assert!(!failed, "{index}");
+        created.push(index["id"].clone());
+    }
+    assert_eq!(created[0], created[1]);
+    assert_eq!(count_indexes().await, before + 1);
 
-    // A session opened by an admin key, used with a search key: the search key's tools.
+    // No session is kept (the review's finding 4: another organisation's key could post
+    // into, stream from and end a session): initialize assigns none, a session id from
+    // elsewhere changes nothing (each request runs for its own credential), and there is no
+    // session to end and no stream to open.
     let http = reqwest::Client::new();
     let accept = "application/json, text/event-stream";
     let opened = http
         .post(&url)
         .header("x-api-key", &key)
         .header("accept", accept)
-        .json(
-            &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": { "name": "attacker", "version": "1" } } }),
-        )
+        .json(&initialize_request("2025-06-18"))
         .send()
         .await
         .unwrap();
     assert_eq!(opened.status(), 200);
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    drop(opened);
+    assert!(opened.headers().get("mcp-session-id").is_none());
+    assert_eq!(opened.headers()["content-type"], "application/json");
     let (_, search_key) = server.api_key(&ours, &[Scope::Search]).await;
-    let send = |body: Value| {
-        http.post(&url)
+    let listed: Value = http
+        .post(&url)
+        .header("x-api-key", &search_key)
+        .header("accept", accept)
+        .header("mcp-session-id", "a-session-of-another-key")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = listed["result"]["tools"].to_string();
+    assert!(names.contains("\"index_search\""), "{listed}");
+    assert!(!names.contains("\"index_delete\""), "{listed}");
+    for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+        let answer = http
+            .request(method.clone(), &url)
             .header("x-api-key", &search_key)
             .header("accept", accept)
-            .header("mcp-session-id", &session)
+            .header("mcp-session-id", "a-session-of-another-key")
             .header("mcp-protocol-version", "2025-06-18")
-            .json(&body)
             .send()
-    };
-    send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
-        .await
-        .unwrap();
-    // The answer is an event stream that may stay open: read it until the answer arrives.
-    let mut stream = send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
-        .await
-        .unwrap();
-    let mut listed = String::new();
-    while !listed.contains("\"tools\"") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
             .await
-            .expect("tools/list answers")
-            .unwrap()
-            .expect("the stream carries the answer");
-        listed.push_str(&String::from_utf8_lossy(&chunk));
+            .unwrap();
+        assert_eq!(answer.status(), 405, "{method}");
+        assert_eq!(answer.headers()["content-type"], "application/problem+json");
     }
-    assert!(listed.contains("\"index_search\""), "{listed}");
-    assert!(!listed.contains("\"index_delete\""), "{listed}");
 
     let _ = client.cancel().await;
     server.stop().await;
+}
+
+/// Two instances behind a balancer that sends each request to the next one (the review's
+/// finding 3: `initialize` on one instance, then `tools/list` on the other, answered 404
+/// "Session not found"). A real MCP client initializes, lists, searches and reads a resource
+/// through it, with requests alternating between the instances.
+#[tokio::test]
+async fn an_mcp_client_is_served_by_any_instance_behind_a_round_robin_balancer() {
+    let first = TestServer::start().await;
+    let second = first.second_instance().await;
+    let org = first.org(true).await;
+    first
+        .admin_client(&org)
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some("idx_balanced".parse().unwrap()))
+                .name("Balanced"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, key) = first.api_key(&org, &[Scope::Read, Scope::Search]).await;
+    let balancer = RoundRobin::start(vec![first.url(), second.url()]).await;
+
+    let client = connect(&format!("{}/mcp", balancer.url), "x-api-key", &key).await;
+    for _ in 0..3 {
+        let listed = tool_names(&client).await;
+        assert!(listed.contains("index_search"), "{listed:?}");
+        let (failed, hits) = call(
+            &client,
+            "index_search",
+            json!({ "index_id": "idx_balanced", "body": { "query": "anything" } }),
+        )
+        .await;
+        assert!(!failed, "{hits}");
+        let resources = serde_json::to_value(client.list_resources(None).await.unwrap()).unwrap();
+        assert_eq!(
+            resources["resources"][0]["uri"],
+            "videovector://indexes/idx_balanced"
+        );
+    }
+    let counts = balancer.counts();
+    assert!(
+        counts.iter().all(|&n| n >= 4),
+        "answered per instance: {counts:?}"
+    );
+    let _ = client.cancel().await;
+    drop(balancer);
+    second.stop().await;
+    first.stop().await;
 }

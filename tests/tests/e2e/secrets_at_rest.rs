@@ -283,3 +283,182 @@ async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
     assert_nothing_readable(&server, &created).await;
     server.stop().await;
 }
+
+/// Makes the stored headers of `connector_id` a value sealed under a key no instance of this
+/// deployment holds (a lost key, a database restored from elsewhere).
+async fn seal_headers_under_a_foreign_key(server: &TestServer, connector_id: &str) {
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    use videovector_server::{
+        db::entities::connector,
+        secrets_at_rest::{places, Keyring},
+    };
+    let foreign = Keyring::new(&["a key that no instance of this deployment holds"]).unwrap();
+    let sealed = foreign.seal_str(
+        &places::connector_headers(connector_id),
+        r#"{"origins":[],"values":{"Authorization":"lost"}}"#,
+    );
+    let updated = connector::Entity::update_many()
+        .col_expr(connector::Column::Headers, Expr::value(sealed))
+        .filter(connector::Column::Id.eq(connector_id))
+        .exec(server.db())
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected, 1);
+}
+
+/// The review's finding 5: an instance given no secrets key made its own and started; the
+/// connectors it created could not be opened by the others, whose `GET /connectors` then
+/// answered 500, and setting the headers again answered 500 too. Now such an instance
+/// refuses to start, naming the setting; and a value that does not open lists and reads as
+/// unreadable, and setting or clearing it mends it.
+#[tokio::test]
+async fn a_wrong_secrets_key_fails_loudly_and_unreadable_headers_never_fail_a_read() {
+    let receiver = LocalHttp::start(vec![]).await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let created = create_secrets(&client, &receiver).await;
+
+    // Another instance on the same database without the shared key: it would make its own.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut config = server.config().clone();
+    config.data_dir = elsewhere.path().to_path_buf();
+    let refused = videovector_server::start(config.clone())
+        .await
+        .err()
+        .expect("an instance whose secrets key does not open the database refuses to start");
+    let message = format!("{refused:#}");
+    assert!(message.contains("VIDEOVECTOR_SECRETS_KEY"), "{message}");
+    // A configured key that is not the shared one, likewise.
+    config.secrets_key = Some("a secrets key that is not the deployment's one".into());
+    let refused = videovector_server::start(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{refused:#}").contains("VIDEOVECTOR_SECRETS_KEY"));
+
+    // A value sealed under a key nobody holds: listed and read, marked, never a 500.
+    seal_headers_under_a_foreign_key(&server, &created.connector_id).await;
+    let listed = client.connector_list().send().await.unwrap().into_inner();
+    let item = listed
+        .items
+        .iter()
+        .find(|c| c.id == created.connector_id)
+        .unwrap();
+    assert!(
+        item.headers_unreadable && item.headers.is_empty(),
+        "{item:?}"
+    );
+    let renamed = client
+        .connector_update()
+        .connector_id(&created.connector_id)
+        .body(types::ConnectorUpdate::builder().name(Some("renamed".parse().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(renamed.headers_unreadable, "kept as stored: {renamed:?}");
+    // A sync says what is wrong and how to mend it.
+    let job = client
+        .connector_sync()
+        .connector_id(&created.connector_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let mut failed = None;
+    for _ in 0..200 {
+        let viewed = client.job_view().job_id(&job.id).send().await.unwrap();
+        if viewed.status == types::JobStatus::Failed {
+            failed = Some(viewed.into_inner());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let failed = failed.expect("the sync fails");
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("set them again"),
+        "{failed:?}"
+    );
+    // Setting the headers again mends it.
+    let mended = client
+        .connector_update()
+        .connector_id(&created.connector_id)
+        .body(types::ConnectorUpdate::builder().headers(HashMap::from([(
+            "Authorization".to_string(),
+            "Bearer new".to_string(),
+        )])))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!mended.headers_unreadable);
+    assert_eq!(mended.headers["Authorization"], "********");
+    // So does clearing them (raw: the generated client leaves an empty map out).
+    seal_headers_under_a_foreign_key(&server, &created.connector_id).await;
+    let cleared: serde_json::Value = reqwest::Client::new()
+        .patch(server.api(&format!("/connectors/{}", created.connector_id)))
+        .bearer_auth(server.token(&org, &[videovector_api_spec::Scope::Admin]))
+        .json(&serde_json::json!({ "headers": {} }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["headers_unreadable"], false, "{cleared}");
+    assert_eq!(cleared["headers"], serde_json::json!({}));
+    server.stop().await;
+}
+
+/// The review's finding 7: idempotency fingerprints were a bare SHA-256 of the body, and a
+/// connector's body holds its header values, so a dump let a guessed secret be checked
+/// offline by rebuilding the body. The stored fingerprint is now keyed: the bare hash of the
+/// very body sent is not what is stored.
+#[tokio::test]
+async fn idempotency_fingerprints_are_keyed() {
+    use sea_orm::EntityTrait;
+    use sha2::{Digest, Sha256};
+    use videovector_server::db::entities::idempotency_record as record;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let token = server.token(&org, &[videovector_api_spec::Scope::Admin]);
+    let http = reqwest::Client::new();
+    let created = http
+        .post(server.api("/indexes"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "id": "idx_keyed", "name": "Keyed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let body = r#"{"name":"keyed","kind":"http","headers":{"Authorization":"Bearer guess-me"},"files":[{"url":"http://127.0.0.1:9/a.vtt","media_id":"m","index_id":"idx_keyed"}]}"#;
+    let answer = http
+        .post(server.api("/connectors"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", "keyed-1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201, "{}", answer.text().await.unwrap());
+    let records = record::Entity::find().all(server.db()).await.unwrap();
+    assert_eq!(records.len(), 1);
+    // What earlier versions stored: SHA-256 over the length-prefixed body.
+    let mut bare = Sha256::new();
+    bare.update((body.len() as u64).to_be_bytes());
+    bare.update(body.as_bytes());
+    let bare: String = bare.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let stored = &records[0].fingerprint;
+    assert_ne!(
+        stored, &bare,
+        "the fingerprint is the unkeyed hash of the body"
+    );
+    assert!(!stored.contains(&bare));
+    server.stop().await;
+}

@@ -26,6 +26,9 @@ class Connector:
         created_at (datetime.datetime):
         files (list[ConnectorFile]):
         headers (ConnectorHeaders): Header names, each with the value `********`.
+        headers_unreadable (bool): True when the stored header values cannot be opened with this server's secrets
+            keys (they were sealed under a key it is not given): `headers` is then empty and
+            syncs fail until the headers are set again or cleared (`PATCH` with `headers`).
         id (str):
         kind (ConnectorKind): What a connector reads from.
         name (str):
@@ -35,6 +38,7 @@ class Connector:
     created_at: datetime.datetime
     files: list[ConnectorFile]
     headers: ConnectorHeaders
+    headers_unreadable: bool
     id: str
     kind: ConnectorKind
     name: str
@@ -51,6 +55,8 @@ class Connector:
 
         headers = self.headers.to_dict()
 
+        headers_unreadable = self.headers_unreadable
+
         id = self.id
 
         kind = self.kind.value
@@ -66,6 +72,7 @@ class Connector:
                 "created_at": created_at,
                 "files": files,
                 "headers": headers,
+                "headers_unreadable": headers_unreadable,
                 "id": id,
                 "kind": kind,
                 "name": name,
@@ -92,6 +99,8 @@ class Connector:
 
         headers = ConnectorHeaders.from_dict(d.pop("headers"))
 
+        headers_unreadable = d.pop("headers_unreadable")
+
         id = d.pop("id")
 
         kind = ConnectorKind(d.pop("kind"))
@@ -104,6 +113,7 @@ class Connector:
             created_at=created_at,
             files=files,
             headers=headers,
+            headers_unreadable=headers_unreadable,
             id=id,
             kind=kind,
             name=name,
