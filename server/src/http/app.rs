@@ -22,7 +22,7 @@ use super::{
     keep_alive::keep_connections_usable,
     lingering::LingeringAcceptor,
     problems::ProblemMapping,
-    request_checks::{RequestChecks, RequestContract},
+    request_checks::{large_body_budget, RequestChecks, RequestContract},
     response_tap, site,
 };
 use crate::{
@@ -330,6 +330,7 @@ impl AppState {
                 })
                 .with(RequestChecks {
                     contract: self.request_contract.clone(),
+                    large_bodies: large_body_budget(),
                 })
                 .with(Guard {
                     table: self.table.clone(),

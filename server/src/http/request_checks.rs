@@ -7,6 +7,12 @@
 //! The schemas come from the spec the server enforces, so a constraint exists in one place:
 //! the declaration that produced the spec (or the spec's post-processing, for the rule that
 //! no string holds U+0000, which no database column can store).
+//!
+//! A parsed body costs many times its size (a 32 MiB array of small objects is about 250 MiB
+//! of JSON values), so bodies over [`LARGE_BODY_BYTES`] are checked and handled only while
+//! they fit in [`LARGE_BODY_BUDGET_BYTES`] together; the others wait their turn, their bytes
+//! read but not yet parsed. A slow sender holds no part of the budget: it is taken once the
+//! whole body has arrived.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -22,6 +28,14 @@ use videovector_api_spec::{
 };
 
 use crate::auth::guard::MatchedRule;
+
+/// Bodies above this size are large: parsed only within the budget below.
+pub const LARGE_BODY_BYTES: usize = 1024 * 1024;
+/// At most this many bytes of large bodies are parsed and handled at once: one body of the
+/// 32 MiB limit, or 32 of 1 MiB.
+pub const LARGE_BODY_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+/// The budget's unit: a large body takes its size in these, rounded up.
+const BUDGET_UNIT: usize = 1024 * 1024;
 
 /// One declared parameter.
 struct Param {
@@ -241,6 +255,15 @@ fn is_json(content_type: &str) -> bool {
 
 pub struct RequestChecks {
     pub contract: Arc<RequestContract>,
+    /// [`LARGE_BODY_BUDGET_BYTES`] in [`BUDGET_UNIT`]s, shared by every operation.
+    pub large_bodies: Arc<tokio::sync::Semaphore>,
+}
+
+/// The budget of large bodies for [`RequestChecks::large_bodies`].
+pub fn large_body_budget() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(
+        LARGE_BODY_BUDGET_BYTES / BUDGET_UNIT,
+    ))
 }
 
 impl<E: Endpoint> Middleware<E> for RequestChecks {
@@ -250,6 +273,7 @@ impl<E: Endpoint> Middleware<E> for RequestChecks {
         RequestChecksEndpoint {
             inner,
             contract: self.contract.clone(),
+            large_bodies: self.large_bodies.clone(),
         }
     }
 }
@@ -257,6 +281,7 @@ impl<E: Endpoint> Middleware<E> for RequestChecks {
 pub struct RequestChecksEndpoint<E> {
     inner: E,
     contract: Arc<RequestContract>,
+    large_bodies: Arc<tokio::sync::Semaphore>,
 }
 
 impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
@@ -270,8 +295,23 @@ impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let mut errors = self.contract.check_params(input, &req);
+        // Held until the answer: the handler parses the body again.
+        let mut _large_body_share = None;
         if let Some((schema, required)) = &input.body {
             let body = req.take_body().into_bytes().await?;
+            if body.len() > LARGE_BODY_BYTES {
+                let units = body
+                    .len()
+                    .div_ceil(BUDGET_UNIT)
+                    .min(LARGE_BODY_BUDGET_BYTES / BUDGET_UNIT);
+                _large_body_share = Some(
+                    self.large_bodies
+                        .clone()
+                        .acquire_many_owned(units as u32)
+                        .await
+                        .map_err(|_| ApiError::internal())?,
+                );
+            }
             let content_type = req
                 .headers()
                 .get(CONTENT_TYPE)

@@ -3,7 +3,7 @@
 //! filters are required clauses. No query syntax is parsed, so nothing a user types can
 //! make a query fail.
 
-use std::{collections::BTreeSet, ops::Bound};
+use std::{collections::BTreeSet, ops::Bound, sync::Arc};
 
 use tantivy::{
     collector::TopDocs,
@@ -34,6 +34,22 @@ pub struct Hit {
 }
 
 impl SearchEngine {
+    /// [`Self::search`] of each of `uids`, on the blocking pool: scoring and reading stored
+    /// documents is CPU and disk work that would otherwise hold an async worker thread, and
+    /// with it every request waiting on that thread.
+    pub async fn search_off_thread(
+        self: &Arc<Self>,
+        uids: Vec<String>,
+        q: SearchQuery,
+    ) -> tantivy::Result<Vec<Vec<Hit>>> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || uids.iter().map(|uid| engine.search(uid, &q)).collect())
+            .await
+            .map_err(|e| {
+                tantivy::TantivyError::InternalError(format!("a search task ended: {e}"))
+            })?
+    }
+
     pub fn search(&self, uid: &str, q: &SearchQuery) -> tantivy::Result<Vec<Hit>> {
         let handle = self.handle(uid)?;
         let fields = handle.fields;

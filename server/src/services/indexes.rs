@@ -296,8 +296,11 @@ impl IndexService for Indexes {
         let hits = self
             .indexer
             .engine()
-            .search(&idx.uid, &query)
-            .map_err(|e| internal("searching", e))?;
+            .search_off_thread(vec![idx.uid.clone()], query)
+            .await
+            .map_err(|e| internal("searching", e))?
+            .into_iter()
+            .flatten();
         Ok(SearchResults {
             hits: hits
                 .into_iter()

@@ -130,13 +130,15 @@ impl Retrieval {
                 .ok_or_else(|| ApiError::not_found("index", id))?;
             found.push(idx);
         }
-        let per_index = self.indexer.engine().clone();
         let search = filters.query(query, offset + limit + 1);
+        let per_index = self
+            .indexer
+            .engine()
+            .search_off_thread(found.iter().map(|idx| idx.uid.clone()).collect(), search)
+            .await
+            .map_err(|e| internal("searching", e))?;
         let mut hits = Vec::new();
-        for idx in &found {
-            let found_hits = per_index
-                .search(&idx.uid, &search)
-                .map_err(|e| internal("searching", e))?;
+        for (idx, found_hits) in found.iter().zip(per_index) {
             hits.extend(found_hits.into_iter().map(|h| to_search_hit(&idx.id, h)));
         }
         hits.sort_by(|a, b| {

@@ -78,8 +78,26 @@ async fn the_site_is_served_at_the_root_with_every_guide_and_operation() {
     assert!(index.contains(r#""u":"reference.html#index_search""#));
     assert!(index.contains(r#""u":"api-keys.html""#));
 
+    // Swagger UI shares the origin: the same kind of headers (the review saw none).
+    for file in [
+        "/docs/",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
+        let swagger = get(&format!("{base}{file}")).await;
+        assert_eq!(swagger.status(), StatusCode::OK, "{file}");
+        let headers = swagger.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{file}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{file}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'self'"), "{file}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{file}: {policy}"
+        );
+        assert!(policy.contains("script-src 'self';"), "{file}: {policy}");
+    }
     let swagger = get(&format!("{base}/docs/")).await;
-    assert_eq!(swagger.status(), StatusCode::OK);
     assert!(swagger.text().await.unwrap().contains("swagger"));
     server.stop().await;
 }
