@@ -26,6 +26,11 @@ pub const VERIFIED_BEARER_SCHEME: &str = "VerifiedBearer";
 /// The API key header.
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
+/// The client's address as the server established it (the peer, or the address a trusted
+/// proxy forwarded for), in the request's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
 /// Who is calling, as established by the server's guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

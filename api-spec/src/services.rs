@@ -27,12 +27,12 @@ pub struct PageParams {
 /// Issues operator tokens.
 #[async_trait]
 pub trait AuthService: Send + Sync {
-    /// Exchanges operator credentials for a JWT. `client` identifies the caller for
-    /// rate limiting (its address).
+    /// Exchanges operator credentials for a JWT. `client` is the caller's address, for rate
+    /// limiting (`None` when the transport has none).
     async fn token_create(
         &self,
         request: TokenRequest,
-        client: &str,
+        client: Option<std::net::IpAddr>,
     ) -> ServiceResult<TokenResponse>;
 }
 

@@ -11455,7 +11455,9 @@ let response = client.api_key_rotate()
 
 Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
 the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-rate-limited per email and per client address (429 with `Retry-After`).
+limited per email and client address together, and per client address (429 with
+`Retry-After`); an email with many recent failures from elsewhere is slowed down,
+never locked.
 
 Sends a `POST` request to `/auth/token`
 

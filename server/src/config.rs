@@ -38,9 +38,16 @@ pub struct Config {
     /// instance sharing a database must hold the same keys.
     pub secrets_key: Option<String>,
     pub jwt: JwtConfig,
-    /// Failed logins allowed per email and per client address in `login_window_seconds`.
+    /// Failed logins allowed per email and client address together in
+    /// `login_window_seconds`; past as many failures from anywhere, an email's attempts slow
+    /// down (never refused).
     pub login_max_failures: u32,
+    /// Failed logins allowed per client address over all emails in the window.
+    pub login_max_failures_per_client: u32,
     pub login_window_seconds: u64,
+    /// Networks of the reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name
+    /// the client (e.g. `["10.0.0.0/8"]`); from any other peer they are ignored.
+    pub trusted_proxies: Vec<String>,
     /// Let connectors and webhooks reach private, loopback and link-local addresses
     /// (development and tests only).
     pub allow_private_targets: bool,
@@ -121,7 +128,9 @@ impl Default for Config {
                 external_issuers: Vec::new(),
             },
             login_max_failures: 10,
+            login_max_failures_per_client: 100,
             login_window_seconds: 900,
+            trusted_proxies: Vec::new(),
             allow_private_targets: false,
             webhook_retry_base_ms: 5_000,
             webhook_max_attempts: 8,
@@ -171,6 +180,11 @@ impl Config {
         anyhow::ensure!(
             self.jwt.token_ttl_seconds > 0,
             "jwt.token_ttl_seconds must be positive"
+        );
+        crate::client_address::TrustedProxies::from_config(&self.trusted_proxies)?;
+        anyhow::ensure!(
+            self.login_max_failures > 0 && self.login_max_failures_per_client > 0,
+            "login_max_failures and login_max_failures_per_client must be positive"
         );
         for issuer in &self.jwt.external_issuers {
             let sources = [

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod captions;
+pub mod client_address;
 pub mod cluster;
 pub mod config;
 pub mod db;

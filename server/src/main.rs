@@ -216,9 +216,12 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
         issuer,
         videovector_server::auth::rate_limit::LoginLimiter::new(
             db,
-            1,
             std::time::Duration::from_secs(1),
         ),
+        auth::LoginLimits {
+            per_pair: 1,
+            per_client: 1,
+        },
     );
     let token = auth
         .mint_for(&op, scopes)

@@ -8,6 +8,7 @@ use crate::{
     dto::auth::{TokenRequest, TokenResponse},
     problem::{Problems, PublicBodyErrors},
     responses::Ok200,
+    security::ClientAddress,
     services::Services,
 };
 
@@ -19,7 +20,9 @@ impl AuthApi {
     ///
     /// Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
     /// the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-    /// rate-limited per email and per client address (429 with `Retry-After`).
+    /// limited per email and client address together, and per client address (429 with
+    /// `Retry-After`); an email with many recent failures from elsewhere is slowed down,
+    /// never locked.
     #[oai(path = "/auth/token", method = "post", operation_id = "token_create")]
     async fn token_create(
         &self,
@@ -28,10 +31,9 @@ impl AuthApi {
         body: Json<TokenRequest>,
     ) -> Result<Ok200<TokenResponse>, Problems<PublicBodyErrors>> {
         let client = request
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        Ok(Ok200(services.auth.token_create(body.0, &client).await?))
+            .data::<ClientAddress>()
+            .map(|c| c.0)
+            .or_else(|| request.remote_addr().as_socket_addr().map(|a| a.ip()));
+        Ok(Ok200(services.auth.token_create(body.0, client).await?))
     }
 }

@@ -1,11 +1,12 @@
 //! Authentication: API key secrets, operator passwords, JWTs (and the ones recently
-//! verified), login rate limiting, and the guard that enforces each operation's
+//! verified), login rate limiting and turns, and the guard that enforces each operation's
 //! spec-declared requirement.
 
 pub mod api_key_secret;
 pub mod authenticator;
 pub mod guard;
 pub mod jwt;
+pub mod login_turns;
 pub mod passwords;
 pub mod rate_limit;
 pub mod route_table;

@@ -1,5 +1,8 @@
-//! Failed-login rate limiting: a sliding window of attempts per key (email, client address),
-//! kept in the database (`login_attempts`) so every instance on it shares one count.
+//! Failed-login rate limiting: a sliding window of attempts per key (an email and client
+//! address together, a client address, an email), kept in the database (`login_attempts`)
+//! so every instance on it shares one count; a key may have a hard limit or only be counted
+//! (see `services::auth` for which is which, and why). The pairs of email and client that
+//! logged in successfully are remembered (`login_known_clients`) for 30 days.
 //!
 //! An attempt is reserved, and counted as a failure, before the password is checked: the
 //! check takes hundreds of milliseconds, and counting only afterwards let a burst of
@@ -25,16 +28,27 @@ static SQLITE_RESERVATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_n
 
 pub struct LoginLimiter {
     db: DatabaseConnection,
-    max_failures: u32,
     window: Duration,
     /// Reservations so far: every 256th also forgets every key's expired attempts (a key
     /// that never comes back would otherwise keep its rows).
     reservations: std::sync::atomic::AtomicU64,
 }
 
+/// How long a successful login makes its email and client pair known.
+const KNOWN_FOR_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// A key an attempt is counted under, and its limit (`None`: counted, never refused).
+#[derive(Clone, Copy)]
+pub struct Counted<'a> {
+    pub key: &'a str,
+    pub limit: Option<u32>,
+}
+
 /// An attempt reserved under each key: (key, row id).
 pub struct Reservation {
     rows: Vec<(String, String)>,
+    /// The attempts each key held before this one, in the order given.
+    pub before: Vec<i64>,
 }
 
 /// `sql` with `$1, $2, ...` placeholders for `backend` (SQLite takes `?`, in order).
@@ -60,10 +74,9 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
 }
 
 impl LoginLimiter {
-    pub fn new(db: DatabaseConnection, max_failures: u32, window: Duration) -> Self {
+    pub fn new(db: DatabaseConnection, window: Duration) -> Self {
         LoginLimiter {
             db,
-            max_failures,
             window,
             reservations: std::sync::atomic::AtomicU64::new(0),
         }
@@ -71,7 +84,7 @@ impl LoginLimiter {
 
     /// Reserves one attempt under every key, or `Ok(Err(seconds to wait))` when any key is
     /// at its limit (nothing is reserved then).
-    pub async fn reserve(&self, keys: &[&str]) -> Result<Result<Reservation, u64>, DbErr> {
+    pub async fn reserve(&self, keys: &[Counted<'_>]) -> Result<Result<Reservation, u64>, DbErr> {
         let backend = self.db.get_database_backend();
         let _serial = match backend {
             DbBackend::Postgres => None,
@@ -95,7 +108,7 @@ impl LoginLimiter {
         &self,
         txn: &DatabaseTransaction,
         backend: DbBackend,
-        keys: &[&str],
+        keys: &[Counted<'_>],
     ) -> Result<Result<Reservation, u64>, DbErr> {
         let now = Utc::now().timestamp_millis();
         let window_ms = self.window.as_millis() as i64;
@@ -112,7 +125,7 @@ impl LoginLimiter {
             .await?;
         }
         if backend == DbBackend::Postgres {
-            let mut sorted = keys.to_vec();
+            let mut sorted: Vec<&str> = keys.iter().map(|k| k.key).collect();
             sorted.sort_unstable();
             sorted.dedup();
             for key in sorted {
@@ -125,26 +138,29 @@ impl LoginLimiter {
             }
         }
         let mut wait = None;
-        for key in keys {
+        let mut before = Vec::with_capacity(keys.len());
+        for counted in keys {
+            let key = counted.key;
             // What fell out of the window is forgotten.
             txn.execute(statement(
                 backend,
                 "DELETE FROM login_attempts WHERE key = $1 AND at_ms <= $2",
-                vec![(*key).into(), since.into()],
+                vec![key.into(), since.into()],
             ))
             .await?;
             let row = txn
                 .query_one(statement(
                     backend,
                     "SELECT COUNT(*), MIN(at_ms) FROM login_attempts WHERE key = $1",
-                    vec![(*key).into()],
+                    vec![key.into()],
                 ))
                 .await?;
             let (count, oldest): (i64, Option<i64>) = match row {
                 Some(row) => (row.try_get_by_index(0)?, row.try_get_by_index(1)?),
                 None => (0, None),
             };
-            if count >= i64::from(self.max_failures) {
+            before.push(count);
+            if counted.limit.is_some_and(|limit| count >= i64::from(limit)) {
                 let left_ms = oldest.map_or(window_ms, |t| t + window_ms - now);
                 let secs = (left_ms.max(0) / 1000) as u64 + 1;
                 wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
@@ -154,17 +170,44 @@ impl LoginLimiter {
             return Ok(Err(wait));
         }
         let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
+        for counted in keys {
             let id = new_id("att");
             txn.execute(statement(
                 backend,
                 "INSERT INTO login_attempts (id, key, at_ms) VALUES ($1, $2, $3)",
-                vec![id.clone().into(), (*key).into(), now.into()],
+                vec![id.clone().into(), counted.key.into(), now.into()],
             ))
             .await?;
-            rows.push((key.to_string(), id));
+            rows.push((counted.key.to_string(), id));
         }
-        Ok(Ok(Reservation { rows }))
+        Ok(Ok(Reservation { rows, before }))
+    }
+
+    /// Whether `pair` logged in successfully within the last 30 days.
+    pub async fn is_known(&self, pair: &str) -> Result<bool, DbErr> {
+        let since = Utc::now().timestamp_millis() - KNOWN_FOR_MS;
+        let row = self
+            .db
+            .query_one(statement(
+                self.db.get_database_backend(),
+                "SELECT 1 FROM login_known_clients WHERE key = $1 AND last_success_ms > $2",
+                vec![pair.into(), since.into()],
+            ))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Remembers that `pair` logged in successfully now.
+    pub async fn remember(&self, pair: &str) -> Result<(), DbErr> {
+        self.db
+            .execute(statement(
+                self.db.get_database_backend(),
+                "INSERT INTO login_known_clients (key, last_success_ms) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET last_success_ms = excluded.last_success_ms",
+                vec![pair.into(), Utc::now().timestamp_millis().into()],
+            ))
+            .await?;
+        Ok(())
     }
 
     /// The attempt reserved succeeded: `cleared` keys forget their failures, and under the
@@ -216,17 +259,47 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
         let db = crate::db::connect_and_migrate(&url).await.unwrap();
-        let limiter = LoginLimiter::new(db, 2, Duration::from_secs(60));
+        let limiter = LoginLimiter::new(db, Duration::from_secs(60));
+        let limited = |key| Counted {
+            key,
+            limit: Some(2),
+        };
         // Two attempts in flight use up the limit: a third waits, whatever they turn out.
-        let first = limiter.reserve(&["a", "c"]).await.unwrap().unwrap();
-        limiter.reserve(&["a", "c"]).await.unwrap().unwrap();
-        let wait = limiter.reserve(&["a", "c"]).await.unwrap().err().unwrap();
+        let first = limiter
+            .reserve(&[limited("a"), limited("c")])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.before, vec![0, 0]);
+        limiter
+            .reserve(&[limited("a"), limited("c")])
+            .await
+            .unwrap()
+            .unwrap();
+        let wait = limiter
+            .reserve(&[limited("a"), limited("c")])
+            .await
+            .unwrap()
+            .err()
+            .unwrap();
         assert!(wait > 0 && wait <= 61);
-        assert!(limiter.reserve(&["b"]).await.unwrap().is_ok());
+        assert!(limiter.reserve(&[limited("b")]).await.unwrap().is_ok());
+        // A key without a limit is counted and never refuses.
+        let counted_only = Counted {
+            key: "a",
+            limit: None,
+        };
+        let past = limiter.reserve(&[counted_only]).await.unwrap().unwrap();
+        assert_eq!(past.before, vec![2]);
         // The first was the right password: the email forgets, the address keeps the other.
         limiter.succeeded(first, &["a"]).await.unwrap();
-        assert!(limiter.reserve(&["a"]).await.unwrap().is_ok());
-        assert!(limiter.reserve(&["c"]).await.unwrap().is_ok());
-        assert!(limiter.reserve(&["c"]).await.unwrap().is_err());
+        assert!(limiter.reserve(&[limited("a")]).await.unwrap().is_ok());
+        assert!(limiter.reserve(&[limited("c")]).await.unwrap().is_ok());
+        assert!(limiter.reserve(&[limited("c")]).await.unwrap().is_err());
+        // Known pairs are remembered.
+        assert!(!limiter.is_known("a|c").await.unwrap());
+        limiter.remember("a|c").await.unwrap();
+        limiter.remember("a|c").await.unwrap();
+        assert!(limiter.is_known("a|c").await.unwrap());
     }
 }

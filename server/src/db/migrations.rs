@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005BatchChanges),
             Box::new(M0006LoginAttempts),
             Box::new(M0007SecretsKeyChecks),
+            Box::new(M0008LoginKnownClients),
         ]
     }
 }
@@ -774,6 +775,41 @@ impl MigrationTrait for M0007SecretsKeyChecks {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(SecretsKeyChecks::Table).to_owned())
+            .await
+    }
+}
+
+struct M0008LoginKnownClients;
+
+impl MigrationName for M0008LoginKnownClients {
+    fn name(&self) -> &str {
+        "m0008_login_known_clients"
+    }
+}
+
+/// Email and client pairs that logged in successfully, and when last.
+#[derive(DeriveIden)]
+enum LoginKnownClients {
+    Table,
+    Key,
+    LastSuccessMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008LoginKnownClients {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(LoginKnownClients::Table)
+                .col(string(LoginKnownClients::Key).primary_key())
+                .col(big_integer(LoginKnownClients::LastSuccessMs))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(LoginKnownClients::Table).to_owned())
             .await
     }
 }

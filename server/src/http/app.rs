@@ -34,6 +34,7 @@ use crate::{
         route_table::RouteTable,
         server_secrets,
     },
+    client_address::{self, TrustedProxies},
     config::Config,
     db::{self, direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     events::Events,
@@ -42,7 +43,7 @@ use crate::{
     secrets_at_rest::Keyring,
     services::{
         api_keys::ApiKeys,
-        auth::Auth,
+        auth::{Auth, LoginLimits},
         connectors::Connectors,
         indexes::Indexes,
         jobs::Jobs,
@@ -169,11 +170,11 @@ impl AppState {
         let auth = Arc::new(Auth::new(
             db.clone(),
             issuer,
-            LoginLimiter::new(
-                db.clone(),
-                config.login_max_failures,
-                Duration::from_secs(config.login_window_seconds),
-            ),
+            LoginLimiter::new(db.clone(), Duration::from_secs(config.login_window_seconds)),
+            LoginLimits {
+                per_pair: config.login_max_failures,
+                per_client: config.login_max_failures_per_client,
+            },
         ));
         spawn_idempotency_sweeper(db.clone());
         let retrieval = Arc::new(Retrieval {
@@ -341,6 +342,7 @@ impl AppState {
                 .boxed(),
         );
         let tap = self.config.response_tap.clone();
+        let trusted = Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?);
         let mcp = self.mcp_endpoint(api.clone(), public_url)?;
         Ok(site::mount(Route::new())?
             .at(docs::SPEC_PATH, get(docs::openapi_json))
@@ -354,6 +356,7 @@ impl AppState {
             .data(docs::swagger_config())
             .data(self.clone())
             .around(limit_body)
+            .around(move |next, req| client_address::find_client(next, req, trusted.clone()))
             // A panic in a handler is a logged 500 problem, not a dropped connection.
             .with(CatchPanic::new())
             .with(ProblemMapping)

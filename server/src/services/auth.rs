@@ -1,7 +1,7 @@
 //! `token_create`: operator login with rate limiting, and the operator and organisation
 //! records behind it (bootstrap, CLI).
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -20,9 +20,11 @@ use super::internal;
 use crate::{
     auth::{
         jwt::{TokenGrant, TokenIssuer},
+        login_turns::{LoginTurns, BACKOFF_CAP},
         passwords,
-        rate_limit::LoginLimiter,
+        rate_limit::{Counted, LoginLimiter},
     },
+    client_address::limit_key,
     db::entities::{operator, organization},
     ids::new_id,
 };
@@ -42,19 +44,35 @@ pub struct Auth {
     pub db: DatabaseConnection,
     pub issuer: Arc<TokenIssuer>,
     pub limiter: LoginLimiter,
-    /// Password verifications allowed at once: one per core, as more would only queue on
-    /// the CPU while holding their memory.
-    verifications: tokio::sync::Semaphore,
+    pub limits: LoginLimits,
+    /// When each attempt may check its password (fairness under a flood).
+    turns: LoginTurns,
+}
+
+/// How many failed logins are allowed in the limiter's window.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    /// Per email and client address together: then 429 for that pair only. It is also the
+    /// number of failures, from anywhere, past which an email's attempts slow down.
+    pub per_pair: u32,
+    /// Per client address, over every email it tries.
+    pub per_client: u32,
 }
 
 impl Auth {
-    pub fn new(db: DatabaseConnection, issuer: Arc<TokenIssuer>, limiter: LoginLimiter) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        issuer: Arc<TokenIssuer>,
+        limiter: LoginLimiter,
+        limits: LoginLimits,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Auth {
             db,
             issuer,
             limiter,
-            verifications: tokio::sync::Semaphore::new(cores),
+            limits,
+            turns: LoginTurns::new(cores),
         }
     }
 
@@ -110,14 +128,39 @@ impl AuthService for Auth {
     async fn token_create(
         &self,
         request: TokenRequest,
-        client: &str,
+        client: Option<IpAddr>,
     ) -> ServiceResult<TokenResponse> {
+        // Who may try how often (OWASP's authentication guidance): a hard limit per email
+        // and client together, so a stranger's failures never lock the operator out from
+        // elsewhere; a hard limit per client over all emails, against one address trying
+        // many accounts; per email only a count, which slows attempts down past the limit
+        // (see `LoginTurns`) but never refuses them.
         let email = request.email.trim().to_lowercase();
-        let email_key = format!("email:{email}");
+        let client = client.map(limit_key).unwrap_or_default();
+        let pair_key = format!("pair:{email}|{client}");
         let client_key = format!("client:{client}");
+        let email_key = format!("email:{email}");
+        let known = self
+            .limiter
+            .is_known(&pair_key)
+            .await
+            .map_err(|e| internal("reading known login clients", e))?;
         let attempt = self
             .limiter
-            .reserve(&[&email_key, &client_key])
+            .reserve(&[
+                Counted {
+                    key: &pair_key,
+                    limit: Some(self.limits.per_pair),
+                },
+                Counted {
+                    key: &client_key,
+                    limit: Some(self.limits.per_client),
+                },
+                Counted {
+                    key: &email_key,
+                    limit: None,
+                },
+            ])
             .await
             .map_err(|e| internal("reserving a login attempt", e))?
             .map_err(|wait| {
@@ -128,12 +171,19 @@ impl AuthService for Auth {
                 )
                 .with_header("Retry-After", wait.to_string())
             })?;
-        // Each verification holds about 19 MiB for hundreds of milliseconds: a few at a time.
-        let _permit = self
-            .verifications
-            .acquire()
+        let over = attempt.before[2] - i64::from(self.limits.per_pair);
+        let _account_turn = self
+            .turns
+            .account_turn(&email, known, (over >= 0).then_some(over))
             .await
-            .map_err(|e| internal("waiting to verify a password", e))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::TooManyAttempts,
+                    "too many logins for this email at once; retry later",
+                )
+                .with_header("Retry-After", BACKOFF_CAP.as_secs().to_string())
+            })?;
         let found = operator::Entity::find()
             .filter(operator::Column::Email.eq(&email))
             .one(&self.db)
@@ -142,6 +192,7 @@ impl AuthService for Auth {
         let password = request.password;
         let ok_operator = match found {
             Some(op) => {
+                let _slot = self.turns.slot(known).await;
                 let hash = op.password_hash.clone();
                 let matches =
                     tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
@@ -149,9 +200,13 @@ impl AuthService for Auth {
                         .unwrap_or(false);
                 matches.then_some(op)
             }
+            // No password to check: as long as a check takes now, without taking a slot.
             None => {
-                let _ =
-                    tokio::task::spawn_blocking(move || passwords::verify_dummy(&password)).await;
+                if self.turns.imitate().await.is_none() {
+                    let _slot = self.turns.slot(known).await;
+                    let _ = tokio::task::spawn_blocking(move || passwords::verify_dummy(&password))
+                        .await;
+                }
                 None
             }
         };
@@ -165,9 +220,13 @@ impl AuthService for Auth {
             .with_header("WWW-Authenticate", "Bearer realm=\"videovector\""));
         };
         self.limiter
-            .succeeded(attempt, &[&email_key])
+            .succeeded(attempt, &[&pair_key, &email_key])
             .await
             .map_err(|e| internal("clearing login failures", e))?;
+        self.limiter
+            .remember(&pair_key)
+            .await
+            .map_err(|e| internal("remembering a login client", e))?;
         self.mint_for(&op, request.scopes)
     }
 }

@@ -15,6 +15,7 @@ mod flows;
 mod hostile_bodies;
 mod hostile_inputs;
 mod jwt_attacks;
+mod logins;
 mod mcp;
 mod resources;
 mod retrieval;

@@ -105,7 +105,9 @@ def sync_detailed(
 
      Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
     the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-    rate-limited per email and per client address (429 with `Retry-After`).
+    limited per email and client address together, and per client address (429 with
+    `Retry-After`); an email with many recent failures from elsewhere is slowed down,
+    never locked.
 
     Args:
         body (TokenRequest): Operator credentials exchanged for a JWT.
@@ -138,7 +140,9 @@ def sync(
 
      Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
     the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-    rate-limited per email and per client address (429 with `Retry-After`).
+    limited per email and client address together, and per client address (429 with
+    `Retry-After`); an email with many recent failures from elsewhere is slowed down,
+    never locked.
 
     Args:
         body (TokenRequest): Operator credentials exchanged for a JWT.
@@ -166,7 +170,9 @@ async def asyncio_detailed(
 
      Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
     the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-    rate-limited per email and per client address (429 with `Retry-After`).
+    limited per email and client address together, and per client address (429 with
+    `Retry-After`); an email with many recent failures from elsewhere is slowed down,
+    never locked.
 
     Args:
         body (TokenRequest): Operator credentials exchanged for a JWT.
@@ -197,7 +203,9 @@ async def asyncio(
 
      Public. Returns a JWT bearer token signed by this server's built-in issuer, holding
     the operator's role scope (or the narrower `scopes` asked for). Failed attempts are
-    rate-limited per email and per client address (429 with `Retry-After`).
+    limited per email and client address together, and per client address (429 with
+    `Retry-After`); an email with many recent failures from elsewhere is slowed down,
+    never locked.
 
     Args:
         body (TokenRequest): Operator credentials exchanged for a JWT.
