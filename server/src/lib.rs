@@ -14,6 +14,7 @@ pub mod ids;
 pub mod mcp;
 pub mod memory;
 pub mod net_guard;
+pub mod purpose_key;
 pub mod search;
 pub mod secrets_at_rest;
 pub mod services;

@@ -1,9 +1,9 @@
 //! `Idempotency-Key`, implemented once for every operation whose spec declares the header.
 //!
 //! Records are scoped by organisation, credential owner, method, path and key, and hold a
-//! keyed fingerprint of the body ([`BodyFingerprints`]). A retry with the same body replays the stored response with
-//! `Idempotent-Replayed: true`; another body gets 422; a retry while the first is in flight
-//! gets 409 with `Retry-After`; 5xx and 429 are not stored. Records last 24 hours; an
+//! keyed fingerprint of the body ([`BodyFingerprints`]). A retry with the same body replays
+//! the stored response with `Idempotent-Replayed: true`; another body gets 422; a retry
+//! while the first is in flight gets 409 with `Retry-After`; 5xx and 429 are not stored. Records last 24 hours; an
 //! in-flight record older than a minute is taken to be abandoned (its server died). Stored
 //! responses are sealed at rest: an API key's or a webhook's creation answer holds its
 //! secret.
@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use hmac::{Hmac, Mac};
 use poem::{
     http::{HeaderName, HeaderValue, StatusCode},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
@@ -30,6 +29,7 @@ use videovector_api_spec::{ApiError, Principal};
 use crate::{
     auth::guard::MatchedRule,
     db::entities::idempotency_record as record,
+    purpose_key::PurposeKey,
     secrets_at_rest::{places, Keyring},
 };
 
@@ -91,7 +91,7 @@ pub fn scope_key(org_id: &str, owner: &str, method: &str, path: &str, key: &str)
 /// offline, by rebuilding the body around the guess.
 #[derive(Clone)]
 pub struct BodyFingerprints {
-    key: Vec<u8>,
+    key: PurposeKey,
 }
 
 /// What keyed fingerprints start with; earlier versions stored a bare SHA-256.
@@ -99,28 +99,25 @@ const KEYED: &str = "h1:";
 
 impl BodyFingerprints {
     pub fn new(pepper: &[u8]) -> BodyFingerprints {
-        let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");
-        mac.update(b"videovector idempotency fingerprint v1");
         BodyFingerprints {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: PurposeKey::derive(pepper, b"videovector idempotency fingerprint v1"),
         }
     }
 
     /// The fingerprint of `body`.
     pub fn of(&self, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(body);
         format!(
             "{KEYED}{}",
-            crate::auth::api_key_secret::hex(&mac.finalize().into_bytes())
+            crate::auth::api_key_secret::hex(&self.key.tag(body))
         )
     }
 
-    /// Whether a stored fingerprint is `body`'s. A record an earlier version wrote (within
-    /// the last 24 hours, across an upgrade) holds the unkeyed form.
-    fn matches(&self, stored: &str, body: &[u8]) -> bool {
+    /// Whether `stored` is the fingerprint of `body`, whose keyed fingerprint is
+    /// `fingerprint`. A record an earlier version wrote (within the last 24 hours, across an
+    /// upgrade) holds the unkeyed form.
+    fn matches(stored: &str, fingerprint: &str, body: &[u8]) -> bool {
         if stored.starts_with(KEYED) {
-            stored.as_bytes().ct_eq(self.of(body).as_bytes()).into()
+            stored.as_bytes().ct_eq(fingerprint.as_bytes()).into()
         } else {
             stored == sha256_hex(&[body])
         }
@@ -183,7 +180,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                     .map_err(db_failure)?;
                 continue;
             }
-            if !self.fingerprints.matches(&existing.fingerprint, body) {
+            if !BodyFingerprints::matches(&existing.fingerprint, &fingerprint, body) {
                 return Err(ApiError::unprocessable(
                     ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with a different request body",

@@ -3,12 +3,12 @@
 //! instance sharing the pepper accepts them). Nothing is stored.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use hmac::{Hmac, Mac};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use videovector_api_spec::ApiError;
 use videovector_api_spec::ErrorCode;
+
+use crate::purpose_key::PurposeKey;
 
 const LIFETIME_SECONDS: i64 = 15 * 60;
 
@@ -22,7 +22,7 @@ struct Envelope<T> {
 }
 
 pub struct PageTokens {
-    key: Vec<u8>,
+    key: PurposeKey,
 }
 
 fn invalid() -> ApiError {
@@ -34,17 +34,13 @@ fn invalid() -> ApiError {
 
 impl PageTokens {
     pub fn new(pepper: &[u8]) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("any key length");
-        mac.update(b"videovector search page tokens v1");
         PageTokens {
-            key: mac.finalize().into_bytes().to_vec(),
+            key: PurposeKey::derive(pepper, b"videovector search page tokens v1"),
         }
     }
 
-    fn sign(&self, payload: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
-        mac.update(payload);
-        mac.finalize().into_bytes().to_vec()
+    fn sign(&self, payload: &[u8]) -> [u8; 32] {
+        self.key.tag(payload)
     }
 
     pub fn issue<T: Serialize>(&self, org_id: &str, state: &T) -> String {
