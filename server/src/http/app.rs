@@ -74,8 +74,8 @@ pub struct AppState {
     pub request_contract: Arc<RequestContract>,
     /// The MCP tools: every operation an API key may call.
     pub catalog: Arc<Catalog>,
-    /// Cancelled at shutdown: ends the MCP sessions and their open streams (which would
-    /// otherwise hold the graceful shutdown for its whole timeout) and the notice follower.
+    /// Cancelled at shutdown: ends the MCP requests in flight (which would otherwise hold
+    /// the graceful shutdown for its whole timeout) and the notice follower.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub pepper: Vec<u8>,
     /// Seals secrets at rest.

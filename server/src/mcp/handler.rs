@@ -37,7 +37,8 @@ pub struct Caller {
     pub credential: Credential,
 }
 
-/// The MCP server of one session (rmcp makes one per session; they share everything).
+/// The MCP server of one request (rmcp makes one per request, no session being kept; they
+/// share everything).
 #[derive(Clone)]
 pub struct VideoVectorMcp {
     pub catalog: Arc<Catalog>,
