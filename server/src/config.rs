@@ -59,6 +59,11 @@ pub struct Config {
     /// Run the background workers (runs, jobs, webhook deliveries) on this instance. Turn
     /// off for API-only instances; the queues live in the database.
     pub workers: bool,
+    /// How long a worker's claim on a run, job or delivery lasts without a heartbeat (it
+    /// renews it every third of this while it works). When an instance is killed or loses
+    /// the database, another instance takes its work over this long after the last
+    /// heartbeat.
+    pub queue_lease_ms: u64,
     /// Changes the segment change log keeps (instances with workers compact it each
     /// minute); a search copy further behind rebuilds from the segments.
     pub segment_changes_retained: u64,
@@ -135,6 +140,7 @@ impl Default for Config {
             webhook_retry_base_ms: 5_000,
             webhook_max_attempts: 8,
             workers: true,
+            queue_lease_ms: 30_000,
             segment_changes_retained: 100_000,
             log: "info".into(),
             response_tap: None,
@@ -185,6 +191,10 @@ impl Config {
         anyhow::ensure!(
             self.login_max_failures > 0 && self.login_max_failures_per_client > 0,
             "login_max_failures and login_max_failures_per_client must be positive"
+        );
+        anyhow::ensure!(
+            self.queue_lease_ms >= 500,
+            "queue_lease_ms must be at least 500 (a heartbeat renews it every third)"
         );
         for issuer in &self.jwt.external_issuers {
             let sources = [

@@ -1,7 +1,8 @@
 //! The lifecycle runs, jobs and webhook deliveries share, and its SQL: the typed
 //! [`QueueStatus`] and its transitions, claiming the next queued row of a table atomically
-//! (with its `started_at`), cancelling one, and finding the rows a stopped server left
-//! running, on SQLite and PostgreSQL. The workers that drain the queues live in
+//! under a [`Lease`] its worker renews while it works (a row whose lease ran out, because its
+//! instance was killed or lost the database, is claimed again by any instance), and
+//! cancelling one, on SQLite and PostgreSQL. The workers that drain the queues live in
 //! `crate::workers`; a retry is a new row (a new attempt), made by the services.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
@@ -74,41 +75,174 @@ pub const DELIVERIES: QueueTable = QueueTable {
     has_started_at: false,
 };
 
-/// Moves the oldest row of `table` with `status = 'queued'` (and `extra`, an SQL condition
-/// or `TRUE`) to `running`, setting `started_at` in the same statement, and returns its id.
-/// Ids sort by creation time. One statement: a crash cannot leave a row `running` without
-/// `started_at`, which the stale sweep (by `started_at`) would never match.
+/// A row [`claim`] moved to `running`: its id and the token of the lease it holds. Every
+/// write the worker makes to the row afterwards names the token ([`Lease::fence`]), so a
+/// worker that lost its lease (it stalled past it, and another instance took the row over)
+/// changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: String,
+    pub token: String,
+}
+
+/// Moves the oldest claimable row of `table` to `running` under a new lease of `lease`, and
+/// returns it. Claimable: `queued` (and `extra`, an SQL condition or `TRUE`), or `running`
+/// with its lease run out (its worker stopped: killed, or cut off from the database), which
+/// is taken over where its worker left it. One statement: a crash cannot leave a row
+/// `running` without a lease. `started_at` is set by the first claim only. Ids sort by
+/// creation time.
 pub async fn claim(
     db: &DatabaseConnection,
     table: &QueueTable,
     extra: &str,
-) -> Result<Option<String>, DbErr> {
+    lease: std::time::Duration,
+) -> Result<Option<Claimed>, DbErr> {
     let backend = db.get_database_backend();
-    let (lock, placeholder) = if backend == DbBackend::Postgres {
-        (" FOR UPDATE SKIP LOCKED", "$1")
+    let postgres = backend == DbBackend::Postgres;
+    let at = |n: usize| if postgres { format!("${n}") } else { "?".into() };
+    let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let now = chrono::Utc::now();
+    let now_ms = now.timestamp_millis();
+    let token = crate::ids::new_id("lease");
+    // Placeholders in the order SQLite binds them (PostgreSQL numbers them).
+    let mut values: Vec<Value> = vec![token.clone().into(), (now_ms + lease_ms(lease)).into()];
+    let started = if table.has_started_at {
+        values.push(now.into());
+        format!(", started_at = COALESCE(started_at, {})", at(3))
     } else {
-        ("", "?")
+        String::new()
     };
-    let (started, values) = if table.has_started_at {
-        (
-            format!(", started_at = {placeholder}"),
-            vec![chrono::Utc::now().into()],
-        )
-    } else {
-        (String::new(), Vec::new())
-    };
+    values.push(now_ms.into());
+    let expired_at = at(values.len());
     let name = table.name;
     let (queued, running) = (QueueStatus::Queued.as_str(), QueueStatus::Running.as_str());
+    let claimable = format!(
+        "((status = '{queued}' AND ({extra})) OR \
+          (status = '{running}' AND (lease_expires_ms IS NULL OR lease_expires_ms < {expired_at})))"
+    );
     let sql = format!(
-        "UPDATE {name} SET status = '{running}'{started} \
-         WHERE status = '{queued}' AND id = (\
-           SELECT id FROM {name} WHERE status = '{queued}' AND ({extra}) ORDER BY id LIMIT 1{lock}\
-         ) RETURNING id"
+        "UPDATE {name} SET status = '{running}', lease_token = {}, lease_expires_ms = {}{started} \
+         WHERE id = (SELECT id FROM {name} WHERE {claimable} ORDER BY id LIMIT 1{lock}) \
+         RETURNING id",
+        at(1),
+        at(2),
     );
     let row = db
         .query_one(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    row.map(|r| r.try_get_by_index::<String>(0)).transpose()
+    row.map(|r| {
+        Ok(Claimed {
+            id: r.try_get_by_index::<String>(0)?,
+            token,
+        })
+    })
+    .transpose()
+}
+
+fn lease_ms(lease: std::time::Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// The lease a worker holds on a claimed row while it works on it. A heartbeat renews it
+/// every third of its length; when a renewal finds the row no longer `running` under this
+/// lease (cancelled, or taken over after the worker stalled past its lease), the lease is
+/// [`Lease::lost`] and the worker stops at its next check. Dropping the lease stops the
+/// heartbeat; the row keeps whatever status the worker wrote.
+pub struct Lease {
+    claimed: Claimed,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    /// Starts renewing the lease `claimed` holds on its row of `table`.
+    pub fn hold(
+        db: &DatabaseConnection,
+        table: &'static QueueTable,
+        claimed: Claimed,
+        lease: std::time::Duration,
+    ) -> Lease {
+        use std::sync::{atomic::Ordering, Arc};
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (db, flag, held) = (db.clone(), lost.clone(), claimed.clone());
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match renew(&db, table, &held, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, Ordering::Release);
+                        return;
+                    }
+                    // The database is away: the lease runs out unless a later renewal gets
+                    // through, and a fenced write will tell the worker.
+                    Err(e) => tracing::warn!(row = %held.id, error = %e, "renewing a lease"),
+                }
+            }
+        });
+        Lease {
+            claimed,
+            lost,
+            heartbeat,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.claimed.id
+    }
+
+    /// Whether the row is no longer this worker's: it was cancelled or taken over.
+    pub fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The condition every write of the worker to its row carries: still `running` under
+    /// this lease. A write that matches no row means the lease was lost.
+    pub fn fence(&self) -> sea_orm::sea_query::SimpleExpr {
+        use sea_orm::sea_query::{Alias, Expr};
+        Expr::col(Alias::new("id"))
+            .eq(self.claimed.id.as_str())
+            .and(Expr::col(Alias::new("status")).eq(QueueStatus::Running.as_str()))
+            .and(Expr::col(Alias::new("lease_token")).eq(self.claimed.token.as_str()))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// Extends the lease on a row still `running` under it; false when it is not.
+async fn renew(
+    db: &DatabaseConnection,
+    table: &QueueTable,
+    claimed: &Claimed,
+    lease: std::time::Duration,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        format!(
+            "UPDATE {} SET lease_expires_ms = $1 WHERE id = $2 AND status = $3 AND lease_token = $4",
+            table.name
+        )
+    } else {
+        format!(
+            "UPDATE {} SET lease_expires_ms = ? WHERE id = ? AND status = ? AND lease_token = ?",
+            table.name
+        )
+    };
+    let until = chrono::Utc::now().timestamp_millis() + lease_ms(lease);
+    let values: [Value; 4] = [
+        until.into(),
+        claimed.id.clone().into(),
+        QueueStatus::Running.as_str().into(),
+        claimed.token.clone().into(),
+    ];
+    let done = db
+        .execute(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Cancels a queued or running row of `table`; false when it was in another status.
@@ -136,38 +270,11 @@ pub async fn cancel(db: &DatabaseConnection, table: &QueueTable, id: &str) -> Re
     Ok(result.rows_affected() == 1)
 }
 
-/// The ids of rows of `table` (one that records `started_at`) left `running` since before
-/// `started_before` by a server that stopped: by `started_at`, or without one (claimed by
-/// an older version that set it separately, and as stale).
-pub async fn stale_running(
-    db: &DatabaseConnection,
-    table: &QueueTable,
-    started_before: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<String>, DbErr> {
-    debug_assert!(table.has_started_at, "{} has no started_at", table.name);
-    let backend = db.get_database_backend();
-    let (p1, p2) = match backend {
-        DbBackend::Postgres => ("$1", "$2"),
-        _ => ("?", "?"),
-    };
-    let sql = format!(
-        "SELECT id FROM {} WHERE status = {p1} AND (started_at < {p2} OR started_at IS NULL) \
-         ORDER BY id",
-        table.name
-    );
-    let values: [Value; 2] = [QueueStatus::Running.as_str().into(), started_before.into()];
-    db.query_all(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .into_iter()
-        .map(|row| row.try_get_by_index::<String>(0))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::entities::run;
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryFilter};
 
     async fn scratch_db() -> (tempfile::TempDir, DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
@@ -205,13 +312,15 @@ mod tests {
         .unwrap();
     }
 
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
     #[tokio::test]
-    async fn a_claim_sets_started_at_in_the_same_statement() {
+    async fn a_claim_sets_started_at_and_a_lease_in_the_same_statement() {
         let (_dir, db) = scratch_db().await;
         let now = chrono::Utc::now();
         insert_run(&db, "run_1", QueueStatus::Queued, None).await;
-        let claimed = claim(&db, &RUNS, "TRUE").await.unwrap();
-        assert_eq!(claimed.as_deref(), Some("run_1"));
+        let claimed = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        assert_eq!(claimed.id, "run_1");
         let row = run::Entity::find_by_id("run_1")
             .one(&db)
             .await
@@ -220,23 +329,77 @@ mod tests {
         assert_eq!(row.status, run::RUNNING);
         let started = row.started_at.expect("the claim set started_at");
         assert!((started - now).num_seconds().abs() < 5);
-        assert_eq!(claim(&db, &RUNS, "TRUE").await.unwrap(), None);
+        assert_eq!(claim(&db, &RUNS, "TRUE", LEASE).await.unwrap(), None);
     }
 
+    async fn set_lease_expiry(db: &DatabaseConnection, id: &str, at_ms: Option<i64>) {
+        db.execute(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE runs SET lease_expires_ms = ? WHERE id = ?",
+            [at_ms.into(), id.into()],
+        ))
+        .await
+        .unwrap();
+    }
+
+    /// A running row is claimed again once its lease ran out (or it never had one: an older
+    /// version's), keeping its first `started_at`; a live lease, or an ended row, is not.
     #[tokio::test]
-    async fn stale_rows_are_running_ones_started_long_ago_or_never_stamped() {
+    async fn rows_whose_lease_ran_out_are_claimed_again_and_the_old_holder_is_fenced_off() {
         let (_dir, db) = scratch_db().await;
-        let now = chrono::Utc::now();
-        let long_ago = Some(now - chrono::Duration::hours(1));
-        insert_run(&db, "run_a_old", QueueStatus::Running, long_ago).await;
-        insert_run(&db, "run_b_unstamped", QueueStatus::Running, None).await;
-        insert_run(&db, "run_c_fresh", QueueStatus::Running, Some(now)).await;
-        insert_run(&db, "run_d_done", QueueStatus::Failed, long_ago).await;
-        insert_run(&db, "run_e_queued", QueueStatus::Queued, None).await;
-        let stale = stale_running(&db, &RUNS, now - chrono::Duration::minutes(1))
+        let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        insert_run(&db, "run_a_expired", QueueStatus::Queued, None).await;
+        insert_run(&db, "run_b_unleased", QueueStatus::Running, Some(long_ago)).await;
+        insert_run(&db, "run_c_live", QueueStatus::Running, Some(long_ago)).await;
+        insert_run(&db, "run_d_done", QueueStatus::Failed, Some(long_ago)).await;
+        set_lease_expiry(&db, "run_c_live", Some(now_ms + 60_000)).await;
+        set_lease_expiry(&db, "run_d_done", Some(now_ms - 60_000)).await;
+        let first = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        assert_eq!(first.id, "run_a_expired");
+        set_lease_expiry(&db, "run_a_expired", Some(now_ms - 1)).await;
+        let again = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        assert_eq!(again.id, "run_a_expired", "the lease ran out");
+        assert_ne!(again.token, first.token);
+        let unleased = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        assert_eq!(unleased.id, "run_b_unleased");
+        let row = run::Entity::find_by_id("run_b_unleased")
+            .one(&db)
             .await
+            .unwrap()
             .unwrap();
-        assert_eq!(stale, ["run_a_old", "run_b_unstamped"]);
+        assert_eq!(row.started_at, Some(long_ago), "the first start is kept");
+        assert_eq!(claim(&db, &RUNS, "TRUE", LEASE).await.unwrap(), None);
+
+        // The first holder's writes change nothing; the second holder's do.
+        let (old, new) = (
+            Lease::hold(&db, &RUNS, first, LEASE),
+            Lease::hold(&db, &RUNS, again, LEASE),
+        );
+        for (lease, expected) in [(&old, 0), (&new, 1)] {
+            let written = run::Entity::update_many()
+                .col_expr(run::Column::Error, sea_orm::sea_query::Expr::value("x"))
+                .filter(lease.fence())
+                .exec(&db)
+                .await
+                .unwrap();
+            assert_eq!(written.rows_affected, expected);
+            assert_eq!(renew(&db, &RUNS, &lease.claimed, LEASE).await.unwrap(), expected == 1);
+        }
+    }
+
+    /// A cancelled row's lease is lost at the next heartbeat, so its worker stops.
+    #[tokio::test]
+    async fn cancelling_a_row_loses_its_lease_at_the_next_heartbeat() {
+        let (_dir, db) = scratch_db().await;
+        insert_run(&db, "run_1", QueueStatus::Queued, None).await;
+        let claimed = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let lease = Lease::hold(&db, &RUNS, claimed, std::time::Duration::from_millis(150));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!lease.lost(), "renewed while running");
+        assert!(cancel(&db, &RUNS, "run_1").await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(lease.lost());
     }
 
     #[test]

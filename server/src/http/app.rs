@@ -189,12 +189,14 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
         };
         if config.workers {
+            let lease = std::time::Duration::from_millis(config.queue_lease_ms);
             spawn_change_log_compactor(db.clone(), config.segment_changes_retained);
             Arc::new(RunWorker {
                 db: db.clone(),
                 retrieval: retrieval.clone(),
                 wake: run_wake.clone(),
                 events: events.clone(),
+                lease,
             })
             .spawn();
             Arc::new(JobWorker {
@@ -205,6 +207,7 @@ impl AppState {
                 allow_private_targets: config.allow_private_targets,
                 events: events.clone(),
                 keyring: keyring.clone(),
+                lease,
             })
             .spawn();
             Arc::new(DeliveryWorker {
@@ -214,6 +217,7 @@ impl AppState {
                 retry_base_ms: config.webhook_retry_base_ms,
                 max_attempts: config.webhook_max_attempts.max(1),
                 keyring: keyring.clone(),
+                lease,
             })
             .spawn();
         }

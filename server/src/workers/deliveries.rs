@@ -1,19 +1,21 @@
 //! Sends queued webhook deliveries, signed in the Standard Webhooks form: `webhook-id`,
 //! `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA-256 of
 //! "id.timestamp.body">`. A 2xx answer succeeds; anything else is retried with exponential
-//! backoff until the attempts run out. Every attempt is recorded.
+//! backoff until the attempts run out. Every attempt is recorded. A delivery whose instance
+//! stopped mid-attempt is sent again by whichever instance claims it once its lease runs out
+//! (receivers de-duplicate by `webhook-id`); the interrupted attempt left no record.
 
 use std::{sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
 use super::idle;
-use crate::db::queue::{claim, DELIVERIES};
+use crate::db::queue::{claim, Lease, DELIVERIES};
 use crate::{
     db::entities::{webhook, webhook_delivery as delivery},
     net_guard,
@@ -23,9 +25,6 @@ use crate::{
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BACKOFF_MS: u64 = 3_600_000;
-/// A delivery `running` this long was interrupted (its server stopped): it goes back to
-/// the queue (receivers de-duplicate by `webhook-id`).
-const STALE_AFTER_MS: i64 = 5 * 60 * 1000;
 
 /// `v1,` + base64 HMAC-SHA-256 of `id.timestamp.body` under the secret's key.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
@@ -45,20 +44,21 @@ pub struct DeliveryWorker {
     pub max_attempts: u32,
     /// Opens the webhooks' sealed signing secrets.
     pub keyring: Arc<Keyring>,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
 }
 
 impl DeliveryWorker {
     pub fn spawn(self: Arc<Self>) {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.requeue_stale().await {
-                    tracing::error!(error = %e, "re-queueing interrupted deliveries");
-                }
                 loop {
                     let due = format!("next_attempt_ms <= {}", Utc::now().timestamp_millis());
-                    match claim(&self.db, &DELIVERIES, &due).await {
-                        Ok(Some(id)) => {
-                            if let Err(e) = self.attempt(&id).await {
+                    match claim(&self.db, &DELIVERIES, &due, self.lease).await {
+                        Ok(Some(claimed)) => {
+                            let lease = Lease::hold(&self.db, &DELIVERIES, claimed, self.lease);
+                            if let Err(e) = self.attempt(&lease).await {
+                                let id = lease.id();
                                 tracing::error!(delivery = %id, error = %e, "delivering a webhook");
                             }
                         }
@@ -74,18 +74,6 @@ impl DeliveryWorker {
         });
     }
 
-    async fn requeue_stale(&self) -> Result<(), sea_orm::DbErr> {
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(delivery::QUEUED))
-            .filter(delivery::Column::Status.eq(delivery::RUNNING))
-            .filter(
-                delivery::Column::NextAttemptMs.lt(Utc::now().timestamp_millis() - STALE_AFTER_MS),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
     fn backoff_ms(&self, attempts: usize) -> u64 {
         let factor = 4u64.saturating_pow(attempts.saturating_sub(1) as u32);
         self.retry_base_ms
@@ -93,7 +81,8 @@ impl DeliveryWorker {
             .min(MAX_BACKOFF_MS)
     }
 
-    async fn attempt(&self, id: &str) -> Result<(), sea_orm::DbErr> {
+    async fn attempt(&self, lease: &Lease) -> Result<(), sea_orm::DbErr> {
+        let id = lease.id();
         let Some(model) = delivery::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?
@@ -138,7 +127,7 @@ impl DeliveryWorker {
             )
             .col_expr(delivery::Column::NextAttemptMs, Expr::value(next_ms))
             .col_expr(delivery::Column::DeliveredAt, Expr::value(delivered_at))
-            .filter(delivery::Column::Id.eq(id))
+            .filter(lease.fence())
             .exec(&self.db)
             .await?;
         if next_status == delivery::QUEUED {

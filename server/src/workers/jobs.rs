@@ -1,7 +1,11 @@
 //! Executes queued ingestion jobs: fetches each file (through the outbound guard, with the
 //! connector's headers), parses its cues, and ingests them as segments. A file that cannot
 //! be fetched or parsed fails alone, with its error; the job goes on. Cancelling stops the
-//! job before its next file. Jobs left running by a stopped server fail visibly.
+//! job before its next file. A job whose instance stopped (killed, or cut off from the
+//! database) is taken over by whichever instance claims it once its lease runs out, from
+//! its first unfinished file: the files it finished keep their outcome, and the file it was
+//! storing when it stopped is fetched again, so its cues may be stored twice (at least once,
+//! as a retry would).
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +20,7 @@ use videovector_api_spec::dto::{
 };
 
 use super::idle;
-use crate::db::queue::{claim, stale_running, JOBS};
+use crate::db::queue::{claim, Lease, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},
@@ -32,8 +36,6 @@ use crate::{
     },
 };
 
-/// A job still `running` this long after it started belongs to a server that stopped.
-pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(30);
 const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 const BATCH: usize = 1_000;
@@ -49,19 +51,20 @@ pub struct JobWorker {
     pub events: Events,
     /// Opens the connectors' sealed headers.
     pub keyring: Arc<Keyring>,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
 }
 
 impl JobWorker {
     pub fn spawn(self: Arc<Self>) {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.fail_stale().await {
-                    tracing::error!(error = %e, "failing interrupted jobs");
-                }
                 loop {
-                    match claim(&self.db, &JOBS, "TRUE").await {
-                        Ok(Some(id)) => {
-                            if let Err(e) = self.execute(&id).await {
+                    match claim(&self.db, &JOBS, "TRUE", self.lease).await {
+                        Ok(Some(claimed)) => {
+                            let lease = Lease::hold(&self.db, &JOBS, claimed, self.lease);
+                            if let Err(e) = self.execute(&lease).await {
+                                let id = lease.id();
                                 tracing::error!(job = %id, error = %e, "executing a job");
                             }
                         }
@@ -77,20 +80,8 @@ impl JobWorker {
         });
     }
 
-    /// Fails jobs left `running` by a stopped server, each with its `job.failed` event.
-    async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        for id in stale_running(&self.db, &JOBS, Utc::now() - STALE_AFTER).await? {
-            self.finish(
-                &id,
-                job::FAILED,
-                Some("interrupted: the server stopped while this job was running; retry it".into()),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn execute(&self, id: &str) -> Result<(), sea_orm::DbErr> {
+    async fn execute(&self, lease: &Lease) -> Result<(), sea_orm::DbErr> {
+        let id = lease.id();
         let Some(model) = job::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?
@@ -102,7 +93,7 @@ impl JobWorker {
             .await?
         else {
             return self
-                .finish(id, job::FAILED, Some("the connector was deleted".into()))
+                .finish(lease, job::FAILED, Some("the connector was deleted".into()))
                 .await;
         };
         let source_files: Vec<StoredFile> = serde_json::from_str(&source.files).unwrap_or_default();
@@ -112,7 +103,7 @@ impl JobWorker {
             tracing::error!(connector = %source.id, "the connector's headers do not open with the configured secrets keys");
             return self
                 .finish(
-                    id,
+                    lease,
                     job::FAILED,
                     Some("the connector's headers cannot be read with the server's secrets keys; set them again".into()),
                 )
@@ -123,8 +114,8 @@ impl JobWorker {
             if files[i].status != "pending" {
                 continue;
             }
-            if self.status(id).await? != job::RUNNING {
-                return Ok(()); // cancelled
+            if lease.lost() {
+                return Ok(()); // cancelled, or taken over by another instance
             }
             match self.ingest_file(&model.org_id, &files[i], &headers).await {
                 Ok(count) => {
@@ -136,36 +127,31 @@ impl JobWorker {
                     files[i].error = Some(error);
                 }
             }
-            job::Entity::update_many()
+            let recorded = job::Entity::update_many()
                 .col_expr(
                     job::Column::Files,
                     Expr::value(serde_json::to_string(&files).unwrap_or_default()),
                 )
-                .filter(job::Column::Id.eq(id))
+                .filter(lease.fence())
                 .exec(&self.db)
                 .await?;
+            if recorded.rows_affected == 0 {
+                return Ok(()); // cancelled, or taken over by another instance
+            }
         }
         let all_failed = !files.is_empty() && files.iter().all(|f| f.status == "failed");
         if all_failed {
-            self.finish(id, job::FAILED, Some("every file failed; see files".into()))
+            self.finish(lease, job::FAILED, Some("every file failed; see files".into()))
                 .await
         } else {
-            self.finish(id, job::SUCCEEDED, None).await
+            self.finish(lease, job::SUCCEEDED, None).await
         }
     }
 
-    async fn status(&self, id: &str) -> Result<String, sea_orm::DbErr> {
-        Ok(job::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-            .map(|j| j.status)
-            .unwrap_or_else(|| job::CANCELLED.into()))
-    }
-
-    /// Finishes a job still running (a cancel in the meantime wins).
+    /// Finishes a job still running under `lease` (a cancel in the meantime wins).
     async fn finish(
         &self,
-        id: &str,
+        lease: &Lease,
         status: &str,
         error: Option<String>,
     ) -> Result<(), sea_orm::DbErr> {
@@ -173,12 +159,11 @@ impl JobWorker {
             .col_expr(job::Column::Status, Expr::value(status))
             .col_expr(job::Column::Error, Expr::value(error))
             .col_expr(job::Column::FinishedAt, Expr::value(Utc::now()))
-            .filter(job::Column::Id.eq(id))
-            .filter(job::Column::Status.eq(job::RUNNING))
+            .filter(lease.fence())
             .exec(&self.db)
             .await?;
         if finished.rows_affected == 1 {
-            if let Some(done) = job::Entity::find_by_id(id.to_string())
+            if let Some(done) = job::Entity::find_by_id(lease.id().to_string())
                 .one(&self.db)
                 .await?
             {

@@ -1,17 +1,18 @@
 //! Executes queued runs: retrieves evidence for the run's query from its index and stores
-//! the answer (extractive: no language model is configured) or the error. A run left
-//! `running` by a stopped server is failed visibly after [`STALE_AFTER`].
+//! the answer (extractive: no language model is configured) or the error. A run whose
+//! instance stopped while running it is run again by whichever instance claims it once its
+//! lease runs out (retrieval reads only, so running it twice changes nothing).
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use poem_openapi::types::ToJSON;
-use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::idle;
-use crate::db::queue::{claim, stale_running, RUNS};
+use crate::db::queue::{claim, Lease, RUNS};
 use crate::{
     db::entities::run,
     events::Events,
@@ -21,27 +22,25 @@ use crate::{
     },
 };
 
-/// A run still `running` this long after it started belongs to a server that stopped.
-pub const STALE_AFTER: Duration = Duration::seconds(60);
-const STALE_ERROR: &str = "interrupted: the server stopped while this run was running; retry it";
-
 pub struct RunWorker {
     pub db: DatabaseConnection,
     pub retrieval: Arc<Retrieval>,
     pub wake: Arc<Notify>,
     pub events: Events,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: std::time::Duration,
 }
 
 impl RunWorker {
     pub fn spawn(self: Arc<Self>) {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.fail_stale().await {
-                    tracing::error!(error = %e, "failing interrupted runs");
-                }
                 loop {
-                    match claim(&self.db, &RUNS, "TRUE").await {
-                        Ok(Some(id)) => self.execute(&id).await,
+                    match claim(&self.db, &RUNS, "TRUE", self.lease).await {
+                        Ok(Some(claimed)) => {
+                            let lease = Lease::hold(&self.db, &RUNS, claimed, self.lease);
+                            self.execute(&lease).await
+                        }
                         Ok(None) => break,
                         Err(e) => {
                             tracing::error!(error = %e, "claiming a run");
@@ -54,20 +53,11 @@ impl RunWorker {
         });
     }
 
-    /// Fails runs left `running` by a stopped server, each with its `run.failed` event.
-    async fn fail_stale(&self) -> Result<(), sea_orm::DbErr> {
-        for id in stale_running(&self.db, &RUNS, Utc::now() - STALE_AFTER).await? {
-            self.finish(&id, run::FAILED, None, Some(STALE_ERROR.into()))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Finishes a run that is still running (a cancel in the meantime wins) and emits its
-    /// event.
+    /// Finishes a run still running under `lease` (a cancel in the meantime wins) and emits
+    /// its event.
     async fn finish(
         &self,
-        id: &str,
+        lease: &Lease,
         status: &str,
         result: Option<String>,
         error: Option<String>,
@@ -77,12 +67,11 @@ impl RunWorker {
             .col_expr(run::Column::Result, Expr::value(result))
             .col_expr(run::Column::Error, Expr::value(error))
             .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
-            .filter(run::Column::Id.eq(id))
-            .filter(run::Column::Status.eq(run::RUNNING))
+            .filter(lease.fence())
             .exec(&self.db)
             .await?;
         if finished.rows_affected == 1 {
-            if let Some(done) = run::Entity::find_by_id(id.to_string())
+            if let Some(done) = run::Entity::find_by_id(lease.id().to_string())
                 .one(&self.db)
                 .await?
             {
@@ -98,7 +87,8 @@ impl RunWorker {
         Ok(())
     }
 
-    async fn execute(&self, id: &str) {
+    async fn execute(&self, lease: &Lease) {
+        let id = lease.id();
         let result: Result<(), sea_orm::DbErr> = async {
             let Some(model) = run::Entity::find_by_id(id.to_string())
                 .one(&self.db)
@@ -134,7 +124,7 @@ impl RunWorker {
                 }
                 Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
             };
-            self.finish(id, status, result, error).await
+            self.finish(lease, status, result, error).await
         }
         .await;
         if let Err(e) = result {
