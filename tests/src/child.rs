@@ -3,7 +3,9 @@
 //! [`CHILD_TEST`], which calls [`serve_in_child`]: it starts a [`TestServer`] (SQLite, or a
 //! fresh PostgreSQL database, as every test server), prints its URL and an admin token, and
 //! serves until its stdin closes. Its answers are held to the committed spec as in any other
-//! test: a violation fails the child, and [`ChildServer::stop`] fails the test.
+//! test: a violation fails the child, and [`ChildServer::stop`] fails the test. A child can
+//! also join another server's database ([`ChildServer::join`]), as a second instance a test
+//! can kill with SIGKILL ([`ChildServer::kill`]).
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -18,6 +20,9 @@ use crate::TestServer;
 
 /// Set in the child's environment; without it the ignored test returns at once.
 pub const CHILD_ENV: &str = "VIDEOVECTOR_TEST_CHILD_SERVER";
+/// Set by [`ChildServer::join`]: the database the child joins, the directory of the secrets
+/// it shares, and its queue lease in ms, separated by newlines.
+const JOIN_ENV: &str = "VIDEOVECTOR_TEST_CHILD_JOIN";
 /// The e2e binary's ignored test that runs [`serve_in_child`].
 pub const CHILD_TEST: &str = "child_server::serve";
 const READY: &str = "videovector-child-server ";
@@ -43,9 +48,30 @@ pub struct Memory {
 
 impl ChildServer {
     pub fn start() -> ChildServer {
+        Self::spawn(Command::new(
+            std::env::current_exe().expect("the test binary"),
+        ))
+    }
+
+    /// A child instance on `primary`'s database with its secrets, its workers on, and
+    /// `queue_lease_ms` as its lease.
+    pub fn join(primary: &TestServer, queue_lease_ms: u64) -> ChildServer {
+        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+        command.env(
+            JOIN_ENV,
+            format!(
+                "{}\n{}\n{queue_lease_ms}",
+                primary.database_url,
+                primary.secrets_dir().display()
+            ),
+        );
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ChildServer {
         // The test's own HTTP clients need a TLS provider, as in [`TestServer::start`].
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+        let mut child = command
             .args([CHILD_TEST, "--exact", "--ignored", "--nocapture"])
             .env(CHILD_ENV, "1")
             .stdin(Stdio::piped())
@@ -100,6 +126,12 @@ impl ChildServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Kills the child at once (SIGKILL): no shutdown, no flush, connections cut.
+    pub fn kill(mut self) {
+        self.child.kill().expect("the child is killed");
+        self.child.wait().expect("the killed child is reaped");
+    }
+
     /// Stops the child and fails if it did not end cleanly (a crash, or answers that broke
     /// the contract).
     pub fn stop(mut self) {
@@ -131,11 +163,27 @@ pub async fn serve_in_child() {
         return;
     }
     videovector_server::memory::limit_malloc_arenas();
-    let server = TestServer::start_with(|c| {
+    let adjust = |c: &mut videovector_server::config::Config| {
         c.allow_private_targets = true;
         c.log = "error".into();
-    })
-    .await;
+    };
+    let server = match std::env::var(JOIN_ENV) {
+        Ok(join) => {
+            let mut parts = join.split('\n');
+            let (Some(database_url), Some(secrets), Some(lease)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                panic!("{JOIN_ENV} holds a database URL, a secrets dir and a lease");
+            };
+            let lease = lease.parse().expect("a lease in ms");
+            TestServer::join(database_url, std::path::Path::new(secrets), |c| {
+                adjust(c);
+                c.queue_lease_ms = lease;
+            })
+            .await
+        }
+        Err(_) => TestServer::start_with(adjust).await,
+    };
     let org = server.org(true).await;
     {
         let mut out = std::io::stdout().lock();

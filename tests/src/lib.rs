@@ -113,15 +113,7 @@ impl TestServer {
                 None,
             ),
         };
-        let mut config = Config {
-            listen: "127.0.0.1:0".into(),
-            data_dir: data_dir.path().to_path_buf(),
-            database_url: Some(database_url.clone()),
-            bootstrap_email: Some("bootstrap@example.com".into()),
-            bootstrap_password: Some("bootstrap-password".into()),
-            log: "warn".into(),
-            ..Config::default()
-        };
+        let mut config = base_config(data_dir.path(), &database_url);
         adjust(&mut config);
         // Installed after `adjust`, so no test can leave it out.
         let contract = Arc::new(ContractLog::default());
@@ -176,30 +168,54 @@ impl TestServer {
 
     /// [`Self::second_instance`] with its configuration adjusted.
     pub async fn second_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let config = self.config.clone();
+        Self::join_with(config, &self.secrets_dir(), adjust).await
+    }
+
+    /// The directory of this server's secrets (pepper, signing and secrets keys), which
+    /// every instance on its database shares.
+    pub fn secrets_dir(&self) -> std::path::PathBuf {
+        self.data_dir.path().join("secrets")
+    }
+
+    /// An instance on `database_url` with the secrets of `secrets_from` (another
+    /// instance's [`Self::secrets_dir`]), its own data dir, and the test configuration.
+    pub async fn join(
+        database_url: &str,
+        secrets_from: &std::path::Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = base_config(std::path::Path::new("."), database_url);
+        Self::join_with(base, secrets_from, adjust).await
+    }
+
+    async fn join_with(
+        mut config: Config,
+        secrets_from: &std::path::Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let secrets = data_dir.path().join("secrets");
         std::fs::create_dir_all(&secrets).expect("secrets dir");
         for name in ["api_key_pepper", "jwt_signing_secret", "secrets_key"] {
-            std::fs::copy(
-                self.data_dir.path().join("secrets").join(name),
-                secrets.join(name),
-            )
-            .expect("copying a server secret");
+            std::fs::copy(secrets_from.join(name), secrets.join(name))
+                .expect("copying a server secret");
         }
-        let mut config = self.config.clone();
         config.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
         let contract = Arc::new(ContractLog::default());
         config.response_tap = Some(contract.tap());
         let server = videovector_server::start(config.clone())
             .await
-            .expect("second instance starts");
+            .expect("another instance starts");
+        let database_url = config.database_url();
         TestServer {
             server,
             contract_guard: ContractGuard(contract.clone()),
             contract,
             data_dir,
-            database_url: self.database_url.clone(),
+            database_url,
             config,
             pg_admin: None,
         }
@@ -309,6 +325,19 @@ impl TestServer {
     }
 }
 
+/// The configuration every test server starts from.
+fn base_config(data_dir: &std::path::Path, database_url: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        database_url: Some(database_url.to_string()),
+        bootstrap_email: Some("bootstrap@example.com".into()),
+        bootstrap_password: Some("bootstrap-password".into()),
+        log: "warn".into(),
+        ..Config::default()
+    }
+}
+
 async fn server_dropped(pg_admin: Option<(String, String)>) {
     if let Some((admin_url, name)) = pg_admin {
         if let Ok(admin) = videovector_server::db::connect(&admin_url).await {
@@ -321,12 +350,14 @@ async fn server_dropped(pg_admin: Option<(String, String)>) {
 
 /// A tiny HTTP server on 127.0.0.1 for connector and webhook tests: answers `GET path` with
 /// the body registered for it (404 otherwise), answers any `POST` with `post_status`, and
-/// records every request (head and body) it receives.
+/// records every request (head and body) it receives. A request for a path given to
+/// [`LocalHttp::stall_next`] is recorded and never answered (as a hung peer).
 pub struct LocalHttp {
     pub base_url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<RecordedRequest>>>,
     /// Status code answered to POSTs; change it while the test runs.
     pub post_status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    stalls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// One request the [`LocalHttp`] server received.
@@ -351,10 +382,16 @@ impl LocalHttp {
             Arc::new(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let post_status = Arc::new(AtomicU16::new(200));
-        let (recorded, status) = (requests.clone(), post_status.clone());
+        let stalls = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        let (recorded, status, stalling) = (requests.clone(), post_status.clone(), stalls.clone());
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (files, recorded, status) = (files.clone(), recorded.clone(), status.clone());
+                let (files, recorded, status, stalling) = (
+                    files.clone(),
+                    recorded.clone(),
+                    status.clone(),
+                    stalling.clone(),
+                );
                 tokio::spawn(async move {
                     let mut data = Vec::new();
                     let mut buf = [0u8; 65536];
@@ -396,6 +433,11 @@ impl LocalHttp {
                         headers,
                         body,
                     });
+                    if stalling.lock().unwrap().remove(&path) {
+                        // Held open, unanswered, until the peer goes away or the test ends.
+                        let _ = socket.read(&mut buf).await;
+                        return;
+                    }
                     let (code, payload) = if method == "POST" {
                         (
                             status.load(std::sync::atomic::Ordering::SeqCst),
@@ -420,7 +462,13 @@ impl LocalHttp {
             base_url,
             requests,
             post_status,
+            stalls,
         }
+    }
+
+    /// The next request for `path` is recorded and never answered.
+    pub fn stall_next(&self, path: &str) {
+        self.stalls.lock().unwrap().insert(path.to_string());
     }
 
     pub fn url(&self, path: &str) -> String {

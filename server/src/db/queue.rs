@@ -99,8 +99,18 @@ pub async fn claim(
 ) -> Result<Option<Claimed>, DbErr> {
     let backend = db.get_database_backend();
     let postgres = backend == DbBackend::Postgres;
-    let at = |n: usize| if postgres { format!("${n}") } else { "?".into() };
-    let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let at = |n: usize| {
+        if postgres {
+            format!("${n}")
+        } else {
+            "?".into()
+        }
+    };
+    let lock = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let now = chrono::Utc::now();
     let now_ms = now.timestamp_millis();
     let token = crate::ids::new_id("lease");
@@ -384,7 +394,10 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(written.rows_affected, expected);
-            assert_eq!(renew(&db, &RUNS, &lease.claimed, LEASE).await.unwrap(), expected == 1);
+            assert_eq!(
+                renew(&db, &RUNS, &lease.claimed, LEASE).await.unwrap(),
+                expected == 1
+            );
         }
     }
 

@@ -141,8 +141,12 @@ impl JobWorker {
         }
         let all_failed = !files.is_empty() && files.iter().all(|f| f.status == "failed");
         if all_failed {
-            self.finish(lease, job::FAILED, Some("every file failed; see files".into()))
-                .await
+            self.finish(
+                lease,
+                job::FAILED,
+                Some("every file failed; see files".into()),
+            )
+            .await
         } else {
             self.finish(lease, job::SUCCEEDED, None).await
         }

@@ -347,7 +347,12 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
     let client = server.admin_client(&org);
     for id in ["run_interrupted", "run_claimed_never_started"] {
         let run = wait_done(&client, id).await;
-        assert_eq!(run.status, types::RunStatus::Succeeded, "{id}: {:?}", run.error);
+        assert_eq!(
+            run.status,
+            types::RunStatus::Succeeded,
+            "{id}: {:?}",
+            run.error
+        );
         assert!(!run.result.unwrap().citations.is_empty(), "{id}");
     }
     let mut events = Vec::new();
