@@ -269,6 +269,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, detail)
     }
 
+    /// A 503 `unavailable`: a dependency (credentials, storage) cannot be reached now; the
+    /// client retries after `Retry-After` seconds.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            detail,
+        )
+        .with_header("Retry-After", "1")
+    }
+
     /// A 500 whose cause has already been logged; the body says nothing about it.
     pub fn internal() -> Self {
         Self::new(

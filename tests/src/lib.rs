@@ -6,6 +6,7 @@
 pub mod balancer;
 pub mod child;
 pub mod contract;
+pub mod private_postgres;
 
 use std::{
     sync::Arc,
@@ -96,10 +97,25 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let admin_url = std::env::var(PG_ENV).ok().filter(|url| !url.is_empty());
+        Self::start_on(admin_url, adjust).await
+    }
+
+    /// A server on a fresh database of the PostgreSQL server at `admin_url` (whatever
+    /// `VIDEOVECTOR_TEST_DATABASE_URL` says).
+    pub async fn start_on_postgres(
+        admin_url: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        Self::start_on(Some(admin_url.to_string()), adjust).await
+    }
+
+    /// A server on a fresh database of the PostgreSQL server at `admin_url`, or on SQLite.
+    async fn start_on(admin_url: Option<String>, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_admin) = match std::env::var(PG_ENV) {
-            Ok(admin_url) if !admin_url.is_empty() => {
+        let (database_url, pg_admin) = match admin_url {
+            Some(admin_url) => {
                 let (url, name) = fresh_pg_database(&admin_url)
                     .await
                     .expect("creating a test database");
@@ -358,6 +374,8 @@ pub struct LocalHttp {
     /// Status code answered to POSTs; change it while the test runs.
     pub post_status: std::sync::Arc<std::sync::atomic::AtomicU16>,
     stalls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// Milliseconds every answer waits before it is sent (a slow peer); 0 at first.
+    pub answer_delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One request the [`LocalHttp`] server received.
@@ -383,14 +401,21 @@ impl LocalHttp {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let post_status = Arc::new(AtomicU16::new(200));
         let stalls = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
-        let (recorded, status, stalling) = (requests.clone(), post_status.clone(), stalls.clone());
+        let answer_delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (recorded, status, stalling, delay) = (
+            requests.clone(),
+            post_status.clone(),
+            stalls.clone(),
+            answer_delay_ms.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (files, recorded, status, stalling) = (
+                let (files, recorded, status, stalling, delay) = (
                     files.clone(),
                     recorded.clone(),
                     status.clone(),
                     stalling.clone(),
+                    delay.clone(),
                 );
                 tokio::spawn(async move {
                     let mut data = Vec::new();
@@ -438,6 +463,8 @@ impl LocalHttp {
                         let _ = socket.read(&mut buf).await;
                         return;
                     }
+                    let wait = delay.load(std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                     let (code, payload) = if method == "POST" {
                         (
                             status.load(std::sync::atomic::Ordering::SeqCst),
@@ -463,6 +490,7 @@ impl LocalHttp {
             requests,
             post_status,
             stalls,
+            answer_delay_ms,
         }
     }
 

@@ -233,10 +233,5 @@ fn bearer_token(header: &str) -> Option<&str> {
 }
 
 fn unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable,
-        "credentials cannot be checked right now; retry shortly",
-    )
-    .with_header("Retry-After", "1")
+    ApiError::unavailable("credentials cannot be checked right now; retry shortly")
 }

@@ -7,6 +7,7 @@ pub mod migrations;
 pub mod notifications;
 pub mod point_reads;
 pub mod queue;
+pub mod reachability;
 pub mod read_cache;
 pub mod segment_store;
 
@@ -48,6 +49,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .acquire_timeout(reachability::ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // Per connection: WAL lets readers proceed during writes; busy_timeout makes
         // concurrent writers wait instead of failing with SQLITE_BUSY.

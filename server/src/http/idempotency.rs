@@ -124,7 +124,7 @@ impl BodyFingerprints {
     }
 }
 
-fn db_failure(e: impl std::fmt::Display) -> ApiError {
+fn db_failure(e: impl std::fmt::Display + 'static) -> ApiError {
     crate::services::internal("idempotency record", e)
 }
 

@@ -22,8 +22,16 @@ use std::fmt::Display;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Select, SqlErr};
 use videovector_api_spec::{services::ServiceResult, ApiError};
 
-/// Logs an internal failure and answers a 500 that says nothing about it.
-pub fn internal(context: &str, error: impl Display) -> ApiError {
+/// Logs an internal failure and answers a 500 that says nothing about it; or, when the
+/// failure is the database being unreachable, a 503 `unavailable` with `Retry-After`.
+pub fn internal(context: &str, error: impl Display + 'static) -> ApiError {
+    let unreachable = (&error as &dyn std::any::Any)
+        .downcast_ref::<DbErr>()
+        .is_some_and(crate::db::reachability::is_unreachable);
+    if unreachable {
+        tracing::warn!(error = %error, "{context}: the database is unreachable");
+        return ApiError::unavailable("the database cannot be reached right now; retry shortly");
+    }
     tracing::error!(error = %error, "{context}");
     ApiError::internal()
 }

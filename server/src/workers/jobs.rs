@@ -122,7 +122,10 @@ impl JobWorker {
                     files[i].status = "succeeded".into();
                     files[i].segments = count;
                 }
-                Err(error) => {
+                // The database is away: not the file's fault. The job stops here, its lease
+                // runs out, and it goes on from this file once the database is back.
+                Err(FileFailure::Unreachable(e)) => return Err(e),
+                Err(FileFailure::Failed(error)) => {
                     files[i].status = "failed".into();
                     files[i].error = Some(error);
                 }
@@ -189,14 +192,14 @@ impl JobWorker {
         org_id: &str,
         file: &StoredFile,
         headers: &BoundHeaders,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, FileFailure> {
         let body = self.fetch(&file.url, headers).await?;
         let cues = captions::parse(format_of(&file.format).1, &body)?;
         let idx = index::for_org(org_id)
             .filter(index::Column::Id.eq(&file.index_id))
             .one(&self.db)
             .await
-            .map_err(|e| internal_file_error("loading the index", e))?
+            .map_err(|e| storage_failure("loading the index", e))?
             .ok_or_else(|| format!("index `{}` does not exist", file.index_id))?;
         let mut stored = 0u64;
         let mut last_seq = None;
@@ -233,7 +236,7 @@ impl JobWorker {
                 .segments
                 .store(&idx, segments, true)
                 .await
-                .map_err(|e| internal_file_error("storing segments", e))?
+                .map_err(|e| storage_failure("storing segments", e))?
                 .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;
             self.indexer
                 .offer(batch.seq, &batch.segment_ids, batch.segments);
@@ -281,7 +284,24 @@ impl JobWorker {
     }
 }
 
-fn internal_file_error(context: &str, error: impl std::fmt::Display) -> String {
+/// Why a file was not ingested.
+enum FileFailure {
+    /// The file's own fault (or the server's), told to the user in the file's `error`.
+    Failed(String),
+    /// The database cannot be reached: the file is tried again later.
+    Unreachable(sea_orm::DbErr),
+}
+
+impl From<String> for FileFailure {
+    fn from(error: String) -> Self {
+        FileFailure::Failed(error)
+    }
+}
+
+fn storage_failure(context: &str, error: sea_orm::DbErr) -> FileFailure {
+    if crate::db::reachability::is_unreachable(&error) {
+        return FileFailure::Unreachable(error);
+    }
     tracing::error!(error = %error, "{context}");
-    format!("{context} failed on the server; retry the job")
+    FileFailure::Failed(format!("{context} failed on the server; retry the job"))
 }

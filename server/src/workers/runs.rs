@@ -122,6 +122,11 @@ impl RunWorker {
                         None,
                     )
                 }
+                // The database is away: the run is not the cause. Left running, its lease
+                // runs out and it is run again once the database is back.
+                Err(e) if e.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE => {
+                    return Err(sea_orm::DbErr::Custom(e.problem.detail.clone()));
+                }
                 Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
             };
             self.finish(lease, status, result, error).await

@@ -312,3 +312,299 @@ async fn an_instance_killed_mid_delivery_leaves_it_to_another_that_sends_it_agai
     taker.stop().await;
     api.stop().await;
 }
+
+/// What a load of clients saw, by what happened to each request.
+#[derive(Default)]
+struct Tally {
+    /// Texts of segments whose ingest was answered 201.
+    acknowledged: std::sync::Mutex<Vec<String>>,
+    /// Outcome ("201", "503 unavailable", "transport error", ...) and how many.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+    /// When the last non-2xx answer or transport error happened, from the start.
+    last_failure: std::sync::Mutex<Option<Duration>>,
+}
+
+impl Tally {
+    fn count(&self, outcome: String, started: Instant, ok: bool) {
+        *self.outcomes.lock().unwrap().entry(outcome).or_default() += 1;
+        if !ok {
+            *self.last_failure.lock().unwrap() = Some(started.elapsed());
+        }
+    }
+}
+
+/// One client of the load: ingests one segment at a time into `idx_load`, and searches
+/// every fourth request, alternating between the instances.
+async fn load_client(
+    n: usize,
+    urls: [String; 2],
+    token: String,
+    tally: std::sync::Arc<Tally>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    started: Instant,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut i = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        i += 1;
+        let base = &urls[i % 2];
+        let word = format!("zq{n}x{i}");
+        let request = if i.is_multiple_of(4) {
+            http.post(format!("{base}/api/v2/indexes/idx_load/search"))
+                .json(&serde_json::json!({"query": "load"}))
+        } else {
+            http.post(format!("{base}/api/v2/indexes/idx_load/segments"))
+                .json(&serde_json::json!({"segments": [{
+                    "media_id": "load", "start_seconds": i, "end_seconds": i + 1,
+                    "text": format!("{word} load"),
+                }]}))
+        };
+        match request.bearer_auth(&token).send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let retry_after = answer.headers().contains_key("retry-after");
+                let body: serde_json::Value = answer.json().await.unwrap_or_default();
+                if status == reqwest::StatusCode::CREATED {
+                    tally.acknowledged.lock().unwrap().push(word);
+                }
+                let mut code = body["code"].as_str().unwrap_or_default().to_string();
+                if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && !retry_after {
+                    code.push_str(" without Retry-After");
+                }
+                tally.count(
+                    format!("{} {code}", status.as_u16()).trim().to_string(),
+                    started,
+                    status.is_success(),
+                );
+            }
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "transport error"
+                };
+                tally.count(kind.to_string(), started, false);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The segment texts stored in `idx_load`.
+async fn stored_texts(server: &TestServer) -> std::collections::HashSet<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = server.db();
+    db.query_all(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT text FROM segments WHERE media_id = 'load'",
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| {
+        let text: String = row.try_get_by_index(0).unwrap();
+        text.split(' ').next().unwrap_or_default().to_string()
+    })
+    .collect()
+}
+
+/// PostgreSQL crashes (every backend killed) and is back two seconds later, then stops
+/// cleanly for seven seconds (longer than a request waits for a connection), while eight
+/// clients ingest and search through two instances and a connector job runs. What a client
+/// sees: requests in flight at the crash, and requests that waited 5 s for a connection
+/// during the long outage, get 503 `unavailable` with `Retry-After` (never a 500, never a
+/// request hanging to its own timeout); a short outage is only a pause; once the database
+/// is back, requests succeed at once, with no restart of either instance. Every ingest
+/// answered 201 is stored and searchable on both instances; the job finishes with every
+/// file ingested (none failed for the outage); notices flow again (a key revoked on one
+/// instance is refused by the other within a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crashing_under_load_loses_no_acknowledged_write() {
+    if std::env::var(videovector_tests::PG_ENV).is_err() {
+        eprintln!("chaos: PostgreSQL restarts run in the PostgreSQL-backed run");
+        return;
+    }
+    let postgres = videovector_tests::private_postgres::PrivatePostgres::start();
+    let paths: Vec<String> = (0..20).map(|i| format!("/f{i}.vtt")).collect();
+    let files = LocalHttp::start(
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), captions(&format!("file{i}"), 50)))
+            .collect(),
+    )
+    .await;
+    // A slow source, so the job spans both outages.
+    files
+        .answer_delay_ms
+        .store(800, std::sync::atomic::Ordering::SeqCst);
+    let a = TestServer::start_on_postgres(&postgres.admin_url(), |c| {
+        c.allow_private_targets = true;
+        c.queue_lease_ms = 3_000;
+    })
+    .await;
+    let b = a.second_instance().await;
+    let org = a.org(true).await;
+    let client = a.admin_client(&org);
+    create_index(&client, "idx_load").await;
+    let token = a.token(&org, &[videovector_api_spec::Scope::Write]);
+    let connector = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name("Twenty files")
+                .kind(types::ConnectorKind::Http)
+                .files(
+                    (0..20)
+                        .map(|i| {
+                            types::ConnectorFile::builder()
+                                .url(files.url(&format!("/f{i}.vtt")))
+                                .media_id(format!("file{i}"))
+                                .index_id("idx_load")
+                                .try_into()
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    let tally = std::sync::Arc::new(Tally::default());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..8)
+        .map(|n| {
+            tokio::spawn(load_client(
+                n,
+                [a.url(), b.url()],
+                token.clone(),
+                tally.clone(),
+                stop.clone(),
+                started,
+            ))
+        })
+        .collect();
+    let job = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outages = tokio::task::spawn_blocking(move || {
+        let mut times = Vec::new();
+        for (mode, down) in [("immediate", 2), ("fast", 7)] {
+            let from = started.elapsed();
+            postgres.stop(mode);
+            std::thread::sleep(Duration::from_secs(down));
+            postgres.start_again();
+            times.push((mode, from, started.elapsed()));
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        (postgres, times)
+    });
+    let (postgres, times) = outages.await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let outcomes = tally.outcomes.lock().unwrap().clone();
+    let last_failure = tally.last_failure.lock().unwrap().unwrap_or_default();
+    eprintln!("chaos: PostgreSQL outages {times:?}; outcomes {outcomes:?}; last failure at {last_failure:?}");
+    for outcome in outcomes.keys() {
+        assert!(
+            ["200", "201", "503 unavailable"].contains(&outcome.as_str()),
+            "a client saw {outcome}: {outcomes:?}"
+        );
+    }
+    assert!(
+        outcomes.get("503 unavailable").is_some_and(|n| *n > 0),
+        "the long outage was told as 503s"
+    );
+    let back_at = times.last().unwrap().2;
+    assert!(
+        last_failure < back_at + Duration::from_secs(2),
+        "requests succeed again once the database is back ({last_failure:?}, back at {back_at:?})"
+    );
+
+    let acknowledged = tally.acknowledged.lock().unwrap().clone();
+    let stored = stored_texts(&a).await;
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|w| !stored.contains(*w))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    // Searchable on both instances: a sample across the run, the last ones included.
+    let sample: Vec<&String> = acknowledged
+        .iter()
+        .step_by(acknowledged.len() / 40 + 1)
+        .chain(acknowledged.iter().rev().take(5))
+        .collect();
+    for server in [&a, &b] {
+        let reader = server.admin_client(&org);
+        for word in &sample {
+            wait_for(Duration::from_secs(20), word, || async {
+                (hits(&reader, "idx_load", word).await == 1).then_some(())
+            })
+            .await;
+        }
+    }
+
+    let done = wait_for(Duration::from_secs(60), "the job finishes", || async {
+        let job = client
+            .job_view()
+            .job_id(&job.id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        (!matches!(
+            job.status,
+            types::JobStatus::Queued | types::JobStatus::Running
+        ))
+        .then_some(job)
+    })
+    .await;
+    assert_eq!(done.status, types::JobStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        (done.progress.files_done, done.progress.files_failed),
+        (20, 0),
+        "{:?}",
+        done.files
+    );
+
+    let (key_id, secret) = a.api_key(&org, &[videovector_api_spec::Scope::Read]).await;
+    let http = reqwest::Client::new();
+    let read_on_b = || async {
+        http.get(b.api("/indexes"))
+            .header("X-API-Key", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(read_on_b().await, reqwest::StatusCode::OK);
+    client
+        .api_key_revoke()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    wait_for(
+        Duration::from_secs(1),
+        "the revocation reaches b",
+        || async { (read_on_b().await == reqwest::StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
+
+    b.stop().await;
+    a.stop().await;
+    drop(postgres);
+}
