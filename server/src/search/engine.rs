@@ -350,6 +350,23 @@ impl SearchEngine {
         self.handle(uid)?.commit(Some(seq))
     }
 
+    /// Throws away every write staged and not committed, closing the writers: one that
+    /// failed to write (on a full disk, say) may be unusable. The caller stages those
+    /// changes again, from the database.
+    pub fn discard_staged(&self) {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for handle in open.values() {
+            let writer = handle
+                .writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            // Dropping a writer discards what it staged (and waits for its threads).
+            drop(writer);
+            handle.dirty.store(false, Ordering::Release);
+        }
+    }
+
     /// Drops every cached writer with nothing staged (frees their memory; they reopen on
     /// the next write).
     pub fn release_writers(&self) {

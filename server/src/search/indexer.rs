@@ -256,10 +256,26 @@ impl Indexer {
                 Ok(None) => self.poll_interval(),
                 Err(e) => {
                     tracing::error!(error = %e, "applying segment changes to the search index; retrying");
+                    self.start_over_from_applied().await;
                     Duration::from_secs(1)
                 }
             };
         }
+    }
+
+    /// After a failed step (a full disk, the database away), throws away what is staged and
+    /// not committed, so the next step stages it again from the database, into writers
+    /// opened anew. Searches meanwhile answer from the last commit.
+    async fn start_over_from_applied(&self) {
+        let mut staging = self.staging.lock().await;
+        let engine = self.engine.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || engine.discard_staged()).await {
+            tracing::error!(error = %e, "discarding staged search changes");
+        }
+        *staging = Staging {
+            seq: self.applied(),
+            ..Staging::default()
+        };
     }
 
     /// Merges the indexes committed to since their last merge, unless a merge runs: off

@@ -608,3 +608,146 @@ async fn postgres_crashing_under_load_loses_no_acknowledged_write() {
     a.stop().await;
     drop(postgres);
 }
+
+/// A tmpfs of `size` mounted at a path (needs root), lazily unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs at {}", path.display());
+        Tmpfs(path.to_path_buf())
+    }
+
+    /// Writes a file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        // What is left is smaller than a chunk: take it too.
+        while file.write_all(&[0u8; 512]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn runs_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// The disk of one instance's search copy fills up. What a client sees: that instance
+/// still answers every request; an ingest through it is stored and answered 201 (with
+/// `searchable: false` when it asked to wait), because the database holds the data; its
+/// searches answer from what its copy held before; the other instance is unaffected.
+/// Once space is freed, the copy catches up by itself (no restart) and finds every
+/// segment exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_search_disk_delays_searches_and_loses_nothing() {
+    if !runs_as_root() {
+        eprintln!("chaos: filling a disk needs root (a tmpfs mount); skipped");
+        return;
+    }
+    let a = TestServer::start().await;
+    let org = a.org(true).await;
+    let client = a.admin_client(&org);
+    create_index(&client, "idx_disk").await;
+    let mut mounted = None;
+    let b = a
+        .second_instance_with(|c| mounted = Some(Tmpfs::mount(&c.search_dir(), "4m")))
+        .await;
+    let disk = mounted.unwrap();
+    let on_b = b.admin_client(&org);
+    let ingest = |client: Client, word: &'static str, count: usize, wait: bool| async move {
+        let segments: Vec<types::SegmentInput> = (0..count)
+            .map(|i| {
+                types::SegmentInput::builder()
+                    .media_id("disk")
+                    .start_seconds(i as f64)
+                    .end_seconds(i as f64 + 1.0)
+                    .text(format!("{word} {word}{i}x {}", "padding ".repeat(40)))
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        client
+            .segment_ingest()
+            .index_id("idx_disk")
+            .body(types::SegmentBatch::builder().segments(segments).wait(wait))
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    assert!(ingest(on_b.clone(), "before", 10, true).await.searchable);
+    let filler = disk.fill();
+
+    // One wait through b (it times out: the copy keeps failing to commit, retrying each
+    // second), more through a.
+    let through_b = ingest(on_b.clone(), "during", 500, true).await;
+    assert_eq!(through_b.segment_ids.len(), 500, "acknowledged and stored");
+    assert!(!through_b.searchable, "b's copy cannot take it");
+    for word in ["during", "meanwhile", "meanwhile"] {
+        let through_a = ingest(client.clone(), word, 500, true).await;
+        assert!(through_a.searchable, "a's copy is unaffected");
+    }
+    let stored = 10 + 2_000;
+    assert_eq!(
+        hits(&on_b, "idx_disk", "before").await,
+        10,
+        "b still answers"
+    );
+    assert_eq!(
+        hits(&on_b, "idx_disk", "during").await,
+        0,
+        "from its old copy"
+    );
+    let index = on_b
+        .index_view()
+        .index_id("idx_disk")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(index.segment_count, stored, "every write was stored");
+
+    std::fs::remove_file(filler).unwrap();
+    let freed = Instant::now();
+    // Each segment has a word of its own: found once, so neither lost nor doubled.
+    for (word, count) in [("before", 10), ("during", 1000), ("meanwhile", 1000)] {
+        for i in (0..count).step_by(97).chain([count - 1]) {
+            let own = format!("{word}{}x", i % 500);
+            wait_for(Duration::from_secs(30), &own, || async {
+                let found = hits(&on_b, "idx_disk", &own).await;
+                let expected = if word == "before" { 1 } else { 2 }; // ingested twice
+                assert!(found <= expected, "{own} found {found} times");
+                (found == expected).then_some(())
+            })
+            .await;
+        }
+    }
+    let caught_up = freed.elapsed();
+    eprintln!(
+        "chaos: a search copy whose disk was full caught up {caught_up:?} after space was freed"
+    );
+    b.stop().await;
+    drop(disk);
+    a.stop().await;
+}
