@@ -9,6 +9,7 @@
 //!     [--smoke] [--json FILE] [--concurrency 32] [--duration 5]
 //! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
 //! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
+//! cargo run --release -p videovector-bench -- request-path  # connection layers, blocking searches
 //! ```
 
 mod api;
@@ -16,6 +17,7 @@ mod cluster;
 mod corpus;
 mod load;
 mod report;
+mod request_path;
 mod scale;
 mod scenarios;
 mod server_process;
@@ -69,8 +71,18 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
         options.concurrency = options.concurrency.min(8);
     }
     anyhow::ensure!(
-        ["all", "auth", "ingest", "search", "memory", "startup", "cluster", "scale"]
-            .contains(&options.scenario.as_str()),
+        [
+            "all",
+            "auth",
+            "ingest",
+            "search",
+            "memory",
+            "startup",
+            "cluster",
+            "scale",
+            "request-path",
+        ]
+        .contains(&options.scenario.as_str()),
         "unknown scenario {}",
         options.scenario
     );
@@ -126,7 +138,13 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
             scenarios::drop_postgres(&admin_url, &url).await?;
         }
         "scale" => scale::run(&mut report, options, admin_url.as_deref()).await?,
-        _ => scenarios::one_server(&mut report, options, admin_url.as_deref()).await?,
+        "request-path" => request_path::run(&mut report, options).await?,
+        _ => {
+            scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;
+            if options.scenario == "all" {
+                request_path::run(&mut report, options).await?;
+            }
+        }
     }
     Ok(report)
 }

@@ -225,28 +225,9 @@ impl DirectIndex {
     fn build(segments: usize) -> anyhow::Result<DirectIndex> {
         let dir = tempfile::tempdir()?;
         let engine = SearchEngine::new(dir.path().to_path_buf())?;
-        let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
-        let texts: Vec<String> = (0..segments).map(|_| corpus.sentence()).collect();
         let start = Instant::now();
-        for (chunk_no, chunk) in texts.chunks(10_000).enumerate() {
-            let docs: Vec<SegmentDoc> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, text)| SegmentDoc {
-                    segment_id: format!("seg{}", chunk_no * 10_000 + i),
-                    media_id: "m".into(),
-                    start_seconds: 0.0,
-                    end_seconds: 1.0,
-                    text: text.clone(),
-                    labels: vec![],
-                    metadata: None,
-                })
-                .collect();
-            engine.stage_new("bench", &docs)?;
-        }
-        engine.commit("bench", 0)?;
+        let texts = index_corpus(&engine, segments)?;
         let segments_per_second = segments as f64 / start.elapsed().as_secs_f64();
-        engine.release_writers();
         Ok(DirectIndex {
             _dir: dir,
             engine,
@@ -254,6 +235,32 @@ impl DirectIndex {
             segments_per_second,
         })
     }
+}
+
+/// Indexes the corpus's first `segments` texts in `engine` as index `bench`, with one
+/// commit at the end; returns the texts.
+pub fn index_corpus(engine: &SearchEngine, segments: usize) -> anyhow::Result<Vec<String>> {
+    let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
+    let texts: Vec<String> = (0..segments).map(|_| corpus.sentence()).collect();
+    for (chunk_no, chunk) in texts.chunks(10_000).enumerate() {
+        let docs: Vec<SegmentDoc> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, text)| SegmentDoc {
+                segment_id: format!("seg{}", chunk_no * 10_000 + i),
+                media_id: "m".into(),
+                start_seconds: 0.0,
+                end_seconds: 1.0,
+                text: text.clone(),
+                labels: vec![],
+                metadata: None,
+            })
+            .collect();
+        engine.stage_new("bench", &docs)?;
+    }
+    engine.commit("bench", 0)?;
+    engine.release_writers();
+    Ok(texts)
 }
 
 /// The corpus's `segments` as ingest bodies of [`BATCH`] segments. Only the last batch

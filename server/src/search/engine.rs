@@ -182,14 +182,19 @@ impl SearchIndex {
 pub struct SearchEngine {
     root: PathBuf,
     open: Mutex<HashMap<String, Arc<SearchIndex>>>,
+    /// Searches that may run on the blocking pool at once: one per core. More threads than
+    /// cores only share them, at the cost of switching (the bench's `request-path`).
+    pub(super) search_slots: tokio::sync::Semaphore,
 }
 
 impl SearchEngine {
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&root)?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(SearchEngine {
             root,
             open: Mutex::new(HashMap::new()),
+            search_slots: tokio::sync::Semaphore::new(cores * 2),
         })
     }
 

@@ -36,12 +36,16 @@ pub struct Hit {
 impl SearchEngine {
     /// [`Self::search`] of each of `uids`, on the blocking pool: scoring and reading stored
     /// documents is CPU and disk work that would otherwise hold an async worker thread, and
-    /// with it every request waiting on that thread.
+    /// with it every request waiting on that thread. At most one search per core runs at
+    /// once; the others wait their turn without holding a thread.
     pub async fn search_off_thread(
         self: &Arc<Self>,
         uids: Vec<String>,
         q: SearchQuery,
     ) -> tantivy::Result<Vec<Vec<Hit>>> {
+        let _slot = self.search_slots.acquire().await.map_err(|e| {
+            tantivy::TantivyError::InternalError(format!("the search slots closed: {e}"))
+        })?;
         let engine = self.clone();
         tokio::task::spawn_blocking(move || uids.iter().map(|uid| engine.search(uid, &q)).collect())
             .await
