@@ -5,7 +5,7 @@
 //!   or `Connection: close`; `http::lingering`: a closing connection read out first) and
 //!   **client addresses** (`client_address::find_client`, the trusted-proxy rule): two tiny
 //!   poem servers on loopback with the same two routes, one bare (plain `TcpAcceptor`, no
-//!   layer), one with the layers as `http::app` installs them. Loaded with GETs, and with
+//!   layer), one with the layers as `http::routes` installs them. Loaded with GETs, and with
 //!   POSTs of a 4 KiB body refused before it is read (the case the layers exist for: on the
 //!   bare server such a connection may be dropped, which shows as errors).
 //! - **Searches on the blocking pool** (`SearchEngine::search_off_thread`): the same

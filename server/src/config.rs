@@ -69,10 +69,6 @@ pub struct Config {
     pub segment_changes_retained: u64,
     /// `tracing` filter, e.g. `info` or `videovector_server=debug`.
     pub log: String,
-    /// An observer of every response (test harnesses); never read from files or the
-    /// environment.
-    #[serde(skip)]
-    pub response_tap: Option<crate::http::response_tap::ResponseTap>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -143,7 +139,6 @@ impl Default for Config {
             queue_lease_ms: 30_000,
             segment_changes_retained: 100_000,
             log: "info".into(),
-            response_tap: None,
         }
     }
 }

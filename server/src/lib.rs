@@ -1,7 +1,8 @@
 //! The VideoVector API v2 service: configuration, storage, authentication, search and the
 //! HTTP surface that enforces the committed contract. The binary (`videovector`) is a thin
-//! CLI over [`http::app`].
+//! CLI over [`app`], the composition root.
 
+pub mod app;
 pub mod auth;
 pub mod captions;
 pub mod client_address;
@@ -20,5 +21,5 @@ pub mod secrets_at_rest;
 pub mod services;
 pub mod workers;
 
+pub use app::{start, start_observed, AppState, RunningServer};
 pub use config::Config;
-pub use http::app::{start, AppState, RunningServer};

@@ -7,10 +7,10 @@ use clap::{Parser, Subcommand};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use videovector_api_spec::Scope;
 use videovector_server::{
+    app::Storage,
     config::{Config, Overrides},
     db,
     db::entities::{operator, organization},
-    db::{direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     search::{Indexer, SearchEngine},
     services::{auth, resealing},
 };
@@ -115,18 +115,17 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reindex => {
-            let db = db::open(&config).await?;
+            let storage = Storage::open(&config).await?;
             let engine = Arc::new(SearchEngine::new(config.search_dir())?);
-            let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
-            let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
-            let segments = SegmentStore::new(db.clone(), direct, reads);
-            Indexer::new(db, segments, engine).rebuild_all().await?;
+            Indexer::new(storage.db, storage.segments, engine)
+                .rebuild_all()
+                .await?;
             println!("search indexes rebuilt");
             Ok(())
         }
         Command::ResealSecrets => {
             let db = db::open(&config).await?;
-            let keyring = videovector_server::http::app::load_keyring(&config)?;
+            let keyring = videovector_server::app::load_keyring(&config)?;
             let report =
                 resealing::reseal_all(&db, &keyring, resealing::Reseal::NotCurrent).await?;
             println!(
@@ -206,7 +205,7 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .transpose()?;
-    let (_, signing) = videovector_server::http::app::load_secrets(&config)?;
+    let (_, signing) = videovector_server::app::load_secrets(&config)?;
     let issuer = Arc::new(videovector_server::auth::jwt::TokenIssuer::new(
         &config.jwt,
         &signing,

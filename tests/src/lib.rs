@@ -133,8 +133,7 @@ impl TestServer {
         adjust(&mut config);
         // Installed after `adjust`, so no test can leave it out.
         let contract = Arc::new(ContractLog::default());
-        config.response_tap = Some(contract.tap());
-        let server = videovector_server::start(config.clone())
+        let server = videovector_server::start_observed(config.clone(), Some(contract.tap()))
             .await
             .expect("server starts");
         TestServer {
@@ -162,7 +161,7 @@ impl TestServer {
         } = self;
         server.stop().await.expect("server stops");
         between(data_dir.path());
-        let server = videovector_server::start(config.clone())
+        let server = videovector_server::start_observed(config.clone(), Some(contract.tap()))
             .await
             .expect("server restarts");
         TestServer {
@@ -221,8 +220,7 @@ impl TestServer {
         config.data_dir = data_dir.path().to_path_buf();
         adjust(&mut config);
         let contract = Arc::new(ContractLog::default());
-        config.response_tap = Some(contract.tap());
-        let server = videovector_server::start(config.clone())
+        let server = videovector_server::start_observed(config.clone(), Some(contract.tap()))
             .await
             .expect("another instance starts");
         let database_url = config.database_url();

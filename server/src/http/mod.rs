@@ -1,7 +1,6 @@
 //! The HTTP surface: routes, middleware (problem mapping, guard, idempotency, connections
 //! kept usable), Swagger UI, health checks.
 
-pub mod app;
 pub mod docs;
 pub mod idempotency;
 pub mod keep_alive;
@@ -9,4 +8,5 @@ pub mod lingering;
 pub mod problems;
 pub mod request_checks;
 pub mod response_tap;
+pub mod routes;
 pub mod site;

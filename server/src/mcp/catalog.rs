@@ -271,6 +271,24 @@ impl Catalog {
         self.tools.get(name)
     }
 
+    /// The tools as `mcp_config_view` lists them: name, description and required scope.
+    pub fn tools(&self) -> Vec<videovector_api_spec::dto::mcp::McpTool> {
+        self.iter()
+            .filter_map(|t| {
+                Some(videovector_api_spec::dto::mcp::McpTool {
+                    name: t.rule.operation_id.clone(),
+                    description: t
+                        .tool
+                        .description
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                    required_scope: t.required_scope()?,
+                })
+            })
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Arc<OperationTool>> {
         self.tools.values()
     }

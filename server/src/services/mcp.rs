@@ -1,5 +1,6 @@
 //! `mcp_config_view`: the MCP client configuration for the server at `/mcp`, with its tools
-//! (the MCP catalog: every operation an API key may call, and the scope it needs).
+//! (from the MCP catalog, handed over by the composition root: every operation an API key
+//! may call, and the scope it needs).
 
 use async_trait::async_trait;
 use videovector_api_spec::{
@@ -8,30 +9,14 @@ use videovector_api_spec::{
     Principal,
 };
 
-use crate::mcp::catalog::Catalog;
-
 pub struct Mcp {
     pub public_url: String,
     tools: Vec<McpTool>,
 }
 
 impl Mcp {
-    pub fn new(public_url: String, catalog: &Catalog) -> Self {
-        let tools = catalog
-            .iter()
-            .filter_map(|t| {
-                Some(McpTool {
-                    name: t.rule.operation_id.clone(),
-                    description: t
-                        .tool
-                        .description
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_string(),
-                    required_scope: t.required_scope()?,
-                })
-            })
-            .collect();
+    /// `tools`: the MCP catalog's tools, as the configuration lists them.
+    pub fn new(public_url: String, tools: Vec<McpTool>) -> Self {
         Mcp { public_url, tools }
     }
 }

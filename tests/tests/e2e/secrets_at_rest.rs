@@ -264,7 +264,7 @@ async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
 
     // Step 2: `reseal-secrets` rewrites what the old key sealed (four idempotent responses,
     // the webhook's secret, the connector's headers).
-    let keyring = videovector_server::http::app::load_keyring(server.config()).unwrap();
+    let keyring = videovector_server::app::load_keyring(server.config()).unwrap();
     let report = reseal_all(server.db(), &keyring, Reseal::NotCurrent)
         .await
         .unwrap();

@@ -1,44 +1,32 @@
-//! Assembles the service from a [`Config`]: database, secrets, search, services, routes;
-//! and runs it on a listener (the binary's `serve`, and the tests on 127.0.0.1:0).
+//! The composition root: builds the service from a [`Config`] (storage, secrets, search,
+//! authentication, services, workers and the HTTP surface) for `serve` and the tests, the
+//! storage alone for `reindex`, and the secrets for `reseal-secrets` and `token`; and runs
+//! it on a listener.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{
-    endpoint::BoxEndpoint,
-    get, handler,
-    http::StatusCode,
-    listener::TcpAcceptor,
-    middleware::{CatchPanic, Tracing},
-    web::Data,
-    EndpointExt, IntoResponse, Response, Route,
-};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use poem::listener::TcpAcceptor;
+use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use videovector_api_spec::{services::Services, COMMITTED_SPEC};
 
-use super::{
-    docs,
-    idempotency::{BodyFingerprints, Idempotency},
-    keep_alive::keep_connections_usable,
-    lingering::LingeringAcceptor,
-    problems::ProblemMapping,
-    request_checks::{large_body_budget, RequestChecks, RequestContract},
-    response_tap, site,
-};
 use crate::{
     auth::{
         authenticator::Authenticator,
-        guard::Guard,
         jwt::{TokenIssuer, TokenVerifier},
         rate_limit::LoginLimiter,
         route_table::RouteTable,
         server_secrets,
     },
-    client_address::{self, TrustedProxies},
+    client_address::TrustedProxies,
     config::Config,
-    db::{self, direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
+    db::{direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
     events::Events,
-    mcp::{catalog::Catalog, dispatch::Dispatch, handler::VideoVectorMcp, transport::McpEndpoint},
+    http::{
+        lingering::LingeringAcceptor, request_checks::RequestContract, response_tap::ResponseTap,
+        routes::Surface,
+    },
+    mcp::catalog::Catalog,
     search::{Indexer, SearchEngine},
     secrets_at_rest::Keyring,
     services::{
@@ -58,9 +46,6 @@ use crate::{
     },
     workers::{deliveries::DeliveryWorker, jobs::JobWorker, runs::RunWorker},
 };
-
-/// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Everything the service holds.
 pub struct AppState {
@@ -93,6 +78,36 @@ pub struct AppState {
     pub events: Events,
 }
 
+/// The database with the reads and writes built over it: what `serve` and `reindex` share.
+pub struct Storage {
+    pub db: DatabaseConnection,
+    /// The API-key and index reads every authenticated request makes.
+    pub reads: Arc<PointReads>,
+    /// Segment batches, written and read back.
+    pub segments: SegmentStore,
+}
+
+impl Storage {
+    /// Opens the configured database (migrating it) with its reads and writes.
+    pub async fn open(config: &Config) -> anyhow::Result<Storage> {
+        let db = crate::db::open(config).await?;
+        Ok(Storage::over(config, db))
+    }
+
+    /// The reads and writes over an open database: a SQLite file also gets its direct
+    /// connections (see `db::direct`).
+    fn over(config: &Config, db: DatabaseConnection) -> Storage {
+        let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
+        let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
+        let segments = SegmentStore::new(db.clone(), direct, reads.clone());
+        Storage {
+            db,
+            reads,
+            segments,
+        }
+    }
+}
+
 /// The keyring sealing secrets at rest, from config or the data dir.
 pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
     Keyring::load(
@@ -118,7 +133,7 @@ impl AppState {
     /// Opens the database (migrating it), recovers the search indexes, and bootstraps an
     /// operator on first start.
     pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let db = db::open(&config).await?;
+        let db = crate::db::open(&config).await?;
         if let Some((email, generated)) = crate::services::auth::bootstrap(
             &db,
             config.bootstrap_email.as_deref(),
@@ -145,9 +160,9 @@ impl AppState {
         }
         let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
-        let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
-        let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
-        let segments = SegmentStore::new(db.clone(), direct, reads.clone());
+        let Storage {
+            reads, segments, ..
+        } = Storage::over(&config, db.clone());
         let authenticator = Arc::new(Authenticator::new(
             db.clone(),
             reads.clone(),
@@ -283,143 +298,26 @@ impl AppState {
                 events: self.events.clone(),
                 keyring: self.keyring.clone(),
             }),
-            mcp: Arc::new(Mcp::new(public_url.to_string(), &self.catalog)),
+            mcp: Arc::new(Mcp::new(public_url.to_string(), self.catalog.tools())),
         })
     }
 
-    /// The MCP server: its tool calls run through `api` (below the base path), observed by
-    /// the response tap as REST requests are.
-    fn mcp_endpoint(
-        self: &Arc<Self>,
-        api: Arc<BoxEndpoint<'static, Response>>,
-        public_url: &str,
-    ) -> anyhow::Result<McpEndpoint> {
-        let tap = self.config.response_tap.clone();
-        let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
-            Route::new()
-                .nest("/api/v2", api)
-                .data(self.clone())
-                .around(move |next, req| response_tap::observe(next, req, tap.clone()))
-                .map_to_response()
-                .boxed(),
-        );
-        let mut allowed_hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-        if let Some(host) = reqwest::Url::parse(public_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-        {
-            allowed_hosts.push(host);
-        }
-        Ok(McpEndpoint::new(
-            VideoVectorMcp {
-                catalog: self.catalog.clone(),
-                dispatch: Dispatch::new(calls),
-            },
-            self.authenticator.clone(),
-            allowed_hosts,
-            self.shutdown.child_token(),
-        ))
-    }
-
-    /// The whole HTTP application.
-    pub fn routes(
-        self: &Arc<Self>,
-        public_url: &str,
-    ) -> anyhow::Result<impl poem::Endpoint<Output = Response>> {
-        let api: Arc<BoxEndpoint<'static, Response>> = Arc::new(
-            videovector_api_spec::spec::service()
-                .with(Idempotency {
-                    db: self.db.clone(),
-                    keyring: self.keyring.clone(),
-                    fingerprints: BodyFingerprints::new(&self.pepper),
-                })
-                .with(RequestChecks {
-                    contract: self.request_contract.clone(),
-                    large_bodies: large_body_budget(),
-                })
-                .with(Guard {
-                    table: self.table.clone(),
-                    authenticator: self.authenticator.clone(),
-                })
-                .data(self.services(public_url)?)
-                .with(ProblemMapping)
-                .boxed(),
-        );
-        let tap = self.config.response_tap.clone();
-        let trusted = Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?);
-        let mcp = self.mcp_endpoint(api.clone(), public_url)?;
-        Ok(site::mount(Route::new())?
-            .at(docs::SPEC_PATH, get(docs::openapi_json))
-            .nest("/api/v2", api)
-            .at("/mcp", mcp)
-            .at("/docs", get(docs::docs_root))
-            .at("/docs/", get(docs::docs_index))
-            .at("/docs/*path", get(docs::docs_file))
-            .at("/healthz", get(healthz))
-            .at("/readyz", get(readyz))
-            .data(docs::swagger_config())
-            .data(self.clone())
-            .around(limit_body)
-            .around(move |next, req| client_address::find_client(next, req, trusted.clone()))
-            // A panic in a handler is a logged 500 problem, not a dropped connection.
-            .with(CatchPanic::new())
-            .with(ProblemMapping)
-            .with(Tracing)
-            .around(move |next, req| response_tap::observe(next, req, tap.clone()))
-            .around(keep_connections_usable)
-            .map_to_response())
-    }
-}
-
-/// Refuses a body above [`MAX_BODY_BYTES`] with 413: a declared length before reading, any
-/// other body (chunked, or HTTP/2 with no length at all) as soon as it grows past the limit.
-/// No framing gets past it: an h2c body carries neither `Content-Length` nor
-/// `Transfer-Encoding`, and was read in full before this.
-async fn limit_body<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem::Result<Response> {
-    use tokio::io::AsyncReadExt;
-    let too_large = || {
-        poem::Error::from_string(
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        )
-    };
-    match req.headers().get(poem::http::header::CONTENT_LENGTH) {
-        Some(length) => {
-            let declared = length.to_str().ok().and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-                return Err(too_large());
-            }
-        }
-        None => {
-            let mut body = Vec::new();
-            req.take_body()
-                .into_async_read()
-                .take(MAX_BODY_BYTES as u64 + 1)
-                .read_to_end(&mut body)
-                .await
-                .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST))?;
-            if body.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            req.set_body(body);
-        }
-    }
-    next.call(req).await.map(IntoResponse::into_response)
-}
-
-#[handler]
-fn healthz() -> &'static str {
-    "ok"
-}
-
-#[handler]
-async fn readyz(state: Data<&Arc<AppState>>) -> Response {
-    match state.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
+    /// What the HTTP surface is built from.
+    fn surface(&self, public_url: &str, tap: Option<ResponseTap>) -> anyhow::Result<Surface> {
+        Ok(Surface {
+            db: self.db.clone(),
+            keyring: self.keyring.clone(),
+            pepper: self.pepper.clone(),
+            table: self.table.clone(),
+            request_contract: self.request_contract.clone(),
+            authenticator: self.authenticator.clone(),
+            catalog: self.catalog.clone(),
+            services: self.services(public_url)?,
+            trusted_proxies: Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?),
+            response_tap: tap,
+            shutdown: self.shutdown.clone(),
+            public_url: public_url.to_string(),
+        })
     }
 }
 
@@ -487,6 +385,15 @@ impl RunningServer {
 
 /// Binds `config.listen` and serves in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    start_observed(config, None).await
+}
+
+/// [`start`], with `tap` observing every exchange (the test harness holds each answer to
+/// the committed spec).
+pub async fn start_observed(
+    config: Config,
+    tap: Option<ResponseTap>,
+) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let public_url = config
@@ -494,7 +401,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState::init(config).await?;
-    let app = state.routes(&public_url)?;
+    let app = state.surface(&public_url, tap)?.routes()?;
     let shutdown = state.shutdown.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -515,35 +422,4 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown: Some(tx),
         task,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[handler]
-    fn echo_length(body: Vec<u8>) -> String {
-        body.len().to_string()
-    }
-
-    /// A body with no declared length and no chunked framing (what an h2c client sends) is
-    /// held to the limit like any other.
-    #[tokio::test]
-    async fn a_body_without_any_framing_header_is_held_to_the_limit() {
-        let over = poem::Request::builder()
-            .method(poem::http::Method::POST)
-            .body(vec![0u8; MAX_BODY_BYTES + 1]);
-        assert!(over
-            .headers()
-            .get(poem::http::header::CONTENT_LENGTH)
-            .is_none());
-        let refused = limit_body(echo_length, over).await.unwrap_err();
-        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
-
-        let within = poem::Request::builder()
-            .method(poem::http::Method::POST)
-            .body(vec![0u8; 1024]);
-        let answer = limit_body(echo_length, within).await.unwrap();
-        assert_eq!(answer.into_body().into_string().await.unwrap(), "1024");
-    }
 }
