@@ -20,7 +20,10 @@ use crate::{
     },
     client_address::TrustedProxies,
     config::Config,
-    db::{direct::DirectSqlite, point_reads::PointReads, segment_store::SegmentStore},
+    db::{
+        backend::Backend, direct::DirectSqlite, point_reads::PointReads,
+        segment_store::SegmentStore,
+    },
     events::Events,
     http::{
         lingering::LingeringAcceptor, request_checks::RequestContract, response_tap::ResponseTap,
@@ -81,6 +84,7 @@ pub struct AppState {
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
 pub struct Storage {
     pub db: DatabaseConnection,
+    pub backend: Backend,
     /// The API-key and index reads every authenticated request makes.
     pub reads: Arc<PointReads>,
     /// Segment batches, written and read back.
@@ -91,20 +95,25 @@ impl Storage {
     /// Opens the configured database (migrating it) with its reads and writes.
     pub async fn open(config: &Config) -> anyhow::Result<Storage> {
         let db = crate::db::open(config).await?;
-        Ok(Storage::over(config, db))
+        Storage::over(config, db)
     }
 
     /// The reads and writes over an open database: a SQLite file also gets its direct
     /// connections (see `db::direct`).
-    fn over(config: &Config, db: DatabaseConnection) -> Storage {
-        let direct = DirectSqlite::for_url(&config.database_url()).map(Arc::new);
+    fn over(config: &Config, db: DatabaseConnection) -> anyhow::Result<Storage> {
+        let backend = config.backend()?;
+        let direct = match &backend {
+            Backend::Sqlite { file } => Some(Arc::new(DirectSqlite::open(file.clone()))),
+            Backend::Postgres => None,
+        };
         let reads = Arc::new(PointReads::new(direct.clone(), db.clone()));
         let segments = SegmentStore::new(db.clone(), direct, reads.clone());
-        Storage {
+        Ok(Storage {
             db,
+            backend,
             reads,
             segments,
-        }
+        })
     }
 }
 
@@ -161,8 +170,11 @@ impl AppState {
         let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
         let Storage {
-            reads, segments, ..
-        } = Storage::over(&config, db.clone());
+            backend,
+            reads,
+            segments,
+            ..
+        } = Storage::over(&config, db.clone())?;
         let authenticator = Arc::new(Authenticator::new(
             db.clone(),
             reads.clone(),
@@ -173,6 +185,7 @@ impl AppState {
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();
         crate::cluster::follow(
+            &backend,
             &config.database_url(),
             reads.clone(),
             indexer.clone(),

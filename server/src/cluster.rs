@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     db::{
+        backend::Backend,
         notifications::{Notice, CHANNEL},
         point_reads::PointReads,
     },
@@ -27,16 +28,17 @@ use crate::{
 pub const LISTENER_APPLICATION_NAME: &str = "videovector-listener";
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Starts following notices when `database_url` is PostgreSQL; stops at `shutdown`. The
+/// Starts following notices when `backend` is PostgreSQL; stops at `shutdown`. The
 /// first connection is made before this returns, so an instance that starts serving
 /// already follows the others (if it cannot, it keeps trying in the background).
 pub async fn follow(
+    backend: &Backend,
     database_url: &str,
     reads: Arc<PointReads>,
     indexer: Arc<Indexer>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if !database_url.starts_with("postgres") {
+    if !backend.is_postgres() {
         return Ok(());
     }
     let options = PgConnectOptions::from_str(database_url)?

@@ -35,14 +35,14 @@ pub struct DirectSqlite {
 }
 
 impl DirectSqlite {
-    /// Direct access to the file a `sqlite:` URL names; `None` for other databases and for
-    /// in-memory SQLite (which a second connection cannot see).
-    pub fn for_url(url: &str) -> Option<DirectSqlite> {
-        sqlite_file(url).map(|path| DirectSqlite {
-            path,
+    /// Direct access to the SQLite database `file` (see `db::backend`); connections open
+    /// when first used.
+    pub fn open(file: PathBuf) -> DirectSqlite {
+        DirectSqlite {
+            path: file,
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
-        })
+        }
     }
 
     /// Runs `query` on a read connection, on the calling thread.
@@ -98,21 +98,6 @@ fn to_db_err(e: rusqlite::Error) -> DbErr {
     DbErr::Custom(format!("sqlite: {e}"))
 }
 
-/// The file a `sqlite:` URL names, or `None` for other databases and in-memory SQLite.
-/// sqlx's own parser reads the URL (percent-decoding included), so both open one file.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    use std::str::FromStr;
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") || rest.contains("mode=memory") {
-        return None;
-    }
-    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    Some(options.get_filename().to_path_buf())
-}
-
 /// A timestamp as sqlx-sqlite writes it.
 pub fn timestamp_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
@@ -162,26 +147,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn which_urls_get_direct_access() {
-        assert_eq!(
-            sqlite_file("sqlite:///data/videovector.db?mode=rwc"),
-            Some(PathBuf::from("/data/videovector.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:relative.db"),
-            Some(PathBuf::from("relative.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:///data/my%20dir/v.db?mode=rwc"),
-            Some(PathBuf::from("/data/my dir/v.db")),
-            "percent-decoded as sqlx does"
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("sqlite://file?mode=memory"), None);
-        assert_eq!(sqlite_file("postgres://postgres@127.0.0.1/test"), None);
-    }
-
-    #[test]
     fn timestamps_in_every_stored_form() {
         let expected = DateTime::parse_from_rfc3339("2026-11-27T17:14:45.123456Z")
             .unwrap()
@@ -210,7 +175,7 @@ mod tests {
         setup
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER);")
             .unwrap();
-        let direct = DirectSqlite::for_url(&format!("sqlite://{}", path.display())).unwrap();
+        let direct = DirectSqlite::open(path.clone());
         direct
             .write(|txn| txn.execute("INSERT INTO t VALUES (7)", []))
             .unwrap();

@@ -1,5 +1,6 @@
 //! Storage: connection, versioned migrations and the sea-orm entities.
 
+pub mod backend;
 pub mod change_log;
 pub mod direct;
 pub mod entities;
@@ -46,9 +47,10 @@ pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection
 /// Opens the database without migrating.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let backend = backend::Backend::from_url(url)?;
     let mut options = ConnectOptions::new(url.to_string());
     options
-        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .max_connections(if backend.is_postgres() { 16 } else { 8 })
         .acquire_timeout(reachability::ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // Per connection: WAL lets readers proceed during writes; busy_timeout makes

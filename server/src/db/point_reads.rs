@@ -39,12 +39,12 @@ const INDEX_IN_ORG: &str = "SELECT uid, org_id, id, name, description, segment_c
      updated_at FROM indexes WHERE org_id = ?1 AND id = ?2";
 
 pub struct PointReads {
-    backend: Backend,
+    source: Source,
 }
 
-enum Backend {
+enum Source {
     Sqlite(Arc<DirectSqlite>),
-    Orm(Box<CachedOrm>),
+    Postgres(Box<CachedOrm>),
 }
 
 struct CachedOrm {
@@ -58,26 +58,26 @@ struct CachedOrm {
 impl PointReads {
     /// Reads through `direct` when the database is a SQLite file, else through `db`.
     pub fn new(direct: Option<Arc<DirectSqlite>>, db: DatabaseConnection) -> Self {
-        let backend = match direct {
-            Some(direct) => Backend::Sqlite(direct),
-            None => Backend::Orm(Box::new(CachedOrm {
+        let source = match direct {
+            Some(direct) => Source::Sqlite(direct),
+            None => Source::Postgres(Box::new(CachedOrm {
                 db,
                 keys: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
                 indexes: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
             })),
         };
-        PointReads { backend }
+        PointReads { source }
     }
 
     /// Whether rows are being cached now (notices are followed).
     pub fn is_live(&self) -> bool {
-        matches!(&self.backend, Backend::Orm(orm) if orm.keys.is_live())
+        matches!(&self.source, Source::Postgres(orm) if orm.keys.is_live())
     }
 
     /// Turns the caches on while notices are followed, and off (empty) while they may be
     /// missed.
     pub fn set_live(&self, live: bool) {
-        if let Backend::Orm(orm) = &self.backend {
+        if let Source::Postgres(orm) = &self.source {
             orm.keys.set_live(live);
             orm.indexes.set_live(live);
         }
@@ -85,7 +85,7 @@ impl PointReads {
 
     /// Forgets the rows `notice` says changed.
     pub fn forget(&self, notice: &Notice) {
-        let Backend::Orm(orm) = &self.backend else {
+        let Source::Postgres(orm) = &self.source else {
             return;
         };
         let CachedOrm { keys, indexes, .. } = orm.as_ref();
@@ -113,20 +113,20 @@ impl PointReads {
 
     /// Records in the cached key that this instance wrote its last use.
     pub fn note_last_use(&self, digest: &str, at: chrono::DateTime<chrono::Utc>) {
-        if let Backend::Orm(orm) = &self.backend {
+        if let Source::Postgres(orm) = &self.source {
             orm.keys.update(digest, |key| key.last_used_at = Some(at));
         }
     }
 
     /// The key whose current or previous digest is `digest`.
     pub async fn api_key_by_digest(&self, digest: &str) -> Result<Option<api_key::Model>, DbErr> {
-        match &self.backend {
-            Backend::Sqlite(readers) => readers.read(|conn| {
+        match &self.source {
+            Source::Sqlite(readers) => readers.read(|conn| {
                 conn.prepare_cached(API_KEY_BY_DIGEST)?
                     .query_row([digest], api_key_from_row)
                     .optional()
             }),
-            Backend::Orm(orm) => {
+            Source::Postgres(orm) => {
                 let CachedOrm { db, keys, .. } = orm.as_ref();
                 if let Some(key) = keys.get(digest) {
                     return Ok(Some(key));
@@ -155,13 +155,13 @@ impl PointReads {
         org_id: &str,
         id: &str,
     ) -> Result<Option<index::Model>, DbErr> {
-        match &self.backend {
-            Backend::Sqlite(readers) => readers.read(|conn| {
+        match &self.source {
+            Source::Sqlite(readers) => readers.read(|conn| {
                 conn.prepare_cached(INDEX_IN_ORG)?
                     .query_row([org_id, id], index_from_row)
                     .optional()
             }),
-            Backend::Orm(orm) => {
+            Source::Postgres(orm) => {
                 let CachedOrm { db, indexes, .. } = orm.as_ref();
                 let cache_key = (org_id.to_string(), id.to_string());
                 if let Some(index) = indexes.get(&cache_key) {

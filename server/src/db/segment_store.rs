@@ -7,16 +7,16 @@
 //! multi-row inserts (thousands of bound values, built and then handed one by one to
 //! sqlx-sqlite's worker) cost more than the work itself. On PostgreSQL a batch is one
 //! statement ([`store_postgres`]) that also announces it to the other instances (their
-//! search copies follow it, their caches forget the index's count). Other databases go
-//! through sea-orm.
+//! search copies follow it, their caches forget the index's count). There is no third
+//! backend (`db::backend`).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Row, Transaction};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Statement,
 };
 use videovector_api_spec::dto::indexes::SegmentInput;
 
@@ -27,9 +27,6 @@ use super::{
     point_reads::PointReads,
 };
 use crate::ids::new_id;
-
-/// Rows per multi-row insert on the sea-orm path.
-const INSERT_CHUNK: usize = 500;
 
 const RESERVE_ONE: &str = "UPDATE sequence_counters SET value = value + 1 \
      WHERE name = 'segment_changes' RETURNING value";
@@ -78,6 +75,7 @@ pub struct StoredBatch {
 #[derive(Clone)]
 pub struct SegmentStore {
     db: DatabaseConnection,
+    /// The SQLite file's own connections; `None` on PostgreSQL.
     direct: Option<Arc<DirectSqlite>>,
     reads: Arc<PointReads>,
 }
@@ -114,14 +112,9 @@ impl SegmentStore {
                 .await
                 .map_err(|e| DbErr::Custom(format!("storing segments: {e}")))??
             }
-            None if self.db.get_database_backend() == DbBackend::Postgres => {
-                let seq =
-                    store_postgres(&self.db, &self.reads, idx, &ids, &segments, now, flush).await?;
-                (seq, segments)
-            }
             None => {
                 let seq =
-                    store_orm(&self.db, &self.reads, idx, &ids, &segments, now, flush).await?;
+                    store_postgres(&self.db, &self.reads, idx, &ids, &segments, now, flush).await?;
                 (seq, segments)
             }
         };
@@ -227,73 +220,6 @@ fn store_direct(
         INSERT_BATCH_CHANGE,
         params![seq, idx.uid, segment_change::UPSERT_BATCH],
     )?;
-    Ok(Some(seq))
-}
-
-/// Other databases (SQLite without a file, such as `sqlite::memory:`): sea-orm, in one
-/// transaction.
-async fn store_orm(
-    db: &DatabaseConnection,
-    reads: &PointReads,
-    idx: &index::Model,
-    ids: &[String],
-    segments: &[SegmentInput],
-    now: DateTime<Utc>,
-    flush: bool,
-) -> Result<Option<i64>, DbErr> {
-    let txn = db.begin().await?;
-    // As in `store_direct`: counting first locks the index row.
-    let counted = index::Entity::update_many()
-        .col_expr(
-            index::Column::SegmentCount,
-            Expr::col(index::Column::SegmentCount).add(ids.len() as i64),
-        )
-        .col_expr(index::Column::UpdatedAt, Expr::value(now))
-        .filter(index::Column::Uid.eq(&idx.uid))
-        .exec(&txn)
-        .await?;
-    if counted.rows_affected == 0 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    let seq = reserve_sequence(&txn).await?;
-    let models: Vec<segment::ActiveModel> = segments
-        .iter()
-        .zip(ids)
-        .map(|(s, id)| segment::ActiveModel {
-            id: Set(id.clone()),
-            index_uid: Set(idx.uid.clone()),
-            org_id: Set(idx.org_id.clone()),
-            media_id: Set(s.media_id.to_string()),
-            start_seconds: Set(s.start_seconds),
-            end_seconds: Set(s.end_seconds),
-            text: Set(s.text.to_string()),
-            labels: Set(labels_json(&s.labels)),
-            metadata: Set(s.metadata.as_ref().map(metadata_json)),
-            created_at: Set(now),
-            change_seq: Set(Some(seq)),
-        })
-        .collect();
-    for chunk in models.chunks(INSERT_CHUNK) {
-        segment::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    segment_change::Entity::insert(segment_change::ActiveModel {
-        seq: Set(seq),
-        index_uid: Set(idx.uid.clone()),
-        segment_id: Set(None),
-        op: Set(segment_change::UPSERT_BATCH.to_string()),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let notice = Notice::Segments {
-        seq,
-        flush,
-        org_id: idx.org_id.clone(),
-        index_id: idx.id.clone(),
-    };
-    reads.commit_announcing(txn, &notice).await?;
     Ok(Some(seq))
 }
 
