@@ -60,19 +60,25 @@ pub struct QueueTable {
     pub name: &'static str,
     /// Whether its rows record `started_at`, set by the claim itself.
     pub has_started_at: bool,
+    /// The column of Unix milliseconds before which a queued row is not due (a retry's
+    /// backoff), if its rows have one.
+    pub due_at_ms: Option<&'static str>,
 }
 
 pub const RUNS: QueueTable = QueueTable {
     name: "runs",
     has_started_at: true,
+    due_at_ms: None,
 };
 pub const JOBS: QueueTable = QueueTable {
     name: "jobs",
     has_started_at: true,
+    due_at_ms: None,
 };
 pub const DELIVERIES: QueueTable = QueueTable {
     name: "webhook_deliveries",
     has_started_at: false,
+    due_at_ms: Some("next_attempt_ms"),
 };
 
 /// A row [`claim`] moved to `running`: its id and the token of the lease it holds. Every
@@ -86,7 +92,7 @@ pub struct Claimed {
 }
 
 /// Moves the oldest claimable row of `table` to `running` under a new lease of `lease`, and
-/// returns it. Claimable: `queued` (and `extra`, an SQL condition or `TRUE`), or `running`
+/// returns it. Claimable: `queued` (and due, for a table with a due column), or `running`
 /// with its lease run out (its worker stopped: killed, or cut off from the database), which
 /// is taken over where its worker left it. One statement: a crash cannot leave a row
 /// `running` without a lease. `started_at` is set by the first claim only. Ids sort by
@@ -94,14 +100,17 @@ pub struct Claimed {
 pub async fn claim(
     db: &DatabaseConnection,
     table: &QueueTable,
-    extra: &str,
     lease: std::time::Duration,
 ) -> Result<Option<Claimed>, DbErr> {
     let backend = db.get_database_backend();
     let postgres = backend == DbBackend::Postgres;
-    let at = |n: usize| {
+    // Each value is bound where it is used, in the order of the SQL text: SQLite's `?`
+    // are positional, PostgreSQL's are numbered.
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |value: Value| {
+        values.push(value);
         if postgres {
-            format!("${n}")
+            format!("${}", values.len())
         } else {
             "?".into()
         }
@@ -114,28 +123,29 @@ pub async fn claim(
     let now = chrono::Utc::now();
     let now_ms = now.timestamp_millis();
     let token = crate::ids::new_id("lease");
-    // Placeholders in the order SQLite binds them (PostgreSQL numbers them).
-    let mut values: Vec<Value> = vec![token.clone().into(), (now_ms + lease_ms(lease)).into()];
+    let set_token = bind(token.clone().into());
+    let set_expiry = bind((now_ms + lease_ms(lease)).into());
     let started = if table.has_started_at {
-        values.push(now.into());
-        format!(", started_at = COALESCE(started_at, {})", at(3))
+        format!(", started_at = COALESCE(started_at, {})", bind(now.into()))
     } else {
         String::new()
     };
-    values.push(now_ms.into());
-    let expired_at = at(values.len());
+    let due = match table.due_at_ms {
+        Some(column) => format!("{column} <= {}", bind(now_ms.into())),
+        None => "TRUE".into(),
+    };
+    let expired = bind(now_ms.into());
     let name = table.name;
     let (queued, running) = (QueueStatus::Queued.as_str(), QueueStatus::Running.as_str());
     let claimable = format!(
-        "((status = '{queued}' AND ({extra})) OR \
-          (status = '{running}' AND (lease_expires_ms IS NULL OR lease_expires_ms < {expired_at})))"
+        "((status = '{queued}' AND {due}) OR \
+          (status = '{running}' AND (lease_expires_ms IS NULL OR lease_expires_ms < {expired})))"
     );
     let sql = format!(
-        "UPDATE {name} SET status = '{running}', lease_token = {}, lease_expires_ms = {}{started} \
+        "UPDATE {name} SET status = '{running}', lease_token = {set_token}, \
+         lease_expires_ms = {set_expiry}{started} \
          WHERE id = (SELECT id FROM {name} WHERE {claimable} ORDER BY id LIMIT 1{lock}) \
-         RETURNING id",
-        at(1),
-        at(2),
+         RETURNING id"
     );
     let row = db
         .query_one(Statement::from_sql_and_values(backend, sql, values))
@@ -329,7 +339,7 @@ mod tests {
         let (_dir, db) = scratch_db().await;
         let now = chrono::Utc::now();
         insert_run(&db, "run_1", QueueStatus::Queued, None).await;
-        let claimed = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let claimed = claim(&db, &RUNS, LEASE).await.unwrap().unwrap();
         assert_eq!(claimed.id, "run_1");
         let row = run::Entity::find_by_id("run_1")
             .one(&db)
@@ -339,7 +349,7 @@ mod tests {
         assert_eq!(row.status, run::RUNNING);
         let started = row.started_at.expect("the claim set started_at");
         assert!((started - now).num_seconds().abs() < 5);
-        assert_eq!(claim(&db, &RUNS, "TRUE", LEASE).await.unwrap(), None);
+        assert_eq!(claim(&db, &RUNS, LEASE).await.unwrap(), None);
     }
 
     async fn set_lease_expiry(db: &DatabaseConnection, id: &str, at_ms: Option<i64>) {
@@ -365,13 +375,13 @@ mod tests {
         insert_run(&db, "run_d_done", QueueStatus::Failed, Some(long_ago)).await;
         set_lease_expiry(&db, "run_c_live", Some(now_ms + 60_000)).await;
         set_lease_expiry(&db, "run_d_done", Some(now_ms - 60_000)).await;
-        let first = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let first = claim(&db, &RUNS, LEASE).await.unwrap().unwrap();
         assert_eq!(first.id, "run_a_expired");
         set_lease_expiry(&db, "run_a_expired", Some(now_ms - 1)).await;
-        let again = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let again = claim(&db, &RUNS, LEASE).await.unwrap().unwrap();
         assert_eq!(again.id, "run_a_expired", "the lease ran out");
         assert_ne!(again.token, first.token);
-        let unleased = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let unleased = claim(&db, &RUNS, LEASE).await.unwrap().unwrap();
         assert_eq!(unleased.id, "run_b_unleased");
         let row = run::Entity::find_by_id("run_b_unleased")
             .one(&db)
@@ -379,7 +389,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(row.started_at, Some(long_ago), "the first start is kept");
-        assert_eq!(claim(&db, &RUNS, "TRUE", LEASE).await.unwrap(), None);
+        assert_eq!(claim(&db, &RUNS, LEASE).await.unwrap(), None);
 
         // The first holder's writes change nothing; the second holder's do.
         let (old, new) = (
@@ -401,12 +411,54 @@ mod tests {
         }
     }
 
+    /// A delivery waiting out its backoff is not claimed until it is due.
+    #[tokio::test]
+    async fn a_queued_row_is_claimed_only_once_due() {
+        use crate::db::entities::webhook_delivery as delivery;
+        let (_dir, db) = scratch_db().await;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for (id, due_ms) in [("msg_later", now_ms + 60_000), ("msg_now", now_ms - 1)] {
+            delivery::ActiveModel {
+                id: Set(id.into()),
+                webhook_id: Set("wh_1".into()),
+                org_id: Set("org_q".into()),
+                event_type: Set("webhook.test".into()),
+                payload: Set("{}".into()),
+                status: Set(QueueStatus::Queued.as_str().into()),
+                attempts: Set("[]".into()),
+                next_attempt_ms: Set(due_ms),
+                created_at: Set(chrono::Utc::now()),
+                delivered_at: Set(None),
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+        }
+        let claimed = claim(&db, &DELIVERIES, LEASE).await.unwrap().unwrap();
+        assert_eq!(claimed.id, "msg_now");
+        assert_eq!(claim(&db, &DELIVERIES, LEASE).await.unwrap(), None);
+        // Once its lease has run out, the running one is claimed again, due or not.
+        db.execute(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE webhook_deliveries SET lease_expires_ms = ?, next_attempt_ms = ? WHERE id = ?",
+            [
+                (now_ms - 1).into(),
+                (now_ms + 60_000).into(),
+                "msg_now".into(),
+            ],
+        ))
+        .await
+        .unwrap();
+        let again = claim(&db, &DELIVERIES, LEASE).await.unwrap().unwrap();
+        assert_eq!(again.id, "msg_now");
+    }
+
     /// A cancelled row's lease is lost at the next heartbeat, so its worker stops.
     #[tokio::test]
     async fn cancelling_a_row_loses_its_lease_at_the_next_heartbeat() {
         let (_dir, db) = scratch_db().await;
         insert_run(&db, "run_1", QueueStatus::Queued, None).await;
-        let claimed = claim(&db, &RUNS, "TRUE", LEASE).await.unwrap().unwrap();
+        let claimed = claim(&db, &RUNS, LEASE).await.unwrap().unwrap();
         let lease = Lease::hold(&db, &RUNS, claimed, std::time::Duration::from_millis(150));
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert!(!lease.lost(), "renewed while running");

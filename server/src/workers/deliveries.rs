@@ -53,8 +53,7 @@ impl DeliveryWorker {
         tokio::spawn(async move {
             loop {
                 loop {
-                    let due = format!("next_attempt_ms <= {}", Utc::now().timestamp_millis());
-                    match claim(&self.db, &DELIVERIES, &due, self.lease).await {
+                    match claim(&self.db, &DELIVERIES, self.lease).await {
                         Ok(Some(claimed)) => {
                             let lease = Lease::hold(&self.db, &DELIVERIES, claimed, self.lease);
                             if let Err(e) = self.attempt(&lease).await {

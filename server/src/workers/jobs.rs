@@ -60,7 +60,7 @@ impl JobWorker {
         tokio::spawn(async move {
             loop {
                 loop {
-                    match claim(&self.db, &JOBS, "TRUE", self.lease).await {
+                    match claim(&self.db, &JOBS, self.lease).await {
                         Ok(Some(claimed)) => {
                             let lease = Lease::hold(&self.db, &JOBS, claimed, self.lease);
                             if let Err(e) = self.execute(&lease).await {

@@ -36,7 +36,7 @@ impl RunWorker {
         tokio::spawn(async move {
             loop {
                 loop {
-                    match claim(&self.db, &RUNS, "TRUE", self.lease).await {
+                    match claim(&self.db, &RUNS, self.lease).await {
                         Ok(Some(claimed)) => {
                             let lease = Lease::hold(&self.db, &RUNS, claimed, self.lease);
                             self.execute(&lease).await
