@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use anyhow::Result;
 use serde_json::Value;
-use videovector_api_spec::rules::operation_rules;
+use videovector_api_spec::{rules::operation_rules, spec::BASE_PATH};
 
 pub fn generate(spec: &Value) -> Result<String> {
     let rules = operation_rules(spec).map_err(anyhow::Error::msg)?;
@@ -39,7 +39,7 @@ pub fn generate(spec: &Value) -> Result<String> {
         let idem = if rule.idempotent { "yes" } else { "" };
         writeln!(
             out,
-            "| `{}` | {} | `/api/v2{}` | {} | {} | {} | {} |",
+            "| `{}` | {} | `{BASE_PATH}{}` | {} | {} | {} | {} |",
             rule.operation_id, rule.method, rule.path, auth, scope, idem, summary
         )?;
     }

@@ -7,7 +7,10 @@ use std::fmt::Write;
 
 use anyhow::{anyhow, Result};
 use serde_json::{Map, Value};
-use videovector_api_spec::rules::{operation_rules, OperationRule};
+use videovector_api_spec::{
+    rules::{operation_rules, OperationRule},
+    spec::BASE_PATH,
+};
 
 use crate::{
     html::{escape, markdown},
@@ -19,8 +22,6 @@ pub struct Reference {
     pub html: String,
     pub sections: Vec<Section>,
 }
-
-const BASE_PATH: &str = "/api/v2";
 
 pub fn render(spec: &Value) -> Result<Reference> {
     let rules = operation_rules(spec).map_err(|e| anyhow!(e))?;

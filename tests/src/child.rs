@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use videovector_api_spec::Scope;
+use videovector_api_spec::{spec::BASE_PATH, Scope};
 
 use crate::TestServer;
 
@@ -101,7 +101,7 @@ impl ChildServer {
     }
 
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v2{path}", self.url)
+        format!("{}{BASE_PATH}{path}", self.url)
     }
 
     /// The child's memory now.

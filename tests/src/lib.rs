@@ -16,7 +16,7 @@ use std::{
 use contract::{ContractGuard, ContractLog};
 
 use sea_orm::ConnectionTrait;
-use videovector_api_spec::Scope;
+use videovector_api_spec::{spec::BASE_PATH, Scope};
 use videovector_server::{
     config::Config,
     db::entities::operator,
@@ -245,7 +245,7 @@ impl TestServer {
     }
 
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v2{path}", self.url())
+        format!("{}{BASE_PATH}{path}", self.url())
     }
 
     pub fn db(&self) -> &sea_orm::DatabaseConnection {

@@ -70,3 +70,12 @@ pub fn docs_file(
 pub fn docs_index(config: Data<&Arc<utoipa_swagger_ui::Config<'static>>>) -> Response {
     serve_docs("", config.0)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_spec_is_served_under_the_base_path() {
+        let base = videovector_api_spec::spec::BASE_PATH;
+        assert_eq!(super::SPEC_PATH, format!("{base}/openapi.json"));
+    }
+}

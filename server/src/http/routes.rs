@@ -16,7 +16,7 @@ use poem::{
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio_util::sync::CancellationToken;
-use videovector_api_spec::services::Services;
+use videovector_api_spec::{services::Services, spec::BASE_PATH};
 
 use super::{
     docs,
@@ -86,7 +86,7 @@ impl Surface {
         let mcp = self.mcp_endpoint(api.clone());
         Ok(site::mount(Route::new())?
             .at(docs::SPEC_PATH, get(docs::openapi_json))
-            .nest("/api/v2", api)
+            .nest(BASE_PATH, api)
             .at("/mcp", mcp)
             .at("/docs", get(docs::docs_root))
             .at("/docs/", get(docs::docs_index))
@@ -112,7 +112,7 @@ impl Surface {
         let tap = self.response_tap.clone();
         let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
             Route::new()
-                .nest("/api/v2", api)
+                .nest(BASE_PATH, api)
                 .around(move |next, req| response_tap::observe(next, req, tap.clone()))
                 .map_to_response()
                 .boxed(),
