@@ -1,0 +1,54 @@
+//! Versioned schema migrations, applied in order at start-up (`videovector migrate` applies
+//! them alone). sea-orm-migration runs each migration in a transaction on PostgreSQL. One
+//! file per migration; a migration, once released, never changes.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+mod m0001_initial;
+mod m0002_prompts_and_runs;
+mod m0003_connectors_and_jobs;
+mod m0004_webhooks;
+mod m0005_batch_changes;
+mod m0006_login_attempts;
+mod m0007_secrets_key_checks;
+mod m0008_login_known_clients;
+mod m0009_queue_leases;
+
+use m0001_initial::M0001Initial;
+use m0002_prompts_and_runs::M0002PromptsAndRuns;
+use m0003_connectors_and_jobs::M0003ConnectorsAndJobs;
+use m0004_webhooks::M0004Webhooks;
+use m0005_batch_changes::M0005BatchChanges;
+use m0006_login_attempts::M0006LoginAttempts;
+use m0007_secrets_key_checks::M0007SecretsKeyChecks;
+use m0008_login_known_clients::M0008LoginKnownClients;
+use m0009_queue_leases::M0009QueueLeases;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(M0001Initial),
+            Box::new(M0002PromptsAndRuns),
+            Box::new(M0003ConnectorsAndJobs),
+            Box::new(M0004Webhooks),
+            Box::new(M0005BatchChanges),
+            Box::new(M0006LoginAttempts),
+            Box::new(M0007SecretsKeyChecks),
+            Box::new(M0008LoginKnownClients),
+            Box::new(M0009QueueLeases),
+        ]
+    }
+}
+
+/// A timestamp column with its time zone.
+fn ts(col: impl IntoIden) -> ColumnDef {
+    timestamp_with_time_zone(col)
+}
+
+/// A nullable timestamp column with its time zone.
+fn ts_null(col: impl IntoIden) -> ColumnDef {
+    timestamp_with_time_zone_null(col)
+}
