@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use poem_openapi::types::ToJSON;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::ErrorCode;
@@ -15,7 +14,9 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{connector_files::StoredFile, find_in_org, internal, pagination::PageRequest};
+use super::{
+    connector_files::StoredFile, find_in_org, internal, pagination::PageRequest, queued_work::Work,
+};
 use crate::{
     db::entities::{connector, job},
     db::queue::{self, QueueStatus},
@@ -77,6 +78,16 @@ pub struct Jobs {
 }
 
 impl Jobs {
+    fn work(&self) -> Work<'_> {
+        Work {
+            db: &self.db,
+            events: &self.events,
+            table: &queue::JOBS,
+            noun: "job",
+            cancelled_event: WebhookEventType::JobCancelled,
+        }
+    }
+
     async fn find(&self, who: &Principal, job_id: &str) -> ServiceResult<job::Model> {
         find_in_org(
             &self.db,
@@ -113,38 +124,20 @@ impl JobService for Jobs {
 
     async fn cancel(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
         let existing = self.find(who, job_id).await?;
-        let cancelled = queue::cancel(&self.db, &queue::JOBS, &existing.id)
-            .await
-            .map_err(|e| internal("cancelling a job", e))?;
-        let current = self.find(who, job_id).await?;
-        if !cancelled {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidTransition,
-                format!("a {} job cannot be cancelled", current.status),
-            ));
-        }
-        let dto = to_dto(&current);
-        self.events
-            .emit(
+        self.work()
+            .cancel(
                 &who.org_id,
-                WebhookEventType::JobCancelled,
-                dto.to_json().unwrap_or_default(),
+                &existing.id,
+                || self.find(who, job_id),
+                |j: &job::Model| &j.status,
+                to_dto,
             )
-            .await;
-        Ok(dto)
+            .await
     }
 
     async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
         let existing = self.find(who, job_id).await?;
-        if !QueueStatus::parse(&existing.status).retryable() {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidTransition,
-                format!(
-                    "only failed or cancelled jobs can be retried; this one is {}",
-                    existing.status
-                ),
-            ));
-        }
+        self.work().ensure_retryable(&existing.status)?;
         // The connector's current files, checked when they were set, with its current
         // headers at fetch time: a retry never replays an earlier configuration.
         let source = connector::for_org(&who.org_id)

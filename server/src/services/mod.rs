@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod page_token;
 pub mod pagination;
 pub mod prompts;
+pub mod queued_work;
 pub mod resealing;
 pub mod retrieval;
 pub mod runs;

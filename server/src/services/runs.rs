@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::ParseFromJSON;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
-use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{runs::*, webhooks::WebhookEventType},
     services::{PageParams, RunService, ServiceResult},
@@ -19,6 +18,7 @@ use super::{
     find_in_org, internal,
     pagination::PageRequest,
     prompts::{render, variables_of, Prompts},
+    queued_work::Work,
 };
 use crate::{
     db::entities::{index, run},
@@ -75,6 +75,16 @@ pub struct Runs {
 }
 
 impl Runs {
+    fn work(&self) -> Work<'_> {
+        Work {
+            db: &self.db,
+            events: &self.events,
+            table: &queue::RUNS,
+            noun: "run",
+            cancelled_event: WebhookEventType::RunCancelled,
+        }
+    }
+
     async fn find(&self, who: &Principal, run_id: &str) -> ServiceResult<run::Model> {
         find_in_org(
             &self.db,
@@ -183,38 +193,20 @@ impl RunService for Runs {
 
     async fn cancel(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        let cancelled = queue::cancel(&self.db, &queue::RUNS, &existing.id)
-            .await
-            .map_err(|e| internal("cancelling a run", e))?;
-        let current = self.find(who, run_id).await?;
-        if !cancelled {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidTransition,
-                format!("a {} run cannot be cancelled", current.status),
-            ));
-        }
-        let dto = to_dto(&current);
-        self.events
-            .emit(
+        self.work()
+            .cancel(
                 &who.org_id,
-                WebhookEventType::RunCancelled,
-                dto.to_json().unwrap_or_default(),
+                &existing.id,
+                || self.find(who, run_id),
+                |r: &run::Model| &r.status,
+                to_dto,
             )
-            .await;
-        Ok(dto)
+            .await
     }
 
     async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        if !QueueStatus::parse(&existing.status).retryable() {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidTransition,
-                format!(
-                    "only failed or cancelled runs can be retried; this one is {}",
-                    existing.status
-                ),
-            ));
-        }
+        self.work().ensure_retryable(&existing.status)?;
         let attempt = existing.attempt + 1;
         self.enqueue(queued(
             &who.org_id,
