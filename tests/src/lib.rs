@@ -5,6 +5,7 @@
 
 pub mod balancer;
 pub mod child;
+pub mod common_calls;
 pub mod contract;
 pub mod private_postgres;
 

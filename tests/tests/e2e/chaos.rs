@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use videovector_client::{types, Client};
-use videovector_tests::{child::ChildServer, LocalHttp, TestServer};
+use videovector_tests::{child::ChildServer, common_calls::create_index, LocalHttp, TestServer};
 
 /// The queue lease of every instance here: short, so a takeover is quick to see.
 const LEASE_MS: u64 = 1_500;
@@ -41,19 +41,6 @@ fn captions(word: &str, cues: usize) -> Vec<u8> {
         ));
     }
     text.into_bytes()
-}
-
-async fn create_index(client: &Client, id: &str) {
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some(id.parse().unwrap()))
-                .name("Chaos"),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn hits(client: &Client, index_id: &str, query: &str) -> usize {
@@ -104,7 +91,7 @@ async fn an_instance_killed_mid_job_leaves_it_to_another_that_finishes_it() {
     let api = api_only().await;
     let org = api.org(true).await;
     let client = api.admin_client(&org);
-    create_index(&client, "idx_chaos").await;
+    create_index(&client, "idx_chaos", "Chaos").await;
     let file = |path: &str, media: &str| -> types::ConnectorFile {
         types::ConnectorFile::builder()
             .url(files.url(path))
@@ -449,7 +436,7 @@ async fn postgres_crashing_under_load_loses_no_acknowledged_write() {
     let b = a.second_instance().await;
     let org = a.org(true).await;
     let client = a.admin_client(&org);
-    create_index(&client, "idx_load").await;
+    create_index(&client, "idx_load", "Load").await;
     let token = a.token(&org, &[videovector_api_spec::Scope::Write]);
     let connector = client
         .connector_create()
@@ -668,7 +655,7 @@ async fn a_full_search_disk_delays_searches_and_loses_nothing() {
     let a = TestServer::start().await;
     let org = a.org(true).await;
     let client = a.admin_client(&org);
-    create_index(&client, "idx_disk").await;
+    create_index(&client, "idx_disk", "Disk").await;
     let mut mounted = None;
     let b = a
         .second_instance_with(|c| mounted = Some(Tmpfs::mount(&c.search_dir(), "4m")))

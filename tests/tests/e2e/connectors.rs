@@ -6,28 +6,11 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use videovector_api_spec::Scope;
-use videovector_client::{types, Client, Error};
-use videovector_tests::{fixture, LocalHttp, TestServer};
-
-async fn wait_job(client: &Client, id: &str) -> types::Job {
-    for _ in 0..200 {
-        let job = client
-            .job_view()
-            .job_id(id)
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        if !matches!(
-            job.status,
-            types::JobStatus::Queued | types::JobStatus::Running
-        ) {
-            return job;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
-}
+use videovector_client::{types, Error};
+use videovector_tests::{
+    common_calls::{create_index, wait_job},
+    fixture, LocalHttp, TestServer,
+};
 
 fn file(url: String, media: &str) -> types::ConnectorFile {
     types::ConnectorFile::builder()
@@ -64,16 +47,7 @@ async fn a_sync_ingests_caption_files_and_fails_only_the_malformed_one() {
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_captions".parse().unwrap()))
-                .name("Captions"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_captions", "Captions").await;
     let connector = client
         .connector_create()
         .body(
@@ -202,16 +176,7 @@ async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
     let server = TestServer::start_with(|c| c.workers = false).await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_captions".parse().unwrap()))
-                .name("Captions"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_captions", "Captions").await;
     let refused = client
         .connector_create()
         .body(
@@ -302,16 +267,7 @@ async fn outbound_fetches_ignore_proxy_settings() {
     for name in ["NO_PROXY", "no_proxy"] {
         std::env::remove_var(name);
     }
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_captions".parse().unwrap()))
-                .name("Captions"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_captions", "Captions").await;
     let connector = client
         .connector_create()
         .body(
@@ -351,16 +307,7 @@ async fn header_values_reach_only_the_origin_they_were_set_for() {
     let trusted = LocalHttp::start(vec![("/a.vtt", fixture("captions/bulletin.vtt"))]).await;
     // Another port is another origin.
     let attacker = LocalHttp::start(vec![("/a.vtt", fixture("captions/bulletin.vtt"))]).await;
-    admin
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_captions".parse().unwrap()))
-                .name("Captions"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&admin, "idx_captions", "Captions").await;
     let secret_header = HashMap::from([(
         "Authorization".to_string(),
         "Bearer admin-only-secret".to_string(),

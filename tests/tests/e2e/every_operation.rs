@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use videovector_api_spec::COMMITTED_SPEC;
 use videovector_client::{types, Client, Error};
-use videovector_tests::{fixture, LocalHttp, TestServer};
+use videovector_tests::{common_calls::create_index, fixture, LocalHttp, TestServer};
 
 /// Every `operationId` in the committed spec.
 fn spec_operations() -> BTreeSet<String> {
@@ -118,16 +118,7 @@ async fn api_keys(client: &Client) {
 /// Creates, reads, fills and searches an index; returns its id.
 async fn indexes_and_retrieval(client: &Client) -> String {
     let index = "idx_tour".to_string();
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some(index.parse().unwrap()))
-                .name("Tour"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(client, &index, "Tour").await;
     let again = problem(
         client
             .index_create()

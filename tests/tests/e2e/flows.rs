@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use videovector_api_spec::Scope;
 use videovector_client::{types, Client, Error};
-use videovector_tests::TestServer;
+use videovector_tests::{common_calls::create_index, TestServer};
 
 fn segment(media: &str, start: f64, text: &str) -> types::builder::SegmentInput {
     types::SegmentInput::builder()
@@ -12,20 +12,6 @@ fn segment(media: &str, start: f64, text: &str) -> types::builder::SegmentInput 
         .start_seconds(start)
         .end_seconds(start + 4.0)
         .text(text)
-}
-
-async fn create_index(client: &Client, id: &str) -> types::Index {
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some(id.parse().unwrap()))
-                .name("Archive"),
-        )
-        .send()
-        .await
-        .expect("index created")
-        .into_inner()
 }
 
 async fn ingest(
@@ -125,7 +111,7 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
             .secret
     })
     .unwrap();
-    create_index(&writer, "idx_archive").await;
+    create_index(&writer, "idx_archive", "Archive").await;
     let stored = ingest(
         &writer,
         "idx_archive",
@@ -359,7 +345,7 @@ async fn organisations_are_isolated() {
     let b = server.org(true).await;
     let client_a = server.admin_client(&a);
     let client_b = server.admin_client(&b);
-    create_index(&client_a, "idx_archive").await;
+    create_index(&client_a, "idx_archive", "Archive").await;
     ingest(
         &client_a,
         "idx_archive",
@@ -367,7 +353,7 @@ async fn organisations_are_isolated() {
     )
     .await;
     // Both may use the same public id; neither sees the other's.
-    create_index(&client_b, "idx_archive").await;
+    create_index(&client_b, "idx_archive", "Archive").await;
     ingest(
         &client_b,
         "idx_archive",
@@ -380,7 +366,7 @@ async fn organisations_are_isolated() {
         .hits;
     assert_eq!(hits.len(), 1);
     assert!(hits[0].text.contains("organisation b"));
-    create_index(&client_a, "idx_only_a").await;
+    create_index(&client_a, "idx_only_a", "Archive").await;
     assert_eq!(
         status_of(client_b.index_view().index_id("idx_only_a").send().await).0,
         StatusCode::NOT_FOUND
@@ -482,7 +468,7 @@ async fn search_ranks_a_small_corpus_sensibly() {
     let server = TestServer::start().await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    create_index(&client, "idx_corpus").await;
+    create_index(&client, "idx_corpus", "Archive").await;
     let ids = ingest(
         &client,
         "idx_corpus",
@@ -612,7 +598,7 @@ async fn concurrent_retries_with_one_idempotency_key_ingest_once() {
     let server = TestServer::start().await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    create_index(&client, "idx_retry").await;
+    create_index(&client, "idx_retry", "Archive").await;
     let token = server.token(&org, &[Scope::Write]);
     let body = serde_json::json!({"wait": true, "segments": (0..200).map(|i| serde_json::json!({
         "media_id": "m", "start_seconds": i, "end_seconds": i + 1, "text": format!("line {i}")

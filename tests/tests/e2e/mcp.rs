@@ -22,7 +22,7 @@ use videovector_api_spec::{
     rules::operation_rules, security::API_KEY_SCHEME, Scope, COMMITTED_SPEC,
 };
 use videovector_client::types;
-use videovector_tests::{balancer::RoundRobin, TestServer};
+use videovector_tests::{balancer::RoundRobin, common_calls::create_index, TestServer};
 
 type McpClient = RunningService<RoleClient, ()>;
 
@@ -96,16 +96,7 @@ async fn an_mcp_client_is_held_to_its_credentials_scopes() {
     assert_eq!(url, format!("{}/mcp", server.url()));
     assert_eq!(config.mcp_servers.videovector.type_, "http");
 
-    admin
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_mcp".parse().unwrap()))
-                .name("Evening news"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&admin, "idx_mcp", "Evening news").await;
     let segment = |media: &str, start: f64, text: &str| json!({ "media_id": media, "start_seconds": start, "end_seconds": start + 4.0, "text": text });
     let ingest = reqwest::Client::new()
         .post(server.api("/indexes/idx_mcp/segments"))

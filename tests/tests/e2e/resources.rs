@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use videovector_api_spec::Scope;
 use videovector_client::types;
-use videovector_tests::TestServer;
+use videovector_tests::{common_calls::create_index, TestServer};
 
 async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
@@ -19,16 +19,7 @@ async fn index_crud_and_cursor_pagination() {
     let org = server.org(true).await;
     let client = server.admin_client(&org);
     for i in 0..5 {
-        client
-            .index_create()
-            .body(
-                types::IndexCreate::builder()
-                    .id(Some(format!("idx_page_{i}").parse().unwrap()))
-                    .name("Page"),
-            )
-            .send()
-            .await
-            .unwrap();
+        create_index(&client, &format!("idx_page_{i}"), "Page").await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -158,16 +149,7 @@ async fn data_and_search_survive_restarts_and_a_lost_or_damaged_search_index() {
     let server = TestServer::start().await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_durable".parse().unwrap()))
-                .name("Durable"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_durable", "Durable").await;
     let segments = (0..50)
         .map(|i| {
             types::SegmentInput::builder()
@@ -526,16 +508,7 @@ async fn concurrent_ingests_and_index_updates_all_land() {
     let server = TestServer::start().await;
     let org = server.org(true).await;
     let client = server.admin_client(&org);
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_busy".parse().unwrap()))
-                .name("Busy"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_busy", "Busy").await;
     // Segment batches (written on their own connection) interleave with renames (written
     // through the pool): every request succeeds and the segment count adds up.
     let ingests = (0..8).map(|batch| {

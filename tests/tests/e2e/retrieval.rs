@@ -6,19 +6,10 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use videovector_api_spec::Scope;
 use videovector_client::{types, Client, Error};
-use videovector_tests::TestServer;
+use videovector_tests::{common_calls::create_index, TestServer};
 
 async fn index_with(client: &Client, id: &str, texts: &[&str]) -> Vec<String> {
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some(id.parse().unwrap()))
-                .name(id),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(client, id, id).await;
     let segments = texts
         .iter()
         .enumerate()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use videovector_client::{types, Client, Error};
-use videovector_tests::TestServer;
+use videovector_tests::{common_calls::create_index, TestServer};
 
 fn code_of<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> (StatusCode, String) {
     match result {
@@ -16,16 +16,7 @@ fn code_of<T: std::fmt::Debug>(result: Result<T, Error<types::Problem>>) -> (Sta
 }
 
 async fn setup(client: &Client) -> (String, Vec<String>) {
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_city".parse().unwrap()))
-                .name("City"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(client, "idx_city", "City").await;
     let segments = [
         "Flooding closed the riverside road near the old mill",
         "The council met to discuss flooding defences",

@@ -10,7 +10,7 @@ use std::{collections::HashMap, path::Path};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use videovector_client::{types, Client};
 use videovector_server::services::resealing::{reseal_all, Reseal};
-use videovector_tests::{LocalHttp, TestServer};
+use videovector_tests::{common_calls::create_index, LocalHttp, TestServer};
 
 use crate::webhooks::{deliveries, verify};
 
@@ -151,16 +151,7 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
         .await
         .unwrap()
         .into_inner();
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_rest".parse().unwrap()))
-                .name("At rest"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(client, "idx_rest", "At rest").await;
     let header_value = format!("Bearer connector-{}", key.key.id);
     let connector = client
         .connector_create()

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use sha2::Sha256;
 use videovector_client::{types, Client, Error};
-use videovector_tests::{LocalHttp, RecordedRequest, TestServer};
+use videovector_tests::{common_calls::create_index, LocalHttp, RecordedRequest, TestServer};
 
 /// Verifies a delivery the way a receiver would, from the Standard Webhooks specification.
 pub(crate) fn verify(secret: &str, request: &RecordedRequest) -> serde_json::Value {
@@ -87,16 +87,7 @@ async fn run_outcomes_are_delivered_signed_and_failures_retried() {
         .unwrap()
         .contains(&created.secret[6..]));
 
-    client
-        .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_hooks".parse().unwrap()))
-                .name("Hooks"),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_index(&client, "idx_hooks", "Hooks").await;
     let prompt = client
         .prompt_create()
         .body(

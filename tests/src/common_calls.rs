@@ -1,0 +1,41 @@
+//! The setups many tests share, through the generated client (as Svix's
+//! `tests/it/utils/common_calls.rs` does): each panics with the reason when the server
+//! refuses, since a test that cannot set up has nothing to assert.
+
+use videovector_client::{types, Client};
+
+/// Creates the index `id` named `name`.
+pub async fn create_index(client: &Client, id: &str, name: &str) -> types::Index {
+    client
+        .index_create()
+        .body(
+            types::IndexCreate::builder()
+                .id(Some(id.parse().expect("a valid index id")))
+                .name(name),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating index {id}: {e}"))
+        .into_inner()
+}
+
+/// Polls job `id` every 50 ms until it is neither queued nor running (at most 10 s).
+pub async fn wait_job(client: &Client, id: &str) -> types::Job {
+    for _ in 0..200 {
+        let job = client
+            .job_view()
+            .job_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("viewing job {id}: {e}"))
+            .into_inner();
+        if !matches!(
+            job.status,
+            types::JobStatus::Queued | types::JobStatus::Running
+        ) {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
