@@ -57,6 +57,36 @@ pub fn parse(format: Format, body: &str) -> Result<Vec<Cue>, String> {
     Ok(cues)
 }
 
+/// The cue loop the block formats (SubRip, WebVTT) share. For each block, `timing_line`
+/// says which of its lines is the timing line (`None`: the block is not a cue, such as a
+/// WebVTT `NOTE`), or what is wrong with it; the lines after the timing are the text. A cue
+/// whose text is empty once cleaned is left out.
+fn timed_cues<'a>(
+    blocks: impl IntoIterator<Item = (usize, Vec<&'a str>)>,
+    timing_line: impl Fn(usize, &[&'a str]) -> Result<Option<usize>, String>,
+) -> Result<Vec<Cue>, String> {
+    let mut cues = Vec::new();
+    for (line_no, lines) in blocks {
+        let Some(at) = timing_line(line_no, &lines)? else {
+            continue;
+        };
+        let timing = lines[at];
+        let (start, end) = timestamps::parse_timing(timing)
+            .ok_or_else(|| format!("line {}: malformed cue timing `{timing}`", line_no + at))?;
+        let text = clean_text(&lines[at + 1..]);
+        if text.is_empty() {
+            continue;
+        }
+        cues.push(Cue {
+            start_seconds: start,
+            end_seconds: end,
+            text,
+            labels: Vec::new(),
+        });
+    }
+    Ok(cues)
+}
+
 /// Removes markup tags (`<i>`, `<v Speaker>`, `{\an8}`) and joins lines with spaces.
 fn clean_text(lines: &[&str]) -> String {
     let mut out = String::new();

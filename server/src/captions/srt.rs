@@ -1,33 +1,21 @@
 //! SubRip (`1`, `00:00:01,000 --> 00:00:04,000`, text lines).
 
-use super::{blocks, clean_text, timestamps::parse_timing, Cue};
+use super::{blocks, timed_cues, Cue};
 
+/// A block is a cue number, a timing line, then the text.
 pub fn parse(body: &str) -> Result<Vec<Cue>, String> {
-    let mut cues = Vec::new();
-    for (line_no, lines) in blocks(body) {
+    timed_cues(blocks(body), |line_no, lines| {
         if lines[0].trim().parse::<u64>().is_err() {
             return Err(format!(
                 "line {line_no}: expected a cue number, found `{}`",
                 lines[0]
             ));
         }
-        let timing = lines
-            .get(1)
-            .ok_or_else(|| format!("line {}: the cue has no timing line", line_no + 1))?;
-        let (start, end) = parse_timing(timing)
-            .ok_or_else(|| format!("line {}: malformed cue timing `{timing}`", line_no + 1))?;
-        let text = clean_text(&lines[2..]);
-        if text.is_empty() {
-            continue;
+        if lines.len() < 2 {
+            return Err(format!("line {}: the cue has no timing line", line_no + 1));
         }
-        cues.push(Cue {
-            start_seconds: start,
-            end_seconds: end,
-            text,
-            labels: Vec::new(),
-        });
-    }
-    Ok(cues)
+        Ok(Some(1))
+    })
 }
 
 #[cfg(test)]

@@ -1,49 +1,33 @@
 //! WebVTT (`WEBVTT` header, cue blocks with an optional identifier line).
 
-use super::{blocks, clean_text, timestamps::parse_timing, Cue};
+use super::{blocks, timed_cues, Cue};
 
+/// After the `WEBVTT` header block, a cue block is an optional identifier line, a timing
+/// line, then the text; `NOTE`, `STYLE` and `REGION` blocks are not cues.
 pub fn parse(body: &str) -> Result<Vec<Cue>, String> {
     let mut blocks = blocks(body).into_iter();
     match blocks.next() {
         Some((_, header)) if header[0].starts_with("WEBVTT") => {}
         _ => return Err("line 1: a WebVTT file must start with `WEBVTT`".into()),
     }
-    let mut cues = Vec::new();
-    for (line_no, lines) in blocks {
+    timed_cues(blocks, |line_no, lines| {
         let first = lines[0];
-        if first.starts_with("NOTE") || first.starts_with("STYLE") || first.starts_with("REGION") {
-            continue;
+        if ["NOTE", "STYLE", "REGION"]
+            .iter()
+            .any(|k| first.starts_with(k))
+        {
+            return Ok(None);
         }
-        let (timing_index, timing) = if first.contains("-->") {
-            (0, first)
-        } else {
-            match lines.get(1) {
-                Some(line) if line.contains("-->") => (1, *line),
-                _ => {
-                    return Err(format!(
-                    "line {line_no}: expected a cue timing line (`00:00:01.000 --> 00:00:02.000`)"
-                ))
-                }
-            }
-        };
-        let (start, end) = parse_timing(timing).ok_or_else(|| {
-            format!(
-                "line {}: malformed cue timing `{timing}`",
-                line_no + timing_index
-            )
-        })?;
-        let text = clean_text(&lines[timing_index + 1..]);
-        if text.is_empty() {
-            continue;
+        if first.contains("-->") {
+            return Ok(Some(0));
         }
-        cues.push(Cue {
-            start_seconds: start,
-            end_seconds: end,
-            text,
-            labels: Vec::new(),
-        });
-    }
-    Ok(cues)
+        match lines.get(1) {
+            Some(line) if line.contains("-->") => Ok(Some(1)),
+            _ => Err(format!(
+                "line {line_no}: expected a cue timing line (`00:00:01.000 --> 00:00:02.000`)"
+            )),
+        }
+    })
 }
 
 #[cfg(test)]
