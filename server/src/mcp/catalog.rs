@@ -7,6 +7,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use poem::http::Method;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{json, Map, Value};
 use videovector_api_spec::{
@@ -36,6 +37,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub struct OperationTool {
     pub rule: OperationRule,
     pub tool: Tool,
+    /// The operation's method, parsed once when the catalog is built.
+    method: Method,
     path_params: Vec<String>,
     query_params: Vec<String>,
     has_body: bool,
@@ -45,7 +48,7 @@ pub struct OperationTool {
 /// A tool call as the operation's request, ready for the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiCall {
-    pub method: String,
+    pub method: Method,
     /// Below the base path, with the query: `/indexes/idx_1/segments?limit=5`.
     pub path_and_query: String,
     pub body: Option<Vec<u8>>,
@@ -83,7 +86,10 @@ fn resolve_refs(spec: &Value, schema: &Value, depth: u32) -> Value {
 }
 
 impl OperationTool {
-    fn from_operation(spec: &Value, rule: OperationRule) -> OperationTool {
+    fn from_operation(spec: &Value, rule: OperationRule) -> anyhow::Result<OperationTool> {
+        let method = Method::from_bytes(rule.method.as_bytes()).map_err(|_| {
+            anyhow::anyhow!("{}: no such method `{}`", rule.operation_id, rule.method)
+        })?;
         let operation = &spec["paths"][&rule.path][rule.method.to_lowercase()];
         let mut properties = Map::new();
         let mut required = Vec::new();
@@ -154,14 +160,15 @@ impl OperationTool {
             Some(scope) => format!("{summary}. Requires scope `{}`.", scope.as_str()),
             None => format!("{summary}."),
         };
-        OperationTool {
+        Ok(OperationTool {
             tool: Tool::new(rule.operation_id.clone(), description, input_schema),
             rule,
+            method,
             path_params,
             query_params,
             has_body,
             body_required,
-        }
+        })
     }
 
     /// The scope the tool needs.
@@ -233,7 +240,7 @@ impl OperationTool {
             None => None,
         };
         Ok(ApiCall {
-            method: self.rule.method.clone(),
+            method: self.method.clone(),
             path_and_query,
             body,
             idempotency_key,
@@ -260,10 +267,10 @@ impl Catalog {
             .into_iter()
             .filter(|rule| rule.schemes.iter().any(|s| s == API_KEY_SCHEME))
             .map(|rule| {
-                let tool = OperationTool::from_operation(&document, rule);
-                (tool.rule.operation_id.clone(), Arc::new(tool))
+                let tool = OperationTool::from_operation(&document, rule)?;
+                Ok((tool.rule.operation_id.clone(), Arc::new(tool)))
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         Ok(Catalog { tools })
     }
 
@@ -338,7 +345,7 @@ mod tests {
                 json!({ "index_id": "idx/../x y", "body": { "query": "q" } }),
             ))
             .unwrap();
-        assert_eq!(call.method, "POST");
+        assert_eq!(call.method, Method::POST);
         assert_eq!(call.path_and_query, "/indexes/idx%2F..%2Fx%20y/search");
         assert_eq!(call.body.as_deref(), Some(br#"{"query":"q"}"#.as_slice()));
         let listed = catalog

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use poem::{
     endpoint::BoxEndpoint,
-    http::{HeaderName, HeaderValue, Method, Uri},
+    http::{HeaderName, HeaderValue, Uri},
     Endpoint, Request, Response,
 };
 use poem_openapi::types::ToJSON;
@@ -52,7 +52,6 @@ impl Dispatch {
     }
 
     pub async fn call(&self, credential: &Credential, call: &ApiCall) -> ApiAnswer {
-        let method = Method::from_bytes(call.method.as_bytes()).unwrap_or(Method::GET);
         // Built fallibly: poem's `uri_str` panics on a URI it cannot parse.
         let uri = match Uri::try_from(format!("{BASE_PATH}{}", call.path_and_query)) {
             Ok(uri) => uri,
@@ -64,7 +63,7 @@ impl Dispatch {
             }
         };
         let mut request = Request::builder()
-            .method(method)
+            .method(call.method.clone())
             .uri(uri)
             .header(credential.name.clone(), credential.value.clone());
         if let Some(key) = &call.idempotency_key {

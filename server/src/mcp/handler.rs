@@ -87,7 +87,7 @@ fn cursor_query(request: &Option<PaginatedRequestParams>) -> String {
 
 fn get(path_and_query: String) -> ApiCall {
     ApiCall {
-        method: "GET".into(),
+        method: poem::http::Method::GET,
         path_and_query,
         body: None,
         idempotency_key: None,
