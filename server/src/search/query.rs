@@ -12,6 +12,9 @@ use tantivy::{
     TantivyDocument, Term,
 };
 
+use serde::{Deserialize, Serialize};
+use videovector_api_spec::{dto::search::SearchFilters, problem::FieldError, ApiError};
+
 use super::engine::{Fields, SearchEngine, SegmentDoc};
 
 /// What to look for.
@@ -19,10 +22,53 @@ use super::engine::{Fields, SearchEngine, SegmentDoc};
 pub struct SearchQuery {
     pub text: String,
     pub top_k: usize,
+    pub filter: SegmentFilter,
+}
+
+/// Which segments a search may return: the one shape of a search's filters, from the
+/// request's `filters` to the tantivy clauses (and what a page token remembers of them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SegmentFilter {
+    /// Only these media (any of them); all when empty.
     pub media_ids: Vec<String>,
+    /// Only segments carrying every one of these labels.
     pub labels: Vec<String>,
     pub start_gte: Option<f64>,
     pub end_lte: Option<f64>,
+}
+
+impl SegmentFilter {
+    /// The filter a request's `filters` ask for (none: everything); a bound that is not a
+    /// finite number is a 422 naming it.
+    pub fn from_request(filters: Option<SearchFilters>) -> Result<SegmentFilter, ApiError> {
+        let filters = filters.unwrap_or_default();
+        for (name, value) in [
+            ("start_seconds_gte", filters.start_seconds_gte),
+            ("end_seconds_lte", filters.end_seconds_lte),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(ApiError::validation(vec![FieldError::body(
+                    format!("/filters/{name}"),
+                    "must be a finite number",
+                )]));
+            }
+        }
+        Ok(SegmentFilter {
+            media_ids: filters.media_ids.unwrap_or_default(),
+            labels: filters.labels.unwrap_or_default(),
+            start_gte: filters.start_seconds_gte,
+            end_lte: filters.end_seconds_lte,
+        })
+    }
+
+    /// A query for `text` under this filter.
+    pub fn query(&self, text: &str, top_k: usize) -> SearchQuery {
+        SearchQuery {
+            text: text.to_string(),
+            top_k,
+            filter: self.clone(),
+        }
+    }
 }
 
 /// One ranked hit with its highlights (character offsets into `doc.text`).
@@ -107,6 +153,7 @@ impl SearchEngine {
 }
 
 fn filter_clauses(fields: &Fields, q: &SearchQuery) -> Vec<Box<dyn Query>> {
+    let q = &q.filter;
     let mut filters: Vec<Box<dyn Query>> = Vec::new();
     if !q.media_ids.is_empty() {
         filters.push(Box::new(BooleanQuery::new(
@@ -259,7 +306,10 @@ mod tests {
             .search(
                 "u1",
                 &SearchQuery {
-                    media_ids: vec!["m2".into()],
+                    filter: SegmentFilter {
+                        media_ids: vec!["m2".into()],
+                        ..SegmentFilter::default()
+                    },
                     ..q.clone()
                 },
             )
@@ -270,7 +320,10 @@ mod tests {
             .search(
                 "u1",
                 &SearchQuery {
-                    start_gte: Some(5.0),
+                    filter: SegmentFilter {
+                        start_gte: Some(5.0),
+                        ..SegmentFilter::default()
+                    },
                     ..q.clone()
                 },
             )

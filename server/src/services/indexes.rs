@@ -18,11 +18,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{
-    internal, is_unique_violation,
-    pagination::PageRequest,
-    retrieval::{to_search_hit, Filters},
-};
+use super::{internal, is_unique_violation, pagination::PageRequest, retrieval::to_search_hit};
 use crate::{
     db::{
         entities::{index, segment, segment_change},
@@ -31,7 +27,7 @@ use crate::{
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
     },
     ids::new_id,
-    search::Indexer,
+    search::{query::SegmentFilter, Indexer},
 };
 
 /// How long an ingest with `wait: true` waits for the search index.
@@ -291,7 +287,7 @@ impl IndexService for Indexes {
         request: SearchRequest,
     ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
-        let query = Filters::from_request(request.filters)?
+        let query = SegmentFilter::from_request(request.filters)?
             .query(&request.query, request.top_k.unwrap_or(10) as usize);
         let hits = self
             .indexer

@@ -6,68 +6,27 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{chat::*, search::*},
     services::{RetrievalService, ServiceResult},
     ApiError, Principal,
 };
-use videovector_api_spec::{problem::FieldError, ErrorCode};
 
 use super::{internal, page_token::PageTokens};
 use crate::{
     db::point_reads::PointReads,
     ids::new_id,
-    search::{query::Hit, query::SearchQuery, Indexer},
+    search::{
+        query::{Hit, SegmentFilter},
+        Indexer,
+    },
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 10;
 const DEFAULT_CHAT_EVIDENCE: u32 = 5;
 /// How many of the best pieces of evidence an extractive answer quotes.
 const QUOTED_IN_ANSWER: usize = 3;
-
-/// A search's filters, as given (the serialisable form page tokens carry).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Filters {
-    pub media_ids: Vec<String>,
-    pub labels: Vec<String>,
-    pub start_gte: Option<f64>,
-    pub end_lte: Option<f64>,
-}
-
-impl Filters {
-    /// Validated filters from a request body.
-    pub fn from_request(filters: Option<SearchFilters>) -> Result<Filters, ApiError> {
-        let filters = filters.unwrap_or_default();
-        for (name, value) in [
-            ("start_seconds_gte", filters.start_seconds_gte),
-            ("end_seconds_lte", filters.end_seconds_lte),
-        ] {
-            if value.is_some_and(|v| !v.is_finite()) {
-                return Err(ApiError::validation(vec![FieldError::body(
-                    format!("/filters/{name}"),
-                    "must be a finite number",
-                )]));
-            }
-        }
-        Ok(Filters {
-            media_ids: filters.media_ids.unwrap_or_default(),
-            labels: filters.labels.unwrap_or_default(),
-            start_gte: filters.start_seconds_gte,
-            end_lte: filters.end_seconds_lte,
-        })
-    }
-
-    pub fn query(&self, text: &str, top_k: usize) -> SearchQuery {
-        SearchQuery {
-            text: text.to_string(),
-            top_k,
-            media_ids: self.media_ids.clone(),
-            labels: self.labels.clone(),
-            start_gte: self.start_gte,
-            end_lte: self.end_lte,
-        }
-    }
-}
 
 /// The API form of a search hit in index `index_id`.
 pub fn to_search_hit(index_id: &str, hit: Hit) -> SearchHit {
@@ -94,7 +53,7 @@ pub fn to_search_hit(index_id: &str, hit: Hit) -> SearchHit {
 pub struct SearchState {
     pub query: String,
     pub index_ids: Vec<String>,
-    pub filters: Filters,
+    pub filters: SegmentFilter,
     pub offset: usize,
     pub page_size: usize,
 }
@@ -113,7 +72,7 @@ impl Retrieval {
         org_id: &str,
         index_ids: &[String],
         query: &str,
-        filters: &Filters,
+        filters: &SegmentFilter,
         offset: usize,
         limit: usize,
     ) -> ServiceResult<(Vec<SearchHit>, bool)> {
@@ -187,7 +146,7 @@ impl RetrievalService for Retrieval {
         let state = SearchState {
             query: request.query,
             index_ids: request.index_ids,
-            filters: Filters::from_request(request.filters)?,
+            filters: SegmentFilter::from_request(request.filters)?,
             offset: 0,
             page_size: request.page_size.unwrap_or(DEFAULT_PAGE_SIZE) as usize,
         };
@@ -218,7 +177,7 @@ impl RetrievalService for Retrieval {
                 &who.org_id,
                 &request.index_ids,
                 &question,
-                &Filters::default(),
+                &SegmentFilter::default(),
                 0,
                 top_k,
             )

@@ -13,11 +13,12 @@ use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::idle;
 use crate::db::queue::{claim, Lease, RUNS};
+use crate::search::query::SegmentFilter;
 use crate::{
     db::entities::run,
     events::Events,
     services::{
-        retrieval::{extractive_answer, Filters, Retrieval},
+        retrieval::{extractive_answer, Retrieval},
         runs::to_dto,
     },
 };
@@ -102,7 +103,7 @@ impl RunWorker {
                     &model.org_id,
                     std::slice::from_ref(&model.index_id),
                     &model.query,
-                    &Filters::default(),
+                    &SegmentFilter::default(),
                     0,
                     model.top_k.max(1) as usize,
                 )
