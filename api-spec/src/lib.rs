@@ -2,6 +2,7 @@
 //! bodies, the security schemes and scopes, and the committed OpenAPI document generated
 //! from them. Nothing here touches a database: the server supplies [`services::Services`].
 
+pub mod contract;
 pub mod dto;
 pub mod endpoints;
 pub mod patterns;

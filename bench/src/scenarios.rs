@@ -353,7 +353,8 @@ async fn ingest(
 /// the same bytes into a JSON value (the baseline: what any handler pays), and the check.
 fn request_check_cost(body: &str) -> anyhow::Result<(Duration, Duration)> {
     const ROUNDS: u32 = 20;
-    let contract = RequestContract::from_spec(videovector_api_spec::COMMITTED_SPEC)?;
+    let contract =
+        RequestContract::from_contract(videovector_api_spec::contract::Contract::committed())?;
     let bytes = body.as_bytes();
     let start = Instant::now();
     for _ in 0..ROUNDS {

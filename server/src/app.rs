@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use poem::listener::TcpAcceptor;
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
-use videovector_api_spec::{services::Services, COMMITTED_SPEC};
+use videovector_api_spec::{contract::Contract, services::Services};
 
 use crate::{
     auth::{
@@ -192,9 +192,10 @@ impl AppState {
             shutdown.child_token(),
         )
         .await?;
-        let table = Arc::new(RouteTable::from_spec(COMMITTED_SPEC)?);
-        let request_contract = Arc::new(RequestContract::from_spec(COMMITTED_SPEC)?);
-        let catalog = Arc::new(Catalog::from_spec(COMMITTED_SPEC)?);
+        let contract = Contract::committed();
+        let table = Arc::new(RouteTable::from_contract(contract));
+        let request_contract = Arc::new(RequestContract::from_contract(contract)?);
+        let catalog = Arc::new(Catalog::from_contract(contract));
         let auth = Arc::new(Auth::new(
             db.clone(),
             issuer,

@@ -47,10 +47,10 @@ impl Contract {
     }
 
     pub fn new(spec: &str) -> Result<Contract, String> {
-        let document: Value = serde_json::from_str(spec).map_err(|e| e.to_string())?;
+        let model = videovector_api_spec::contract::Contract::parse(spec)?;
         Ok(Contract {
-            table: RouteTable::from_spec(spec).map_err(|e| e.to_string())?,
-            checker: SchemaChecker::new(document)?,
+            table: RouteTable::from_contract(&model),
+            checker: SchemaChecker::new(model.document().clone())?,
         })
     }
 

@@ -2,7 +2,10 @@
 //! and the matching of a request's method and path to it.
 
 use poem::http::Method;
-use videovector_api_spec::rules::{operation_rules, OperationRule};
+use videovector_api_spec::{
+    contract::{Contract, Segment},
+    rules::OperationRule,
+};
 
 struct Entry {
     method: Method,
@@ -16,27 +19,25 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the table from an OpenAPI document.
-    pub fn from_spec(spec: &str) -> anyhow::Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(spec)?;
-        let rules = operation_rules(&value).map_err(anyhow::Error::msg)?;
-        let entries = rules
-            .into_iter()
-            .map(|rule| {
-                let segments = rule
-                    .path
-                    .trim_start_matches('/')
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
-                    .collect();
-                Ok(Entry {
-                    method: Method::from_bytes(rule.method.as_bytes())?,
-                    segments,
-                    rule,
-                })
+    /// The table of `contract`'s operations.
+    pub fn from_contract(contract: &Contract) -> Self {
+        let entries = contract
+            .operations()
+            .iter()
+            .map(|operation| Entry {
+                method: operation.method.clone(),
+                segments: operation
+                    .template
+                    .iter()
+                    .map(|segment| match segment {
+                        Segment::Literal(literal) => Some(literal.clone()),
+                        Segment::Param(_) => None,
+                    })
+                    .collect(),
+                rule: operation.rule.clone(),
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(RouteTable { entries })
+            .collect();
+        RouteTable { entries }
     }
 
     /// The rule of the operation at `path` (below the base path), preferring literal
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn committed_spec_routes_match() {
-        let table = RouteTable::from_spec(videovector_api_spec::COMMITTED_SPEC).unwrap();
+        let table = RouteTable::from_contract(Contract::committed());
         let rule = table
             .find(&Method::POST, "/indexes/idx_archive/search")
             .unwrap();

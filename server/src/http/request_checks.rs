@@ -22,6 +22,7 @@ use poem::{
 };
 use serde_json::Value;
 use videovector_api_spec::{
+    contract::{Contract, Operation, Parameter, RequestBody, Segment},
     problem::{FieldError, FieldLocation},
     schema_check::SchemaChecker,
     ApiError, ErrorCode,
@@ -37,43 +38,30 @@ pub const LARGE_BODY_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 /// The budget's unit: a large body takes its size in these, rounded up.
 const BUDGET_UNIT: usize = 1024 * 1024;
 
-/// One declared parameter.
-struct Param {
-    name: String,
-    location: FieldLocation,
-    required: bool,
-    schema: Value,
-}
-
 /// What one operation takes.
 struct OperationInput {
     /// The path template's segments: `Some(name)` for a `{name}` parameter.
     path_segments: Vec<Option<String>>,
-    params: Vec<Param>,
-    /// The body's schema and whether it is required.
-    body: Option<(Value, bool)>,
+    params: Vec<Parameter>,
+    body: Option<RequestBody>,
 }
 
-/// Every operation's declared input, read from the spec once.
+/// Every operation's declared input, from the contract model.
 pub struct RequestContract {
     checker: SchemaChecker,
     operations: HashMap<String, OperationInput>,
 }
 
 impl RequestContract {
-    pub fn from_spec(spec: &str) -> anyhow::Result<Self> {
-        let document: Value = serde_json::from_str(spec)?;
-        let mut operations = HashMap::new();
-        for (path, item) in document["paths"].as_object().into_iter().flatten() {
-            for operation in item.as_object().into_iter().flatten().map(|(_, op)| op) {
-                let Some(id) = operation["operationId"].as_str() else {
-                    continue;
-                };
-                operations.insert(id.to_string(), read_input(path, operation));
-            }
-        }
+    /// The checks of every operation of `contract`.
+    pub fn from_contract(contract: &Contract) -> anyhow::Result<Self> {
+        let operations = contract
+            .operations()
+            .iter()
+            .map(|operation| (operation.id().to_string(), read_input(operation)))
+            .collect();
         Ok(RequestContract {
-            checker: SchemaChecker::new(document)
+            checker: SchemaChecker::new(contract.document().clone())
                 .map_err(anyhow::Error::msg)?
                 .with_meanings(videovector_api_spec::patterns::PATTERN_MEANINGS)
                 .with_tests(videovector_api_spec::patterns::PATTERN_TESTS),
@@ -81,8 +69,6 @@ impl RequestContract {
         })
     }
 
-    /// Every way `req` breaks its operation's declared parameters; the body is checked by
-    /// [`Self::check_body`].
     fn check_params(&self, input: &OperationInput, req: &Request) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let path_values = path_values(input, req.uri().path());
@@ -131,8 +117,8 @@ impl RequestContract {
         operation_id: &str,
         body: &[u8],
     ) -> Option<Result<Vec<FieldError>, ApiError>> {
-        let (schema, _) = self.operations.get(operation_id)?.body.as_ref()?;
-        Some(self.check_body(schema, body))
+        let expected = self.operations.get(operation_id)?.body.as_ref()?;
+        Some(self.check_body(&expected.schema, body))
     }
 
     fn check_body(&self, schema: &Value, body: &[u8]) -> Result<Vec<FieldError>, ApiError> {
@@ -151,48 +137,18 @@ impl RequestContract {
     }
 }
 
-fn read_input(path: &str, operation: &Value) -> OperationInput {
-    let params = operation["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let location = match p["in"].as_str()? {
-                "path" => FieldLocation::Path,
-                "query" => FieldLocation::Query,
-                "header" => FieldLocation::Header,
-                _ => return None,
-            };
-            Some(Param {
-                name: p["name"].as_str()?.to_string(),
-                location,
-                required: p["required"].as_bool().unwrap_or(false),
-                schema: p["schema"].clone(),
-            })
-        })
-        .collect();
-    let body = operation.get("requestBody").and_then(|body| {
-        let (_, media) = body["content"]
-            .as_object()?
-            .iter()
-            .find(|(content_type, _)| is_json(content_type))?;
-        Some((
-            media["schema"].clone(),
-            body["required"].as_bool().unwrap_or(false),
-        ))
-    });
+fn read_input(operation: &Operation) -> OperationInput {
     OperationInput {
-        path_segments: path
-            .trim_start_matches('/')
-            .split('/')
-            .map(|s| {
-                s.strip_prefix('{')
-                    .and_then(|s| s.strip_suffix('}'))
-                    .map(str::to_string)
+        path_segments: operation
+            .template
+            .iter()
+            .map(|segment| match segment {
+                Segment::Param(name) => Some(name.clone()),
+                Segment::Literal(_) => None,
             })
             .collect(),
-        params,
-        body,
+        params: operation.parameters.clone(),
+        body: operation.body.clone(),
     }
 }
 
@@ -297,7 +253,7 @@ impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
         let mut errors = self.contract.check_params(input, &req);
         // Held until the answer: the handler parses the body again.
         let mut _large_body_share = None;
-        if let Some((schema, required)) = &input.body {
+        if let Some(RequestBody { schema, required }) = &input.body {
             let body = req.take_body().into_bytes().await?;
             if body.len() > LARGE_BODY_BYTES {
                 let units = body

@@ -11,8 +11,10 @@ use poem::http::Method;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{json, Map, Value};
 use videovector_api_spec::{
+    contract::{Contract, Operation},
     dto::text::IdempotencyKey,
-    rules::{operation_rules, OperationRule},
+    problem::FieldLocation,
+    rules::OperationRule,
     security::API_KEY_SCHEME,
     Scope,
 };
@@ -24,8 +26,6 @@ pub const IDEMPOTENCY_ARGUMENT: &str = "idempotency_key";
 /// The longest path and query a call may make (what HTTP servers commonly accept; a longer
 /// URL cannot even be built).
 const MAX_URL_CHARS: usize = 8_192;
-/// `$ref`s are inlined this deep at most (the spec's schemas nest far less).
-const MAX_INLINE_DEPTH: u32 = 12;
 /// Characters a path segment keeps unencoded (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -60,75 +60,39 @@ pub struct Catalog {
     tools: BTreeMap<String, Arc<OperationTool>>,
 }
 
-fn resolve_refs(spec: &Value, schema: &Value, depth: u32) -> Value {
-    match schema {
-        Value::Object(map) => {
-            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
-                let name = reference.trim_start_matches("#/components/schemas/");
-                let target = &spec["components"]["schemas"][name];
-                return if depth >= MAX_INLINE_DEPTH {
-                    json!({ "type": "object" })
-                } else {
-                    resolve_refs(spec, target, depth + 1)
-                };
-            }
-            Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), resolve_refs(spec, v, depth)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| resolve_refs(spec, v, depth)).collect())
-        }
-        other => other.clone(),
-    }
-}
-
 impl OperationTool {
-    fn from_operation(spec: &Value, rule: OperationRule) -> anyhow::Result<OperationTool> {
-        let method = Method::from_bytes(rule.method.as_bytes()).map_err(|_| {
-            anyhow::anyhow!("{}: no such method `{}`", rule.operation_id, rule.method)
-        })?;
-        let operation = &spec["paths"][&rule.path][rule.method.to_lowercase()];
+    fn from_operation(contract: &Contract, operation: &Operation) -> OperationTool {
+        let rule = operation.rule.clone();
         let mut properties = Map::new();
         let mut required = Vec::new();
         let mut path_params = Vec::new();
         let mut query_params = Vec::new();
-        for parameter in operation["parameters"].as_array().into_iter().flatten() {
-            let name = parameter["name"].as_str().unwrap_or_default().to_string();
-            let place = parameter["in"].as_str().unwrap_or_default();
-            if place != "path" && place != "query" {
+        for parameter in &operation.parameters {
+            let place = parameter.location;
+            if place != FieldLocation::Path && place != FieldLocation::Query {
                 continue;
             }
-            let mut schema = resolve_refs(spec, &parameter["schema"], 0);
-            if let (Some(description), Value::Object(map)) =
-                (parameter["description"].as_str(), &mut schema)
-            {
-                map.insert("description".into(), description.into());
+            let name = parameter.name.clone();
+            let mut schema = contract.inline_refs(&parameter.schema);
+            if let (Some(description), Value::Object(map)) = (&parameter.description, &mut schema) {
+                map.insert("description".into(), description.as_str().into());
             }
             properties.insert(name.clone(), schema);
-            if place == "path" {
+            if place == FieldLocation::Path {
                 required.push(name.clone());
                 path_params.push(name);
             } else {
-                if parameter["required"].as_bool() == Some(true) {
+                if parameter.required {
                     required.push(name.clone());
                 }
                 query_params.push(name);
             }
         }
-        let body = &operation["requestBody"];
-        // The JSON media type, whatever its parameters (`; charset=utf-8`).
-        let body_schema = body["content"]
-            .as_object()
-            .and_then(|c| c.iter().find(|(k, _)| k.starts_with("application/json")))
-            .map(|(_, media)| &media["schema"])
-            .filter(|schema| schema.is_object());
-        let has_body = body_schema.is_some();
-        let body_required = has_body && body["required"].as_bool() == Some(true);
-        if let Some(body_schema) = body_schema {
-            let mut schema = resolve_refs(spec, body_schema, 0);
+        let body = operation.body.as_ref().filter(|b| b.schema.is_object());
+        let has_body = body.is_some();
+        let body_required = body.is_some_and(|b| b.required);
+        if let Some(body) = body {
+            let mut schema = contract.inline_refs(&body.schema);
             if let Value::Object(map) = &mut schema {
                 map.insert(
                     "description".into(),
@@ -155,20 +119,20 @@ impl OperationTool {
         input_schema.insert("properties".into(), Value::Object(properties));
         input_schema.insert("required".into(), json!(required));
         input_schema.insert("additionalProperties".into(), false.into());
-        let summary = operation["summary"].as_str().unwrap_or_default();
+        let summary = operation.summary.as_deref().unwrap_or_default();
         let description = match rule.required_scope {
             Some(scope) => format!("{summary}. Requires scope `{}`.", scope.as_str()),
             None => format!("{summary}."),
         };
-        Ok(OperationTool {
+        OperationTool {
             tool: Tool::new(rule.operation_id.clone(), description, input_schema),
             rule,
-            method,
+            method: operation.method.clone(),
             path_params,
             query_params,
             has_body,
             body_required,
-        })
+        }
     }
 
     /// The scope the tool needs.
@@ -260,18 +224,18 @@ fn scalar_text(value: &Value) -> Option<String> {
 
 impl Catalog {
     /// Every operation of `spec` that accepts an API key, as a tool.
-    pub fn from_spec(spec: &str) -> anyhow::Result<Catalog> {
-        let document: Value = serde_json::from_str(spec)?;
-        let rules = operation_rules(&document).map_err(anyhow::Error::msg)?;
-        let tools = rules
-            .into_iter()
-            .filter(|rule| rule.schemes.iter().any(|s| s == API_KEY_SCHEME))
-            .map(|rule| {
-                let tool = OperationTool::from_operation(&document, rule)?;
-                Ok((tool.rule.operation_id.clone(), Arc::new(tool)))
+    /// Every operation an API key may call, from `contract`.
+    pub fn from_contract(contract: &Contract) -> Catalog {
+        let tools = contract
+            .operations()
+            .iter()
+            .filter(|operation| operation.rule.schemes.iter().any(|s| s == API_KEY_SCHEME))
+            .map(|operation| {
+                let tool = OperationTool::from_operation(contract, operation);
+                (tool.rule.operation_id.clone(), Arc::new(tool))
             })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Catalog { tools })
+            .collect();
+        Catalog { tools }
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<OperationTool>> {
@@ -304,10 +268,9 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use videovector_api_spec::COMMITTED_SPEC;
 
     fn catalog() -> Catalog {
-        Catalog::from_spec(COMMITTED_SPEC).unwrap()
+        Catalog::from_contract(Contract::committed())
     }
 
     fn arguments(value: Value) -> JsonObject {

@@ -12,7 +12,7 @@ use proptest::{
     test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner},
 };
 use serde_json::Value;
-use videovector_api_spec::{Scope, COMMITTED_SPEC};
+use videovector_api_spec::{contract::Contract, problem::FieldLocation, Scope};
 use videovector_tests::TestServer;
 
 /// Cases per operation; `VIDEOVECTOR_HOSTILE_CASES` raises it for a longer hunt.
@@ -38,53 +38,43 @@ struct Case {
     body: Option<String>,
 }
 
-fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.trim_start_matches("#/components/schemas/");
-        return resolve(spec, &spec["components"]["schemas"][name]);
+/// `schema` with its top-level `$ref` (through the contract's one resolver) and first
+/// `allOf` followed; nested ones are followed as the generator reaches them.
+fn resolve<'a>(contract: &'a Contract, schema: &'a Value) -> &'a Value {
+    if let Some(target) = schema["$ref"].as_str().and_then(|r| contract.lookup(r)) {
+        return resolve(contract, target);
     }
     if let Some(first) = schema["allOf"].as_array().and_then(|all| all.first()) {
-        return resolve(spec, first);
+        return resolve(contract, first);
     }
     schema
 }
 
-fn operations(spec: &Value) -> Vec<Operation> {
-    let mut out = Vec::new();
-    for (path, item) in spec["paths"].as_object().expect("paths") {
-        for (method, operation) in item.as_object().expect("path item") {
-            let mut path_params = Vec::new();
-            let mut query_params = Vec::new();
-            for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                let entry = (
-                    parameter["name"].as_str().unwrap_or_default().to_string(),
-                    resolve(spec, &parameter["schema"]).clone(),
-                );
-                match parameter["in"].as_str() {
-                    Some("path") => path_params.push(entry),
-                    Some("query") => query_params.push(entry),
-                    _ => {}
-                }
+fn operations(contract: &Contract) -> Vec<Operation> {
+    let mut out: Vec<Operation> = contract
+        .operations()
+        .iter()
+        .map(|operation| {
+            let params = |location| {
+                operation
+                    .parameters_in(location)
+                    .map(|p| (p.name.clone(), resolve(contract, &p.schema).clone()))
+                    .collect()
+            };
+            Operation {
+                id: operation.id().to_string(),
+                method: operation.method.as_str().parse().expect("a method"),
+                path: operation.rule.path.clone(),
+                path_params: params(FieldLocation::Path),
+                query_params: params(FieldLocation::Query),
+                body: operation
+                    .body
+                    .as_ref()
+                    .filter(|b| b.schema.is_object())
+                    .map(|b| resolve(contract, &b.schema).clone()),
             }
-            let body = operation["requestBody"]["content"]["application/json"]["schema"]
-                .as_object()
-                .map(|_| {
-                    resolve(
-                        spec,
-                        &operation["requestBody"]["content"]["application/json"]["schema"],
-                    )
-                    .clone()
-                });
-            out.push(Operation {
-                id: operation["operationId"].as_str().unwrap_or_default().into(),
-                method: method.to_uppercase().parse().expect("a method"),
-                path: path.clone(),
-                path_params,
-                query_params,
-                body,
-            });
-        }
-    }
+        })
+        .collect();
     // Deletions last, so the seeded resources serve the other operations first.
     out.sort_by_key(|o| o.method == reqwest::Method::DELETE);
     out
@@ -155,8 +145,13 @@ fn json_string(s: &str) -> String {
 
 /// Values for `schema`: mostly hostile, sometimes of the declared shape, so requests also
 /// get past the first check and reach deeper ones.
-fn value_for(spec: &Value, schema: &Value, seeds: &Seeds, depth: u32) -> BoxedStrategy<String> {
-    let schema = resolve(spec, schema);
+fn value_for(
+    contract: &Contract,
+    schema: &Value,
+    seeds: &Seeds,
+    depth: u32,
+) -> BoxedStrategy<String> {
+    let schema = resolve(contract, schema);
     let declared: BoxedStrategy<String> = match schema["type"].as_str() {
         _ if depth > 4 => hostile_json(),
         Some("object") if schema["properties"].is_object() => {
@@ -181,10 +176,10 @@ fn value_for(spec: &Value, schema: &Value, seeds: &Seeds, depth: u32) -> BoxedSt
                         // A seeded id half the time, so the request reaches past "unknown".
                         Some(id) => prop_oneof![
                             Just(json_string(id)),
-                            value_for(spec, property, seeds, depth + 1)
+                            value_for(contract, property, seeds, depth + 1)
                         ]
                         .boxed(),
-                        None => value_for(spec, property, seeds, depth + 1),
+                        None => value_for(contract, property, seeds, depth + 1),
                     };
                     prop::option::weighted(weight, value)
                         .prop_map(move |v| v.map(|v| format!("{key}:{v}")))
@@ -198,11 +193,12 @@ fn value_for(spec: &Value, schema: &Value, seeds: &Seeds, depth: u32) -> BoxedSt
                 })
                 .boxed()
         }
-        Some("array") => {
-            prop::collection::vec(value_for(spec, &schema["items"], seeds, depth + 1), 0..4)
-                .prop_map(|items| format!("[{}]", items.join(",")))
-                .boxed()
-        }
+        Some("array") => prop::collection::vec(
+            value_for(contract, &schema["items"], seeds, depth + 1),
+            0..4,
+        )
+        .prop_map(|items| format!("[{}]", items.join(",")))
+        .boxed(),
         Some("string") => match schema["enum"].as_array() {
             Some(values) => prop::sample::select(values.clone())
                 .prop_map(|v| v.to_string())
@@ -258,7 +254,7 @@ fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn case_for(spec: &Value, operation: &Operation, seeds: &Seeds) -> BoxedStrategy<Case> {
+fn case_for(contract: &Contract, operation: &Operation, seeds: &Seeds) -> BoxedStrategy<Case> {
     let template = operation.path.clone();
     let path_values: Vec<BoxedStrategy<(String, String)>> = operation
         .path_params
@@ -286,7 +282,7 @@ fn case_for(spec: &Value, operation: &Operation, seeds: &Seeds) -> BoxedStrategy
         })
         .collect();
     let body: BoxedStrategy<Option<String>> = match &operation.body {
-        Some(schema) => value_for(spec, schema, seeds, 0).prop_map(Some).boxed(),
+        Some(schema) => value_for(contract, schema, seeds, 0).prop_map(Some).boxed(),
         None => Just(None).boxed(),
     };
     (path_values, queries, body)
@@ -447,7 +443,7 @@ fn every_operation_answers_hostile_input_with_a_problem_or_a_success() {
         let seeds = seed(&server, &token).await;
         (server, token, seeds)
     });
-    let spec: Value = serde_json::from_str(COMMITTED_SPEC).unwrap();
+    let contract = Contract::committed();
     let cases = std::env::var("VIDEOVECTOR_HOSTILE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -456,7 +452,7 @@ fn every_operation_answers_hostile_input_with_a_problem_or_a_success() {
     // The runner's test is a `Fn`, so the tallies are cells.
     let sent = std::cell::Cell::new(0usize);
     let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, usize>::new());
-    let operations = operations(&spec);
+    let operations = operations(contract);
     for operation in &operations {
         let config = Config {
             cases,
@@ -467,7 +463,7 @@ fn every_operation_answers_hostile_input_with_a_problem_or_a_success() {
         // Deterministic: the same cases on every run, so a failure reproduces.
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-        let result = runner.run(&case_for(&spec, operation, &seeds), |case| {
+        let result = runner.run(&case_for(contract, operation, &seeds), |case| {
             let answer = runtime.block_on(send(&http, &server, &token, operation, &case));
             sent.set(sent.get() + 1);
             let (status, content_type, body) = answer.map_err(TestCaseError::fail)?;

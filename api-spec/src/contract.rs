@@ -1,0 +1,293 @@
+//! The contract as a model: an OpenAPI document parsed once into its operations, each with
+//! its typed method, path template, security rule, parameters, request body and `x-`
+//! extensions, over the one `$ref` resolver. The route table, the request checks, the MCP
+//! catalog and the tests read operations from here rather than walking the document's JSON
+//! themselves; [`Contract::committed`] is the committed spec's, parsed on first use.
+
+use std::{collections::BTreeMap, sync::LazyLock};
+
+use poem::http::Method;
+use serde_json::{json, Value};
+
+use crate::{
+    problem::FieldLocation,
+    rules::{operation_rules, OperationRule},
+};
+
+/// Schemas nest through `$ref`; inlining deeper than this stops (a cycle, not a schema).
+pub const MAX_INLINE_DEPTH: u32 = 12;
+
+/// One segment of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    /// A `{name}` parameter.
+    Param(String),
+}
+
+/// A path, query or header parameter.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub location: FieldLocation,
+    pub required: bool,
+    /// As the document writes it (`$ref`s in place).
+    pub schema: Value,
+    pub description: Option<String>,
+}
+
+/// A JSON request body.
+#[derive(Debug, Clone)]
+pub struct RequestBody {
+    /// As the document writes it (`$ref`s in place).
+    pub schema: Value,
+    pub required: bool,
+}
+
+/// One operation of the contract.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// Its security rule: operation id, method and path as text, schemes, scope.
+    pub rule: OperationRule,
+    pub method: Method,
+    /// The path template below the base path, split at `/`.
+    pub template: Vec<Segment>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    /// Path, query and header parameters, in the document's order.
+    pub parameters: Vec<Parameter>,
+    pub body: Option<RequestBody>,
+    /// Every `x-` key of the operation.
+    pub extensions: BTreeMap<String, Value>,
+}
+
+impl Operation {
+    pub fn id(&self) -> &str {
+        &self.rule.operation_id
+    }
+
+    /// The names of the template's parameters, in order.
+    pub fn path_params(&self) -> impl Iterator<Item = &str> {
+        self.template.iter().filter_map(|s| match s {
+            Segment::Param(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The parameters in `location`.
+    pub fn parameters_in(&self, location: FieldLocation) -> impl Iterator<Item = &Parameter> {
+        self.parameters
+            .iter()
+            .filter(move |p| p.location == location)
+    }
+}
+
+/// An OpenAPI document and its operations.
+pub struct Contract {
+    document: Value,
+    operations: Vec<Operation>,
+}
+
+static COMMITTED: LazyLock<Contract> = LazyLock::new(|| {
+    Contract::parse(crate::COMMITTED_SPEC).expect("the committed spec is a valid contract")
+});
+
+impl Contract {
+    /// The committed spec's contract (a test checks that it parses).
+    pub fn committed() -> &'static Contract {
+        &COMMITTED
+    }
+
+    /// Parses `spec`; fails on an operation without an id, an unknown scope or method.
+    pub fn parse(spec: &str) -> Result<Contract, String> {
+        let document: Value = serde_json::from_str(spec).map_err(|e| e.to_string())?;
+        Contract::from_document(document)
+    }
+
+    pub fn from_document(document: Value) -> Result<Contract, String> {
+        let operations = operation_rules(&document)?
+            .into_iter()
+            .map(|rule| {
+                let raw = &document["paths"][&rule.path][rule.method.to_lowercase()];
+                read_operation(rule, raw)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Contract {
+            document,
+            operations,
+        })
+    }
+
+    /// Every operation, in the document's order.
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
+    pub fn operation(&self, operation_id: &str) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.id() == operation_id)
+    }
+
+    /// The document itself (schemas, security schemes).
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// The target of a local `$ref` (`#/components/schemas/Name`).
+    pub fn lookup(&self, reference: &str) -> Option<&Value> {
+        lookup_ref(&self.document, reference)
+    }
+
+    /// `schema` with every `$ref` replaced by its target, recursively, down to
+    /// [`MAX_INLINE_DEPTH`] (below it, a reference becomes `{"type": "object"}`).
+    pub fn inline_refs(&self, schema: &Value) -> Value {
+        inline(&self.document, schema, 0)
+    }
+}
+
+/// The target of a local `$ref` in `document`: the one resolver of the workspace.
+pub fn lookup_ref<'a>(document: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    document.pointer(pointer)
+}
+
+fn inline(document: &Value, schema: &Value, depth: u32) -> Value {
+    match schema {
+        Value::Object(map) => {
+            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                return match lookup_ref(document, reference) {
+                    Some(target) if depth < MAX_INLINE_DEPTH => inline(document, target, depth + 1),
+                    _ => json!({ "type": "object" }),
+                };
+            }
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), inline(document, v, depth)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| inline(document, v, depth)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn read_operation(rule: OperationRule, raw: &Value) -> Result<Operation, String> {
+    let method = Method::from_bytes(rule.method.as_bytes())
+        .map_err(|_| format!("{}: no such method `{}`", rule.operation_id, rule.method))?;
+    let template = rule
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name.to_string()),
+                None => Segment::Literal(s.to_string()),
+            },
+        )
+        .collect();
+    let parameters = raw["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let location = match p["in"].as_str()? {
+                "path" => FieldLocation::Path,
+                "query" => FieldLocation::Query,
+                "header" => FieldLocation::Header,
+                _ => return None,
+            };
+            Some(Parameter {
+                name: p["name"].as_str()?.to_string(),
+                location,
+                required: p["required"].as_bool().unwrap_or(false),
+                schema: p["schema"].clone(),
+                description: p["description"].as_str().map(str::to_string),
+            })
+        })
+        .collect();
+    let body = raw.get("requestBody").and_then(|body| {
+        let (_, media) = body["content"]
+            .as_object()?
+            .iter()
+            .find(|(content_type, _)| is_json(content_type))?;
+        Some(RequestBody {
+            schema: media["schema"].clone(),
+            required: body["required"].as_bool().unwrap_or(false),
+        })
+    });
+    let text = |key: &str| raw[key].as_str().map(str::to_string);
+    Ok(Operation {
+        method,
+        template,
+        summary: text("summary"),
+        description: text("description"),
+        parameters,
+        body,
+        extensions: raw
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with("x-"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        rule,
+    })
+}
+
+/// Whether a content type the document declares is JSON (`application/json`, `...+json`).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_spec_is_a_contract_of_every_operation() {
+        let contract = Contract::committed();
+        let document: Value = serde_json::from_str(crate::COMMITTED_SPEC).unwrap();
+        let in_document = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|item| item.as_object().unwrap().len())
+            .sum::<usize>();
+        assert_eq!(contract.operations().len(), in_document);
+        let search = contract.operation("index_search").unwrap();
+        assert_eq!(search.method, Method::POST);
+        assert_eq!(
+            search.template,
+            [
+                Segment::Literal("indexes".into()),
+                Segment::Param("index_id".into()),
+                Segment::Literal("search".into()),
+            ]
+        );
+        assert_eq!(search.path_params().collect::<Vec<_>>(), ["index_id"]);
+        assert!(search.body.as_ref().is_some_and(|b| b.required));
+        assert!(search.extensions.contains_key("x-required-scope"));
+    }
+
+    #[test]
+    fn references_inline_to_a_bounded_depth() {
+        let document = json!({"components": {"schemas": {
+            "Loop": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Loop"}}},
+        }}});
+        let contract =
+            Contract::from_document(json!({"paths": {}, "components": document["components"]}))
+                .unwrap();
+        let inlined = contract.inline_refs(&json!({"$ref": "#/components/schemas/Loop"}));
+        let mut depth = 0;
+        let mut at = &inlined;
+        while let Some(next) = at.pointer("/properties/next") {
+            depth += 1;
+            at = next;
+        }
+        assert_eq!(depth, MAX_INLINE_DEPTH as usize);
+        assert_eq!(at, &json!({"type": "object"}));
+        assert!(contract.lookup("#/components/schemas/Nope").is_none());
+    }
+}
