@@ -39,3 +39,32 @@ pub async fn wait_job(client: &Client, id: &str) -> types::Job {
     }
     panic!("job {id} did not finish");
 }
+
+/// Creates an HTTP connector `name` of `files` (no headers) and syncs it: the connector
+/// and the job the sync queued.
+pub async fn create_and_sync(
+    client: &Client,
+    name: &str,
+    files: Vec<types::ConnectorFile>,
+) -> (types::Connector, types::Job) {
+    let connector = client
+        .connector_create()
+        .body(
+            types::ConnectorCreate::builder()
+                .name(name)
+                .kind(types::ConnectorKind::Http)
+                .files(files),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating connector {name}: {e}"))
+        .into_inner();
+    let job = client
+        .connector_sync()
+        .connector_id(&connector.id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("syncing connector {name}: {e}"))
+        .into_inner();
+    (connector, job)
+}

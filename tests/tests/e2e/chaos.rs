@@ -8,7 +8,11 @@
 use std::time::{Duration, Instant};
 
 use videovector_client::{types, Client};
-use videovector_tests::{child::ChildServer, common_calls::create_index, LocalHttp, TestServer};
+use videovector_tests::{
+    child::ChildServer,
+    common_calls::{create_and_sync, create_index},
+    LocalHttp, TestServer,
+};
 
 /// The queue lease of every instance here: short, so a takeover is quick to see.
 const LEASE_MS: u64 = 1_500;
@@ -100,29 +104,16 @@ async fn an_instance_killed_mid_job_leaves_it_to_another_that_finishes_it() {
             .try_into()
             .unwrap()
     };
-    let connector = client
-        .connector_create()
-        .body(
-            types::ConnectorCreate::builder()
-                .name("Three files")
-                .kind(types::ConnectorKind::Http)
-                .files(vec![
-                    file("/alpha.vtt", "alpha"),
-                    file("/bravo.vtt", "bravo"),
-                    file("/charlie.vtt", "charlie"),
-                ]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
-    let job = client
-        .connector_sync()
-        .connector_id(&connector.id)
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let (_connector, job) = create_and_sync(
+        &client,
+        "Three files",
+        vec![
+            file("/alpha.vtt", "alpha"),
+            file("/bravo.vtt", "bravo"),
+            file("/charlie.vtt", "charlie"),
+        ],
+    )
+    .await;
 
     // Only the child has workers: it claims the job and hangs on the second file.
     let worker = ChildServer::join(&api, LEASE_MS);

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use videovector_api_spec::Scope;
 use videovector_client::{types, Error};
 use videovector_tests::{
-    common_calls::{create_index, wait_job},
+    common_calls::{create_and_sync, create_index, wait_job},
     fixture, LocalHttp, TestServer,
 };
 
@@ -268,25 +268,12 @@ async fn outbound_fetches_ignore_proxy_settings() {
         std::env::remove_var(name);
     }
     create_index(&client, "idx_captions", "Captions").await;
-    let connector = client
-        .connector_create()
-        .body(
-            types::ConnectorCreate::builder()
-                .name("direct")
-                .kind(types::ConnectorKind::Http)
-                .files(vec![file(files.url("/bulletin.vtt"), "bulletin")]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
-    let queued = client
-        .connector_sync()
-        .connector_id(&connector.id)
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let (_connector, queued) = create_and_sync(
+        &client,
+        "direct",
+        vec![file(files.url("/bulletin.vtt"), "bulletin")],
+    )
+    .await;
     let job = wait_job(&client, &queued.id).await;
     assert_eq!(job.progress.segments_ingested, 3, "{job:?}");
     assert!(proxy.recorded().is_empty(), "the proxy was used");
