@@ -12,7 +12,8 @@ use videovector_server::{
     db,
     db::entities::{operator, organization},
     search::{Indexer, SearchEngine},
-    services::{auth, resealing},
+    secrets_at_rest::resealing,
+    services::auth,
 };
 
 #[derive(Parser)]

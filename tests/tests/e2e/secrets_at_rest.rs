@@ -9,7 +9,7 @@ use std::{collections::HashMap, path::Path};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use videovector_client::{types, Client};
-use videovector_server::services::resealing::{reseal_all, Reseal};
+use videovector_server::secrets_at_rest::resealing::{reseal_all, Reseal};
 use videovector_tests::{common_calls::create_index, LocalHttp, TestServer};
 
 use crate::webhooks::{deliveries, verify};

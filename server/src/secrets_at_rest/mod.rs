@@ -7,7 +7,12 @@
 //! leaves everything written before readable. Each value is bound to its place (table,
 //! column and row) as associated data, so a sealed value moved to another row does not open.
 //!
-//! Stored form: `vvs1.<key id>.<base64url(nonce ‖ ciphertext)>`.
+//! Stored form: `vvs1.<key id>.<base64url(nonce ‖ ciphertext)>`. Beside the keyring: the
+//! check values that make a wrong key fail at start (`key_checks`) and the rewriting of
+//! stored values under the current key (`resealing`).
+
+pub mod key_checks;
+pub mod resealing;
 
 use std::path::Path;
 
@@ -176,7 +181,7 @@ impl Keyring {
 }
 
 /// The places sealed values live in, named the same way by their writers and by
-/// [`crate::services::resealing`].
+/// [`crate::secrets_at_rest::resealing`].
 pub mod places {
     pub fn connector_headers(connector_id: &str) -> String {
         format!("connectors.headers:{connector_id}")

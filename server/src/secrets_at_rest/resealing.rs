@@ -10,10 +10,8 @@ use sea_orm::{
     TryGetable,
 };
 
-use crate::{
-    db::entities::{connector, idempotency_record, webhook},
-    secrets_at_rest::{is_sealed, places, Keyring},
-};
+use super::{is_sealed, places, Keyring};
+use crate::db::entities::{connector, idempotency_record, webhook};
 
 /// Which stored values to rewrite.
 #[derive(Clone, Copy, PartialEq, Debug)]

@@ -15,10 +15,8 @@ use sea_orm::{
     QueryFilter,
 };
 
-use crate::{
-    db::entities::secrets_key_check as check,
-    secrets_at_rest::{places, Keyring},
-};
+use super::{places, Keyring};
+use crate::db::entities::secrets_key_check as check;
 
 /// The text every check value seals.
 const CHECK_TEXT: &str = "videovector secrets key check";
