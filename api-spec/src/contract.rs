@@ -1,21 +1,20 @@
 //! The contract as a model: an OpenAPI document parsed once into its operations, each with
 //! its typed method, path template, security rule, parameters, request body and `x-`
-//! extensions, over the one `$ref` resolver. The route table, the request checks, the MCP
+//! extensions, over the one `$ref` resolver (`crate::refs`). The route table, the request checks, the MCP
 //! catalog and the tests read operations from here rather than walking the document's JSON
 //! themselves; [`Contract::committed`] is the committed spec's, parsed on first use.
 
 use std::{collections::BTreeMap, sync::LazyLock};
 
 use poem::http::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{
+    committed::COMMITTED_SPEC,
     problem::FieldLocation,
+    refs::{inline_refs, lookup_ref},
     rules::{operation_rules, OperationRule},
 };
-
-/// Schemas nest through `$ref`; inlining deeper than this stops (a cycle, not a schema).
-pub const MAX_INLINE_DEPTH: u32 = 12;
 
 /// One segment of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +88,7 @@ pub struct Contract {
 }
 
 static COMMITTED: LazyLock<Contract> = LazyLock::new(|| {
-    Contract::parse(crate::COMMITTED_SPEC).expect("the committed spec is a valid contract")
+    Contract::parse(COMMITTED_SPEC).expect("the committed spec is a valid contract")
 });
 
 impl Contract {
@@ -137,38 +136,9 @@ impl Contract {
         lookup_ref(&self.document, reference)
     }
 
-    /// `schema` with every `$ref` replaced by its target, recursively, down to
-    /// [`MAX_INLINE_DEPTH`] (below it, a reference becomes `{"type": "object"}`).
+    /// `schema` with every `$ref` inlined (see [`crate::refs::inline_refs`]).
     pub fn inline_refs(&self, schema: &Value) -> Value {
-        inline(&self.document, schema, 0)
-    }
-}
-
-/// The target of a local `$ref` in `document`: the one resolver of the workspace.
-pub fn lookup_ref<'a>(document: &'a Value, reference: &str) -> Option<&'a Value> {
-    let pointer = reference.strip_prefix('#')?;
-    document.pointer(pointer)
-}
-
-fn inline(document: &Value, schema: &Value, depth: u32) -> Value {
-    match schema {
-        Value::Object(map) => {
-            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
-                return match lookup_ref(document, reference) {
-                    Some(target) if depth < MAX_INLINE_DEPTH => inline(document, target, depth + 1),
-                    _ => json!({ "type": "object" }),
-                };
-            }
-            Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), inline(document, v, depth)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| inline(document, v, depth)).collect())
-        }
-        other => other.clone(),
+        inline_refs(&self.document, schema)
     }
 }
 
@@ -243,12 +213,15 @@ fn is_json(content_type: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::refs::MAX_INLINE_DEPTH;
 
     #[test]
     fn the_committed_spec_is_a_contract_of_every_operation() {
         let contract = Contract::committed();
-        let document: Value = serde_json::from_str(crate::COMMITTED_SPEC).unwrap();
+        let document: Value = serde_json::from_str(COMMITTED_SPEC).unwrap();
         let in_document = document["paths"]
             .as_object()
             .unwrap()

@@ -62,7 +62,7 @@ impl SchemaChecker {
         let refs = references
             .into_iter()
             .filter_map(|r| {
-                let target = crate::contract::lookup_ref(&document, &r)?.clone();
+                let target = crate::refs::lookup_ref(&document, &r)?.clone();
                 Some((r, target))
             })
             .collect();
@@ -106,7 +106,7 @@ impl SchemaChecker {
     pub fn resolve<'a>(&'a self, reference: &str) -> Option<&'a Value> {
         match self.refs.get(reference) {
             Some(target) => Some(target),
-            None => crate::contract::lookup_ref(&self.root, reference),
+            None => crate::refs::lookup_ref(&self.root, reference),
         }
     }
 

@@ -103,7 +103,7 @@ impl Storage {
     /// The reads and writes over an open database: a SQLite file also gets its direct
     /// connections (see `db::direct`).
     fn over(config: &Config, db: DatabaseConnection) -> anyhow::Result<Storage> {
-        let backend = config.backend()?;
+        let backend = Backend::from_url(&config.database_url())?;
         let direct = match &backend {
             Backend::Sqlite { file } => Some(Arc::new(DirectSqlite::open(file.clone()))),
             Backend::Postgres => None,

@@ -183,7 +183,6 @@ impl Config {
             "jwt.token_ttl_seconds must be positive"
         );
         crate::client_address::TrustedProxies::from_config(&self.trusted_proxies)?;
-        self.backend()?;
         anyhow::ensure!(
             self.login_max_failures > 0 && self.login_max_failures_per_client > 0,
             "login_max_failures and login_max_failures_per_client must be positive"
@@ -221,11 +220,6 @@ impl Config {
                 self.data_dir.join("videovector.db").display()
             )
         })
-    }
-
-    /// The database backend [`Self::database_url`] names.
-    pub fn backend(&self) -> anyhow::Result<crate::db::backend::Backend> {
-        crate::db::backend::Backend::from_url(&self.database_url())
     }
 
     /// Where the search indexes live.

@@ -1,5 +1,5 @@
-//! Which database the configuration names, decided once from its URL when the configuration
-//! is checked, and passed down to what differs by backend: the connection pool's size, the
+//! Which database the configuration names, decided once from its URL when the database is
+//! opened (a start with an unsupported URL fails there, with the reason), and passed down to what differs by backend: the connection pool's size, the
 //! direct SQLite connections (`db::direct`), the notice follower (`crate::cluster`). A SQLite
 //! database is a file (the direct connections and every instance's reads need one);
 //! in-memory SQLite, or any other scheme, is refused with the reason.

@@ -363,7 +363,7 @@ pub mod secrets_key_check {
     use sea_orm::entity::prelude::*;
 
     /// A value sealed under one secrets key, proving which keys sealed what the database
-    /// holds (see `secrets_at_rest::key_checks`).
+    /// holds (the key checks beside the keyring read and write these).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "secrets_key_checks")]
     pub struct Model {
