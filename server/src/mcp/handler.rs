@@ -6,6 +6,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use poem_openapi::types::{ParseFromJSON, ToJSON};
 use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData as McpError,
@@ -18,10 +19,16 @@ use rmcp::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use videovector_api_spec::{Credential as PrincipalCredential, Principal};
+use videovector_api_spec::{
+    dto::{
+        indexes::{Index, IndexPage},
+        prompts::{Prompt, PromptPage},
+    },
+    Credential as PrincipalCredential, Principal,
+};
 
 use super::{
-    catalog::{ApiCall, Catalog},
+    catalog::Catalog,
     dispatch::{ApiAnswer, Credential, Dispatch},
 };
 use crate::services::prompts::render;
@@ -75,26 +82,53 @@ fn problem_error(what: &str, answer: ApiAnswer) -> McpError {
     }
 }
 
-fn cursor_query(request: &Option<PaginatedRequestParams>) -> String {
-    match request.as_ref().and_then(|r| r.cursor.as_deref()) {
-        Some(cursor) => format!(
-            "?cursor={}",
-            form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>()
-        ),
-        None => String::new(),
+/// The arguments of a list operation: the page's cursor, if the client sent one.
+fn cursor_arguments(request: &Option<PaginatedRequestParams>) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    if let Some(cursor) = request.as_ref().and_then(|r| r.cursor.clone()) {
+        arguments.insert("cursor".into(), cursor.into());
     }
+    arguments
 }
 
-fn get(path_and_query: String) -> ApiCall {
-    ApiCall {
-        method: poem::http::Method::GET,
-        path_and_query,
-        body: None,
-        idempotency_key: None,
-    }
+/// The arguments of an operation on one resource: its id under the path parameter `name`.
+fn id_argument(name: &str, id: &str) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    arguments.insert(name.into(), id.into());
+    arguments
 }
 
 impl VideoVectorMcp {
+    /// Calls the operation `operation_id` with `arguments` as the caller (the path built from
+    /// the contract, as for a tool call) and reads the answer as the DTO `T` it declares.
+    async fn read<T: ParseFromJSON>(
+        &self,
+        caller: &Caller,
+        operation_id: &str,
+        arguments: &JsonObject,
+        what: &str,
+    ) -> Result<T, McpError> {
+        let tool = self.catalog.get(operation_id).ok_or_else(|| {
+            McpError::internal_error(format!("{what}: `{operation_id}` is not a tool"), None)
+        })?;
+        let call = tool
+            .call(arguments)
+            .map_err(|e| McpError::invalid_params(format!("{what}: {e}"), None))?;
+        let answer = self.dispatch.call(&caller.credential, &call).await;
+        if answer.status >= 400 {
+            return Err(problem_error(what, answer));
+        }
+        T::parse_from_json(Some(answer.body)).map_err(|e| {
+            McpError::internal_error(
+                format!(
+                    "{what}: the answer breaks the contract: {}",
+                    e.into_message()
+                ),
+                None,
+            )
+        })
+    }
+
     fn inspect_tool() -> Tool {
         let mut schema = JsonObject::new();
         schema.insert("type".into(), "object".into());
@@ -227,30 +261,26 @@ impl ServerHandler for VideoVectorMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let caller = caller(&context)?;
-        let answer = self
-            .dispatch
-            .call(
-                &caller.credential,
-                &get(format!("/indexes{}", cursor_query(&request))),
+        let page: IndexPage = self
+            .read(
+                &caller,
+                "index_list",
+                &cursor_arguments(&request),
+                "listing indexes",
             )
-            .await;
-        if answer.status >= 400 {
-            return Err(problem_error("listing indexes", answer));
-        }
-        let resources: Vec<Value> = answer.body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
+            .await?;
+        let resources: Vec<Value> = page
+            .items
+            .iter()
             .map(|index| {
-                let id = index["id"].as_str().unwrap_or_default();
                 json!({
-                    "uri": format!("{INDEX_URI_PREFIX}{id}"),
-                    "name": id,
-                    "title": index["name"],
+                    "uri": format!("{INDEX_URI_PREFIX}{}", index.id),
+                    "name": index.id,
+                    "title": index.name,
                     "description": format!(
                         "{} ({} segments)",
-                        index["description"].as_str().unwrap_or("an index"),
-                        index["segment_count"]
+                        index.description.as_deref().unwrap_or("an index"),
+                        index.segment_count
                     ),
                     "mimeType": "application/json",
                 })
@@ -258,7 +288,7 @@ impl ServerHandler for VideoVectorMcp {
             .collect();
         from_json(json!({
             "resources": resources,
-            "nextCursor": answer.body["next_cursor"],
+            "nextCursor": page.next_cursor,
         }))
     }
 
@@ -293,19 +323,19 @@ impl ServerHandler for VideoVectorMcp {
                     None,
                 )
             })?;
-        let path = format!(
-            "/indexes/{}",
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-        );
-        let answer = self.dispatch.call(&caller.credential, &get(path)).await;
-        if answer.status >= 400 {
-            return Err(problem_error("reading the index", answer));
-        }
+        let index: Index = self
+            .read(
+                &caller,
+                "index_view",
+                &id_argument("index_id", id),
+                "reading the index",
+            )
+            .await?;
         let result: rmcp::model::ReadResourceResult = from_json(json!({
             "contents": [{
                 "uri": request.uri,
                 "mimeType": "application/json",
-                "text": answer.body.to_string(),
+                "text": index.to_json().unwrap_or_default().to_string(),
             }]
         }))?;
         Ok(result.into())
@@ -317,40 +347,34 @@ impl ServerHandler for VideoVectorMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let caller = caller(&context)?;
-        let answer = self
-            .dispatch
-            .call(
-                &caller.credential,
-                &get(format!("/prompts{}", cursor_query(&request))),
+        let page: PromptPage = self
+            .read(
+                &caller,
+                "prompt_list",
+                &cursor_arguments(&request),
+                "listing prompts",
             )
-            .await;
-        if answer.status >= 400 {
-            return Err(problem_error("listing prompts", answer));
-        }
-        let prompts: Vec<Value> = answer.body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
+            .await?;
+        let prompts: Vec<Value> = page
+            .items
+            .iter()
             .map(|prompt| {
-                let arguments: Vec<Value> = prompt["variables"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                let arguments: Vec<Value> = prompt
+                    .variables
+                    .iter()
                     .map(|v| json!({ "name": v, "required": true }))
                     .collect();
                 json!({
-                    "name": prompt["id"],
-                    "title": prompt["name"],
-                    "description": prompt["description"].as_str().unwrap_or_else(|| {
-                        prompt["name"].as_str().unwrap_or_default()
-                    }),
+                    "name": prompt.id,
+                    "title": prompt.name,
+                    "description": prompt.description.as_deref().unwrap_or(&prompt.name),
                     "arguments": arguments,
                 })
             })
             .collect();
         from_json(json!({
             "prompts": prompts,
-            "nextCursor": answer.body["next_cursor"],
+            "nextCursor": page.next_cursor,
         }))
     }
 
@@ -360,24 +384,14 @@ impl ServerHandler for VideoVectorMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let caller = caller(&context)?;
-        let path = format!(
-            "/prompts/{}",
-            percent_encoding::utf8_percent_encode(
-                &request.name,
-                percent_encoding::NON_ALPHANUMERIC
+        let prompt: Prompt = self
+            .read(
+                &caller,
+                "prompt_view",
+                &id_argument("prompt_id", &request.name),
+                "reading the prompt",
             )
-        );
-        let answer = self.dispatch.call(&caller.credential, &get(path)).await;
-        if answer.status >= 400 {
-            return Err(problem_error("reading the prompt", answer));
-        }
-        let prompt = answer.body;
-        let declared: Vec<String> = prompt["variables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
+            .await?;
         let values: BTreeMap<String, String> = request
             .arguments
             .unwrap_or_default()
@@ -387,14 +401,13 @@ impl ServerHandler for VideoVectorMcp {
                 other => (k, other.to_string()),
             })
             .collect();
-        let template = prompt["query_template"].as_str().unwrap_or_default();
-        let query = render(template, &declared, &values).map_err(|e| {
+        let query = render(&prompt.query_template, &prompt.variables, &values).map_err(|e| {
             McpError::invalid_params(
                 e.problem.detail.clone(),
                 Some(json!({ "code": e.problem.code.as_str() })),
             )
         })?;
-        let instructions = prompt["instructions"].as_str().unwrap_or_default();
+        let instructions = prompt.instructions.as_str();
         let mut text = format!(
             "Search VideoVector's media evidence for: {query}\n\nUse the `search_query` or \
              `index_search` tool with this query, or run the saved prompt with `run_create` \
@@ -405,7 +418,7 @@ impl ServerHandler for VideoVectorMcp {
             text = format!("{instructions}\n\n{text}");
         }
         let result: rmcp::model::GetPromptResult = from_json(json!({
-            "description": prompt["description"].as_str().unwrap_or_else(|| prompt["name"].as_str().unwrap_or_default()),
+            "description": prompt.description.as_deref().unwrap_or(&prompt.name),
             "messages": [{ "role": "user", "content": { "type": "text", "text": text } }],
         }))?;
         Ok(result.into())
