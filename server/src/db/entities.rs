@@ -9,15 +9,15 @@ macro_rules! no_relations {
     };
 }
 
-/// Statuses of queued work (runs, jobs, deliveries) as stored: [`QueueStatus`]'s texts.
+/// Statuses of queued work (runs, jobs, deliveries), by their short names.
 pub mod status {
-    use super::super::queue::QueueStatus;
+    pub use super::super::queue::QueueStatus;
 
-    pub const QUEUED: &str = QueueStatus::Queued.as_str();
-    pub const RUNNING: &str = QueueStatus::Running.as_str();
-    pub const SUCCEEDED: &str = QueueStatus::Succeeded.as_str();
-    pub const FAILED: &str = QueueStatus::Failed.as_str();
-    pub const CANCELLED: &str = QueueStatus::Cancelled.as_str();
+    pub const QUEUED: QueueStatus = QueueStatus::Queued;
+    pub const RUNNING: QueueStatus = QueueStatus::Running;
+    pub const SUCCEEDED: QueueStatus = QueueStatus::Succeeded;
+    pub const FAILED: QueueStatus = QueueStatus::Failed;
+    pub const CANCELLED: QueueStatus = QueueStatus::Cancelled;
 }
 
 pub mod organization {
@@ -223,7 +223,7 @@ pub mod run {
         pub index_id: String,
         /// JSON object of variable values.
         pub variables: String,
-        pub status: String,
+        pub status: QueueStatus,
         pub attempt: i32,
         pub retry_of: Option<String>,
         pub query: String,
@@ -283,7 +283,7 @@ pub mod job {
         pub id: String,
         pub org_id: String,
         pub connector_id: String,
-        pub status: String,
+        pub status: QueueStatus,
         pub attempt: i32,
         pub retry_of: Option<String>,
         /// JSON array of the job's files with their state.
@@ -345,8 +345,8 @@ pub mod webhook_delivery {
         pub event_type: String,
         /// The JSON body, exactly as signed and sent.
         pub payload: String,
-        /// queued, running, succeeded, failed.
-        pub status: String,
+        /// Queued, running, succeeded or failed.
+        pub status: QueueStatus,
         /// JSON array of attempts (at, status_code, error).
         pub attempts: String,
         /// When the next attempt is due, in Unix milliseconds.

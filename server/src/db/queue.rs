@@ -5,15 +5,26 @@
 //! cancelling one, on SQLite and PostgreSQL. The workers that drain the queues live in
 //! `crate::workers`; a retry is a new row (a new attempt), made by the services.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    entity::prelude::{DeriveActiveEnum, EnumIter, StringLen},
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value,
+};
 
-/// Where a row of queued work is in its life. Stored as its [`QueueStatus::as_str`] text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a row of queued work is in its life: the type of the `status` column of runs, jobs
+/// and deliveries, stored as its [`QueueStatus::as_str`] text. A stored value that is none
+/// of these fails the read (sea-orm's active enum), rather than passing for one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum QueueStatus {
+    #[sea_orm(string_value = "queued")]
     Queued,
+    #[sea_orm(string_value = "running")]
     Running,
+    #[sea_orm(string_value = "succeeded")]
     Succeeded,
+    #[sea_orm(string_value = "failed")]
     Failed,
+    #[sea_orm(string_value = "cancelled")]
     Cancelled,
 }
 
@@ -34,14 +45,6 @@ impl QueueStatus {
             QueueStatus::Failed => "failed",
             QueueStatus::Cancelled => "cancelled",
         }
-    }
-
-    /// The status stored as `text`; anything unknown reads as failed (never as done).
-    pub fn parse(text: &str) -> QueueStatus {
-        QueueStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .unwrap_or(QueueStatus::Failed)
     }
 
     /// Whether a new attempt may be made of a row in this status.
@@ -315,7 +318,7 @@ mod tests {
             prompt_id: Set("prm_1".into()),
             index_id: Set("idx_1".into()),
             variables: Set("{}".into()),
-            status: Set(status.as_str().into()),
+            status: Set(status),
             attempt: Set(1),
             retry_of: Set(None),
             query: Set("q".into()),
@@ -424,7 +427,7 @@ mod tests {
                 org_id: Set("org_q".into()),
                 event_type: Set("webhook.test".into()),
                 payload: Set("{}".into()),
-                status: Set(QueueStatus::Queued.as_str().into()),
+                status: Set(QueueStatus::Queued),
                 attempts: Set("[]".into()),
                 next_attempt_ms: Set(due_ms),
                 created_at: Set(chrono::Utc::now()),
@@ -468,9 +471,8 @@ mod tests {
     }
 
     #[test]
-    fn every_status_reads_back_and_only_ended_ones_are_retryable() {
+    fn only_ended_statuses_are_retryable_and_only_live_ones_cancellable() {
         for status in QueueStatus::ALL {
-            assert_eq!(QueueStatus::parse(status.as_str()), status);
             assert_eq!(
                 status.retryable(),
                 matches!(status, QueueStatus::Failed | QueueStatus::Cancelled)
@@ -480,6 +482,33 @@ mod tests {
                 status.cancellable() || status == QueueStatus::Succeeded
             );
         }
-        assert_eq!(QueueStatus::parse("exploded"), QueueStatus::Failed);
+    }
+
+    /// A stored status that is none of the known ones fails the read, where it once read
+    /// as `failed`.
+    #[tokio::test]
+    async fn an_unknown_stored_status_is_refused_not_guessed() {
+        let (_dir, db) = scratch_db().await;
+        insert_run(&db, "run_1", QueueStatus::Queued, None).await;
+        for status in QueueStatus::ALL {
+            db.execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "UPDATE runs SET status = ? WHERE id = 'run_1'",
+                [status.as_str().into()],
+            ))
+            .await
+            .unwrap();
+            let row = run::Entity::find_by_id("run_1").one(&db).await.unwrap();
+            assert_eq!(
+                row.unwrap().status,
+                status,
+                "{} reads back",
+                status.as_str()
+            );
+        }
+        db.execute_unprepared("UPDATE runs SET status = 'exploded' WHERE id = 'run_1'")
+            .await
+            .unwrap();
+        assert!(run::Entity::find_by_id("run_1").one(&db).await.is_err());
     }
 }

@@ -258,7 +258,7 @@ impl ConnectorService for Connectors {
             id: Set(new_id("job")),
             org_id: Set(who.org_id.clone()),
             connector_id: Set(existing.id),
-            status: Set(job::QUEUED.into()),
+            status: Set(job::QUEUED),
             attempt: Set(1),
             retry_of: Set(None),
             files: Set(existing.files),

@@ -24,8 +24,8 @@ use crate::{
     ids::new_id,
 };
 
-fn status_of(value: &str) -> JobStatus {
-    match QueueStatus::parse(value) {
+fn status_of(value: QueueStatus) -> JobStatus {
+    match value {
         QueueStatus::Queued => JobStatus::Queued,
         QueueStatus::Running => JobStatus::Running,
         QueueStatus::Succeeded => JobStatus::Succeeded,
@@ -45,7 +45,7 @@ pub fn to_dto(model: &job::Model) -> Job {
     Job {
         id: model.id.clone(),
         connector_id: model.connector_id.clone(),
-        status: status_of(&model.status),
+        status: status_of(model.status),
         attempt: model.attempt.max(1) as u32,
         retry_of: model.retry_of.clone(),
         progress,
@@ -129,7 +129,7 @@ impl JobService for Jobs {
                 &who.org_id,
                 &existing.id,
                 || self.find(who, job_id),
-                |j: &job::Model| &j.status,
+                |j: &job::Model| j.status,
                 to_dto,
             )
             .await
@@ -137,7 +137,7 @@ impl JobService for Jobs {
 
     async fn retry(&self, who: &Principal, job_id: &str) -> ServiceResult<Job> {
         let existing = self.find(who, job_id).await?;
-        self.work().ensure_retryable(&existing.status)?;
+        self.work().ensure_retryable(existing.status)?;
         // The connector's current files, checked when they were set, with its current
         // headers at fetch time: a retry never replays an earlier configuration.
         let source = connector::for_org(&who.org_id)
@@ -159,7 +159,7 @@ impl JobService for Jobs {
             id: Set(new_id("job")),
             org_id: Set(who.org_id.clone()),
             connector_id: Set(existing.connector_id.clone()),
-            status: Set(job::QUEUED.into()),
+            status: Set(job::QUEUED),
             attempt: Set(existing.attempt + 1),
             retry_of: Set(Some(existing.id.clone())),
             files: Set(serde_json::to_string(&files).unwrap_or_else(|_| "[]".into())),

@@ -35,7 +35,7 @@ impl Work<'_> {
         org_id: &str,
         id: &str,
         find: F,
-        status: impl Fn(&M) -> &str,
+        status: impl Fn(&M) -> QueueStatus,
         to_dto: impl Fn(&M) -> D,
     ) -> ServiceResult<D>
     where
@@ -50,7 +50,11 @@ impl Work<'_> {
         if !cancelled {
             return Err(ApiError::conflict(
                 ErrorCode::InvalidTransition,
-                format!("a {} {} cannot be cancelled", status(&current), self.noun),
+                format!(
+                    "a {} {} cannot be cancelled",
+                    status(&current).as_str(),
+                    self.noun
+                ),
             ));
         }
         let dto = to_dto(&current);
@@ -66,15 +70,16 @@ impl Work<'_> {
 
     /// Whether a row in `status` may be retried (failed or cancelled); a 409 naming it if
     /// not.
-    pub fn ensure_retryable(&self, status: &str) -> ServiceResult<()> {
-        if QueueStatus::parse(status).retryable() {
+    pub fn ensure_retryable(&self, status: QueueStatus) -> ServiceResult<()> {
+        if status.retryable() {
             return Ok(());
         }
         Err(ApiError::conflict(
             ErrorCode::InvalidTransition,
             format!(
-                "only failed or cancelled {}s can be retried; this one is {status}",
-                self.noun
+                "only failed or cancelled {}s can be retried; this one is {}",
+                self.noun,
+                status.as_str()
             ),
         ))
     }

@@ -29,8 +29,8 @@ use crate::{
 
 const DEFAULT_TOP_K: u32 = 5;
 
-fn status_of(value: &str) -> RunStatus {
-    match QueueStatus::parse(value) {
+fn status_of(value: QueueStatus) -> RunStatus {
+    match value {
         QueueStatus::Queued => RunStatus::Queued,
         QueueStatus::Running => RunStatus::Running,
         QueueStatus::Succeeded => RunStatus::Succeeded,
@@ -49,7 +49,7 @@ pub fn to_dto(model: &run::Model) -> Run {
         prompt_id: model.prompt_id.clone(),
         index_id: model.index_id.clone(),
         variables: serde_json::from_str(&model.variables).unwrap_or_default(),
-        status: status_of(&model.status),
+        status: status_of(model.status),
         attempt: model.attempt.max(1) as u32,
         retry_of: model.retry_of.clone(),
         query: model.query.clone(),
@@ -118,7 +118,7 @@ fn queued(
         prompt_id: Set(base.prompt_id.clone()),
         index_id: Set(base.index_id.clone()),
         variables: Set(base.variables.clone()),
-        status: Set(run::QUEUED.into()),
+        status: Set(run::QUEUED),
         attempt: Set(attempt),
         retry_of: Set(retry_of),
         query: Set(base.query.clone()),
@@ -156,7 +156,7 @@ impl RunService for Runs {
             prompt_id: prompt.id,
             index_id: request.index_id,
             variables: serde_json::to_string(&request.variables).unwrap_or_else(|_| "{}".into()),
-            status: run::QUEUED.into(),
+            status: run::QUEUED,
             attempt: 1,
             retry_of: None,
             query,
@@ -198,7 +198,7 @@ impl RunService for Runs {
                 &who.org_id,
                 &existing.id,
                 || self.find(who, run_id),
-                |r: &run::Model| &r.status,
+                |r: &run::Model| r.status,
                 to_dto,
             )
             .await
@@ -206,7 +206,7 @@ impl RunService for Runs {
 
     async fn retry(&self, who: &Principal, run_id: &str) -> ServiceResult<Run> {
         let existing = self.find(who, run_id).await?;
-        self.work().ensure_retryable(&existing.status)?;
+        self.work().ensure_retryable(existing.status)?;
         let attempt = existing.attempt + 1;
         self.enqueue(queued(
             &who.org_id,

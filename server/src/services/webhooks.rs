@@ -62,7 +62,7 @@ fn to_dto(model: &webhook::Model) -> Webhook {
 
 pub fn delivery_to_dto(model: &webhook_delivery::Model) -> WebhookDelivery {
     let attempts: Vec<StoredAttempt> = serde_json::from_str(&model.attempts).unwrap_or_default();
-    let status = match QueueStatus::parse(&model.status) {
+    let status = match model.status {
         QueueStatus::Queued => DeliveryStatus::Queued,
         QueueStatus::Running => DeliveryStatus::Running,
         QueueStatus::Succeeded => DeliveryStatus::Succeeded,

@@ -20,7 +20,7 @@ use videovector_api_spec::dto::{
 };
 
 use super::idle;
-use crate::db::queue::{claim, Lease, JOBS};
+use crate::db::queue::{claim, Lease, QueueStatus, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},
@@ -159,7 +159,7 @@ impl JobWorker {
     async fn finish(
         &self,
         lease: &Lease,
-        status: &str,
+        status: QueueStatus,
         error: Option<String>,
     ) -> Result<(), sea_orm::DbErr> {
         let finished = job::Entity::update_many()

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::idle;
-use crate::db::queue::{claim, Lease, RUNS};
+use crate::db::queue::{claim, Lease, QueueStatus, RUNS};
 use crate::search::query::SegmentFilter;
 use crate::{
     db::entities::run,
@@ -59,7 +59,7 @@ impl RunWorker {
     async fn finish(
         &self,
         lease: &Lease,
-        status: &str,
+        status: QueueStatus,
         result: Option<String>,
         error: Option<String>,
     ) -> Result<(), sea_orm::DbErr> {
