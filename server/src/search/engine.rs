@@ -182,8 +182,9 @@ impl SearchIndex {
 pub struct SearchEngine {
     root: PathBuf,
     open: Mutex<HashMap<String, Arc<SearchIndex>>>,
-    /// Searches that may run on the blocking pool at once: one per core. More threads than
-    /// cores only share them, at the cost of switching (the bench's `request-path`).
+    /// Searches that may run on the blocking pool at once: two per core. More threads only
+    /// share the cores, at the cost of switching; one per core left cores idle between
+    /// hand-overs (the bench's `request-path`).
     pub(super) search_slots: tokio::sync::Semaphore,
 }
 

@@ -82,7 +82,7 @@ pub struct Hit {
 impl SearchEngine {
     /// [`Self::search`] of each of `uids`, on the blocking pool: scoring and reading stored
     /// documents is CPU and disk work that would otherwise hold an async worker thread, and
-    /// with it every request waiting on that thread. At most one search per core runs at
+    /// with it every request waiting on that thread. At most two searches per core run at
     /// once; the others wait their turn without holding a thread.
     pub async fn search_off_thread(
         self: &Arc<Self>,

@@ -14,8 +14,8 @@ use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use super::idle;
-use crate::db::queue::{claim, Lease, DELIVERIES};
+use super::drain;
+use crate::db::queue::{Lease, DELIVERIES};
 use crate::{
     db::entities::{webhook, webhook_delivery as delivery},
     net_guard,
@@ -50,27 +50,18 @@ pub struct DeliveryWorker {
 
 impl DeliveryWorker {
     pub fn spawn(self: Arc<Self>) {
-        tokio::spawn(async move {
-            loop {
-                loop {
-                    match claim(&self.db, &DELIVERIES, self.lease).await {
-                        Ok(Some(claimed)) => {
-                            let lease = Lease::hold(&self.db, &DELIVERIES, claimed, self.lease);
-                            if let Err(e) = self.attempt(&lease).await {
-                                let id = lease.id();
-                                tracing::error!(delivery = %id, error = %e, "delivering a webhook");
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "claiming a delivery");
-                            break;
-                        }
-                    }
-                }
-                idle(&self.wake).await;
-            }
-        });
+        let (db, wake, lease) = (self.db.clone(), self.wake.clone(), self.lease);
+        drain(
+            db,
+            &DELIVERIES,
+            lease,
+            wake,
+            "delivering a webhook",
+            move |lease| {
+                let worker = self.clone();
+                async move { worker.attempt(&lease).await }
+            },
+        );
     }
 
     fn backoff_ms(&self, attempts: usize) -> u64 {

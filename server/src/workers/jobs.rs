@@ -19,8 +19,8 @@ use videovector_api_spec::dto::{
     webhooks::WebhookEventType,
 };
 
-use super::idle;
-use crate::db::queue::{claim, Lease, QueueStatus, JOBS};
+use super::drain;
+use crate::db::queue::{Lease, QueueStatus, JOBS};
 use crate::{
     captions,
     db::entities::{connector, index, job},
@@ -57,26 +57,10 @@ pub struct JobWorker {
 
 impl JobWorker {
     pub fn spawn(self: Arc<Self>) {
-        tokio::spawn(async move {
-            loop {
-                loop {
-                    match claim(&self.db, &JOBS, self.lease).await {
-                        Ok(Some(claimed)) => {
-                            let lease = Lease::hold(&self.db, &JOBS, claimed, self.lease);
-                            if let Err(e) = self.execute(&lease).await {
-                                let id = lease.id();
-                                tracing::error!(job = %id, error = %e, "executing a job");
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "claiming a job");
-                            break;
-                        }
-                    }
-                }
-                idle(&self.wake).await;
-            }
+        let (db, wake, lease) = (self.db.clone(), self.wake.clone(), self.lease);
+        drain(db, &JOBS, lease, wake, "executing a job", move |lease| {
+            let worker = self.clone();
+            async move { worker.execute(&lease).await }
         });
     }
 

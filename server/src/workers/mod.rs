@@ -6,12 +6,52 @@ pub mod deliveries;
 pub mod jobs;
 pub mod runs;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
+
+use crate::db::queue::{claim, Lease, QueueTable};
 
 /// How often an idle worker looks for work another instance queued.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Drains `table` for as long as the process runs: claims each claimable row under a
+/// `lease` held while `work` runs on it (`what` names that work in the log when it fails),
+/// then idles until woken or the poll interval passes. The one loop of every worker.
+pub fn drain<W, Fut>(
+    db: DatabaseConnection,
+    table: &'static QueueTable,
+    lease: Duration,
+    wake: Arc<Notify>,
+    what: &'static str,
+    work: W,
+) where
+    W: Fn(Lease) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), DbErr>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            loop {
+                match claim(&db, table, lease).await {
+                    Ok(Some(claimed)) => {
+                        let held = Lease::hold(&db, table, claimed, lease);
+                        let id = held.id().to_string();
+                        if let Err(e) = work(held).await {
+                            tracing::error!(%id, error = %e, "{what}");
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(table = table.name, error = %e, "claiming queued work");
+                        break;
+                    }
+                }
+            }
+            idle(&wake).await;
+        }
+    });
+}
 
 /// Waits for a wake-up or the poll interval, whichever comes first.
 pub async fn idle(wake: &Arc<Notify>) {

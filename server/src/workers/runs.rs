@@ -11,8 +11,8 @@ use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
-use super::idle;
-use crate::db::queue::{claim, Lease, QueueStatus, RUNS};
+use super::drain;
+use crate::db::queue::{Lease, QueueStatus, RUNS};
 use crate::search::query::SegmentFilter;
 use crate::{
     db::entities::run,
@@ -34,23 +34,10 @@ pub struct RunWorker {
 
 impl RunWorker {
     pub fn spawn(self: Arc<Self>) {
-        tokio::spawn(async move {
-            loop {
-                loop {
-                    match claim(&self.db, &RUNS, self.lease).await {
-                        Ok(Some(claimed)) => {
-                            let lease = Lease::hold(&self.db, &RUNS, claimed, self.lease);
-                            self.execute(&lease).await
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "claiming a run");
-                            break;
-                        }
-                    }
-                }
-                idle(&self.wake).await;
-            }
+        let (db, wake, lease) = (self.db.clone(), self.wake.clone(), self.lease);
+        drain(db, &RUNS, lease, wake, "executing a run", move |lease| {
+            let worker = self.clone();
+            async move { worker.execute(&lease).await }
         });
     }
 
@@ -88,53 +75,47 @@ impl RunWorker {
         Ok(())
     }
 
-    async fn execute(&self, lease: &Lease) {
+    async fn execute(&self, lease: &Lease) -> Result<(), sea_orm::DbErr> {
         let id = lease.id();
-        let result: Result<(), sea_orm::DbErr> = async {
-            let Some(model) = run::Entity::find_by_id(id.to_string())
-                .one(&self.db)
-                .await?
-            else {
-                return Ok(());
-            };
-            let outcome = self
-                .retrieval
-                .retrieve(
-                    &model.org_id,
-                    std::slice::from_ref(&model.index_id),
-                    &model.query,
-                    &SegmentFilter::default(),
-                    0,
-                    model.top_k.max(1) as usize,
+        let Some(model) = run::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let outcome = self
+            .retrieval
+            .retrieve(
+                &model.org_id,
+                std::slice::from_ref(&model.index_id),
+                &model.query,
+                &SegmentFilter::default(),
+                0,
+                model.top_k.max(1) as usize,
+            )
+            .await;
+        let (status, result, error) = match outcome {
+            Ok((hits, _)) => {
+                let answer = extractive_answer(hits);
+                let result = RunResult {
+                    answer: answer.answer,
+                    mode: answer.mode,
+                    notice: answer.notice,
+                    citations: answer.citations,
+                };
+                (
+                    run::SUCCEEDED,
+                    Some(result.to_json().unwrap_or_default().to_string()),
+                    None,
                 )
-                .await;
-            let (status, result, error) = match outcome {
-                Ok((hits, _)) => {
-                    let answer = extractive_answer(hits);
-                    let result = RunResult {
-                        answer: answer.answer,
-                        mode: answer.mode,
-                        notice: answer.notice,
-                        citations: answer.citations,
-                    };
-                    (
-                        run::SUCCEEDED,
-                        Some(result.to_json().unwrap_or_default().to_string()),
-                        None,
-                    )
-                }
-                // The database is away: the run is not the cause. Left running, its lease
-                // runs out and it is run again once the database is back.
-                Err(e) if e.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE => {
-                    return Err(sea_orm::DbErr::Custom(e.problem.detail.clone()));
-                }
-                Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
-            };
-            self.finish(lease, status, result, error).await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!(run = %id, error = %e, "executing a run");
-        }
+            }
+            // The database is away: the run is not the cause. Left running, its lease
+            // runs out and it is run again once the database is back.
+            Err(e) if e.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(sea_orm::DbErr::Custom(e.problem.detail.clone()));
+            }
+            Err(e) => (run::FAILED, None, Some(e.problem.detail.clone())),
+        };
+        self.finish(lease, status, result, error).await
     }
 }
