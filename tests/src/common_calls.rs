@@ -21,7 +21,13 @@ pub async fn create_index(client: &Client, id: &str, name: &str) -> types::Index
 
 /// Polls job `id` every 50 ms until it is neither queued nor running (at most 10 s).
 pub async fn wait_job(client: &Client, id: &str) -> types::Job {
-    for _ in 0..200 {
+    wait_job_within(client, id, std::time::Duration::from_secs(10)).await
+}
+
+/// [`wait_job`], waiting at most `within`.
+pub async fn wait_job_within(client: &Client, id: &str, within: std::time::Duration) -> types::Job {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
         let job = client
             .job_view()
             .job_id(id)
@@ -37,7 +43,7 @@ pub async fn wait_job(client: &Client, id: &str) -> types::Job {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("job {id} did not finish");
+    panic!("job {id} did not finish within {within:?}");
 }
 
 /// Creates an HTTP connector `name` of `files` (no headers) and syncs it: the connector

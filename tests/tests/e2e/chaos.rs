@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use videovector_client::{types, Client};
 use videovector_tests::{
     child::ChildServer,
-    common_calls::{create_and_sync, create_index},
+    common_calls::{create_and_sync, create_index, wait_job_within},
     LocalHttp, TestServer,
 };
 
@@ -535,21 +535,7 @@ async fn postgres_crashing_under_load_loses_no_acknowledged_write() {
         }
     }
 
-    let done = wait_for(Duration::from_secs(60), "the job finishes", || async {
-        let job = client
-            .job_view()
-            .job_id(&job.id)
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        (!matches!(
-            job.status,
-            types::JobStatus::Queued | types::JobStatus::Running
-        ))
-        .then_some(job)
-    })
-    .await;
+    let done = wait_job_within(&client, &job.id, Duration::from_secs(60)).await;
     assert_eq!(done.status, types::JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!(
         (done.progress.files_done, done.progress.files_failed),
