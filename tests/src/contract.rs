@@ -20,7 +20,7 @@ use std::{
 
 use serde_json::Value;
 use videovector_api_spec::{
-    problem::PROBLEM_CONTENT_TYPE, schema_check::SchemaChecker, spec::BASE_PATH, COMMITTED_SPEC,
+    problem::PROBLEM_CONTENT_TYPE, schema_check::SchemaChecker, spec::BASE_PATH,
 };
 use videovector_server::{
     auth::route_table::RouteTable,
@@ -43,13 +43,20 @@ pub type Verdict = Result<Option<String>, String>;
 impl Contract {
     pub fn committed() -> &'static Contract {
         static CONTRACT: OnceLock<Contract> = OnceLock::new();
-        CONTRACT.get_or_init(|| Contract::new(COMMITTED_SPEC).expect("the committed spec loads"))
+        CONTRACT.get_or_init(|| {
+            Contract::over(videovector_api_spec::contract::Contract::committed())
+                .expect("the committed spec loads")
+        })
     }
 
     pub fn new(spec: &str) -> Result<Contract, String> {
-        let model = videovector_api_spec::contract::Contract::parse(spec)?;
+        Contract::over(&videovector_api_spec::contract::Contract::parse(spec)?)
+    }
+
+    /// The checker of a parsed contract model.
+    fn over(model: &videovector_api_spec::contract::Contract) -> Result<Contract, String> {
         Ok(Contract {
-            table: RouteTable::from_contract(&model),
+            table: RouteTable::from_contract(model),
             checker: SchemaChecker::new(model.document().clone())?,
         })
     }
