@@ -1,8 +1,9 @@
 //! The contract as a model: an OpenAPI document parsed once into its operations, each with
-//! its typed method, path template, security rule, parameters, request body and `x-`
-//! extensions, over the one `$ref` resolver (`crate::refs`). The route table, the request checks, the MCP
-//! catalog and the tests read operations from here rather than walking the document's JSON
-//! themselves; [`Contract::committed`] is the committed spec's, parsed on first use.
+//! its typed method, path template, security rule, tag, parameters, request body, responses
+//! and `x-` extensions, over the one `$ref` resolver (`crate::refs`). The route table, the
+//! request checks, the MCP catalog, the docs site and the tests read operations from here
+//! rather than walking the document's JSON themselves; [`Contract::committed`] is the
+//! committed spec's, parsed on first use.
 
 use std::{collections::BTreeMap, sync::LazyLock};
 
@@ -35,12 +36,43 @@ pub struct Parameter {
     pub description: Option<String>,
 }
 
+/// A body's schema for one media type.
+#[derive(Debug, Clone)]
+pub struct Media {
+    /// As the document writes it (`application/json; charset=utf-8`).
+    pub media_type: String,
+    /// As the document writes it (`$ref`s in place).
+    pub schema: Value,
+}
+
 /// A JSON request body.
 #[derive(Debug, Clone)]
 pub struct RequestBody {
-    /// As the document writes it (`$ref`s in place).
+    /// The JSON media type's schema, as the document writes it (`$ref`s in place).
     pub schema: Value,
     pub required: bool,
+    /// Every media type the body may be sent as.
+    pub content: Vec<Media>,
+}
+
+/// One declared response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// `200`, `4XX` or `default`, as the document keys it.
+    pub status: String,
+    pub description: String,
+    /// No media types: no body.
+    pub content: Vec<Media>,
+}
+
+impl Response {
+    /// The media type an answer's `Content-Type` matches (compared without parameters).
+    pub fn media(&self, content_type: &str) -> Option<&Media> {
+        let essence = essence(content_type);
+        self.content
+            .iter()
+            .find(|m| self::essence(&m.media_type) == essence)
+    }
 }
 
 /// One operation of the contract.
@@ -51,11 +83,15 @@ pub struct Operation {
     pub method: Method,
     /// The path template below the base path, split at `/`.
     pub template: Vec<Segment>,
+    /// Its tags (the document gives each operation exactly one; a test checks).
+    pub tags: Vec<String>,
     pub summary: Option<String>,
     pub description: Option<String>,
     /// Path, query and header parameters, in the document's order.
     pub parameters: Vec<Parameter>,
     pub body: Option<RequestBody>,
+    /// In the document's order.
+    pub responses: Vec<Response>,
     /// Every `x-` key of the operation.
     pub extensions: BTreeMap<String, Value>,
 }
@@ -71,6 +107,19 @@ impl Operation {
             Segment::Param(name) => Some(name.as_str()),
             Segment::Literal(_) => None,
         })
+    }
+
+    /// Its first tag (the section it is documented in).
+    pub fn tag(&self) -> Option<&str> {
+        self.tags.first().map(String::as_str)
+    }
+
+    /// The response declared for `status`: its own, its class's (`4XX`), or the default.
+    pub fn response_for(&self, status: u16) -> Option<&Response> {
+        let find = |key: &str| self.responses.iter().find(|r| r.status == key);
+        find(&status.to_string())
+            .or_else(|| find(&format!("{}XX", status / 100)))
+            .or_else(|| find("default"))
     }
 
     /// The parameters in `location`.
@@ -177,23 +226,42 @@ fn read_operation(rule: OperationRule, raw: &Value) -> Result<Operation, String>
         })
         .collect();
     let body = raw.get("requestBody").and_then(|body| {
-        let (_, media) = body["content"]
-            .as_object()?
-            .iter()
-            .find(|(content_type, _)| is_json(content_type))?;
+        let content = content_of(body);
         Some(RequestBody {
-            schema: media["schema"].clone(),
+            schema: content
+                .iter()
+                .find(|m| is_json(&m.media_type))?
+                .schema
+                .clone(),
             required: body["required"].as_bool().unwrap_or(false),
+            content,
         })
     });
+    let responses = raw["responses"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(status, response)| Response {
+            status: status.clone(),
+            description: response["description"].as_str().unwrap_or_default().into(),
+            content: content_of(response),
+        })
+        .collect();
     let text = |key: &str| raw[key].as_str().map(str::to_string);
     Ok(Operation {
         method,
         template,
+        tags: raw["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
         summary: text("summary"),
         description: text("description"),
         parameters,
         body,
+        responses,
         extensions: raw
             .as_object()
             .into_iter()
@@ -205,9 +273,32 @@ fn read_operation(rule: OperationRule, raw: &Value) -> Result<Operation, String>
     })
 }
 
+/// A request body's or a response's `content`, in the document's order.
+fn content_of(holder: &Value) -> Vec<Media> {
+    holder["content"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(media_type, media)| Media {
+            media_type: media_type.clone(),
+            schema: media["schema"].clone(),
+        })
+        .collect()
+}
+
+/// A content type without its parameters, lower-cased (`application/json`).
+pub fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Whether a content type the document declares is JSON (`application/json`, `...+json`).
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let essence = essence(content_type);
     essence == "application/json" || essence.ends_with("+json")
 }
 
@@ -242,6 +333,14 @@ mod tests {
         assert_eq!(search.path_params().collect::<Vec<_>>(), ["index_id"]);
         assert!(search.body.as_ref().is_some_and(|b| b.required));
         assert!(search.extensions.contains_key("x-required-scope"));
+        assert_eq!(search.tag(), Some("Search"));
+        assert_eq!(search.response_for(200).unwrap().status, "200");
+        let problem = search.response_for(404).unwrap();
+        assert!(problem
+            .media("application/problem+json; charset=utf-8")
+            .is_some());
+        assert!(problem.media("text/html").is_none());
+        assert!(search.response_for(299).is_none());
     }
 
     #[test]

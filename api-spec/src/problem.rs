@@ -137,8 +137,6 @@ error_codes! {
     ScopeEscalation = "scope_escalation",
     /// The operator's role does not allow the scopes asked for.
     ScopeNotAllowed = "scope_not_allowed",
-    /// The operator has no role that grants any scope.
-    NoRole = "no_role",
     /// The resource does not exist in this organisation (or the path names nothing).
     NotFound = "not_found",
     /// The path does not take this method; `Allow` lists those it takes.

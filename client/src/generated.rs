@@ -1609,8 +1609,6 @@ every header.*/
         ScopeEscalation,
         #[serde(rename = "scope_not_allowed")]
         ScopeNotAllowed,
-        #[serde(rename = "no_role")]
-        NoRole,
         #[serde(rename = "not_found")]
         NotFound,
         #[serde(rename = "method_not_allowed")]
@@ -1682,7 +1680,6 @@ every header.*/
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
                 Self::ScopeNotAllowed => f.write_str("scope_not_allowed"),
-                Self::NoRole => f.write_str("no_role"),
                 Self::NotFound => f.write_str("not_found"),
                 Self::MethodNotAllowed => f.write_str("method_not_allowed"),
                 Self::PayloadTooLarge => f.write_str("payload_too_large"),
@@ -1735,7 +1732,6 @@ every header.*/
                 "insufficient_scope" => Ok(Self::InsufficientScope),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
                 "scope_not_allowed" => Ok(Self::ScopeNotAllowed),
-                "no_role" => Ok(Self::NoRole),
                 "not_found" => Ok(Self::NotFound),
                 "method_not_allowed" => Ok(Self::MethodNotAllowed),
                 "payload_too_large" => Ok(Self::PayloadTooLarge),

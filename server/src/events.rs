@@ -10,7 +10,10 @@ use tokio::sync::Notify;
 use videovector_api_spec::dto::webhooks::WebhookEventType;
 
 use crate::{
-    db::entities::{webhook, webhook_delivery},
+    db::{
+        columns::{EventName, JsonText},
+        entities::{webhook, webhook_delivery},
+    },
     ids::new_id,
 };
 
@@ -52,9 +55,7 @@ impl Events {
             .await?;
         let body = payload(event, data);
         for hook in hooks {
-            let subscribed: Vec<String> =
-                serde_json::from_str(&hook.event_types).unwrap_or_default();
-            if subscribed.iter().any(|e| e == event.as_str()) {
+            if hook.event_types.0.contains(&event) {
                 self.queue(&hook, event, body.clone()).await?;
             }
         }
@@ -73,10 +74,10 @@ impl Events {
             id: new_id("msg"),
             webhook_id: hook.id.clone(),
             org_id: hook.org_id.clone(),
-            event_type: event.as_str().into(),
+            event_type: EventName(event),
             payload: body,
             status: webhook_delivery::QUEUED,
-            attempts: "[]".into(),
+            attempts: JsonText(Vec::new()),
             next_attempt_ms: now.timestamp_millis(),
             created_at: now,
             delivered_at: None,
@@ -85,7 +86,7 @@ impl Events {
             id: Set(model.id.clone()),
             webhook_id: Set(model.webhook_id.clone()),
             org_id: Set(model.org_id.clone()),
-            event_type: Set(model.event_type.clone()),
+            event_type: Set(model.event_type),
             payload: Set(model.payload.clone()),
             status: Set(model.status),
             attempts: Set(model.attempts.clone()),

@@ -9,8 +9,11 @@ use videovector_api_spec::Scope;
 use videovector_server::{
     app::Storage,
     config::{Config, Overrides},
-    db,
-    db::entities::{operator, organization},
+    db::{
+        self,
+        columns::Role,
+        entities::{operator, organization},
+    },
     search::{Indexer, SearchEngine},
     secrets_at_rest::resealing,
     services::auth,
@@ -70,8 +73,8 @@ enum OperatorCommand {
         #[arg(long, env = "VIDEOVECTOR_OPERATOR_PASSWORD", hide_env_values = true)]
         password: String,
         /// admin, writer, reader or searcher.
-        #[arg(long, default_value = "admin")]
-        role: String,
+        #[arg(long, default_value = "admin", value_parser = role_named)]
+        role: Role,
         /// Mark the operator's email as verified.
         #[arg(long)]
         verified: bool,
@@ -168,8 +171,7 @@ async fn run() -> anyhow::Result<()> {
                     }
                 },
             };
-            let op =
-                auth::create_operator(&db, &org_id, &email, &password, &role, verified).await?;
+            let op = auth::create_operator(&db, &org_id, &email, &password, role, verified).await?;
             println!("created operator {} ({}) in {}", op.email, op.id, op.org_id);
             Ok(())
         }
@@ -190,6 +192,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A role as the command line names it.
+fn role_named(name: &str) -> Result<Role, String> {
+    Role::parse(name).ok_or_else(|| "the role must be admin, writer, reader or searcher".into())
 }
 
 async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> anyhow::Result<()> {

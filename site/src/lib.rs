@@ -14,7 +14,8 @@ mod search;
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use videovector_api_spec::contract::Contract;
 
 use crate::{markdown::Section, search::Entry};
 
@@ -57,14 +58,21 @@ impl Site {
 
 /// Builds the site from the compiled-in guides and the committed spec.
 pub fn build_committed() -> Result<Site> {
-    build(videovector_api_spec::COMMITTED_SPEC)
+    build_from(Contract::committed(), videovector_api_spec::COMMITTED_SPEC)
 }
 
 /// Builds the site from the compiled-in guides and `spec` (the contract's JSON text).
 /// Fails when a link inside the site resolves nowhere.
 pub fn build(spec: &str) -> Result<Site> {
-    let spec_value: serde_json::Value =
-        serde_json::from_str(spec).context("the spec is not JSON")?;
+    let contract = Contract::parse(spec)
+        .map_err(|e| anyhow!(e))
+        .context("the spec is not a contract")?;
+    build_from(&contract, spec)
+}
+
+/// Builds the site from the compiled-in guides and a contract (`spec` is its text, served
+/// for download as it is).
+fn build_from(contract: &Contract, spec: &str) -> Result<Site> {
     let mut files = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
     for guide in pages::GUIDES {
@@ -93,7 +101,7 @@ pub fn build(spec: &str) -> Result<Site> {
             content_type: HTML,
         });
     }
-    let reference = reference::render(&spec_value)?;
+    let reference = reference::render(contract)?;
     let mut reference_sections = vec![Section {
         level: 1,
         id: "api-reference".into(),
@@ -188,11 +196,9 @@ mod tests {
         let site = build_committed().expect("the site builds with no broken links");
         let reference =
             String::from_utf8_lossy(&site.get("reference.html").unwrap().bytes).into_owned();
-        let spec: serde_json::Value =
-            serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
-        let rules = videovector_api_spec::rules::operation_rules(&spec).unwrap();
-        assert!(rules.len() > 40);
-        for rule in rules {
+        let operations = Contract::committed().operations();
+        assert!(operations.len() > 40);
+        for rule in operations.iter().map(|o| &o.rule) {
             assert!(
                 reference.contains(&format!(
                     r#"<section class="operation" id="{}">"#,

@@ -1,14 +1,17 @@
-//! The API reference page, rendered from the committed spec: per tag, every operation with
+//! The API reference page, rendered from the contract model: per tag, every operation with
 //! its method and path, accepted schemes, required scope, Idempotency-Key support,
-//! parameters, request body and responses; then every schema. Each operation's anchor is
-//! its `operationId`, each schema's `schema-<Name>`.
+//! parameters, request body and responses; then every schema (read from the document, as
+//! are the tags, the version and the security schemes). Each operation's anchor is its
+//! `operationId`, each schema's `schema-<Name>`.
 
 use std::fmt::Write;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde_json::{Map, Value};
 use videovector_api_spec::{
-    rules::{operation_rules, OperationRule},
+    contract::{Contract, Media, Operation, Parameter, Response},
+    problem::FieldLocation,
+    rules::OperationRule,
     spec::BASE_PATH,
 };
 
@@ -23,11 +26,11 @@ pub struct Reference {
     pub sections: Vec<Section>,
 }
 
-pub fn render(spec: &Value) -> Result<Reference> {
-    let rules = operation_rules(spec).map_err(|e| anyhow!(e))?;
+pub fn render(contract: &Contract) -> Result<Reference> {
+    let spec = contract.document();
     let mut html = String::new();
     let mut sections = Vec::new();
-    intro(&mut html, spec, &rules)?;
+    intro(&mut html, spec, contract.operations())?;
     let tags = spec["tags"].as_array().cloned().unwrap_or_default();
     for tag in &tags {
         let name = tag["name"].as_str().unwrap_or_default();
@@ -45,26 +48,19 @@ pub fn render(spec: &Value) -> Result<Reference> {
             heading: name.to_string(),
             text: description.to_string(),
         });
-        for rule in rules
+        for op in contract
+            .operations()
             .iter()
-            .filter(|r| operation_tag(spec, r) == Some(name))
+            .filter(|o| o.tag() == Some(name))
         {
-            sections.push(operation(&mut html, spec, rule)?);
+            sections.push(operation(&mut html, op)?);
         }
     }
     schemas(&mut html, spec)?;
     Ok(Reference { html, sections })
 }
 
-fn operation_of<'a>(spec: &'a Value, rule: &OperationRule) -> &'a Value {
-    &spec["paths"][&rule.path][rule.method.to_lowercase()]
-}
-
-fn operation_tag<'a>(spec: &'a Value, rule: &OperationRule) -> Option<&'a str> {
-    operation_of(spec, rule)["tags"][0].as_str()
-}
-
-fn intro(html: &mut String, spec: &Value, rules: &[OperationRule]) -> Result<()> {
+fn intro(html: &mut String, spec: &Value, operations: &[Operation]) -> Result<()> {
     let version = spec["info"]["version"].as_str().unwrap_or_default();
     writeln!(
         html,
@@ -99,15 +95,15 @@ fn intro(html: &mut String, spec: &Value, rules: &[OperationRule]) -> Result<()>
 <h2 id="operations">Operations</h2>
 <table><thead><tr><th>Operation</th><th>Method and path</th><th>Scope</th><th>Summary</th></tr></thead><tbody>"#
     )?;
-    for rule in rules {
-        let op = operation_of(spec, rule);
+    for op in operations {
+        let rule = &op.rule;
         writeln!(
             html,
             r##"<tr><td><a href="#{id}"><code>{id}</code></a></td><td><code>{} {BASE_PATH}{}</code></td><td>{}</td><td>{}</td></tr>"##,
             rule.method,
             escape(&rule.path),
             scope_text(rule),
-            escape(op["summary"].as_str().unwrap_or_default()),
+            escape(op.summary.as_deref().unwrap_or_default()),
             id = escape(&rule.operation_id),
         )?;
     }
@@ -137,11 +133,11 @@ fn scope_text(rule: &OperationRule) -> String {
 }
 
 /// One operation's section; returns its search entry.
-fn operation(html: &mut String, spec: &Value, rule: &OperationRule) -> Result<Section> {
-    let op = operation_of(spec, rule);
+fn operation(html: &mut String, op: &Operation) -> Result<Section> {
+    let rule = &op.rule;
     let id = escape(&rule.operation_id);
-    let summary = op["summary"].as_str().unwrap_or_default();
-    let description = op["description"].as_str().unwrap_or_default();
+    let summary = op.summary.as_deref().unwrap_or_default();
+    let description = op.description.as_deref().unwrap_or_default();
     writeln!(
         html,
         r##"<section class="operation" id="{id}">
@@ -182,9 +178,11 @@ fn operation(html: &mut String, spec: &Value, rule: &OperationRule) -> Result<Se
         html,
         r#"<dl class="facts"><dt>Security</dt><dd>{auth}</dd><dt>Scope</dt><dd>{scope}</dd><dt>Idempotency-Key</dt><dd>{idempotency}</dd></dl>"#
     )?;
-    parameters(html, op)?;
-    request_body(html, op)?;
-    responses(html, op)?;
+    parameters(html, &op.parameters)?;
+    if let Some(body) = &op.body {
+        request_body(html, &body.content)?;
+    }
+    responses(html, &op.responses)?;
     writeln!(html, "</section>")?;
     Ok(Section {
         level: 3,
@@ -199,10 +197,10 @@ fn operation(html: &mut String, spec: &Value, rule: &OperationRule) -> Result<Se
     })
 }
 
-fn parameters(html: &mut String, op: &Value) -> Result<()> {
-    let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) else {
+fn parameters(html: &mut String, params: &[Parameter]) -> Result<()> {
+    if params.is_empty() {
         return Ok(());
-    };
+    }
     writeln!(
         html,
         "<h4>Parameters</h4><table><thead><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr></thead><tbody>"
@@ -211,68 +209,70 @@ fn parameters(html: &mut String, op: &Value) -> Result<()> {
         writeln!(
             html,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(param["name"].as_str().unwrap_or_default()),
-            escape(param["in"].as_str().unwrap_or_default()),
-            type_of(&param["schema"]),
-            if param["required"].as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no"
-            },
-            markdown(param["description"].as_str().unwrap_or_default()),
+            escape(&param.name),
+            location_name(param.location),
+            type_of(&param.schema),
+            if param.required { "yes" } else { "no" },
+            markdown(param.description.as_deref().unwrap_or_default()),
         )?;
     }
     writeln!(html, "</tbody></table>")?;
     Ok(())
 }
 
-fn request_body(html: &mut String, op: &Value) -> Result<()> {
-    let Some(content) = op["requestBody"]["content"].as_object() else {
-        return Ok(());
-    };
+fn location_name(location: FieldLocation) -> &'static str {
+    match location {
+        FieldLocation::Path => "path",
+        FieldLocation::Query => "query",
+        FieldLocation::Header => "header",
+        FieldLocation::Body => "body",
+    }
+}
+
+fn request_body(html: &mut String, content: &[Media]) -> Result<()> {
     writeln!(html, "<h4>Request body</h4><ul>")?;
-    for (media_type, body) in content {
+    for media in content {
         writeln!(
             html,
             "<li><code>{}</code>: {}</li>",
-            escape(media_type),
-            type_of(&body["schema"])
+            escape(&media.media_type),
+            type_of(&media.schema)
         )?;
     }
     writeln!(html, "</ul>")?;
     Ok(())
 }
 
-fn responses(html: &mut String, op: &Value) -> Result<()> {
-    let Some(responses) = op["responses"].as_object() else {
+fn responses(html: &mut String, responses: &[Response]) -> Result<()> {
+    if responses.is_empty() {
         return Ok(());
-    };
+    }
     writeln!(
         html,
         "<h4>Responses</h4><table><thead><tr><th>Status</th><th>Description</th><th>Body</th></tr></thead><tbody>"
     )?;
-    for (status, response) in responses {
-        let bodies = response["content"]
-            .as_object()
-            .map(|content| {
-                content
-                    .iter()
-                    .map(|(media_type, body)| {
-                        format!(
-                            "<code>{}</code> {}",
-                            escape(media_type),
-                            type_of(&body["schema"])
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("<br>")
-            })
-            .unwrap_or_else(|| "—".into());
+    for response in responses {
+        let bodies = if response.content.is_empty() {
+            "—".to_string()
+        } else {
+            response
+                .content
+                .iter()
+                .map(|media| {
+                    format!(
+                        "<code>{}</code> {}",
+                        escape(&media.media_type),
+                        type_of(&media.schema)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
         writeln!(
             html,
             "<tr><td><code>{}</code></td><td>{}</td><td>{bodies}</td></tr>",
-            escape(status),
-            markdown(response["description"].as_str().unwrap_or_default()),
+            escape(&response.status),
+            markdown(&response.description),
         )?;
     }
     writeln!(html, "</tbody></table>")?;

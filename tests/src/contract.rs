@@ -11,7 +11,7 @@
 //! message names the operation, the status and the JSON pointer.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex, OnceLock,
@@ -20,7 +20,10 @@ use std::{
 
 use serde_json::Value;
 use videovector_api_spec::{
-    problem::PROBLEM_CONTENT_TYPE, schema_check::SchemaChecker, spec::BASE_PATH,
+    contract::{essence, Operation},
+    problem::PROBLEM_CONTENT_TYPE,
+    schema_check::SchemaChecker,
+    spec::BASE_PATH,
 };
 use videovector_server::{
     auth::route_table::RouteTable,
@@ -35,6 +38,8 @@ pub const COUNT_FILE_ENV: &str = "VIDEOVECTOR_TEST_CONTRACT_COUNT_FILE";
 pub struct Contract {
     checker: SchemaChecker,
     table: RouteTable,
+    /// By operation id.
+    operations: HashMap<String, Operation>,
 }
 
 /// What the contract says of one answer: the operation it belongs to, if any.
@@ -57,6 +62,11 @@ impl Contract {
     fn over(model: &videovector_api_spec::contract::Contract) -> Result<Contract, String> {
         Ok(Contract {
             table: RouteTable::from_contract(model),
+            operations: model
+                .operations()
+                .iter()
+                .map(|o| (o.id().to_string(), o.clone()))
+                .collect(),
             checker: SchemaChecker::new(model.document().clone())?,
         })
     }
@@ -83,43 +93,38 @@ impl Contract {
             return self.check_unrouted(method, below, status, content_type, allow, body);
         };
         let id = rule.operation_id.clone();
-        let operation = &self.checker.document()["paths"][&rule.path][method.to_lowercase()];
+        let operation = &self.operations[&id];
         let fail = |what: String| Err(format!("{id} ({method} {path}) answered {status}: {what}"));
-        let responses = &operation["responses"];
-        let Some(declared) = responses
-            .get(status.to_string())
-            .or_else(|| responses.get(format!("{}XX", status / 100)))
-            .or_else(|| responses.get("default"))
-        else {
-            let listed: Vec<&String> = responses
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k)
+        let Some(declared) = operation.response_for(status) else {
+            let listed: Vec<&str> = operation
+                .responses
+                .iter()
+                .map(|r| r.status.as_str())
                 .collect();
             return fail(format!("the status is not declared (declared: {listed:?})"));
         };
-        let content = declared["content"].as_object();
-        let Some((declared_type, media)) = content.and_then(|c| {
-            let essence = content_type.map(essence).unwrap_or_default();
-            c.iter().find(|(k, _)| essence == self::essence(k))
-        }) else {
-            if content.is_none_or(|c| c.is_empty()) {
+        let Some(media) = content_type.and_then(|t| declared.media(t)) else {
+            if declared.content.is_empty() {
                 return match body.is_empty() {
                     true => Ok(Some(id)),
                     false => fail("a body where the spec declares none".into()),
                 };
             }
-            let declared: Vec<&String> = content.into_iter().flatten().map(|(k, _)| k).collect();
+            let listed: Vec<&str> = declared
+                .content
+                .iter()
+                .map(|m| m.media_type.as_str())
+                .collect();
             return fail(format!(
-                "content type {content_type:?} is not one of {declared:?}"
+                "content type {content_type:?} is not one of {listed:?}"
             ));
         };
+        let declared_type = essence(&media.media_type);
         let value: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => return fail(format!("the {declared_type} body is not JSON: {e}")),
         };
-        self.check_body(&media["schema"], &value, status, declared_type)
+        self.check_body(&media.schema, &value, status, &declared_type)
             .map(|()| Some(id.clone()))
             .or_else(fail)
     }
@@ -151,7 +156,7 @@ impl Contract {
                 return Err(format!("{what}: `Allow` is {allow:?}, expected {wanted:?}"));
             }
         }
-        if content_type.map(essence) != Some(PROBLEM_CONTENT_TYPE) {
+        if content_type.map(essence).as_deref() != Some(PROBLEM_CONTENT_TYPE) {
             return Err(format!(
                 "{what}: content type {content_type:?} is not a problem"
             ));
@@ -190,10 +195,6 @@ impl Contract {
         }
         Ok(())
     }
-}
-
-fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or_default().trim()
 }
 
 /// The answers one test's servers gave, and what broke the contract.

@@ -20,7 +20,7 @@ use sea_orm::ConnectionTrait;
 use videovector_api_spec::{spec::BASE_PATH, Scope};
 use videovector_server::{
     config::Config,
-    db::entities::operator,
+    db::{columns::Role, entities::operator},
     services::auth::{create_operator, create_organization},
     RunningServer,
 };
@@ -260,9 +260,10 @@ impl TestServer {
             .expect("org");
         let email = format!("op-{}@example.com", unique_suffix());
         let password = "a-long-test-password".to_string();
-        let operator = create_operator(self.db(), &org.id, &email, &password, "admin", verified)
-            .await
-            .expect("operator");
+        let operator =
+            create_operator(self.db(), &org.id, &email, &password, Role::Admin, verified)
+                .await
+                .expect("operator");
         TestOrg {
             org_id: org.id,
             operator,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
-use videovector_api_spec::{Credential, Principal, Scope};
+use videovector_api_spec::{Credential, Principal};
 
 use super::{
     api_key_secret,
@@ -105,11 +105,7 @@ impl Authenticator {
         Ok(Principal {
             org_id: key.org_id,
             credential: Credential::ApiKey { key_id: key.id },
-            scopes: key
-                .scopes
-                .split_whitespace()
-                .filter_map(Scope::parse)
-                .collect(),
+            scopes: key.scopes.to_vec(),
             verified: false,
         })
     }

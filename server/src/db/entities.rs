@@ -37,6 +37,8 @@ pub mod organization {
 pub mod operator {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::columns::Role;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "operators")]
     pub struct Model {
@@ -45,7 +47,7 @@ pub mod operator {
         pub org_id: String,
         pub email: String,
         pub password_hash: String,
-        pub role: String,
+        pub role: Role,
         pub verified: bool,
         pub created_at: DateTimeUtc,
     }
@@ -55,6 +57,8 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::columns::ScopeList;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
     pub struct Model {
@@ -63,7 +67,7 @@ pub mod api_key {
         pub org_id: String,
         pub name: String,
         /// Space-separated scope names.
-        pub scopes: String,
+        pub scopes: ScopeList,
         /// HMAC-SHA-256 of the secret under the server pepper, hex.
         pub digest: String,
         /// Masked form shown in lists.
@@ -115,6 +119,8 @@ pub mod index {
 pub mod segment {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::columns::JsonText;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "segments")]
     pub struct Model {
@@ -126,9 +132,8 @@ pub mod segment {
         pub start_seconds: f64,
         pub end_seconds: f64,
         pub text: String,
-        /// JSON array of strings.
-        pub labels: String,
-        /// JSON object, if any.
+        pub labels: JsonText<Vec<String>>,
+        /// JSON object, if any: kept as text, it goes as it is into the search copies.
         pub metadata: Option<String>,
         pub created_at: DateTimeUtc,
         /// The `upsert_batch` change that last wrote this segment.
@@ -148,15 +153,34 @@ pub mod segment_change {
         pub seq: i64,
         pub index_uid: String,
         pub segment_id: Option<String>,
-        /// `upsert_batch` (the segments whose `change_seq` is this `seq`), `upsert`
-        /// (`segment_id` set; written before batches existed) or `drop_index`.
-        pub op: String,
+        pub op: ChangeOp,
     }
     no_relations!();
 
-    pub const UPSERT: &str = "upsert";
-    pub const UPSERT_BATCH: &str = "upsert_batch";
-    pub const DROP_INDEX: &str = "drop_index";
+    /// What a change did; a stored value that is none of these fails the read.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    pub enum ChangeOp {
+        /// The segments whose `change_seq` is this change's `seq`.
+        #[sea_orm(string_value = "upsert_batch")]
+        UpsertBatch,
+        /// One segment (`segment_id`), as written before batches existed.
+        #[sea_orm(string_value = "upsert")]
+        Upsert,
+        #[sea_orm(string_value = "drop_index")]
+        DropIndex,
+    }
+
+    impl ChangeOp {
+        /// As stored (for the direct SQL of the ingest path).
+        pub fn as_str(self) -> &'static str {
+            match self {
+                ChangeOp::UpsertBatch => "upsert_batch",
+                ChangeOp::Upsert => "upsert",
+                ChangeOp::DropIndex => "drop_index",
+            }
+        }
+    }
 }
 
 pub mod idempotency_record {
@@ -170,8 +194,7 @@ pub mod idempotency_record {
         pub scope_key: String,
         /// SHA-256 of the request body.
         pub fingerprint: String,
-        /// `in_flight` or `done`.
-        pub state: String,
+        pub state: RecordState,
         pub status: Option<i32>,
         /// JSON array of [name, value] pairs worth replaying.
         pub headers: Option<String>,
@@ -180,10 +203,22 @@ pub mod idempotency_record {
         pub expires_at: DateTimeUtc,
     }
     no_relations!();
+
+    /// Whether the first request with the key is still being answered.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    pub enum RecordState {
+        #[sea_orm(string_value = "in_flight")]
+        InFlight,
+        #[sea_orm(string_value = "done")]
+        Done,
+    }
 }
 
 pub mod prompt {
     use sea_orm::entity::prelude::*;
+
+    use crate::db::columns::JsonText;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "prompts")]
@@ -195,8 +230,8 @@ pub mod prompt {
         pub description: Option<String>,
         pub query_template: String,
         pub instructions: String,
-        /// JSON array of variable names.
-        pub variables: String,
+        /// The variable names.
+        pub variables: JsonText<Vec<String>>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -211,6 +246,12 @@ pub mod prompt {
 pub mod run {
     use sea_orm::entity::prelude::*;
 
+    use std::collections::BTreeMap;
+
+    use videovector_api_spec::dto::runs::RunResult;
+
+    use crate::db::columns::{ApiJson, JsonText};
+
     /// A run, and its place in the run queue (`status = 'queued'`).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "runs")]
@@ -221,16 +262,16 @@ pub mod run {
         pub prompt_id: String,
         /// The public id of the index.
         pub index_id: String,
-        /// JSON object of variable values.
-        pub variables: String,
+        /// The variable values.
+        pub variables: JsonText<BTreeMap<String, String>>,
         pub status: QueueStatus,
         pub attempt: i32,
         pub retry_of: Option<String>,
         pub query: String,
         pub instructions: String,
         pub top_k: i32,
-        /// JSON of the result.
-        pub result: Option<String>,
+        /// The result, as returned.
+        pub result: Option<ApiJson<RunResult>>,
         pub error: Option<String>,
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
@@ -249,6 +290,8 @@ pub mod run {
 pub mod connector {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::{columns::JsonText, records::StoredFile};
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "connectors")]
     pub struct Model {
@@ -257,8 +300,7 @@ pub mod connector {
         pub org_id: String,
         pub name: String,
         pub kind: String,
-        /// JSON array of files (url, media_id, index_id, format).
-        pub files: String,
+        pub files: JsonText<Vec<StoredFile>>,
         /// JSON object of request headers. The values are secrets: never returned.
         pub headers: String,
         pub created_at: DateTimeUtc,
@@ -275,6 +317,8 @@ pub mod connector {
 pub mod job {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::{columns::JsonText, records::StoredFile};
+
     /// An ingestion job, and its place in the job queue (`status = 'queued'`).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "jobs")]
@@ -286,8 +330,8 @@ pub mod job {
         pub status: QueueStatus,
         pub attempt: i32,
         pub retry_of: Option<String>,
-        /// JSON array of the job's files with their state.
-        pub files: String,
+        /// The job's files with their state.
+        pub files: JsonText<Vec<StoredFile>>,
         pub error: Option<String>,
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
@@ -305,6 +349,9 @@ pub mod job {
 
 pub mod webhook {
     use sea_orm::entity::prelude::*;
+    use videovector_api_spec::dto::webhooks::WebhookEventType;
+
+    use crate::db::columns::ApiJson;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhooks")]
@@ -313,8 +360,7 @@ pub mod webhook {
         pub id: String,
         pub org_id: String,
         pub url: String,
-        /// JSON array of event type names.
-        pub event_types: String,
+        pub event_types: ApiJson<Vec<WebhookEventType>>,
         pub description: Option<String>,
         /// `whsec_...`: the signing secret. Never returned after creation.
         pub secret: String,
@@ -333,6 +379,11 @@ pub mod webhook {
 pub mod webhook_delivery {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::{
+        columns::{EventName, JsonText},
+        records::StoredAttempt,
+    };
+
     /// A delivery of one event to one webhook, and its place in the delivery queue.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhook_deliveries")]
@@ -342,13 +393,12 @@ pub mod webhook_delivery {
         pub id: String,
         pub webhook_id: String,
         pub org_id: String,
-        pub event_type: String,
+        pub event_type: EventName,
         /// The JSON body, exactly as signed and sent.
         pub payload: String,
         /// Queued, running, succeeded or failed.
         pub status: QueueStatus,
-        /// JSON array of attempts (at, status_code, error).
-        pub attempts: String,
+        pub attempts: JsonText<Vec<StoredAttempt>>,
         /// When the next attempt is due, in Unix milliseconds.
         pub next_attempt_ms: i64,
         pub created_at: DateTimeUtc,

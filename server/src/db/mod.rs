@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod change_log;
+pub mod columns;
 pub mod direct;
 pub mod entities;
 pub mod migrations;
@@ -10,6 +11,7 @@ pub mod point_reads;
 pub mod queue;
 pub mod reachability;
 pub mod read_cache;
+pub mod records;
 pub mod segment_store;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};

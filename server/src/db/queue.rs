@@ -317,7 +317,7 @@ mod tests {
             org_id: Set("org_q".into()),
             prompt_id: Set("prm_1".into()),
             index_id: Set("idx_1".into()),
-            variables: Set("{}".into()),
+            variables: Set(crate::db::columns::JsonText(Default::default())),
             status: Set(status),
             attempt: Set(1),
             retry_of: Set(None),
@@ -417,7 +417,12 @@ mod tests {
     /// A delivery waiting out its backoff is not claimed until it is due.
     #[tokio::test]
     async fn a_queued_row_is_claimed_only_once_due() {
-        use crate::db::entities::webhook_delivery as delivery;
+        use videovector_api_spec::dto::webhooks::WebhookEventType;
+
+        use crate::db::{
+            columns::{EventName, JsonText},
+            entities::webhook_delivery as delivery,
+        };
         let (_dir, db) = scratch_db().await;
         let now_ms = chrono::Utc::now().timestamp_millis();
         for (id, due_ms) in [("msg_later", now_ms + 60_000), ("msg_now", now_ms - 1)] {
@@ -425,10 +430,10 @@ mod tests {
                 id: Set(id.into()),
                 webhook_id: Set("wh_1".into()),
                 org_id: Set("org_q".into()),
-                event_type: Set("webhook.test".into()),
+                event_type: Set(EventName(WebhookEventType::WebhookTest)),
                 payload: Set("{}".into()),
                 status: Set(QueueStatus::Queued),
-                attempts: Set("[]".into()),
+                attempts: Set(JsonText(Vec::new())),
                 next_attempt_ms: Set(due_ms),
                 created_at: Set(chrono::Utc::now()),
                 delivered_at: Set(None),

@@ -22,7 +22,7 @@ use videovector_api_spec::dto::indexes::SegmentInput;
 
 use super::{
     direct::{timestamp, timestamp_text, DirectSqlite},
-    entities::{index, segment, segment_change},
+    entities::{index, segment, segment_change::ChangeOp},
     notifications::{Notice, CHANNEL},
     point_reads::PointReads,
 };
@@ -218,7 +218,7 @@ fn store_direct(
     }
     txn.execute(
         INSERT_BATCH_CHANGE,
-        params![seq, idx.uid, segment_change::UPSERT_BATCH],
+        params![seq, idx.uid, ChangeOp::UpsertBatch.as_str()],
     )?;
     Ok(Some(seq))
 }
@@ -264,7 +264,7 @@ async fn store_postgres(
                 idx.org_id.clone().into(),
                 now.into(),
                 (ids.len() as i64).into(),
-                segment_change::UPSERT_BATCH.into(),
+                ChangeOp::UpsertBatch.as_str().into(),
                 CHANNEL.into(),
                 Notice::segments_payload_format(flush, &idx.org_id, &idx.id).into(),
             ],

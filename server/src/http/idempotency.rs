@@ -16,8 +16,9 @@ use poem::{
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
 };
 use sea_orm::{
-    sea_query::OnConflict, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    QueryFilter,
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -143,7 +144,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
             let inserted = record::Entity::insert(record::ActiveModel {
                 scope_key: Set(scope_key.to_string()),
                 fingerprint: Set(fingerprint.clone()),
-                state: Set("in_flight".into()),
+                state: Set(record::RecordState::InFlight),
                 status: Set(None),
                 headers: Set(None),
                 body: Set(None),
@@ -168,7 +169,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
             else {
                 continue;
             };
-            let abandoned = existing.state == "in_flight"
+            let abandoned = existing.state == record::RecordState::InFlight
                 && (now - existing.created_at).num_seconds() > ABANDONED_AFTER_SECONDS;
             if existing.expires_at <= now || abandoned {
                 // Delete only the row we looked at, then race for a fresh claim.
@@ -186,7 +187,7 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                     "this Idempotency-Key was used with a different request body",
                 ));
             }
-            if existing.state == "in_flight" {
+            if existing.state == record::RecordState::InFlight {
                 return Err(ApiError::conflict(
                     ErrorCode::IdempotencyRequestInFlight,
                     "a request with this Idempotency-Key is still being processed",
@@ -216,7 +217,10 @@ impl<E: Endpoint> IdempotencyEndpoint<E> {
                 .map(|_| ())
         } else {
             record::Entity::update_many()
-                .col_expr(record::Column::State, "done".into())
+                .col_expr(
+                    record::Column::State,
+                    Expr::value(record::RecordState::Done),
+                )
                 .col_expr(record::Column::Status, (status.as_u16() as i32).into())
                 .col_expr(
                     record::Column::Headers,

@@ -253,7 +253,10 @@ impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
         let mut errors = self.contract.check_params(input, &req);
         // Held until the answer: the handler parses the body again.
         let mut _large_body_share = None;
-        if let Some(RequestBody { schema, required }) = &input.body {
+        if let Some(RequestBody {
+            schema, required, ..
+        }) = &input.body
+        {
             let body = req.take_body().into_bytes().await?;
             if body.len() > LARGE_BODY_BYTES {
                 let units = body

@@ -32,7 +32,10 @@ use tokio::sync::{watch, Mutex, Notify};
 use super::engine::{SearchEngine, SegmentDoc};
 use crate::db::{
     change_log::compacted_through,
-    entities::{index, segment, segment_change},
+    entities::{
+        index, segment,
+        segment_change::{self, ChangeOp},
+    },
     segment_store::{metadata_json, SegmentStore},
 };
 use videovector_api_spec::dto::indexes::SegmentInput;
@@ -446,19 +449,19 @@ impl Indexer {
         let mut upserts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut batches: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for change in changes {
-            match (change.op.as_str(), change.segment_id) {
-                (segment_change::DROP_INDEX, _) => {
+            match (change.op, change.segment_id) {
+                (ChangeOp::DropIndex, _) => {
                     upserts.remove(&change.index_uid);
                     batches.remove(&change.index_uid);
                     dropped.insert(change.index_uid);
                 }
-                (segment_change::UPSERT_BATCH, _) if !dropped.contains(&change.index_uid) => {
+                (ChangeOp::UpsertBatch, _) if !dropped.contains(&change.index_uid) => {
                     batches
                         .entry(change.index_uid)
                         .or_default()
                         .push(change.seq);
                 }
-                (_, Some(segment_id)) if !dropped.contains(&change.index_uid) => {
+                (ChangeOp::Upsert, Some(segment_id)) if !dropped.contains(&change.index_uid) => {
                     upserts
                         .entry(change.index_uid)
                         .or_default()
@@ -547,7 +550,7 @@ pub async fn current_sequence(db: &DatabaseConnection) -> anyhow::Result<i64> {
 
 pub(crate) fn to_doc(s: segment::Model) -> SegmentDoc {
     SegmentDoc {
-        labels: serde_json::from_str(&s.labels).unwrap_or_default(),
+        labels: s.labels.0,
         segment_id: s.id,
         media_id: s.media_id,
         start_seconds: s.start_seconds,

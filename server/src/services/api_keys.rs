@@ -19,7 +19,7 @@ use videovector_api_spec::{
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::api_key_secret,
-    db::{entities::api_key, notifications::Notice, point_reads::PointReads},
+    db::{columns::ScopeList, entities::api_key, notifications::Notice, point_reads::PointReads},
     ids::new_id,
 };
 
@@ -28,14 +28,6 @@ pub struct ApiKeys {
     pub reads: Arc<PointReads>,
     pub pepper: Vec<u8>,
     pub prefix: String,
-}
-
-fn scopes_of(model: &api_key::Model) -> Vec<Scope> {
-    model
-        .scopes
-        .split_whitespace()
-        .filter_map(Scope::parse)
-        .collect()
 }
 
 fn to_dto(model: &api_key::Model) -> ApiKey {
@@ -50,7 +42,7 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
     ApiKey {
         id: model.id.clone(),
         name: model.name.clone(),
-        scopes: scopes_of(model),
+        scopes: model.scopes.to_vec(),
         status,
         masked_key: model.hint.clone(),
         created_at: model.created_at,
@@ -107,10 +99,8 @@ impl ApiKeyService for ApiKeys {
         who: &Principal,
         request: ApiKeyCreate,
     ) -> ServiceResult<ApiKeyWithSecret> {
-        let mut scopes = request.scopes;
-        scopes.sort();
-        scopes.dedup();
-        ensure_holds(who, &scopes, "create")?;
+        let scopes = ScopeList::new(request.scopes);
+        ensure_holds(who, scopes.as_slice(), "create")?;
         let name = request.name.trim().to_string();
         if name.is_empty() {
             return Err(crate::services::blank_name());
@@ -121,11 +111,7 @@ impl ApiKeyService for ApiKeys {
             id: Set(new_id("key")),
             org_id: Set(who.org_id.clone()),
             name: Set(name),
-            scopes: Set(scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")),
+            scopes: Set(scopes),
             digest: Set(api_key_secret::digest(&self.pepper, &secret)),
             hint: Set(api_key_secret::mask(&secret)),
             previous_digest: Set(None),
@@ -176,7 +162,7 @@ impl ApiKeyService for ApiKeys {
         request: ApiKeyRotate,
     ) -> ServiceResult<ApiKeyWithSecret> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, &scopes_of(&key), "rotate")?;
+        ensure_holds(who, key.scopes.as_slice(), "rotate")?;
         let now = Utc::now();
         if key.revoked_at.is_some() {
             return Err(ApiError::conflict(
@@ -211,7 +197,7 @@ impl ApiKeyService for ApiKeys {
 
     async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, &scopes_of(&key), "revoke")?;
+        ensure_holds(who, key.scopes.as_slice(), "revoke")?;
         if key.revoked_at.is_some() {
             return Ok(to_dto(&key));
         }
@@ -228,7 +214,7 @@ impl ApiKeyService for ApiKeys {
 
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, &scopes_of(&key), "delete")?;
+        ensure_holds(who, key.scopes.as_slice(), "delete")?;
         let deleted: Result<(), DbErr> = async {
             let txn = self.db.begin().await?;
             api_key::Entity::delete_many()

@@ -25,20 +25,12 @@ use crate::{
         rate_limit::{Counted, LoginLimiter},
     },
     client_address::limit_key,
-    db::entities::{operator, organization},
+    db::{
+        columns::Role,
+        entities::{operator, organization},
+    },
     ids::new_id,
 };
-
-/// The scope an operator role grants.
-pub fn role_scope(role: &str) -> Option<Scope> {
-    match role {
-        "admin" => Some(Scope::Admin),
-        "writer" => Some(Scope::Write),
-        "reader" => Some(Scope::Read),
-        "searcher" => Some(Scope::Search),
-        _ => None,
-    }
-}
 
 pub struct Auth {
     pub db: DatabaseConnection,
@@ -82,12 +74,7 @@ impl Auth {
         op: &operator::Model,
         requested: Option<Vec<Scope>>,
     ) -> ServiceResult<TokenResponse> {
-        let Some(role_scope) = role_scope(&op.role) else {
-            return Err(ApiError::forbidden(
-                ErrorCode::NoRole,
-                "the operator's role grants no scope",
-            ));
-        };
+        let role_scope = op.role.scope();
         let scopes = match requested {
             None => vec![role_scope],
             Some(list) => {
@@ -257,13 +244,9 @@ pub async fn create_operator(
     org_id: &str,
     email: &str,
     password: &str,
-    role: &str,
+    role: Role,
     verified: bool,
 ) -> anyhow::Result<operator::Model> {
-    anyhow::ensure!(
-        role_scope(role).is_some(),
-        "role must be admin, writer, reader or searcher"
-    );
     anyhow::ensure!(
         password.len() >= 8,
         "the password must be at least 8 characters"
@@ -275,7 +258,7 @@ pub async fn create_operator(
         org_id: Set(org_id.to_string()),
         email: Set(email.trim().to_lowercase()),
         password_hash: Set(hash),
-        role: Set(role.to_string()),
+        role: Set(role),
         verified: Set(verified),
         created_at: Set(Utc::now()),
     };
@@ -306,6 +289,6 @@ pub async fn bootstrap(
         }
     };
     let org = create_organization(db, "Default organization").await?;
-    create_operator(db, &org.id, &email, &password, "admin", true).await?;
+    create_operator(db, &org.id, &email, &password, Role::Admin, true).await?;
     Ok(Some((email, generated)))
 }

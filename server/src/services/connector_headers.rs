@@ -14,7 +14,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use videovector_api_spec::{ApiError, ErrorCode};
 
-use super::connector_files::StoredFile;
+use crate::db::records::StoredFile;
 use crate::secrets_at_rest::{places, Keyring, OpenError};
 
 /// At most this many headers per connector.

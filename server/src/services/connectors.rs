@@ -17,14 +17,18 @@ use videovector_api_spec::{
 use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 
 use super::{
-    connector_files::{format_name, format_of, pending, StoredFile},
+    connector_files::{format_name, format_of},
     connector_headers::BoundHeaders,
     find_in_org, internal, jobs,
     pagination::PageRequest,
 };
 use crate::{
     captions::Format,
-    db::entities::{connector, index, job},
+    db::{
+        columns::JsonText,
+        entities::{connector, index, job},
+        records::{pending, StoredFile},
+    },
     ids::new_id,
     net_guard,
     secrets_at_rest::Keyring,
@@ -35,18 +39,19 @@ const MASK: &str = "********";
 /// A connector as answered; `headers` is `None` when its stored values do not open.
 fn to_dto(model: &connector::Model, headers: Option<BoundHeaders>) -> Connector {
     let headers_unreadable = headers.is_none();
-    let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
     Connector {
         id: model.id.clone(),
         name: model.name.clone(),
         kind: ConnectorKind::Http,
-        files: files
-            .into_iter()
+        files: model
+            .files
+            .0
+            .iter()
             .map(|f| ConnectorFile {
                 format: Some(format_of(&f.format).0),
-                url: f.url,
-                media_id: NonBlank::stored(f.media_id),
-                index_id: f.index_id,
+                url: f.url.clone(),
+                media_id: NonBlank::stored(f.media_id.clone()),
+                index_id: f.index_id.clone(),
             })
             .collect(),
         headers: headers
@@ -74,8 +79,7 @@ impl Connectors {
     /// not open them. The connector still lists and reads, saying so, and setting or
     /// clearing its headers mends it.
     fn headers_of(&self, model: &connector::Model) -> Option<BoundHeaders> {
-        let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
-        BoundHeaders::open(&self.keyring, &model.id, &model.headers, &files)
+        BoundHeaders::open(&self.keyring, &model.id, &model.headers, &model.files.0)
             .inspect_err(|e| {
                 tracing::error!(connector = %model.id, error = %e, "a connector's headers do not open");
             })
@@ -151,10 +155,6 @@ impl Connectors {
     }
 }
 
-fn files_to_stored(files: &[StoredFile]) -> String {
-    serde_json::to_string(files).unwrap_or_else(|_| "[]".into())
-}
-
 #[async_trait]
 impl ConnectorService for Connectors {
     async fn create(&self, who: &Principal, request: ConnectorCreate) -> ServiceResult<Connector> {
@@ -168,7 +168,7 @@ impl ConnectorService for Connectors {
             org_id: Set(who.org_id.clone()),
             name: Set(request.name.trim().to_string()),
             kind: Set("http".into()),
-            files: Set(files_to_stored(&files)),
+            files: Set(JsonText(files)),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -209,16 +209,14 @@ impl ConnectorService for Connectors {
         if let Some(name) = request.name {
             model.name = Set(name.trim().to_string());
         }
-        let stored_files: Vec<StoredFile> =
-            serde_json::from_str(&existing.files).unwrap_or_default();
         let files_change = request.files.is_some();
         let files = match request.files {
             Some(files) => {
                 let checked = self.check_files(who, files).await?;
-                model.files = Set(files_to_stored(&checked));
+                model.files = Set(JsonText(checked.clone()));
                 checked
             }
-            None => stored_files,
+            None => existing.files.0.clone(),
         };
         // Header values follow the origins they were set for: new values bind to the files
         // as they now are; kept values never follow files to another origin, they are

@@ -230,7 +230,7 @@ impl IndexService for Indexes {
                 seq: Set(seq),
                 index_uid: Set(existing.uid.clone()),
                 segment_id: Set(None),
-                op: Set(segment_change::DROP_INDEX.to_string()),
+                op: Set(segment_change::ChangeOp::DropIndex),
             })
             .exec_without_returning(&txn)
             .await?;

@@ -14,9 +14,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{
-    connector_files::StoredFile, find_in_org, internal, pagination::PageRequest, queued_work::Work,
-};
+use super::{find_in_org, internal, pagination::PageRequest, queued_work::Work};
 use crate::{
     db::entities::{connector, job},
     db::queue::{self, QueueStatus},
@@ -35,7 +33,7 @@ fn status_of(value: QueueStatus) -> JobStatus {
 }
 
 pub fn to_dto(model: &job::Model) -> Job {
-    let files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+    let files = &model.files.0;
     let progress = JobProgress {
         files_total: files.len() as u64,
         files_done: files.iter().filter(|f| f.status != "pending").count() as u64,
@@ -50,7 +48,8 @@ pub fn to_dto(model: &job::Model) -> Job {
         retry_of: model.retry_of.clone(),
         progress,
         files: files
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|f| JobFile {
                 status: match f.status.as_str() {
                     "succeeded" => JobFileStatus::Succeeded,
@@ -154,7 +153,6 @@ impl JobService for Jobs {
                     ),
                 )
             })?;
-        let files: Vec<StoredFile> = serde_json::from_str(&source.files).unwrap_or_default();
         let saved = job::ActiveModel {
             id: Set(new_id("job")),
             org_id: Set(who.org_id.clone()),
@@ -162,7 +160,7 @@ impl JobService for Jobs {
             status: Set(job::QUEUED),
             attempt: Set(existing.attempt + 1),
             retry_of: Set(Some(existing.id.clone())),
-            files: Set(serde_json::to_string(&files).unwrap_or_else(|_| "[]".into())),
+            files: Set(source.files),
             error: Set(None),
             created_at: Set(Utc::now()),
             started_at: Set(None),

@@ -13,7 +13,10 @@ use videovector_api_spec::{
 };
 
 use super::{find_in_org, internal, is_unique_violation, pagination::PageRequest};
-use crate::{db::entities::prompt, ids::new_id};
+use crate::{
+    db::{columns::JsonText, entities::prompt},
+    ids::new_id,
+};
 
 /// The `{{name}}` placeholders of a template, in order of first use.
 pub fn placeholders(template: &str) -> Result<Vec<String>, ApiError> {
@@ -133,7 +136,7 @@ pub fn render(
 }
 
 pub fn variables_of(model: &prompt::Model) -> Vec<String> {
-    serde_json::from_str(&model.variables).unwrap_or_default()
+    model.variables.0.clone()
 }
 
 fn to_dto(model: &prompt::Model) -> Prompt {
@@ -192,7 +195,7 @@ impl PromptService for Prompts {
             description: Set(request.description),
             query_template: Set(request.query_template),
             instructions: Set(request.instructions),
-            variables: Set(serde_json::to_string(&variables).unwrap_or_else(|_| "[]".into())),
+            variables: Set(JsonText(variables)),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -251,7 +254,7 @@ impl PromptService for Prompts {
             model.instructions = Set(instructions);
         }
         model.query_template = Set(template);
-        model.variables = Set(serde_json::to_string(&variables).unwrap_or_else(|_| "[]".into()));
+        model.variables = Set(JsonText(variables));
         model.updated_at = Set(Utc::now());
         match model.update(&self.db).await {
             Ok(saved) => Ok(to_dto(&saved)),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use poem_openapi::types::ParseFromJSON;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::{
@@ -21,6 +20,7 @@ use super::{
     queued_work::Work,
 };
 use crate::{
+    db::columns::JsonText,
     db::entities::{index, run},
     db::queue::{self, QueueStatus},
     events::Events,
@@ -48,7 +48,7 @@ pub fn to_dto(model: &run::Model) -> Run {
         id: model.id.clone(),
         prompt_id: model.prompt_id.clone(),
         index_id: model.index_id.clone(),
-        variables: serde_json::from_str(&model.variables).unwrap_or_default(),
+        variables: model.variables.0.clone(),
         status: status_of(model.status),
         attempt: model.attempt.max(1) as u32,
         retry_of: model.retry_of.clone(),
@@ -59,11 +59,7 @@ pub fn to_dto(model: &run::Model) -> Run {
         started_at: model.started_at,
         finished_at: model.finished_at,
         duration_ms,
-        result: model
-            .result
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-            .and_then(|v| RunResult::parse_from_json(Some(v)).ok()),
+        result: model.result.as_ref().map(|r| r.0.clone()),
         error: model.error.clone(),
     }
 }
@@ -155,7 +151,7 @@ impl RunService for Runs {
             org_id: who.org_id.clone(),
             prompt_id: prompt.id,
             index_id: request.index_id,
-            variables: serde_json::to_string(&request.variables).unwrap_or_else(|_| "{}".into()),
+            variables: JsonText(request.variables.clone()),
             status: run::QUEUED,
             attempt: 1,
             retry_of: None,

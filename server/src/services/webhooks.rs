@@ -10,7 +10,6 @@ use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
@@ -21,6 +20,7 @@ use videovector_api_spec::{
 
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
+    db::columns::ApiJson,
     db::entities::{webhook, webhook_delivery},
     db::queue::QueueStatus,
     events::{payload, Events},
@@ -29,30 +29,18 @@ use crate::{
     secrets_at_rest::{places, Keyring},
 };
 
-/// One attempt as the delivery log stores it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredAttempt {
-    pub at: chrono::DateTime<Utc>,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-}
-
-fn event_names(events: &[WebhookEventType]) -> String {
-    let mut names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
-    names.sort();
-    names.dedup();
-    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
+/// The event types as stored: sorted, without repeats.
+fn event_set(mut events: Vec<WebhookEventType>) -> ApiJson<Vec<WebhookEventType>> {
+    events.sort_by_key(|e| e.as_str());
+    events.dedup();
+    ApiJson(events)
 }
 
 fn to_dto(model: &webhook::Model) -> Webhook {
-    let names: Vec<String> = serde_json::from_str(&model.event_types).unwrap_or_default();
     Webhook {
         id: model.id.clone(),
         url: model.url.clone(),
-        event_types: names
-            .iter()
-            .filter_map(|n| WebhookEventType::parse(n))
-            .collect(),
+        event_types: model.event_types.0.clone(),
         description: model.description.clone(),
         enabled: model.enabled,
         created_at: model.created_at,
@@ -61,7 +49,6 @@ fn to_dto(model: &webhook::Model) -> Webhook {
 }
 
 pub fn delivery_to_dto(model: &webhook_delivery::Model) -> WebhookDelivery {
-    let attempts: Vec<StoredAttempt> = serde_json::from_str(&model.attempts).unwrap_or_default();
     let status = match model.status {
         QueueStatus::Queued => DeliveryStatus::Queued,
         QueueStatus::Running => DeliveryStatus::Running,
@@ -71,18 +58,19 @@ pub fn delivery_to_dto(model: &webhook_delivery::Model) -> WebhookDelivery {
     WebhookDelivery {
         id: model.id.clone(),
         webhook_id: model.webhook_id.clone(),
-        event_type: WebhookEventType::parse(&model.event_type)
-            .unwrap_or(WebhookEventType::WebhookTest),
+        event_type: model.event_type.0,
         next_attempt_at: (status == DeliveryStatus::Queued)
             .then(|| Utc.timestamp_millis_opt(model.next_attempt_ms).single())
             .flatten(),
         status,
-        attempts: attempts
-            .into_iter()
+        attempts: model
+            .attempts
+            .0
+            .iter()
             .map(|a| DeliveryAttempt {
                 at: a.at,
                 status_code: a.status_code,
-                error: a.error,
+                error: a.error.clone(),
             })
             .collect(),
         payload: serde_json::from_str(&model.payload).unwrap_or_default(),
@@ -141,7 +129,7 @@ impl WebhookService for Webhooks {
             id: Set(id),
             org_id: Set(who.org_id.clone()),
             url: Set(request.url),
-            event_types: Set(event_names(&request.event_types)),
+            event_types: Set(event_set(request.event_types)),
             description: Set(request.description),
             enabled: Set(request.enabled.unwrap_or(true)),
             created_at: Set(now),
@@ -189,7 +177,7 @@ impl WebhookService for Webhooks {
             model.url = Set(url);
         }
         if let Some(events) = request.event_types {
-            model.event_types = Set(event_names(&events));
+            model.event_types = Set(event_set(events));
         }
         if let Some(description) = request.description {
             model.description = Set(Some(description));

@@ -17,10 +17,13 @@ use tokio::sync::Notify;
 use super::drain;
 use crate::db::queue::{Lease, DELIVERIES};
 use crate::{
-    db::entities::{webhook, webhook_delivery as delivery},
+    db::{
+        columns::JsonText,
+        entities::{webhook, webhook_delivery as delivery},
+        records::StoredAttempt,
+    },
     net_guard,
     secrets_at_rest::{places, Keyring},
-    services::webhooks::StoredAttempt,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -82,8 +85,7 @@ impl DeliveryWorker {
         let hook = webhook::Entity::find_by_id(model.webhook_id.clone())
             .one(&self.db)
             .await?;
-        let mut attempts: Vec<StoredAttempt> =
-            serde_json::from_str(&model.attempts).unwrap_or_default();
+        let mut attempts = model.attempts.0.clone();
         let outcome = match &hook {
             Some(hook) if hook.enabled => self.send(hook, &model).await,
             Some(_) => Err((None, "the webhook is disabled".to_string())),
@@ -99,22 +101,20 @@ impl DeliveryWorker {
             status_code: code,
             error,
         });
-        let give_up = hook.as_ref().is_none_or(|h| !h.enabled)
-            || attempts.len() >= self.max_attempts as usize;
+        let tried = attempts.len();
+        let give_up =
+            hook.as_ref().is_none_or(|h| !h.enabled) || tried >= self.max_attempts as usize;
         let (next_status, next_ms, delivered_at) = if status == delivery::SUCCEEDED {
             (delivery::SUCCEEDED, model.next_attempt_ms, Some(now))
         } else if give_up {
             (delivery::FAILED, model.next_attempt_ms, None)
         } else {
-            let wait = self.backoff_ms(attempts.len()) as i64;
+            let wait = self.backoff_ms(tried) as i64;
             (delivery::QUEUED, now.timestamp_millis() + wait, None)
         };
         delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value(next_status))
-            .col_expr(
-                delivery::Column::Attempts,
-                Expr::value(serde_json::to_string(&attempts).unwrap_or_default()),
-            )
+            .col_expr(delivery::Column::Attempts, Expr::value(JsonText(attempts)))
             .col_expr(delivery::Column::NextAttemptMs, Expr::value(next_ms))
             .col_expr(delivery::Column::DeliveredAt, Expr::value(delivered_at))
             .filter(lease.fence())
@@ -122,7 +122,7 @@ impl DeliveryWorker {
             .await?;
         if next_status == delivery::QUEUED {
             let wake = self.wake.clone();
-            let wait = Duration::from_millis(self.backoff_ms(attempts.len()));
+            let wait = Duration::from_millis(self.backoff_ms(tried));
             tokio::spawn(async move {
                 tokio::time::sleep(wait).await;
                 wake.notify_one();

@@ -23,17 +23,17 @@ use super::drain;
 use crate::db::queue::{Lease, QueueStatus, JOBS};
 use crate::{
     captions,
-    db::entities::{connector, index, job},
-    db::segment_store::SegmentStore,
+    db::{
+        columns::JsonText,
+        entities::{connector, index, job},
+        records::StoredFile,
+        segment_store::SegmentStore,
+    },
     events::Events,
     net_guard,
     search::Indexer,
     secrets_at_rest::Keyring,
-    services::{
-        connector_files::{format_of, StoredFile},
-        connector_headers::BoundHeaders,
-        jobs,
-    },
+    services::{connector_files::format_of, connector_headers::BoundHeaders, jobs},
 };
 
 const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -80,9 +80,8 @@ impl JobWorker {
                 .finish(lease, job::FAILED, Some("the connector was deleted".into()))
                 .await;
         };
-        let source_files: Vec<StoredFile> = serde_json::from_str(&source.files).unwrap_or_default();
         let Ok(headers) =
-            BoundHeaders::open(&self.keyring, &source.id, &source.headers, &source_files)
+            BoundHeaders::open(&self.keyring, &source.id, &source.headers, &source.files.0)
         else {
             tracing::error!(connector = %source.id, "the connector's headers do not open with the configured secrets keys");
             return self
@@ -93,7 +92,7 @@ impl JobWorker {
                 )
                 .await;
         };
-        let mut files: Vec<StoredFile> = serde_json::from_str(&model.files).unwrap_or_default();
+        let mut files = model.files.0.clone();
         for i in 0..files.len() {
             if files[i].status != "pending" {
                 continue;
@@ -115,10 +114,7 @@ impl JobWorker {
                 }
             }
             let recorded = job::Entity::update_many()
-                .col_expr(
-                    job::Column::Files,
-                    Expr::value(serde_json::to_string(&files).unwrap_or_default()),
-                )
+                .col_expr(job::Column::Files, Expr::value(JsonText(files.clone())))
                 .filter(lease.fence())
                 .exec(&self.db)
                 .await?;

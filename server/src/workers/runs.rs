@@ -15,7 +15,7 @@ use super::drain;
 use crate::db::queue::{Lease, QueueStatus, RUNS};
 use crate::search::query::SegmentFilter;
 use crate::{
-    db::entities::run,
+    db::{columns::ApiJson, entities::run},
     events::Events,
     services::{
         retrieval::{extractive_answer, Retrieval},
@@ -47,12 +47,12 @@ impl RunWorker {
         &self,
         lease: &Lease,
         status: QueueStatus,
-        result: Option<String>,
+        result: Option<RunResult>,
         error: Option<String>,
     ) -> Result<(), sea_orm::DbErr> {
         let finished = run::Entity::update_many()
             .col_expr(run::Column::Status, Expr::value(status))
-            .col_expr(run::Column::Result, Expr::value(result))
+            .col_expr(run::Column::Result, Expr::value(result.map(ApiJson)))
             .col_expr(run::Column::Error, Expr::value(error))
             .col_expr(run::Column::FinishedAt, Expr::value(Utc::now()))
             .filter(lease.fence())
@@ -103,11 +103,7 @@ impl RunWorker {
                     notice: answer.notice,
                     citations: answer.citations,
                 };
-                (
-                    run::SUCCEEDED,
-                    Some(result.to_json().unwrap_or_default().to_string()),
-                    None,
-                )
+                (run::SUCCEEDED, Some(result), None)
             }
             // The database is away: the run is not the cause. Left running, its lease
             // runs out and it is run again once the database is back.

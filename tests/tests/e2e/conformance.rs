@@ -9,7 +9,8 @@ use chrono::{Duration, Utc};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use videovector_api_spec::{
-    rules::{operation_rules, OperationRule},
+    contract::Contract,
+    rules::OperationRule,
     security::{API_KEY_SCHEME, VERIFIED_BEARER_SCHEME},
     Scope,
 };
@@ -30,9 +31,11 @@ enum Cred {
 }
 
 fn rules() -> Vec<OperationRule> {
-    let spec: serde_json::Value =
-        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
-    operation_rules(&spec).unwrap()
+    Contract::committed()
+        .operations()
+        .iter()
+        .map(|o| o.rule.clone())
+        .collect()
 }
 
 fn concrete_path(template: &str) -> String {

@@ -4,7 +4,7 @@
 //! the site does not have are 404s, whatever their spelling.
 
 use reqwest::StatusCode;
-use videovector_api_spec::{rules::operation_rules, COMMITTED_SPEC};
+use videovector_api_spec::{contract::Contract, COMMITTED_SPEC};
 use videovector_tests::TestServer;
 
 async fn get(url: &str) -> reqwest::Response {
@@ -41,8 +41,7 @@ async fn the_site_is_served_at_the_root_with_every_guide_and_operation() {
         .text()
         .await
         .unwrap();
-    let spec: serde_json::Value = serde_json::from_str(COMMITTED_SPEC).unwrap();
-    for rule in operation_rules(&spec).unwrap() {
+    for rule in Contract::committed().operations().iter().map(|o| &o.rule) {
         let section = format!(r#"<section class="operation" id="{}">"#, rule.operation_id);
         let at = reference
             .find(&section)

@@ -6,20 +6,16 @@
 use std::collections::{BTreeSet, HashMap};
 
 use reqwest::StatusCode;
-use serde_json::Value;
-use videovector_api_spec::COMMITTED_SPEC;
+use videovector_api_spec::contract::Contract;
 use videovector_client::{types, Client, Error};
 use videovector_tests::{common_calls::create_index, fixture, LocalHttp, TestServer};
 
 /// Every `operationId` in the committed spec.
 fn spec_operations() -> BTreeSet<String> {
-    let spec: Value = serde_json::from_str(COMMITTED_SPEC).expect("the committed spec parses");
-    spec["paths"]
-        .as_object()
-        .expect("paths")
-        .values()
-        .flat_map(|item| item.as_object().expect("path item").values())
-        .filter_map(|operation| operation["operationId"].as_str().map(str::to_string))
+    Contract::committed()
+        .operations()
+        .iter()
+        .map(|o| o.id().to_string())
         .collect()
 }
 

@@ -447,7 +447,7 @@ async fn idempotency_replays_rejects_mismatch_and_in_flight() {
             )
             .of(body.as_bytes()),
         ),
-        state: Set("in_flight".into()),
+        state: Set(record::RecordState::InFlight),
         status: Set(None),
         headers: Set(None),
         body: Set(None),

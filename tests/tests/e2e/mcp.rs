@@ -18,9 +18,7 @@ use rmcp::{
     RoleClient, ServiceExt,
 };
 use serde_json::{json, Value};
-use videovector_api_spec::{
-    rules::operation_rules, security::API_KEY_SCHEME, Scope, COMMITTED_SPEC,
-};
+use videovector_api_spec::{contract::Contract, security::API_KEY_SCHEME, Scope};
 use videovector_client::types;
 use videovector_tests::{balancer::RoundRobin, common_calls::create_index, TestServer};
 
@@ -48,13 +46,13 @@ pub fn initialize_request(revision: &str) -> Value {
 
 /// The tools the committed spec says a credential holding `scope` may call.
 fn tools_for(scope: Scope) -> BTreeSet<String> {
-    let spec: Value = serde_json::from_str(COMMITTED_SPEC).unwrap();
-    let mut names: BTreeSet<String> = operation_rules(&spec)
-        .unwrap()
-        .into_iter()
+    let mut names: BTreeSet<String> = Contract::committed()
+        .operations()
+        .iter()
+        .map(|o| &o.rule)
         .filter(|r| r.schemes.iter().any(|s| s == API_KEY_SCHEME))
         .filter(|r| r.required_scope.is_none_or(|s| scope.satisfies(s)))
-        .map(|r| r.operation_id)
+        .map(|r| r.operation_id.clone())
         .collect();
     names.insert("credential_inspect".into());
     names

@@ -271,7 +271,10 @@ async fn queued_runs_wait_for_a_worker_and_cancel_and_retry_keep_history() {
 #[tokio::test]
 async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_events() {
     use sea_orm::{ActiveValue::Set, EntityTrait};
-    use videovector_server::db::entities::{job, run};
+    use videovector_server::db::{
+        columns::JsonText,
+        entities::{job, run},
+    };
     let receiver = videovector_tests::LocalHttp::start(vec![]).await;
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
     let org = server.org(true).await;
@@ -301,7 +304,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
             org_id: Set(org.org_id.clone()),
             prompt_id: Set(prompt_id.clone()),
             index_id: Set("idx_city".into()),
-            variables: Set("{}".into()),
+            variables: Set(JsonText(Default::default())),
             status: Set(run::RUNNING),
             attempt: Set(1),
             retry_of: Set(None),
@@ -325,7 +328,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
         status: Set(job::RUNNING),
         attempt: Set(1),
         retry_of: Set(None),
-        files: Set("[]".into()),
+        files: Set(JsonText(Vec::new())),
         error: Set(None),
         created_at: Set(long_ago),
         started_at: Set(None),

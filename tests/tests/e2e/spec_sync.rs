@@ -1,7 +1,7 @@
 //! The committed spec, generated client and docs match the declarations; the security
 //! table and the error bodies are snapshotted so every change shows in review.
 
-use videovector_api_spec::rules::operation_rules;
+use videovector_api_spec::{contract::Contract, spec::BASE_PATH};
 
 #[test]
 fn generated_files_are_up_to_date() {
@@ -15,41 +15,38 @@ fn generated_files_are_up_to_date() {
 
 #[test]
 fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
-    let spec: serde_json::Value =
-        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let contract = Contract::committed();
+    let spec = contract.document();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.0."));
     let mut seen = std::collections::BTreeSet::new();
-    for rule in operation_rules(&spec).unwrap() {
-        let op = &spec["paths"][&rule.path][rule.method.to_lowercase()];
-        let id = &rule.operation_id;
-        assert!(seen.insert(id.clone()), "duplicate operation id {id}");
+    for op in contract.operations() {
+        let id = op.id();
+        assert!(seen.insert(id.to_string()), "duplicate operation id {id}");
         assert!(
             id.contains('_') && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
             "{id}"
         );
-        assert_eq!(
-            op["tags"].as_array().map(Vec::len),
-            Some(1),
-            "{id} must have one tag"
-        );
+        assert_eq!(op.tags.len(), 1, "{id} must have one tag");
         assert!(
-            !op["summary"].as_str().unwrap_or_default().is_empty(),
+            !op.summary.as_deref().unwrap_or_default().is_empty(),
             "{id} needs a doc comment"
         );
-        let responses = op["responses"].as_object().unwrap();
-        let successes: Vec<_> = responses.keys().filter(|k| k.starts_with('2')).collect();
-        assert_eq!(successes.len(), 1, "{id} must have one success status");
-        for (status, response) in responses {
-            if status.starts_with('4') || status.starts_with('5') {
+        let successes = op.responses.iter().filter(|r| r.status.starts_with('2'));
+        assert_eq!(successes.count(), 1, "{id} must have one success status");
+        for response in &op.responses {
+            if response.status.starts_with('4') || response.status.starts_with('5') {
+                let problem = response.media("application/problem+json");
                 assert_eq!(
-                    response["content"]["application/problem+json"]["schema"]["$ref"],
-                    "#/components/schemas/Problem",
-                    "{id} {status}"
+                    problem.map(|m| &m.schema["$ref"]),
+                    Some(&serde_json::json!("#/components/schemas/Problem")),
+                    "{id} {}",
+                    response.status
                 );
             }
         }
         // OpenAPI 3.0: scopes of apiKey/http requirements are empty.
-        for requirement in op["security"].as_array().into_iter().flatten() {
+        let raw = &spec["paths"][&op.rule.path][op.rule.method.to_lowercase()];
+        for requirement in raw["security"].as_array().into_iter().flatten() {
             for scopes in requirement.as_object().unwrap().values() {
                 assert_eq!(scopes, &serde_json::json!([]), "{id}");
             }
@@ -59,12 +56,10 @@ fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
 
 #[test]
 fn security_table_snapshot() {
-    let spec: serde_json::Value =
-        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
     let mut table = String::from("operation | method | path | schemes | scope | idempotency\n");
-    for rule in operation_rules(&spec).unwrap() {
+    for rule in Contract::committed().operations().iter().map(|o| &o.rule) {
         table.push_str(&format!(
-            "{} | {} | /api/v2{} | {} | {} | {}\n",
+            "{} | {} | {BASE_PATH}{} | {} | {} | {}\n",
             rule.operation_id,
             rule.method,
             rule.path,
@@ -126,17 +121,14 @@ fn every_string_refuses_nul_and_every_pattern_has_a_meaning() {
     fn regex_lite(pattern: &str) -> regex::Regex {
         regex::Regex::new(pattern).unwrap()
     }
-    let spec: serde_json::Value =
-        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
     let mut problems = Vec::new();
-    walk(&spec, "", &mut problems);
+    walk(Contract::committed().document(), "", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
 fn the_segment_text_limit_the_workers_use_is_the_declared_one() {
-    let spec: serde_json::Value =
-        serde_json::from_str(videovector_api_spec::COMMITTED_SPEC).unwrap();
+    let spec = Contract::committed().document();
     assert_eq!(
         spec["components"]["schemas"]["SegmentInput"]["properties"]["text"]["maxLength"],
         videovector_api_spec::dto::indexes::MAX_SEGMENT_TEXT_CHARS

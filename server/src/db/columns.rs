@@ -1,0 +1,336 @@
+//! Typed column values: what the tables store as text, read and written as Rust types at
+//! the edge of the database. A stored value that does not parse fails the read (a
+//! `DbErr::Type`), like an unknown queue status; nothing turns it into a default.
+//!
+//! - [`JsonText`]: JSON in a text column, through serde (connector and job files, delivery
+//!   attempts, prompt and run variables, labels);
+//! - [`ApiJson`]: DTOs of the contract in their API form (a run's result, a webhook's
+//!   event types);
+//! - [`ScopeList`]: an API key's scopes, space-separated as OAuth writes them;
+//! - [`EventName`]: a webhook event type by its name;
+//! - [`Role`]: an operator's role, and the scope it grants.
+
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use sea_orm::{
+    sea_query::{ArrayType, ColumnType, Nullable, ValueType, ValueTypeErr},
+    ColIdx, DbErr, DeriveActiveEnum, EnumIter, QueryResult, TryGetError, TryGetable, Value,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use videovector_api_spec::{dto::webhooks::WebhookEventType, Scope};
+
+/// How a typed value is written to and read from its text column.
+pub trait TextCodec: Sized {
+    fn encode(&self) -> String;
+    /// Refuses text that is not a value of the type, saying why.
+    fn decode(text: &str) -> Result<Self, String>;
+}
+
+/// sea-orm's column traits (and rusqlite's read) for a type with a [`TextCodec`].
+macro_rules! text_column {
+    ([$($param:ident),*] $ty:ty) => {
+        impl<$($param),*> From<$ty> for Value
+        where
+            $ty: TextCodec,
+        {
+            fn from(value: $ty) -> Value {
+                Value::String(Some(Box::new(value.encode())))
+            }
+        }
+
+        impl<$($param),*> TryGetable for $ty
+        where
+            $ty: TextCodec,
+        {
+            fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+                let text = String::try_get_by(res, index)?;
+                <$ty as TextCodec>::decode(&text).map_err(|e| TryGetError::DbErr(DbErr::Type(e)))
+            }
+        }
+
+        impl<$($param),*> ValueType for $ty
+        where
+            $ty: TextCodec,
+        {
+            fn try_from(value: Value) -> Result<Self, ValueTypeErr> {
+                let text = <String as ValueType>::try_from(value)?;
+                <$ty as TextCodec>::decode(&text).map_err(|_| ValueTypeErr)
+            }
+
+            fn type_name() -> String {
+                std::any::type_name::<Self>().into()
+            }
+
+            fn array_type() -> ArrayType {
+                ArrayType::String
+            }
+
+            fn column_type() -> ColumnType {
+                ColumnType::Text
+            }
+        }
+
+        impl<$($param),*> Nullable for $ty {
+            fn null() -> Value {
+                Value::String(None)
+            }
+        }
+
+        /// For the direct SQLite reads of the hot paths.
+        impl<$($param),*> FromSql for $ty
+        where
+            $ty: TextCodec,
+        {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                <$ty as TextCodec>::decode(value.as_str()?).map_err(|e| FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+/// A value stored as JSON text, through serde.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JsonText<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> TextCodec for JsonText<T> {
+    fn encode(&self) -> String {
+        // The stored types are plain records, lists and string-keyed maps, which always
+        // serialise; `null` would be refused by the read, so a bug here cannot pass silently.
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "null".into())
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text)
+            .map(JsonText)
+            .map_err(|e| format!("a stored JSON value does not parse: {e}"))
+    }
+}
+
+text_column!([T] JsonText<T>);
+
+/// A value stored as JSON text in its API form (a DTO of the contract, written and read as
+/// the API writes and reads it).
+#[derive(Clone, Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: ToJSON + ParseFromJSON> TextCodec for ApiJson<T> {
+    fn encode(&self) -> String {
+        self.0.to_json_string()
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        T::parse_from_json_string(text)
+            .map(ApiJson)
+            .map_err(|e| format!("a stored value does not parse: {}", e.into_message()))
+    }
+}
+
+impl<T: ToJSON> PartialEq for ApiJson<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_json() == other.0.to_json()
+    }
+}
+
+text_column!([T] ApiJson<T>);
+
+/// A webhook event type, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventName(pub WebhookEventType);
+
+impl TextCodec for EventName {
+    fn encode(&self) -> String {
+        self.0.as_str().into()
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        WebhookEventType::parse(text)
+            .map(EventName)
+            .ok_or_else(|| format!("`{text}` is not an event type"))
+    }
+}
+
+text_column!([] EventName);
+
+/// An API key's scopes: a set, stored space-separated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeList(Vec<Scope>);
+
+impl ScopeList {
+    /// Sorted and without repeats, so the stored text is canonical.
+    pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Self {
+        let mut list: Vec<Scope> = scopes.into_iter().collect();
+        list.sort();
+        list.dedup();
+        ScopeList(list)
+    }
+
+    pub fn as_slice(&self) -> &[Scope] {
+        &self.0
+    }
+
+    pub fn to_vec(&self) -> Vec<Scope> {
+        self.0.clone()
+    }
+}
+
+impl TextCodec for ScopeList {
+    fn encode(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|s| s.as_str()).collect();
+        names.join(" ")
+    }
+
+    /// Every name must be a scope.
+    fn decode(text: &str) -> Result<Self, String> {
+        text.split_whitespace()
+            .map(|name| Scope::parse(name).ok_or_else(|| format!("`{name}` is not a scope")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(ScopeList::new)
+    }
+}
+
+text_column!([] ScopeList);
+
+/// An operator's role. Each grants one scope (and the scopes below it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Role {
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    #[sea_orm(string_value = "writer")]
+    Writer,
+    #[sea_orm(string_value = "reader")]
+    Reader,
+    #[sea_orm(string_value = "searcher")]
+    Searcher,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Writer, Role::Reader, Role::Searcher];
+
+    /// The scope the role grants.
+    pub fn scope(self) -> Scope {
+        match self {
+            Role::Admin => Scope::Admin,
+            Role::Writer => Scope::Write,
+            Role::Reader => Scope::Read,
+            Role::Searcher => Scope::Search,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+            Role::Searcher => "searcher",
+        }
+    }
+
+    /// A role by its stored name (as the command line takes it).
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_lists_are_canonical_and_refuse_unknown_names() {
+        let list = ScopeList::decode("search read  search").unwrap();
+        assert_eq!(list.as_slice().len(), 2);
+        assert_eq!(list, ScopeList::new([Scope::Read, Scope::Search]));
+        assert_eq!(ScopeList::decode(&list.encode()).unwrap(), list);
+        assert!(ScopeList::decode("read bogus")
+            .unwrap_err()
+            .contains("bogus"));
+        assert_eq!(ScopeList::decode("").unwrap(), ScopeList::default());
+    }
+
+    #[test]
+    fn json_values_round_trip_and_refuse_garbage() {
+        let value: Value = JsonText(vec!["a".to_string()]).into();
+        let back = <JsonText<Vec<String>> as ValueType>::try_from(value).unwrap();
+        assert_eq!(back.0, vec!["a"]);
+        let garbage = Value::String(Some(Box::new("{not json".into())));
+        assert!(<JsonText<Vec<String>> as ValueType>::try_from(garbage).is_err());
+        let wrong_shape = Value::String(Some(Box::new("{\"a\": 1}".into())));
+        assert!(<JsonText<Vec<String>> as ValueType>::try_from(wrong_shape).is_err());
+    }
+
+    /// Typed values round-trip through a real table, and a stored value edited into
+    /// something else fails the read, through sea-orm and through the direct SQLite reads.
+    #[tokio::test]
+    async fn stored_values_round_trip_and_edited_ones_fail_the_read() {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+
+        use crate::db::entities::run;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("columns.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = crate::db::connect_and_migrate(&url).await.unwrap();
+        let variables = JsonText([("topic".to_string(), "bridges".to_string())].into());
+        run::ActiveModel {
+            id: Set("run_1".into()),
+            org_id: Set("org_1".into()),
+            prompt_id: Set("prm_1".into()),
+            index_id: Set("idx_1".into()),
+            variables: Set(variables.clone()),
+            status: Set(run::QUEUED),
+            attempt: Set(1),
+            retry_of: Set(None),
+            query: Set("q".into()),
+            instructions: Set(String::new()),
+            top_k: Set(5),
+            result: Set(None),
+            error: Set(None),
+            created_at: Set(chrono::Utc::now()),
+            started_at: Set(None),
+            finished_at: Set(None),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let read = run::Entity::find_by_id("run_1")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.variables, variables);
+        assert_eq!(read.result, None);
+        for edit in [
+            "UPDATE runs SET variables = '[\"not\", \"a map\"]'",
+            "UPDATE runs SET variables = '{}', result = '{\"answer\": 1}'",
+        ] {
+            db.execute_unprepared(edit).await.unwrap();
+            let refused = run::Entity::find_by_id("run_1").one(&db).await;
+            assert!(refused.is_err(), "{edit} must fail the read");
+        }
+
+        // The direct read of the API-key hot path refuses an unknown scope too.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let scopes =
+            |text: &str| conn.query_row("SELECT ?1", [text], |row| row.get::<_, ScopeList>(0));
+        assert_eq!(
+            scopes("read search").unwrap(),
+            ScopeList::new([Scope::Search, Scope::Read])
+        );
+        assert!(scopes("read superuser").is_err());
+    }
+
+    #[test]
+    fn roles_name_their_scopes() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::Writer.scope(), Scope::Write);
+        assert_eq!(Role::parse("owner"), None);
+    }
+}

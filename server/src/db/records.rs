@@ -1,0 +1,33 @@
+//! The records stored inside JSON columns: a connector's
+//! and a job's files, a delivery's attempts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A file as connectors and jobs store it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredFile {
+    pub url: String,
+    pub media_id: String,
+    pub index_id: String,
+    pub format: String,
+    #[serde(default = "pending")]
+    pub status: String,
+    #[serde(default)]
+    pub segments: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The status of a file no sync has reached yet.
+pub fn pending() -> String {
+    "pending".into()
+}
+
+/// One attempt as the delivery log stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredAttempt {
+    pub at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
