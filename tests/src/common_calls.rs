@@ -46,14 +46,23 @@ pub async fn wait_job_within(client: &Client, id: &str, within: std::time::Durat
     panic!("job {id} did not finish within {within:?}");
 }
 
-/// Creates an HTTP connector `name` of `files` (no headers) and syncs it: the connector
-/// and the job the sync queued.
-pub async fn create_and_sync(
+/// A connector file: `url` into `index_id` as `media_id`.
+pub fn connector_file(url: String, media_id: &str, index_id: &str) -> types::ConnectorFile {
+    types::ConnectorFile::builder()
+        .url(url)
+        .media_id(media_id)
+        .index_id(index_id)
+        .try_into()
+        .unwrap_or_else(|e| panic!("a connector file for {media_id}: {e}"))
+}
+
+/// Creates an HTTP connector `name` of `files`, without headers.
+pub async fn create_connector(
     client: &Client,
     name: &str,
     files: Vec<types::ConnectorFile>,
-) -> (types::Connector, types::Job) {
-    let connector = client
+) -> types::Connector {
+    client
         .connector_create()
         .body(
             types::ConnectorCreate::builder()
@@ -64,7 +73,17 @@ pub async fn create_and_sync(
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating connector {name}: {e}"))
-        .into_inner();
+        .into_inner()
+}
+
+/// Creates an HTTP connector `name` of `files` (no headers) and syncs it: the connector
+/// and the job the sync queued.
+pub async fn create_and_sync(
+    client: &Client,
+    name: &str,
+    files: Vec<types::ConnectorFile>,
+) -> (types::Connector, types::Job) {
+    let connector = create_connector(client, name, files).await;
     let job = client
         .connector_sync()
         .connector_id(&connector.id)

@@ -269,35 +269,16 @@ mod tests {
     /// something else fails the read, through sea-orm and through the direct SQLite reads.
     #[tokio::test]
     async fn stored_values_round_trip_and_edited_ones_fail_the_read() {
-        use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+        use sea_orm::{ConnectionTrait, EntityTrait};
 
-        use crate::db::entities::run;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("columns.db");
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let db = crate::db::connect_and_migrate(&url).await.unwrap();
+        use crate::db::{
+            entities::run,
+            queue::QueueStatus,
+            scratch::{insert_run, scratch_db, scratch_path},
+        };
+        let (dir, db) = scratch_db().await;
         let variables = JsonText([("topic".to_string(), "bridges".to_string())].into());
-        run::ActiveModel {
-            id: Set("run_1".into()),
-            org_id: Set("org_1".into()),
-            prompt_id: Set("prm_1".into()),
-            index_id: Set("idx_1".into()),
-            variables: Set(variables.clone()),
-            status: Set(run::QUEUED),
-            attempt: Set(1),
-            retry_of: Set(None),
-            query: Set("q".into()),
-            instructions: Set(String::new()),
-            top_k: Set(5),
-            result: Set(None),
-            error: Set(None),
-            created_at: Set(chrono::Utc::now()),
-            started_at: Set(None),
-            finished_at: Set(None),
-        }
-        .insert(&db)
-        .await
-        .unwrap();
+        insert_run(&db, "run_1", QueueStatus::Queued, None, variables.clone()).await;
         let read = run::Entity::find_by_id("run_1")
             .one(&db)
             .await
@@ -315,7 +296,7 @@ mod tests {
         }
 
         // The direct read of the API-key hot path refuses an unknown scope too.
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(scratch_path(&dir)).unwrap();
         let scopes =
             |text: &str| conn.query_row("SELECT ?1", [text], |row| row.get::<_, ScopeList>(0));
         assert_eq!(

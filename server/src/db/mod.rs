@@ -12,6 +12,8 @@ pub mod queue;
 pub mod reachability;
 pub mod read_cache;
 pub mod records;
+#[cfg(test)]
+pub mod scratch;
 pub mod segment_store;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};

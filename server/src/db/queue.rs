@@ -296,43 +296,20 @@ pub async fn cancel(db: &DatabaseConnection, table: &QueueTable, id: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::entities::run;
+    use crate::db::{
+        entities::run,
+        scratch::{self, scratch_db},
+    };
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryFilter};
 
-    async fn scratch_db() -> (tempfile::TempDir, DatabaseConnection) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("q.db").display());
-        let db = crate::db::connect_and_migrate(&url).await.unwrap();
-        (dir, db)
-    }
-
+    /// A run in `org_q`, without variables.
     async fn insert_run(
         db: &DatabaseConnection,
         id: &str,
         status: QueueStatus,
         started_at: Option<chrono::DateTime<chrono::Utc>>,
     ) {
-        run::ActiveModel {
-            id: Set(id.into()),
-            org_id: Set("org_q".into()),
-            prompt_id: Set("prm_1".into()),
-            index_id: Set("idx_1".into()),
-            variables: Set(crate::db::columns::JsonText(Default::default())),
-            status: Set(status),
-            attempt: Set(1),
-            retry_of: Set(None),
-            query: Set("q".into()),
-            instructions: Set(String::new()),
-            top_k: Set(5),
-            result: Set(None),
-            error: Set(None),
-            created_at: Set(chrono::Utc::now()),
-            started_at: Set(started_at),
-            finished_at: Set(None),
-        }
-        .insert(db)
-        .await
-        .unwrap();
+        scratch::insert_run(db, id, status, started_at, Default::default()).await;
     }
 
     const LEASE: std::time::Duration = std::time::Duration::from_secs(30);

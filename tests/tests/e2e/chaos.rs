@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use videovector_client::{types, Client};
 use videovector_tests::{
     child::ChildServer,
-    common_calls::{create_and_sync, create_index, wait_job_within},
+    common_calls::{
+        connector_file, create_and_sync, create_connector, create_index, wait_job_within,
+    },
     LocalHttp, TestServer,
 };
 
@@ -96,14 +98,7 @@ async fn an_instance_killed_mid_job_leaves_it_to_another_that_finishes_it() {
     let org = api.org(true).await;
     let client = api.admin_client(&org);
     create_index(&client, "idx_chaos", "Chaos").await;
-    let file = |path: &str, media: &str| -> types::ConnectorFile {
-        types::ConnectorFile::builder()
-            .url(files.url(path))
-            .media_id(media)
-            .index_id("idx_chaos")
-            .try_into()
-            .unwrap()
-    };
+    let file = |path: &str, media: &str| connector_file(files.url(path), media, "idx_chaos");
     let (_connector, job) = create_and_sync(
         &client,
         "Three files",
@@ -429,29 +424,16 @@ async fn postgres_crashing_under_load_loses_no_acknowledged_write() {
     let client = a.admin_client(&org);
     create_index(&client, "idx_load", "Load").await;
     let token = a.token(&org, &[videovector_api_spec::Scope::Write]);
-    let connector = client
-        .connector_create()
-        .body(
-            types::ConnectorCreate::builder()
-                .name("Twenty files")
-                .kind(types::ConnectorKind::Http)
-                .files(
-                    (0..20)
-                        .map(|i| {
-                            types::ConnectorFile::builder()
-                                .url(files.url(&format!("/f{i}.vtt")))
-                                .media_id(format!("file{i}"))
-                                .index_id("idx_load")
-                                .try_into()
-                                .unwrap()
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let twenty = (0..20)
+        .map(|i| {
+            connector_file(
+                files.url(&format!("/f{i}.vtt")),
+                &format!("file{i}"),
+                "idx_load",
+            )
+        })
+        .collect();
+    let connector = create_connector(&client, "Twenty files", twenty).await;
 
     let tally = std::sync::Arc::new(Tally::default());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -8,17 +8,12 @@ use reqwest::StatusCode;
 use videovector_api_spec::Scope;
 use videovector_client::{types, Error};
 use videovector_tests::{
-    common_calls::{create_and_sync, create_index, wait_job},
+    common_calls::{connector_file, create_and_sync, create_connector, create_index, wait_job},
     fixture, LocalHttp, TestServer,
 };
 
 fn file(url: String, media: &str) -> types::ConnectorFile {
-    types::ConnectorFile::builder()
-        .url(url)
-        .media_id(media)
-        .index_id("idx_captions")
-        .try_into()
-        .unwrap()
+    connector_file(url, media, "idx_captions")
 }
 
 #[tokio::test]
@@ -194,18 +189,12 @@ async fn private_targets_are_refused_by_default_and_jobs_cancel_and_retry() {
         }
         other => panic!("expected 422, got {other:?}"),
     }
-    let connector = client
-        .connector_create()
-        .body(
-            types::ConnectorCreate::builder()
-                .name("public")
-                .kind(types::ConnectorKind::Http)
-                .files(vec![file("https://captions.example.com/a.vtt".into(), "m")]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let connector = create_connector(
+        &client,
+        "public",
+        vec![file("https://captions.example.com/a.vtt".into(), "m")],
+    )
+    .await;
     // No worker on this instance: the job waits, so cancel and retry are deterministic.
     let job = client
         .connector_sync()
@@ -325,18 +314,12 @@ async fn header_values_reach_only_the_origin_they_were_set_for() {
     assert_eq!(same_origin.headers["Authorization"], "********");
 
     // A connector of the writer's own on the attacker's host, whose sync fails...
-    let own = writer
-        .connector_create()
-        .body(
-            types::ConnectorCreate::builder()
-                .name("writer's source")
-                .kind(types::ConnectorKind::Http)
-                .files(vec![file(attacker.url("/missing.vtt"), "x")]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let own = create_connector(
+        &writer,
+        "writer's source",
+        vec![file(attacker.url("/missing.vtt"), "x")],
+    )
+    .await;
     let first = writer
         .connector_sync()
         .connector_id(&own.id)

@@ -8,7 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use reqwest::StatusCode;
 use videovector_api_spec::contract::Contract;
 use videovector_client::{types, Client, Error};
-use videovector_tests::{common_calls::create_index, fixture, LocalHttp, TestServer};
+use videovector_tests::{
+    common_calls::{connector_file, create_index},
+    fixture, LocalHttp, TestServer,
+};
 
 /// Every `operationId` in the committed spec.
 fn spec_operations() -> BTreeSet<String> {
@@ -266,14 +269,7 @@ async fn prompts_and_runs(client: &Client, index: &str) {
 }
 
 async fn connectors_and_jobs(client: &Client, index: &str, files: &LocalHttp) {
-    let file = |path: &str| -> types::ConnectorFile {
-        types::ConnectorFile::builder()
-            .url(files.url(path))
-            .media_id("bulletin")
-            .index_id(index)
-            .try_into()
-            .unwrap()
-    };
+    let file = |path: &str| connector_file(files.url(path), "bulletin", index);
     let connector = client
         .connector_create()
         .body(
