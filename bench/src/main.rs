@@ -10,11 +10,13 @@
 //! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
 //! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
 //! cargo run --release -p videovector-bench -- request-path  # connection layers, blocking searches
+//! cargo run --release -p videovector-bench -- eval      # search quality: recall@10, nDCG@10
 //! ```
 
 mod api;
 mod cluster;
 mod corpus;
+mod eval;
 mod load;
 mod report;
 mod request_path;
@@ -81,6 +83,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
             "cluster",
             "scale",
             "request-path",
+            "eval",
         ]
         .contains(&options.scenario.as_str()),
         "unknown scenario {}",
@@ -139,10 +142,12 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         }
         "scale" => scale::run(&mut report, options, admin_url.as_deref()).await?,
         "request-path" => request_path::run(&mut report, options).await?,
+        "eval" => eval::run(&mut report, admin_url.as_deref()).await?,
         _ => {
             scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;
             if options.scenario == "all" {
                 request_path::run(&mut report, options).await?;
+                eval::run(&mut report, admin_url.as_deref()).await?;
             }
         }
     }

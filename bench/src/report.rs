@@ -132,8 +132,10 @@ impl Report {
                 Some(false) => "NO",
                 None => "-",
             };
+            // Unitless figures are scores between 0 and 1 (recall, nDCG): three places.
+            let places = if f.unit.is_empty() { 3 } else { 1 };
             println!(
-                "| {} | {} | {:.1} {} | {} | {} |",
+                "| {} | {} | {:.places$} {} | {} | {} |",
                 f.scenario, f.name, f.value, f.unit, f.target, met
             );
         }

@@ -9,6 +9,7 @@ pub mod client_address;
 pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod embed;
 pub mod events;
 pub mod http;
 pub mod ids;

@@ -1,0 +1,256 @@
+//! Search quality, measured like speed: the committed retrieval set (`bench/eval/
+//! retrieval.json`: caption segments in sixteen topics, and queries with the segments they
+//! should find) scored by recall@10 and nDCG@10 for each kind of query.
+//!
+//! - `paraphrase` queries share no content word with their targets (checked here, so the
+//!   set cannot drift into queries words alone can answer);
+//! - `keyword` queries use their targets' own words; `exact` ones rare names and codes.
+//!
+//! Lexical search runs through the API (the server's BM25). Search by meaning is measured
+//! with the built-in embedder in process, by exact cosine over every segment, until the
+//! API searches by meaning itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use videovector_server::embed::builtin::BuiltIn;
+
+use crate::{
+    api::{Api, INDEX},
+    report::Report,
+    scenarios::{drop_postgres, fresh_postgres},
+    server_process::ServerProcess,
+};
+
+const SET: &str = include_str!("../eval/retrieval.json");
+/// Hits scored per query.
+const K: usize = 10;
+
+#[derive(Deserialize)]
+pub struct EvalSet {
+    pub segments: Vec<EvalSegment>,
+    pub queries: Vec<EvalQuery>,
+}
+
+#[derive(Deserialize)]
+pub struct EvalSegment {
+    pub id: String,
+    pub media_id: String,
+    pub start_seconds: f64,
+    pub end_seconds: f64,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+pub struct EvalQuery {
+    pub query: String,
+    pub kind: String,
+    pub relevant: Vec<String>,
+}
+
+impl EvalSet {
+    /// The committed set, checked: every relevant id exists, and no paraphrase shares a
+    /// content word with its targets.
+    pub fn committed() -> anyhow::Result<EvalSet> {
+        let set: EvalSet = serde_json::from_str(SET)?;
+        let texts: HashMap<&str, &str> = set
+            .segments
+            .iter()
+            .map(|s| (s.id.as_str(), s.text.as_str()))
+            .collect();
+        for q in &set.queries {
+            for id in &q.relevant {
+                let text = texts
+                    .get(id.as_str())
+                    .ok_or_else(|| anyhow::anyhow!("{:?}: no segment {id}", q.query))?;
+                if q.kind == "paraphrase" {
+                    let shared: Vec<String> = content_stems(&q.query)
+                        .intersection(&content_stems(text))
+                        .cloned()
+                        .collect();
+                    anyhow::ensure!(
+                        shared.is_empty(),
+                        "the paraphrase {:?} shares {shared:?} with {id}",
+                        q.query
+                    );
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// Content words cut to five letters (a crude stem: `floods` and `flooded` meet).
+fn content_stems(text: &str) -> BTreeSet<String> {
+    const FUNCTION_WORDS: &[&str] = &[
+        "the", "and", "for", "with", "from", "into", "over", "after", "before", "during", "about",
+        "than", "then", "very", "not", "can", "will", "would", "should", "his", "her", "their",
+        "our", "your", "who", "what", "when", "where", "which", "how", "all", "any", "each",
+        "every", "some", "such", "more", "most", "other", "only", "own", "same", "too", "just",
+        "also", "again", "there", "here", "has", "have", "had", "was", "were", "are", "been",
+        "its", "this", "that", "these", "those", "off", "out", "down",
+    ];
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.len() > 2 && !FUNCTION_WORDS.contains(&w.as_str()))
+        .map(|w| w.chars().take(5).collect())
+        .collect()
+}
+
+/// recall@K and nDCG@K of one ranking.
+fn score(ranked: &[String], relevant: &[String]) -> (f64, f64) {
+    let top = &ranked[..ranked.len().min(K)];
+    let found = relevant.iter().filter(|r| top.contains(r)).count();
+    let dcg: f64 = top
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| relevant.contains(id))
+        .map(|(rank, _)| 1.0 / (rank as f64 + 2.0).log2())
+        .sum();
+    let ideal: f64 = (0..relevant.len().min(K))
+        .map(|rank| 1.0 / (rank as f64 + 2.0).log2())
+        .sum();
+    (found as f64 / relevant.len() as f64, dcg / ideal)
+}
+
+/// Mean recall@K and nDCG@K by query kind (and `all`).
+fn means(set: &EvalSet, rankings: &[Vec<String>]) -> BTreeMap<String, (f64, f64)> {
+    let mut sums: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+    for (q, ranked) in set.queries.iter().zip(rankings) {
+        let (recall, ndcg) = score(ranked, &q.relevant);
+        for kind in [q.kind.as_str(), "all"] {
+            let entry = sums.entry(kind.to_string()).or_default();
+            *entry = (entry.0 + recall, entry.1 + ndcg, entry.2 + 1);
+        }
+    }
+    sums.into_iter()
+        .map(|(kind, (r, n, count))| (kind, (r / count as f64, n / count as f64)))
+        .collect()
+}
+
+/// The built-in embedder's rankings, by exact cosine over every segment.
+fn semantic_rankings(set: &EvalSet) -> anyhow::Result<Vec<Vec<String>>> {
+    let model = BuiltIn::shared().map_err(anyhow::Error::msg)?;
+    let vectors: Vec<Vec<f32>> = set.segments.iter().map(|s| model.embed(&s.text)).collect();
+    Ok(set
+        .queries
+        .iter()
+        .map(|q| {
+            let query = model.embed(&q.query);
+            let mut scored: Vec<(f32, &str)> = vectors
+                .iter()
+                .zip(&set.segments)
+                .map(|(v, s)| {
+                    (
+                        v.iter().zip(&query).map(|(a, b)| a * b).sum(),
+                        s.id.as_str(),
+                    )
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            scored
+                .iter()
+                .take(K)
+                .map(|(_, id)| id.to_string())
+                .collect()
+        })
+        .collect())
+}
+
+/// The server's lexical rankings: the set ingested into [`INDEX`], each query searched.
+async fn lexical_rankings(api: &Api, set: &EvalSet) -> anyhow::Result<Vec<Vec<String>>> {
+    let url = format!("{}/indexes/{INDEX}/segments", api.base);
+    let segments: Vec<Value> = set
+        .segments
+        .iter()
+        .map(|s| {
+            json!({"media_id": s.media_id, "start_seconds": s.start_seconds,
+                   "end_seconds": s.end_seconds, "text": s.text, "metadata": {"eval_id": s.id}})
+        })
+        .collect();
+    api.post_json(
+        &url,
+        json!({"segments": segments, "wait": true}).to_string(),
+    )
+    .await?;
+    let url = format!("{}/indexes/{INDEX}/search", api.base);
+    let mut rankings = Vec::new();
+    for q in &set.queries {
+        let answer = api
+            .post_json(&url, json!({"query": q.query, "top_k": K}).to_string())
+            .await?;
+        let ids = answer["hits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|hit| hit["metadata"]["eval_id"].as_str().map(str::to_string))
+            .collect();
+        rankings.push(ids);
+    }
+    Ok(rankings)
+}
+
+/// Scores the set on a fresh server: SQLite in a temporary folder, or a fresh PostgreSQL
+/// database beside `admin_url`'s (dropped after).
+pub async fn run(report: &mut Report, admin_url: Option<&str>) -> anyhow::Result<()> {
+    let set = EvalSet::committed()?;
+    let database_url = match admin_url {
+        Some(admin) => Some(fresh_postgres(admin).await?),
+        None => None,
+    };
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+    let api = Api::login(&server.url).await?;
+    api.create_index().await?;
+    let lexical = means(&set, &lexical_rankings(&api, &set).await?);
+    drop(server);
+    if let (Some(admin), Some(url)) = (admin_url, &database_url) {
+        drop_postgres(admin, url).await?;
+    }
+    let semantic = means(&set, &semantic_rankings(&set)?);
+    for (side, scores) in [
+        ("lexical (API, BM25)", &lexical),
+        ("semantic (built-in embedder, exact, in process)", &semantic),
+    ] {
+        for (kind, (recall, ndcg)) in scores {
+            let queries = set
+                .queries
+                .iter()
+                .filter(|q| kind == "all" || &q.kind == kind)
+                .count();
+            let name = format!("{side}: {kind} ({queries} queries)");
+            report.figure("eval", &format!("{name} recall@10"), *recall, "", "", None);
+            report.figure("eval", &format!("{name} nDCG@10"), *ndcg, "", "", None);
+        }
+    }
+    let ratio = semantic["paraphrase"].0 / lexical["paraphrase"].0.max(1e-9);
+    report.figure(
+        "eval",
+        "semantic vs lexical recall@10 on paraphrases",
+        ratio,
+        "×",
+        ">= 2×",
+        Some(ratio >= 2.0),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_set_holds_and_scores_are_what_they_say() {
+        let set = EvalSet::committed().unwrap();
+        assert!(set.segments.len() >= 300 && set.queries.len() >= 100);
+        let paraphrases = set.queries.iter().filter(|q| q.kind == "paraphrase");
+        assert!(paraphrases.count() >= 50);
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(score(&ids(&["a", "b"]), &ids(&["a"])), (1.0, 1.0));
+        let (recall, ndcg) = score(&ids(&["x", "a"]), &ids(&["a", "b"]));
+        assert_eq!(recall, 0.5);
+        assert!((ndcg - (1.0 / 3f64.log2()) / (1.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+        assert!(content_stems("the floods flooded").len() == 1);
+    }
+}
