@@ -165,8 +165,12 @@ error_codes! {
     InvalidPageToken = "invalid_page_token",
     /// The search page token has expired.
     PageTokenExpired = "page_token_expired",
-    /// A segment is inconsistent (ends before it starts).
+    /// A segment is inconsistent (ends before it starts), or its `vector` does not fit its
+    /// index's embedder.
     InvalidSegments = "invalid_segments",
+    /// The search asks for meaning (`semantic`, `hybrid`, a `vector`) of an index without
+    /// the embedder it needs.
+    NoEmbedder = "no_embedder",
     /// A template refers to variables it does not declare, or is otherwise unusable.
     InvalidTemplate = "invalid_template",
     /// A run's variable is not declared by its prompt.

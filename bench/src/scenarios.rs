@@ -254,6 +254,7 @@ pub fn index_corpus(engine: &SearchEngine, segments: usize) -> anyhow::Result<Ve
                 text: text.clone(),
                 labels: vec![],
                 metadata: None,
+                vector: None,
             })
             .collect();
         engine.stage_new("bench", &docs)?;

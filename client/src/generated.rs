@@ -1569,6 +1569,93 @@ every header.*/
             value.parse()
         }
     }
+    ///An index's embedder.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Embedder {
+        ///Dimensions of every vector in the index.
+        pub dimensions: u32,
+        ///The built-in model's name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub model: ::std::option::Option<::std::string::String>,
+        pub source: EmbedderSource,
+    }
+    impl Embedder {
+        pub fn builder() -> builder::Embedder {
+            Default::default()
+        }
+    }
+    ///How an index turns segments and queries into vectors, for search by meaning.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct EmbedderSettings {
+        ///The vectors' dimensions, for `user_provided` only (1–4096).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub dimensions: ::std::option::Option<::std::num::NonZeroU32>,
+        pub source: EmbedderSource,
+    }
+    impl EmbedderSettings {
+        pub fn builder() -> builder::EmbedderSettings {
+            Default::default()
+        }
+    }
+    ///Where an index's vectors come from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EmbedderSource {
+        #[serde(rename = "built_in")]
+        BuiltIn,
+        #[serde(rename = "user_provided")]
+        UserProvided,
+        #[serde(rename = "none")]
+        None,
+    }
+    impl ::std::fmt::Display for EmbedderSource {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::BuiltIn => f.write_str("built_in"),
+                Self::UserProvided => f.write_str("user_provided"),
+                Self::None => f.write_str("none"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for EmbedderSource {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "built_in" => Ok(Self::BuiltIn),
+                "user_provided" => Ok(Self::UserProvided),
+                "none" => Ok(Self::None),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EmbedderSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EmbedderSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Every stable `code` a problem can carry; clients may match on it.
     #[derive(
         ::serde::Deserialize,
@@ -1639,6 +1726,8 @@ every header.*/
         PageTokenExpired,
         #[serde(rename = "invalid_segments")]
         InvalidSegments,
+        #[serde(rename = "no_embedder")]
+        NoEmbedder,
         #[serde(rename = "invalid_template")]
         InvalidTemplate,
         #[serde(rename = "undeclared_variable")]
@@ -1697,6 +1786,7 @@ every header.*/
                 Self::InvalidPageToken => f.write_str("invalid_page_token"),
                 Self::PageTokenExpired => f.write_str("page_token_expired"),
                 Self::InvalidSegments => f.write_str("invalid_segments"),
+                Self::NoEmbedder => f.write_str("no_embedder"),
                 Self::InvalidTemplate => f.write_str("invalid_template"),
                 Self::UndeclaredVariable => f.write_str("undeclared_variable"),
                 Self::MissingVariable => f.write_str("missing_variable"),
@@ -1747,6 +1837,7 @@ every header.*/
                 "invalid_page_token" => Ok(Self::InvalidPageToken),
                 "page_token_expired" => Ok(Self::PageTokenExpired),
                 "invalid_segments" => Ok(Self::InvalidSegments),
+                "no_embedder" => Ok(Self::NoEmbedder),
                 "invalid_template" => Ok(Self::InvalidTemplate),
                 "undeclared_variable" => Ok(Self::UndeclaredVariable),
                 "missing_variable" => Ok(Self::MissingVariable),
@@ -1873,6 +1964,8 @@ to a parameter by name (`/limit`).*/
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub embedder: ::std::option::Option<Embedder>,
         pub id: ::std::string::String,
         pub name: ::std::string::String,
         ///Segments stored in the index.
@@ -1889,6 +1982,8 @@ to a parameter by name (`/limit`).*/
     pub struct IndexCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<IndexCreateDescription>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub embedder: ::std::option::Option<EmbedderSettings>,
         /**A caller-chosen id such as `idx_archive` (`idx_` then 1–60 of `a-z`, `0-9`, `_`, `-`).
 Omit it and the server picks one.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4153,6 +4248,8 @@ segment's labels).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SearchHit {
         pub end_seconds: f64,
+        ///The sides of the search that found it (among each side's best).
+        pub found_by: ::std::vec::Vec<SearchSide>,
         ///Where the query's terms occur in `text`.
         pub highlights: ::std::vec::Vec<Highlight>,
         pub index_id: ::std::string::String,
@@ -4160,7 +4257,8 @@ segment's labels).*/
         pub media_id: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<::serde_json::Value>,
-        ///BM25 score; higher is better. Comparable only within one response.
+        /**Higher is better, comparable only within one response: BM25 for a lexical search,
+cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid one.*/
         pub score: f64,
         pub segment_id: ::std::string::String,
         pub start_seconds: f64,
@@ -4169,6 +4267,65 @@ segment's labels).*/
     impl SearchHit {
         pub fn builder() -> builder::SearchHit {
             Default::default()
+        }
+    }
+    ///How a search ranks.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum SearchMode {
+        #[serde(rename = "lexical")]
+        Lexical,
+        #[serde(rename = "semantic")]
+        Semantic,
+        #[serde(rename = "hybrid")]
+        Hybrid,
+    }
+    impl ::std::fmt::Display for SearchMode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Lexical => f.write_str("lexical"),
+                Self::Semantic => f.write_str("semantic"),
+                Self::Hybrid => f.write_str("hybrid"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for SearchMode {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "lexical" => Ok(Self::Lexical),
+                "semantic" => Ok(Self::Semantic),
+                "hybrid" => Ok(Self::Hybrid),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchMode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchMode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///One page of a cross-index search.
@@ -4186,23 +4343,32 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
             Default::default()
         }
     }
-    ///A ranked full-text search over one index.
+    ///A ranked search over one index.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
-        ///Natural-language query; terms are OR-ed and ranked by BM25.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mode: ::std::option::Option<SearchMode>,
+        ///Natural-language query.
         pub query: SearchRequestQuery,
+        ///In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub semantic_ratio: ::std::option::Option<f64>,
         ///How many hits to return (1–100, default 10).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub top_k: ::std::option::Option<::std::num::NonZeroU32>,
+        /**The query's own vector, for an index whose embedder is `user_provided` (required
+there for semantic and hybrid searches): as many finite numbers as its dimensions.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub vector: ::std::vec::Vec<f32>,
     }
     impl SearchRequest {
         pub fn builder() -> builder::SearchRequest {
             Default::default()
         }
     }
-    ///Natural-language query; terms are OR-ed and ranked by BM25.
+    ///Natural-language query.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct SearchRequestQuery(::std::string::String);
@@ -4267,6 +4433,61 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
     impl SearchResults {
         pub fn builder() -> builder::SearchResults {
             Default::default()
+        }
+    }
+    ///Which side of a search found a hit.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum SearchSide {
+        #[serde(rename = "lexical")]
+        Lexical,
+        #[serde(rename = "semantic")]
+        Semantic,
+    }
+    impl ::std::fmt::Display for SearchSide {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Lexical => f.write_str("lexical"),
+                Self::Semantic => f.write_str("semantic"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for SearchSide {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "lexical" => Ok(Self::Lexical),
+                "semantic" => Ok(Self::Semantic),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchSide {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchSide {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A batch of segments to ingest.
@@ -4376,6 +4597,10 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
         pub start_seconds: f64,
         ///The searchable text.
         pub text: SegmentInputText,
+        /**The segment's vector, for an index whose embedder is `user_provided` (required
+there, refused elsewhere): as many finite numbers as the embedder's dimensions.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub vector: ::std::vec::Vec<f32>,
     }
     impl SegmentInput {
         pub fn builder() -> builder::SegmentInput {
@@ -6947,6 +7172,146 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Embedder {
+            dimensions: ::std::result::Result<u32, ::std::string::String>,
+            model: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<super::EmbedderSource, ::std::string::String>,
+        }
+        impl ::std::default::Default for Embedder {
+            fn default() -> Self {
+                Self {
+                    dimensions: Err("no value supplied for dimensions".to_string()),
+                    model: Ok(Default::default()),
+                    source: Err("no value supplied for source".to_string()),
+                }
+            }
+        }
+        impl Embedder {
+            pub fn dimensions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.dimensions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for dimensions: {e}")
+                    });
+                self
+            }
+            pub fn model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::EmbedderSource>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Embedder> for super::Embedder {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Embedder,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    dimensions: value.dimensions?,
+                    model: value.model?,
+                    source: value.source?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Embedder> for Embedder {
+            fn from(value: super::Embedder) -> Self {
+                Self {
+                    dimensions: Ok(value.dimensions),
+                    model: Ok(value.model),
+                    source: Ok(value.source),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct EmbedderSettings {
+            dimensions: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<super::EmbedderSource, ::std::string::String>,
+        }
+        impl ::std::default::Default for EmbedderSettings {
+            fn default() -> Self {
+                Self {
+                    dimensions: Ok(Default::default()),
+                    source: Err("no value supplied for source".to_string()),
+                }
+            }
+        }
+        impl EmbedderSettings {
+            pub fn dimensions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.dimensions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for dimensions: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::EmbedderSource>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<EmbedderSettings> for super::EmbedderSettings {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: EmbedderSettings,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    dimensions: value.dimensions?,
+                    source: value.source?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::EmbedderSettings> for EmbedderSettings {
+            fn from(value: super::EmbedderSettings) -> Self {
+                Self {
+                    dimensions: Ok(value.dimensions),
+                    source: Ok(value.source),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct FieldError {
             location: ::std::result::Result<super::FieldLocation, ::std::string::String>,
             message: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -7088,6 +7453,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            embedder: ::std::result::Result<
+                ::std::option::Option<super::Embedder>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             segment_count: ::std::result::Result<u64, ::std::string::String>,
@@ -7101,6 +7470,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
                     description: Ok(Default::default()),
+                    embedder: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     segment_count: Err(
@@ -7132,6 +7502,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn embedder<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Embedder>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.embedder = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for embedder: {e}")
                     });
                 self
             }
@@ -7190,6 +7572,7 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     created_at: value.created_at?,
                     description: value.description?,
+                    embedder: value.embedder?,
                     id: value.id?,
                     name: value.name?,
                     segment_count: value.segment_count?,
@@ -7202,6 +7585,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     created_at: Ok(value.created_at),
                     description: Ok(value.description),
+                    embedder: Ok(value.embedder),
                     id: Ok(value.id),
                     name: Ok(value.name),
                     segment_count: Ok(value.segment_count),
@@ -7215,6 +7599,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<super::IndexCreateDescription>,
                 ::std::string::String,
             >,
+            embedder: ::std::result::Result<
+                ::std::option::Option<super::EmbedderSettings>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<
                 ::std::option::Option<super::IndexCreateId>,
                 ::std::string::String,
@@ -7225,6 +7613,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     description: Ok(Default::default()),
+                    embedder: Ok(Default::default()),
                     id: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
                 }
@@ -7242,6 +7631,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn embedder<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EmbedderSettings>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.embedder = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for embedder: {e}")
                     });
                 self
             }
@@ -7275,6 +7678,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     description: value.description?,
+                    embedder: value.embedder?,
                     id: value.id?,
                     name: value.name?,
                 })
@@ -7284,6 +7688,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::IndexCreate) -> Self {
                 Self {
                     description: Ok(value.description),
+                    embedder: Ok(value.embedder),
                     id: Ok(value.id),
                     name: Ok(value.name),
                 }
@@ -9611,6 +10016,10 @@ link-local addresses are refused unless the server allows them.*/
         #[derive(Clone, Debug)]
         pub struct SearchHit {
             end_seconds: ::std::result::Result<f64, ::std::string::String>,
+            found_by: ::std::result::Result<
+                ::std::vec::Vec<super::SearchSide>,
+                ::std::string::String,
+            >,
             highlights: ::std::result::Result<
                 ::std::vec::Vec<super::Highlight>,
                 ::std::string::String,
@@ -9643,6 +10052,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     end_seconds: Err("no value supplied for end_seconds".to_string()),
+                    found_by: Err("no value supplied for found_by".to_string()),
                     highlights: Err("no value supplied for highlights".to_string()),
                     index_id: Err("no value supplied for index_id".to_string()),
                     labels: Err("no value supplied for labels".to_string()),
@@ -9667,6 +10077,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for end_seconds: {e}")
+                    });
+                self
+            }
+            pub fn found_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SearchSide>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.found_by = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for found_by: {e}")
                     });
                 self
             }
@@ -9786,6 +10208,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     end_seconds: value.end_seconds?,
+                    found_by: value.found_by?,
                     highlights: value.highlights?,
                     index_id: value.index_id?,
                     labels: value.labels?,
@@ -9802,6 +10225,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::SearchHit) -> Self {
                 Self {
                     end_seconds: Ok(value.end_seconds),
+                    found_by: Ok(value.found_by),
                     highlights: Ok(value.highlights),
                     index_id: Ok(value.index_id),
                     labels: Ok(value.labels),
@@ -9886,21 +10310,33 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<super::SearchFilters>,
                 ::std::string::String,
             >,
+            mode: ::std::result::Result<
+                ::std::option::Option<super::SearchMode>,
+                ::std::string::String,
+            >,
             query: ::std::result::Result<
                 super::SearchRequestQuery,
+                ::std::string::String,
+            >,
+            semantic_ratio: ::std::result::Result<
+                ::std::option::Option<f64>,
                 ::std::string::String,
             >,
             top_k: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU32>,
                 ::std::string::String,
             >,
+            vector: ::std::result::Result<::std::vec::Vec<f32>, ::std::string::String>,
         }
         impl ::std::default::Default for SearchRequest {
             fn default() -> Self {
                 Self {
                     filters: Ok(Default::default()),
+                    mode: Ok(Default::default()),
                     query: Err("no value supplied for query".to_string()),
+                    semantic_ratio: Ok(Default::default()),
                     top_k: Ok(Default::default()),
+                    vector: Ok(Default::default()),
                 }
             }
         }
@@ -9917,6 +10353,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
+                self
+            }
             pub fn query<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::SearchRequestQuery>,
@@ -9926,6 +10374,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for query: {e}")
+                    });
+                self
+            }
+            pub fn semantic_ratio<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.semantic_ratio = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for semantic_ratio: {e}"
+                        )
                     });
                 self
             }
@@ -9943,6 +10405,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn vector<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<f32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.vector = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for vector: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<SearchRequest> for super::SearchRequest {
             type Error = super::error::ConversionError;
@@ -9951,8 +10425,11 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     filters: value.filters?,
+                    mode: value.mode?,
                     query: value.query?,
+                    semantic_ratio: value.semantic_ratio?,
                     top_k: value.top_k?,
+                    vector: value.vector?,
                 })
             }
         }
@@ -9960,8 +10437,11 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::SearchRequest) -> Self {
                 Self {
                     filters: Ok(value.filters),
+                    mode: Ok(value.mode),
                     query: Ok(value.query),
+                    semantic_ratio: Ok(value.semantic_ratio),
                     top_k: Ok(value.top_k),
+                    vector: Ok(value.vector),
                 }
             }
         }
@@ -10164,6 +10644,7 @@ link-local addresses are refused unless the server allows them.*/
             >,
             start_seconds: ::std::result::Result<f64, ::std::string::String>,
             text: ::std::result::Result<super::SegmentInputText, ::std::string::String>,
+            vector: ::std::result::Result<::std::vec::Vec<f32>, ::std::string::String>,
         }
         impl ::std::default::Default for SegmentInput {
             fn default() -> Self {
@@ -10176,6 +10657,7 @@ link-local addresses are refused unless the server allows them.*/
                         "no value supplied for start_seconds".to_string(),
                     ),
                     text: Err("no value supplied for text".to_string()),
+                    vector: Ok(Default::default()),
                 }
             }
         }
@@ -10256,6 +10738,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn vector<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<f32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.vector = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for vector: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<SegmentInput> for super::SegmentInput {
             type Error = super::error::ConversionError;
@@ -10269,6 +10763,7 @@ link-local addresses are refused unless the server allows them.*/
                     metadata: value.metadata?,
                     start_seconds: value.start_seconds?,
                     text: value.text?,
+                    vector: value.vector?,
                 })
             }
         }
@@ -10281,6 +10776,7 @@ link-local addresses are refused unless the server allows them.*/
                     metadata: Ok(value.metadata),
                     start_seconds: Ok(value.start_seconds),
                     text: Ok(value.text),
+                    vector: Ok(value.vector),
                 }
             }
         }

@@ -1,12 +1,47 @@
 //! Bodies of the `/indexes` operations and segment ingestion.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 
 use super::text::NonBlank;
 
 /// The longest segment text, in characters (the `text` field's `maxLength`).
 pub const MAX_SEGMENT_TEXT_CHARS: usize = 20_000;
+/// The most dimensions a user-provided vector may have.
+pub const MAX_VECTOR_DIMENSIONS: usize = 4096;
+
+/// Where an index's vectors come from.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum EmbedderSource {
+    /// The static model shipped with the server (128 dimensions, no set-up).
+    BuiltIn,
+    /// Each segment carries its own `vector`, and a search by meaning carries the query's.
+    UserProvided,
+    /// No vectors: the index is searched by words only.
+    None,
+}
+
+/// How an index turns segments and queries into vectors, for search by meaning.
+#[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct EmbedderSettings {
+    pub source: EmbedderSource,
+    /// The vectors' dimensions, for `user_provided` only (1–4096).
+    #[oai(validator(minimum(value = "1"), maximum(value = "4096")))]
+    pub dimensions: Option<u32>,
+}
+
+/// An index's embedder.
+#[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Embedder {
+    pub source: EmbedderSource,
+    /// The built-in model's name.
+    pub model: Option<String>,
+    /// Dimensions of every vector in the index.
+    pub dimensions: u32,
+}
 
 /// A new index.
 #[derive(Object, Debug, Clone)]
@@ -20,6 +55,8 @@ pub struct IndexCreate {
     pub name: NonBlank,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
+    /// How segments and queries become vectors; the built-in model when absent.
+    pub embedder: Option<EmbedderSettings>,
 }
 
 /// Changes to an index; absent fields stay as they are.
@@ -41,6 +78,8 @@ pub struct Index {
     pub description: Option<String>,
     /// Segments stored in the index.
     pub segment_count: u64,
+    /// How segments and queries become vectors; absent: searched by words only.
+    pub embedder: Option<Embedder>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -75,6 +114,10 @@ pub struct SegmentInput {
     pub labels: Vec<String>,
     /// Free-form JSON object kept with the segment and returned with hits.
     pub metadata: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// The segment's vector, for an index whose embedder is `user_provided` (required
+    /// there, refused elsewhere): as many finite numbers as the embedder's dimensions.
+    #[oai(validator(max_items = 4096))]
+    pub vector: Option<Vec<f32>>,
 }
 
 /// A batch of segments to ingest.

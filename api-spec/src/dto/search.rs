@@ -1,19 +1,51 @@
 //! Bodies of index search.
 
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 
-/// A ranked full-text search over one index.
+/// How a search ranks.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[oai(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// By words: terms OR-ed, ranked by BM25.
+    #[default]
+    Lexical,
+    /// By meaning: cosine similarity of the query's vector and each segment's.
+    Semantic,
+    /// Both: `semantic_ratio` of the cosine plus the rest of the BM25 score scaled to the
+    /// best one.
+    Hybrid,
+}
+
+/// Which side of a search found a hit.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum SearchSide {
+    Lexical,
+    Semantic,
+}
+
+/// A ranked search over one index.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SearchRequest {
-    /// Natural-language query; terms are OR-ed and ranked by BM25.
+    /// Natural-language query.
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub query: String,
     /// How many hits to return (1–100, default 10).
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     pub top_k: Option<u32>,
-    /// Narrow the hits.
+    /// Narrow the hits (on every side of the search).
     pub filters: Option<SearchFilters>,
+    /// `lexical` (the default), `semantic` or `hybrid`. Semantic and hybrid need an index
+    /// with an embedder (422 `no_embedder` otherwise).
+    pub mode: Option<SearchMode>,
+    /// In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub semantic_ratio: Option<f64>,
+    /// The query's own vector, for an index whose embedder is `user_provided` (required
+    /// there for semantic and hybrid searches): as many finite numbers as its dimensions.
+    #[oai(validator(max_items = 4096))]
+    pub vector: Option<Vec<f32>>,
 }
 
 /// Filters every hit must pass.
@@ -53,10 +85,13 @@ pub struct SearchHit {
     pub text: String,
     pub labels: Vec<String>,
     pub metadata: Option<serde_json::Value>,
-    /// BM25 score; higher is better. Comparable only within one response.
+    /// Higher is better, comparable only within one response: BM25 for a lexical search,
+    /// cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid one.
     pub score: f64,
     /// Where the query's terms occur in `text`.
     pub highlights: Vec<Highlight>,
+    /// The sides of the search that found it (among each side's best).
+    pub found_by: Vec<SearchSide>,
 }
 
 /// Hits, best first.

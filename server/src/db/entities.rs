@@ -93,6 +93,8 @@ pub mod api_key {
 pub mod index {
     use sea_orm::entity::prelude::*;
 
+    use crate::db::{columns::JsonText, records::StoredEmbedder};
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "indexes")]
     pub struct Model {
@@ -107,6 +109,8 @@ pub mod index {
         pub segment_count: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// None: searched by words only.
+        pub embedder: Option<JsonText<StoredEmbedder>>,
     }
     no_relations!();
 
@@ -138,6 +142,8 @@ pub mod segment {
         pub created_at: DateTimeUtc,
         /// The `upsert_batch` change that last wrote this segment.
         pub change_seq: Option<i64>,
+        /// Its vector (`db::vectors`), when its index has an embedder.
+        pub vector: Option<Vec<u8>>,
     }
     no_relations!();
 }

@@ -15,6 +15,7 @@ pub mod records;
 #[cfg(test)]
 pub mod scratch;
 pub mod segment_store;
+pub mod vectors;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;

@@ -1,5 +1,5 @@
-//! The records stored inside JSON columns: a connector's
-//! and a job's files, a delivery's attempts.
+//! The records stored inside JSON columns: a connector's and a job's files, a delivery's
+//! attempts, an index's embedder.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,25 @@ pub struct StoredFile {
 /// The status of a file no sync has reached yet.
 pub fn pending() -> String {
     "pending".into()
+}
+
+/// An index's embedder as stored. Its dimensions are those of every vector in the index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum StoredEmbedder {
+    /// The built-in static model (`embed::builtin`), by its model name.
+    BuiltIn { model: String, dimensions: u32 },
+    /// Vectors the client sends with each segment and each query.
+    UserProvided { dimensions: u32 },
+}
+
+impl StoredEmbedder {
+    pub fn dimensions(&self) -> usize {
+        match self {
+            StoredEmbedder::BuiltIn { dimensions, .. }
+            | StoredEmbedder::UserProvided { dimensions } => *dimensions as usize,
+        }
+    }
 }
 
 /// One attempt as the delivery log stores it.

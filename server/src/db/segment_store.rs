@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Row, Transaction};
 use sea_orm::{
@@ -25,6 +26,7 @@ use super::{
     entities::{index, segment, segment_change::ChangeOp},
     notifications::{Notice, CHANNEL},
     point_reads::PointReads,
+    vectors,
 };
 use crate::ids::new_id;
 
@@ -35,8 +37,8 @@ const COUNT_SEGMENTS: &str =
     "UPDATE indexes SET segment_count = segment_count + ?1, updated_at = ?2 WHERE uid = ?3";
 
 const INSERT_SEGMENT: &str = "INSERT INTO segments (id, index_uid, org_id, media_id, \
-     start_seconds, end_seconds, text, labels, metadata, created_at, change_seq) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     start_seconds, end_seconds, text, labels, metadata, created_at, change_seq, vector) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 const STORE_BATCH_POSTGRES: &str = "WITH counted AS (\
        UPDATE indexes SET segment_count = segment_count + $5, updated_at = $4 \
@@ -46,11 +48,12 @@ const STORE_BATCH_POSTGRES: &str = "WITH counted AS (\
        WHERE name = 'segment_changes' AND EXISTS (SELECT 1 FROM counted) RETURNING value), \
      stored AS (\
        INSERT INTO segments (id, index_uid, org_id, media_id, start_seconds, end_seconds, \
-         text, labels, metadata, created_at, change_seq) \
+         text, labels, metadata, created_at, change_seq, vector) \
        SELECT r.id, $2, $3, r.media_id, r.start_seconds, r.end_seconds, r.text, r.labels, \
-         r.metadata, $4, n.value \
+         r.metadata, $4, n.value, decode(r.vector, 'base64') \
        FROM numbered n, json_to_recordset($1::json) AS r(id text, media_id text, \
-         start_seconds float8, end_seconds float8, text text, labels text, metadata text)), \
+         start_seconds float8, end_seconds float8, text text, labels text, metadata text, \
+         vector text)), \
      logged AS (\
        INSERT INTO segment_changes (seq, index_uid, segment_id, op) \
        SELECT value, $2, NULL, $6 FROM numbered) \
@@ -60,15 +63,23 @@ const INSERT_BATCH_CHANGE: &str = "INSERT INTO segment_changes (seq, index_uid, 
      VALUES (?1, ?2, NULL, ?3)";
 
 const SEGMENTS_OF_BATCH: &str = "SELECT id, index_uid, org_id, media_id, start_seconds, \
-     end_seconds, text, labels, metadata, created_at, change_seq FROM segments \
+     end_seconds, text, labels, metadata, created_at, change_seq, vector FROM segments \
      WHERE change_seq = ?1";
+
+/// A segment to store: as the client sent it, with its vector when its index has an
+/// embedder.
+#[derive(Debug, Clone)]
+pub struct NewSegment {
+    pub input: SegmentInput,
+    pub vector: Option<Vec<f32>>,
+}
 
 /// What a stored batch got: its segments' ids and its change number.
 pub struct StoredBatch {
     pub segment_ids: Vec<String>,
     /// The segments stored, handed back (in the order of `segment_ids`), so the caller can
     /// give them to its own search copy without reading them back.
-    pub segments: Vec<SegmentInput>,
+    pub segments: Vec<NewSegment>,
     pub seq: i64,
 }
 
@@ -96,7 +107,7 @@ impl SegmentStore {
     pub async fn store(
         &self,
         idx: &index::Model,
-        segments: Vec<SegmentInput>,
+        segments: Vec<NewSegment>,
         flush: bool,
     ) -> Result<Option<StoredBatch>, DbErr> {
         let now = Utc::now();
@@ -189,7 +200,7 @@ fn store_direct(
     txn: &Transaction<'_>,
     idx: &index::Model,
     ids: &[String],
-    segments: &[SegmentInput],
+    segments: &[NewSegment],
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<i64>> {
     let now_text = timestamp_text(now);
@@ -201,7 +212,8 @@ fn store_direct(
     }
     let seq: i64 = txn.query_row(RESERVE_ONE, [], |row| row.get(0))?;
     let mut insert = txn.prepare_cached(INSERT_SEGMENT)?;
-    for (s, id) in segments.iter().zip(ids) {
+    for (segment, id) in segments.iter().zip(ids) {
+        let s = &segment.input;
         insert.execute(params![
             id,
             idx.uid,
@@ -214,6 +226,7 @@ fn store_direct(
             s.metadata.as_ref().map(metadata_json),
             now_text,
             seq,
+            segment.vector.as_deref().map(vectors::to_bytes),
         ])?;
     }
     txn.execute(
@@ -234,14 +247,15 @@ async fn store_postgres(
     reads: &PointReads,
     idx: &index::Model,
     ids: &[String],
-    segments: &[SegmentInput],
+    segments: &[NewSegment],
     now: DateTime<Utc>,
     flush: bool,
 ) -> Result<Option<i64>, DbErr> {
     let rows: Vec<serde_json::Value> = segments
         .iter()
         .zip(ids)
-        .map(|(s, id)| {
+        .map(|(segment, id)| {
+            let s = &segment.input;
             serde_json::json!({
                 "id": id,
                 "media_id": &*s.media_id,
@@ -250,6 +264,7 @@ async fn store_postgres(
                 "text": &*s.text,
                 "labels": labels_json(&s.labels),
                 "metadata": s.metadata.as_ref().map(metadata_json),
+                "vector": segment.vector.as_deref().map(|v| BASE64.encode(vectors::to_bytes(v))),
             })
         })
         .collect();
@@ -296,5 +311,6 @@ fn segment_from_row(row: &Row<'_>) -> rusqlite::Result<segment::Model> {
         metadata: row.get(8)?,
         created_at: timestamp(row, 9)?,
         change_seq: row.get(10)?,
+        vector: row.get(11)?,
     })
 }

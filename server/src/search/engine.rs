@@ -25,6 +25,8 @@ use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
 };
 
+use super::vectors::{quantise, VectorCache};
+
 /// Indexing threads per writer. Two let a burst of ingest index on both cores once the
 /// requests are answered (the last batch of a bulk load waits for them); one held the
 /// benchmark's ingest to about 25,000 segments/s here, two reach 31,000.
@@ -43,6 +45,8 @@ pub struct SegmentDoc {
     pub labels: Vec<String>,
     /// JSON text.
     pub metadata: Option<String>,
+    /// Its vector, when its index has an embedder (not read back with hits).
+    pub vector: Option<Vec<f32>>,
 }
 
 #[derive(Clone, Copy)]
@@ -54,6 +58,8 @@ pub(crate) struct Fields {
     pub start: Field,
     pub end: Field,
     pub metadata: Field,
+    /// The quantised vector (`search::vectors`), stored only.
+    pub vector: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -73,6 +79,7 @@ fn schema() -> (Schema, Fields) {
         start: builder.add_f64_field("start", INDEXED | STORED | FAST),
         end: builder.add_f64_field("end", INDEXED | STORED | FAST),
         metadata: builder.add_text_field("metadata", STORED),
+        vector: builder.add_bytes_field("vector", STORED),
     };
     (builder.build(), fields)
 }
@@ -88,6 +95,8 @@ pub(crate) struct SearchIndex {
     dirty: AtomicBool,
     /// Committed to since its last full merge (or since it was opened).
     unmerged: AtomicBool,
+    /// Its segments' vectors, read once per tantivy segment.
+    pub vectors: VectorCache,
 }
 
 impl SearchIndex {
@@ -113,6 +122,7 @@ impl SearchIndex {
             committed_seq: AtomicI64::new(committed_seq),
             dirty: AtomicBool::new(false),
             unmerged: AtomicBool::new(false),
+            vectors: VectorCache::default(),
         })
     }
 
@@ -400,6 +410,9 @@ fn to_document(fields: &Fields, doc: &SegmentDoc) -> TantivyDocument {
     if let Some(metadata) = &doc.metadata {
         out.add_text(fields.metadata, metadata);
     }
+    if let Some(vector) = &doc.vector {
+        out.add_bytes(fields.vector, &quantise(vector));
+    }
     out
 }
 
@@ -417,6 +430,7 @@ mod tests {
             text: format!("harbour crossing number{n}"),
             labels: vec![],
             metadata: None,
+            vector: None,
         }
     }
 

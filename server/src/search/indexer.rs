@@ -36,9 +36,9 @@ use crate::db::{
         index, segment,
         segment_change::{self, ChangeOp},
     },
-    segment_store::{metadata_json, SegmentStore},
+    segment_store::{metadata_json, NewSegment, SegmentStore},
+    vectors,
 };
-use videovector_api_spec::dto::indexes::SegmentInput;
 
 /// Changes applied per step. A change is up to one ingest batch (1,000 segments), so this
 /// bounds the segments held in memory at once.
@@ -149,14 +149,14 @@ impl Indexer {
     /// Hands over the segments of batch `seq`, which this instance has just stored (and
     /// committed): the worker stages them without reading them back. `segments` pairs each
     /// stored input with its id.
-    pub fn offer(&self, seq: i64, ids: &[String], segments: Vec<SegmentInput>) {
+    pub fn offer(&self, seq: i64, ids: &[String], segments: Vec<NewSegment>) {
         if seq <= self.applied() {
             return;
         }
         let docs = ids
             .iter()
             .zip(segments)
-            .map(|(id, s)| SegmentDoc {
+            .map(|(id, NewSegment { input: s, vector })| SegmentDoc {
                 segment_id: id.clone(),
                 metadata: s.metadata.as_ref().map(metadata_json),
                 media_id: s.media_id.into(),
@@ -164,6 +164,7 @@ impl Indexer {
                 end_seconds: s.end_seconds,
                 text: s.text.into(),
                 labels: s.labels,
+                vector,
             })
             .collect();
         let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
@@ -549,7 +550,15 @@ pub async fn current_sequence(db: &DatabaseConnection) -> anyhow::Result<i64> {
 }
 
 pub(crate) fn to_doc(s: segment::Model) -> SegmentDoc {
+    // A stored vector that does not decode is left out of the search copy (said in the
+    // log): the segment stays findable by its words.
+    let vector = s.vector.as_deref().and_then(|bytes| {
+        vectors::from_bytes(bytes)
+            .inspect_err(|e| tracing::error!(segment = %s.id, error = %e, "a stored vector"))
+            .ok()
+    });
     SegmentDoc {
+        vector,
         labels: s.labels.0,
         segment_id: s.id,
         media_id: s.media_id,

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod indexer;
 pub mod query;
+pub mod vectors;
 
 pub use engine::{SearchEngine, SegmentDoc};
 pub use indexer::Indexer;

@@ -1,21 +1,44 @@
-//! Natural-language queries: the query text goes through the index's analyzer and every
-//! resulting term is OR-ed (BM25 ranks documents matching more and rarer terms higher);
-//! filters are required clauses. No query syntax is parsed, so nothing a user types can
-//! make a query fail.
+//! Natural-language queries, by words, by meaning or both.
+//!
+//! - **Lexical**: the query text goes through the index's analyzer and every resulting term
+//!   is OR-ed (BM25 ranks documents matching more and rarer terms higher). No query syntax
+//!   is parsed, so nothing a user types can make a query fail.
+//! - **Semantic**: the query's vector against every segment's, by cosine similarity
+//!   (`search::vectors`).
+//! - **Hybrid**: the best of each side, scored `ratio · cosine + (1 − ratio) · bm25 / max
+//!   bm25` (the eval in `bench/` chose the weighted sum over reciprocal rank fusion).
+//!
+//! Filters are required clauses on every side.
 
-use std::{collections::BTreeSet, ops::Bound, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    ops::Bound,
+    sync::Arc,
+};
 
 use tantivy::{
     collector::TopDocs,
     query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery},
     schema::{IndexRecordOption, Value},
-    TantivyDocument, Term,
+    DocAddress, Searcher, TantivyDocument, Term,
 };
 
 use serde::{Deserialize, Serialize};
 use videovector_api_spec::{dto::search::SearchFilters, problem::FieldError, ApiError};
 
-use super::engine::{Fields, SearchEngine, SegmentDoc};
+use super::{
+    engine::{Fields, SearchEngine, SegmentDoc},
+    vectors,
+};
+
+/// How a search ranks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    #[default]
+    Lexical,
+    Semantic,
+    Hybrid,
+}
 
 /// What to look for.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +46,15 @@ pub struct SearchQuery {
     pub text: String,
     pub top_k: usize,
     pub filter: SegmentFilter,
+    pub mode: Mode,
+    /// The query's vector (semantic and hybrid searches).
+    pub vector: Option<Vec<f32>>,
+    /// The weight of meaning in a hybrid score, 0 to 1.
+    pub semantic_ratio: f32,
 }
+
+/// Candidates each side contributes to a hybrid search, at least.
+const HYBRID_CANDIDATES: usize = 50;
 
 /// Which segments a search may return: the one shape of a search's filters, from the
 /// request's `filters` to the tantivy clauses (and what a page token remembers of them).
@@ -67,6 +98,7 @@ impl SegmentFilter {
             text: text.to_string(),
             top_k,
             filter: self.clone(),
+            ..SearchQuery::default()
         }
     }
 }
@@ -77,6 +109,10 @@ pub struct Hit {
     pub doc: SegmentDoc,
     pub score: f32,
     pub highlights: Vec<(u32, u32)>,
+    /// Whether the words found it (among the lexical side's best).
+    pub lexical: bool,
+    /// Whether its meaning found it (among the semantic side's best).
+    pub semantic: bool,
 }
 
 impl SearchEngine {
@@ -111,34 +147,37 @@ impl SearchEngine {
                 terms.insert(stream.token().text.clone());
             }
         }
-        if terms.is_empty() || q.top_k == 0 {
+        if q.top_k == 0 {
             return Ok(Vec::new());
         }
-        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(
-            terms
-                .iter()
-                .map(|t| {
-                    let term = Term::from_field_text(fields.text, t);
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
-                            as Box<dyn Query>,
-                    )
-                })
-                .collect(),
-        ));
-        let filters = filter_clauses(&fields, q);
-        let query: Box<dyn Query> = if filters.is_empty() {
-            text_query
-        } else {
-            let mut clauses = vec![(Occur::Must, text_query)];
-            clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
-            Box::new(BooleanQuery::new(clauses))
-        };
         let searcher = handle.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(q.top_k))?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
+        let filter = filter_query(&fields, q);
+        let candidates = match q.mode {
+            Mode::Lexical => q.top_k,
+            _ => q.top_k.max(HYBRID_CANDIDATES),
+        };
+        let lexical = match q.mode {
+            Mode::Semantic => Vec::new(),
+            _ => lexical_top(&searcher, &fields, &terms, filter.as_deref(), candidates)?,
+        };
+        let semantic = match (&q.vector, q.mode) {
+            (Some(vector), Mode::Semantic | Mode::Hybrid) => vectors::nearest(
+                &searcher,
+                &handle.vectors,
+                &fields,
+                vector,
+                filter.as_deref(),
+                candidates,
+            )?,
+            _ => Vec::new(),
+        };
+        let ranked = match q.mode {
+            Mode::Lexical => mark(lexical, true, false),
+            Mode::Semantic => mark(semantic, false, true),
+            Mode::Hybrid => fuse(lexical, semantic, q.semantic_ratio),
+        };
+        let mut hits = Vec::with_capacity(q.top_k);
+        for (score, address, lexical, semantic) in ranked.into_iter().take(q.top_k) {
             let stored: TantivyDocument = searcher.doc(address)?;
             let doc = from_document(&fields, &stored);
             let highlights = highlight(&mut analyzer, &doc.text, &terms);
@@ -146,9 +185,98 @@ impl SearchEngine {
                 doc,
                 score,
                 highlights,
+                lexical,
+                semantic,
             });
         }
         Ok(hits)
+    }
+}
+
+/// A ranked address, and which sides found it.
+type Ranked = (f32, DocAddress, bool, bool);
+
+fn mark(side: Vec<(f32, DocAddress)>, lexical: bool, semantic: bool) -> Vec<Ranked> {
+    side.into_iter()
+        .map(|(score, address)| (score, address, lexical, semantic))
+        .collect()
+}
+
+/// The hybrid ranking of both sides' candidates: `ratio · cosine + (1 − ratio) · bm25 / max
+/// bm25`, a side that did not find a candidate counting 0 for it.
+fn fuse(
+    lexical: Vec<(f32, DocAddress)>,
+    semantic: Vec<(f32, DocAddress)>,
+    ratio: f32,
+) -> Vec<Ranked> {
+    let ratio = ratio.clamp(0.0, 1.0);
+    let best_lexical = lexical.iter().map(|(s, _)| *s).fold(0f32, f32::max);
+    let mut fused: HashMap<DocAddress, (f32, bool, bool)> = HashMap::new();
+    for (score, address) in lexical {
+        let share = if best_lexical > 0.0 {
+            score / best_lexical
+        } else {
+            0.0
+        };
+        let entry = fused.entry(address).or_default();
+        entry.0 += (1.0 - ratio) * share;
+        entry.1 = true;
+    }
+    for (score, address) in semantic {
+        let entry = fused.entry(address).or_default();
+        entry.0 += ratio * score.max(0.0);
+        entry.2 = true;
+    }
+    let mut ranked: Vec<Ranked> = fused
+        .into_iter()
+        .map(|(address, (score, lexical, semantic))| (score, address, lexical, semantic))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked
+}
+
+/// The best `limit` documents by BM25 for `terms` (OR-ed) that `filter` admits.
+fn lexical_top(
+    searcher: &Searcher,
+    fields: &Fields,
+    terms: &BTreeSet<String>,
+    filter: Option<&dyn Query>,
+    limit: usize,
+) -> tantivy::Result<Vec<(f32, DocAddress)>> {
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(
+        terms
+            .iter()
+            .map(|t| {
+                let term = Term::from_field_text(fields.text, t);
+                (
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>,
+                )
+            })
+            .collect(),
+    ));
+    let query: Box<dyn Query> = match filter {
+        None => text_query,
+        Some(filter) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, text_query),
+            (Occur::Must, filter.box_clone()),
+        ])),
+    };
+    searcher.search(&query, &TopDocs::with_limit(limit))
+}
+
+/// The filters as one query (all required); `None` when there are none.
+fn filter_query(fields: &Fields, q: &SearchQuery) -> Option<Box<dyn Query>> {
+    let clauses = filter_clauses(fields, q);
+    if clauses.is_empty() {
+        None
+    } else {
+        Some(Box::new(BooleanQuery::new(
+            clauses.into_iter().map(|c| (Occur::Must, c)).collect(),
+        )))
     }
 }
 
@@ -214,6 +342,7 @@ fn from_document(fields: &Fields, doc: &TantivyDocument) -> SegmentDoc {
             .get_first(fields.metadata)
             .and_then(|v| v.as_str())
             .map(str::to_string),
+        vector: None,
     }
 }
 
@@ -257,7 +386,107 @@ mod tests {
             text: text.into(),
             labels: labels.iter().map(|l| l.to_string()).collect(),
             metadata: None,
+            vector: None,
         }
+    }
+
+    /// Meaning finds what words cannot, filters hold on that side too, a merge keeps the
+    /// vectors, and a hybrid search says which side found each hit.
+    #[test]
+    fn semantic_and_hybrid_searches_rank_by_vectors_under_the_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SearchEngine::new(dir.path().to_path_buf()).unwrap();
+        let with = |id: &str, media: &str, text: &str, vector: [f32; 3]| SegmentDoc {
+            vector: Some(vector.to_vec()),
+            ..doc(id, media, 0.0, text, &[])
+        };
+        engine
+            .apply(
+                "u1",
+                &[
+                    with(
+                        "space",
+                        "m1",
+                        "the astronaut floated inside",
+                        [1.0, 0.1, 0.0],
+                    ),
+                    with(
+                        "rain",
+                        "m1",
+                        "heavy rain floods the streets",
+                        [0.0, 1.0, 0.1],
+                    ),
+                    with(
+                        "orbit",
+                        "m2",
+                        "satellites circle the planet",
+                        [0.9, 0.0, 0.3],
+                    ),
+                ],
+                &[],
+            )
+            .unwrap();
+        engine
+            .apply(
+                "u1",
+                &[doc("words", "m2", 0.0, "orbit words only", &[])],
+                &[],
+            )
+            .unwrap();
+        let semantic = SearchQuery {
+            text: "outer space".into(),
+            top_k: 10,
+            mode: Mode::Semantic,
+            vector: Some(vec![1.0, 0.0, 0.0]),
+            ..Default::default()
+        };
+        let ids = |hits: Vec<Hit>| -> Vec<String> {
+            hits.into_iter().map(|h| h.doc.segment_id).collect()
+        };
+        // A segment without a vector is never a semantic hit.
+        assert_eq!(
+            ids(engine.search("u1", &semantic).unwrap()),
+            ["space", "orbit", "rain"]
+        );
+        let hits = engine.search("u1", &semantic).unwrap();
+        assert!(hits[0].semantic && !hits[0].lexical);
+        assert!(
+            (hits[0].score - 1.0 / 1.01f32.sqrt()).abs() < 0.02,
+            "{}",
+            hits[0].score
+        );
+        let only_m2 = SearchQuery {
+            filter: SegmentFilter {
+                media_ids: vec!["m2".into()],
+                ..SegmentFilter::default()
+            },
+            ..semantic.clone()
+        };
+        assert_eq!(ids(engine.search("u1", &only_m2).unwrap()), ["orbit"]);
+
+        engine.merge_settled().unwrap();
+        assert_eq!(
+            ids(engine.search("u1", &semantic).unwrap()),
+            ["space", "orbit", "rain"]
+        );
+
+        let hybrid = SearchQuery {
+            text: "orbit".into(),
+            mode: Mode::Hybrid,
+            semantic_ratio: 0.5,
+            ..semantic.clone()
+        };
+        let hits = engine.search("u1", &hybrid).unwrap();
+        let words = hits.iter().find(|h| h.doc.segment_id == "words").unwrap();
+        assert!(words.lexical && !words.semantic);
+        let space = hits.iter().find(|h| h.doc.segment_id == "space").unwrap();
+        assert!(space.semantic && !space.lexical);
+        // Lexical mode ignores the vector.
+        let lexical = SearchQuery {
+            mode: Mode::Lexical,
+            ..hybrid.clone()
+        };
+        assert_eq!(ids(engine.search("u1", &lexical).unwrap()), ["words"]);
     }
 
     #[test]

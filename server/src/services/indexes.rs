@@ -21,14 +21,22 @@ use videovector_api_spec::{
 use super::{internal, is_unique_violation, pagination::PageRequest, retrieval::to_search_hit};
 use crate::{
     db::{
+        columns::JsonText,
         entities::{index, segment, segment_change},
         notifications::Notice,
         point_reads::PointReads,
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
     },
+    embed,
     ids::new_id,
-    search::{query::SegmentFilter, Indexer},
+    search::{
+        query::{Mode, SegmentFilter},
+        Indexer,
+    },
 };
+
+/// A hybrid search's weight of meaning against words when the request gives none.
+pub const DEFAULT_SEMANTIC_RATIO: f64 = 0.5;
 
 /// How long an ingest with `wait: true` waits for the search index.
 const WAIT_FOR_SEARCHABLE: Duration = Duration::from_secs(10);
@@ -46,6 +54,7 @@ fn to_dto(model: &index::Model) -> Index {
         name: model.name.clone(),
         description: model.description.clone(),
         segment_count: model.segment_count.max(0) as u64,
+        embedder: model.embedder.as_ref().map(|e| embed::to_dto(&e.0)),
         created_at: model.created_at,
         updated_at: model.updated_at,
     }
@@ -134,8 +143,10 @@ impl IndexService for Indexes {
         if name.is_empty() {
             return Err(super::blank_name());
         }
+        let embedder = embed::from_settings(request.embedder.as_ref(), "/embedder")?;
         let now = Utc::now();
         let model = index::ActiveModel {
+            embedder: Set(embedder.map(JsonText)),
             uid: Set(new_id("ixu")),
             org_id: Set(who.org_id.clone()),
             id: Set(id.clone()),
@@ -256,13 +267,15 @@ impl IndexService for Indexes {
     ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
+        let embedder = idx.embedder.as_ref().map(|e| &e.0);
+        let segments = embed::embed_segments(embedder, batch.segments).await?;
         let StoredBatch {
             segment_ids,
             segments,
             seq: last_seq,
         } = self
             .segments
-            .store(&idx, batch.segments, batch.wait)
+            .store(&idx, segments, batch.wait)
             .await
             .map_err(|e| internal("storing segments", e))?
             .ok_or_else(|| ApiError::not_found("index", index_id))?;
@@ -287,8 +300,20 @@ impl IndexService for Indexes {
         request: SearchRequest,
     ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
-        let query = SegmentFilter::from_request(request.filters)?
+        let mut query = SegmentFilter::from_request(request.filters)?
             .query(&request.query, request.top_k.unwrap_or(10) as usize);
+        let mode = request.mode.unwrap_or_default();
+        query.mode = match mode {
+            SearchMode::Lexical => Mode::Lexical,
+            SearchMode::Semantic => Mode::Semantic,
+            SearchMode::Hybrid => Mode::Hybrid,
+        };
+        query.semantic_ratio = request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO) as f32;
+        if mode != SearchMode::Lexical || request.vector.is_some() {
+            let embedder = idx.embedder.as_ref().map(|e| &e.0);
+            query.vector =
+                Some(embed::embed_query(embedder, &request.query, request.vector).await?);
+        }
         let hits = self
             .indexer
             .engine()

@@ -45,6 +45,13 @@ pub fn to_search_hit(index_id: &str, hit: Hit) -> SearchHit {
             .into_iter()
             .map(|(start, end)| Highlight { start, end })
             .collect(),
+        found_by: [
+            (hit.lexical, SearchSide::Lexical),
+            (hit.semantic, SearchSide::Semantic),
+        ]
+        .into_iter()
+        .filter_map(|(found, side)| found.then_some(side))
+        .collect(),
     }
 }
 

@@ -29,6 +29,7 @@ use crate::{
         records::StoredFile,
         segment_store::SegmentStore,
     },
+    embed,
     events::Events,
     net_guard,
     search::Indexer,
@@ -209,9 +210,13 @@ impl JobWorker {
                             "source_url".to_string(),
                             serde_json::Value::String(file.url.clone()),
                         )])),
+                        vector: None,
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
+            let segments = embed::embed_segments(idx.embedder.as_ref().map(|e| &e.0), segments)
+                .await
+                .map_err(|e| e.problem.detail.clone())?;
             let batch = self
                 .segments
                 .store(&idx, segments, true)

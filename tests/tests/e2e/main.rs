@@ -18,6 +18,7 @@ mod hostile_inputs;
 mod jwt_attacks;
 mod logins;
 mod mcp;
+mod meaning;
 mod resources;
 mod retrieval;
 mod runs;

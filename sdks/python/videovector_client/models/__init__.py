@@ -26,6 +26,9 @@ from .connector_update_headers import ConnectorUpdateHeaders
 from .cross_search_request import CrossSearchRequest
 from .delivery_attempt import DeliveryAttempt
 from .delivery_status import DeliveryStatus
+from .embedder import Embedder
+from .embedder_settings import EmbedderSettings
+from .embedder_source import EmbedderSource
 from .error_code import ErrorCode
 from .field_error import FieldError
 from .field_location import FieldLocation
@@ -60,9 +63,11 @@ from .run_variables import RunVariables
 from .scope import Scope
 from .search_filters import SearchFilters
 from .search_hit import SearchHit
+from .search_mode import SearchMode
 from .search_page import SearchPage
 from .search_request import SearchRequest
 from .search_results import SearchResults
+from .search_side import SearchSide
 from .segment_batch import SegmentBatch
 from .segment_batch_result import SegmentBatchResult
 from .segment_input import SegmentInput
@@ -104,6 +109,9 @@ __all__ = (
     "CrossSearchRequest",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "Embedder",
+    "EmbedderSettings",
+    "EmbedderSource",
     "ErrorCode",
     "FieldError",
     "FieldLocation",
@@ -138,9 +146,11 @@ __all__ = (
     "Scope",
     "SearchFilters",
     "SearchHit",
+    "SearchMode",
     "SearchPage",
     "SearchRequest",
     "SearchResults",
+    "SearchSide",
     "SegmentBatch",
     "SegmentBatchResult",
     "SegmentInput",

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     MISSING_VARIABLE = "missing_variable"
     NOT_FOUND = "not_found"
+    NO_EMBEDDER = "no_embedder"
     NO_USER_MESSAGE = "no_user_message"
     PAGE_TOKEN_EXPIRED = "page_token_expired"
     PAYLOAD_TOO_LARGE = "payload_too_large"

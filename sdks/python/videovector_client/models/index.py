@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.embedder import Embedder
+
 
 T = TypeVar("T", bound="Index")
 
@@ -24,6 +28,7 @@ class Index:
         segment_count (int): Segments stored in the index.
         updated_at (datetime.datetime):
         description (str | Unset):
+        embedder (Embedder | Unset): An index's embedder.
     """
 
     created_at: datetime.datetime
@@ -32,6 +37,7 @@ class Index:
     segment_count: int
     updated_at: datetime.datetime
     description: str | Unset = UNSET
+    embedder: Embedder | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +53,10 @@ class Index:
 
         description = self.description
 
+        embedder: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.embedder, Unset):
+            embedder = self.embedder.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -60,11 +70,15 @@ class Index:
         )
         if description is not UNSET:
             field_dict["description"] = description
+        if embedder is not UNSET:
+            field_dict["embedder"] = embedder
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.embedder import Embedder  # noqa: PLC0415
+
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -78,6 +92,13 @@ class Index:
 
         description = d.pop("description", UNSET)
 
+        _embedder = d.pop("embedder", UNSET)
+        embedder: Embedder | Unset
+        if isinstance(_embedder, Unset):
+            embedder = UNSET
+        else:
+            embedder = Embedder.from_dict(_embedder)
+
         index = cls(
             created_at=created_at,
             id=id,
@@ -85,6 +106,7 @@ class Index:
             segment_count=segment_count,
             updated_at=updated_at,
             description=description,
+            embedder=embedder,
         )
 
         index.additional_properties = d

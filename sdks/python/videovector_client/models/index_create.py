@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.embedder_settings import EmbedderSettings
+
 
 T = TypeVar("T", bound="IndexCreate")
 
@@ -19,12 +23,15 @@ class IndexCreate:
     Attributes:
         name (str):
         description (str | Unset):
+        embedder (EmbedderSettings | Unset): How an index turns segments and queries into vectors, for search by
+            meaning.
         id (str | Unset): A caller-chosen id such as `idx_archive` (`idx_` then 1–60 of `a-z`, `0-9`, `_`, `-`).
             Omit it and the server picks one.
     """
 
     name: str
     description: str | Unset = UNSET
+    embedder: EmbedderSettings | Unset = UNSET
     id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -32,6 +39,10 @@ class IndexCreate:
         name = self.name
 
         description = self.description
+
+        embedder: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.embedder, Unset):
+            embedder = self.embedder.to_dict()
 
         id = self.id
 
@@ -44,6 +55,8 @@ class IndexCreate:
         )
         if description is not UNSET:
             field_dict["description"] = description
+        if embedder is not UNSET:
+            field_dict["embedder"] = embedder
         if id is not UNSET:
             field_dict["id"] = id
 
@@ -51,16 +64,26 @@ class IndexCreate:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.embedder_settings import EmbedderSettings  # noqa: PLC0415
+
         d = dict(src_dict)
         name = d.pop("name")
 
         description = d.pop("description", UNSET)
+
+        _embedder = d.pop("embedder", UNSET)
+        embedder: EmbedderSettings | Unset
+        if isinstance(_embedder, Unset):
+            embedder = UNSET
+        else:
+            embedder = EmbedderSettings.from_dict(_embedder)
 
         id = d.pop("id", UNSET)
 
         index_create = cls(
             name=name,
             description=description,
+            embedder=embedder,
             id=id,
         )
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.search_side import SearchSide
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -22,11 +23,13 @@ class SearchHit:
 
     Attributes:
         end_seconds (float):
+        found_by (list[SearchSide]): The sides of the search that found it (among each side's best).
         highlights (list[Highlight]): Where the query's terms occur in `text`.
         index_id (str):
         labels (list[str]):
         media_id (str):
-        score (float): BM25 score; higher is better. Comparable only within one response.
+        score (float): Higher is better, comparable only within one response: BM25 for a lexical search,
+            cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid one.
         segment_id (str):
         start_seconds (float):
         text (str):
@@ -34,6 +37,7 @@ class SearchHit:
     """
 
     end_seconds: float
+    found_by: list[SearchSide]
     highlights: list[Highlight]
     index_id: str
     labels: list[str]
@@ -47,6 +51,11 @@ class SearchHit:
 
     def to_dict(self) -> dict[str, Any]:
         end_seconds = self.end_seconds
+
+        found_by = []
+        for found_by_item_data in self.found_by:
+            found_by_item = found_by_item_data.value
+            found_by.append(found_by_item)
 
         highlights = []
         for highlights_item_data in self.highlights:
@@ -74,6 +83,7 @@ class SearchHit:
         field_dict.update(
             {
                 "end_seconds": end_seconds,
+                "found_by": found_by,
                 "highlights": highlights,
                 "index_id": index_id,
                 "labels": labels,
@@ -95,6 +105,13 @@ class SearchHit:
 
         d = dict(src_dict)
         end_seconds = d.pop("end_seconds")
+
+        found_by = []
+        _found_by = d.pop("found_by")
+        for found_by_item_data in _found_by:
+            found_by_item = SearchSide(found_by_item_data)
+
+            found_by.append(found_by_item)
 
         highlights = []
         _highlights = d.pop("highlights")
@@ -121,6 +138,7 @@ class SearchHit:
 
         search_hit = cls(
             end_seconds=end_seconds,
+            found_by=found_by,
             highlights=highlights,
             index_id=index_id,
             labels=labels,

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -18,17 +19,24 @@ T = TypeVar("T", bound="SearchRequest")
 
 @_attrs_define
 class SearchRequest:
-    """A ranked full-text search over one index.
+    """A ranked search over one index.
 
     Attributes:
-        query (str): Natural-language query; terms are OR-ed and ranked by BM25.
+        query (str): Natural-language query.
         filters (SearchFilters | Unset): Filters every hit must pass.
+        mode (SearchMode | Unset): How a search ranks.
+        semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
         top_k (int | Unset): How many hits to return (1–100, default 10).
+        vector (list[float] | Unset): The query's own vector, for an index whose embedder is `user_provided` (required
+            there for semantic and hybrid searches): as many finite numbers as its dimensions.
     """
 
     query: str
     filters: SearchFilters | Unset = UNSET
+    mode: SearchMode | Unset = UNSET
+    semantic_ratio: float | Unset = UNSET
     top_k: int | Unset = UNSET
+    vector: list[float] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,7 +46,17 @@ class SearchRequest:
         if not isinstance(self.filters, Unset):
             filters = self.filters.to_dict()
 
+        mode: str | Unset = UNSET
+        if not isinstance(self.mode, Unset):
+            mode = self.mode.value
+
+        semantic_ratio = self.semantic_ratio
+
         top_k = self.top_k
+
+        vector: list[float] | Unset = UNSET
+        if not isinstance(self.vector, Unset):
+            vector = self.vector
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -49,8 +67,14 @@ class SearchRequest:
         )
         if filters is not UNSET:
             field_dict["filters"] = filters
+        if mode is not UNSET:
+            field_dict["mode"] = mode
+        if semantic_ratio is not UNSET:
+            field_dict["semantic_ratio"] = semantic_ratio
         if top_k is not UNSET:
             field_dict["top_k"] = top_k
+        if vector is not UNSET:
+            field_dict["vector"] = vector
 
         return field_dict
 
@@ -68,12 +92,26 @@ class SearchRequest:
         else:
             filters = SearchFilters.from_dict(_filters)
 
+        _mode = d.pop("mode", UNSET)
+        mode: SearchMode | Unset
+        if isinstance(_mode, Unset):
+            mode = UNSET
+        else:
+            mode = SearchMode(_mode)
+
+        semantic_ratio = d.pop("semantic_ratio", UNSET)
+
         top_k = d.pop("top_k", UNSET)
+
+        vector = cast(list[float], d.pop("vector", UNSET))
 
         search_request = cls(
             query=query,
             filters=filters,
+            mode=mode,
+            semantic_ratio=semantic_ratio,
             top_k=top_k,
+            vector=vector,
         )
 
         search_request.additional_properties = d

@@ -27,6 +27,8 @@ class SegmentInput:
         text (str): The searchable text.
         labels (list[str] | Unset): Labels, filterable exactly; each 1–200 characters.
         metadata (SegmentInputMetadata | Unset): Free-form JSON object kept with the segment and returned with hits.
+        vector (list[float] | Unset): The segment's vector, for an index whose embedder is `user_provided` (required
+            there, refused elsewhere): as many finite numbers as the embedder's dimensions.
     """
 
     end_seconds: float
@@ -35,6 +37,7 @@ class SegmentInput:
     text: str
     labels: list[str] | Unset = UNSET
     metadata: SegmentInputMetadata | Unset = UNSET
+    vector: list[float] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +57,10 @@ class SegmentInput:
         if not isinstance(self.metadata, Unset):
             metadata = self.metadata.to_dict()
 
+        vector: list[float] | Unset = UNSET
+        if not isinstance(self.vector, Unset):
+            vector = self.vector
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -68,6 +75,8 @@ class SegmentInput:
             field_dict["labels"] = labels
         if metadata is not UNSET:
             field_dict["metadata"] = metadata
+        if vector is not UNSET:
+            field_dict["vector"] = vector
 
         return field_dict
 
@@ -93,6 +102,8 @@ class SegmentInput:
         else:
             metadata = SegmentInputMetadata.from_dict(_metadata)
 
+        vector = cast(list[float], d.pop("vector", UNSET))
+
         segment_input = cls(
             end_seconds=end_seconds,
             media_id=media_id,
@@ -100,6 +111,7 @@ class SegmentInput:
             text=text,
             labels=labels,
             metadata=metadata,
+            vector=vector,
         )
 
         segment_input.additional_properties = d

@@ -13,6 +13,7 @@ mod m0006_login_attempts;
 mod m0007_secrets_key_checks;
 mod m0008_login_known_clients;
 mod m0009_queue_leases;
+mod m0010_vectors;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -23,6 +24,7 @@ use m0006_login_attempts::M0006LoginAttempts;
 use m0007_secrets_key_checks::M0007SecretsKeyChecks;
 use m0008_login_known_clients::M0008LoginKnownClients;
 use m0009_queue_leases::M0009QueueLeases;
+use m0010_vectors::M0010Vectors;
 
 pub struct Migrator;
 
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007SecretsKeyChecks),
             Box::new(M0008LoginKnownClients),
             Box::new(M0009QueueLeases),
+            Box::new(M0010Vectors),
         ]
     }
 }

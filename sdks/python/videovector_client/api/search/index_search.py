@@ -120,7 +120,7 @@ def sync_detailed(
 
     Args:
         index_id (str):
-        body (SearchRequest): A ranked full-text search over one index.
+        body (SearchRequest): A ranked search over one index.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -157,7 +157,7 @@ def sync(
 
     Args:
         index_id (str):
-        body (SearchRequest): A ranked full-text search over one index.
+        body (SearchRequest): A ranked search over one index.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -189,7 +189,7 @@ async def asyncio_detailed(
 
     Args:
         index_id (str):
-        body (SearchRequest): A ranked full-text search over one index.
+        body (SearchRequest): A ranked search over one index.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -224,7 +224,7 @@ async def asyncio(
 
     Args:
         index_id (str):
-        body (SearchRequest): A ranked full-text search over one index.
+        body (SearchRequest): A ranked search over one index.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
