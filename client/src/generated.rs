@@ -4352,7 +4352,7 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
         pub mode: ::std::option::Option<SearchMode>,
         ///Natural-language query.
         pub query: SearchRequestQuery,
-        ///In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
+        ///In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub semantic_ratio: ::std::option::Option<f64>,
         ///How many hits to return (1–100, default 10).

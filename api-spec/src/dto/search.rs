@@ -11,8 +11,8 @@ pub enum SearchMode {
     Lexical,
     /// By meaning: cosine similarity of the query's vector and each segment's.
     Semantic,
-    /// Both: `semantic_ratio` of the cosine plus the rest of the BM25 score scaled to the
-    /// best one.
+    /// Both: `semantic_ratio` of the cosine, plus the rest of the share of the query the
+    /// words matched (the BM25 score over that of a match of every term).
     Hybrid,
 }
 
@@ -39,7 +39,7 @@ pub struct SearchRequest {
     /// `lexical` (the default), `semantic` or `hybrid`. Semantic and hybrid need an index
     /// with an embedder (422 `no_embedder` otherwise).
     pub mode: Option<SearchMode>,
-    /// In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
+    /// In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
     #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub semantic_ratio: Option<f64>,
     /// The query's own vector, for an index whose embedder is `user_provided` (required

@@ -25,7 +25,7 @@ class SearchRequest:
         query (str): Natural-language query.
         filters (SearchFilters | Unset): Filters every hit must pass.
         mode (SearchMode | Unset): How a search ranks.
-        semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.5).
+        semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
         top_k (int | Unset): How many hits to return (1–100, default 10).
         vector (list[float] | Unset): The query's own vector, for an index whose embedder is `user_provided` (required
             there for semantic and hybrid searches): as many finite numbers as its dimensions.
