@@ -32,6 +32,7 @@ guides! {
     "errors" => "Errors",
     "sdk-python" => "SDK setup (Python)",
     "mcp" => "MCP setup",
+    "search-by-meaning" => "Search by meaning",
     "webhooks" => "Webhooks",
     "secrets-at-rest" => "Secrets at rest",
     "deployment" => "Deployment",
