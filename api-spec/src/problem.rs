@@ -171,6 +171,12 @@ error_codes! {
     /// The search asks for meaning (`semantic`, `hybrid`, a `vector`) of an index without
     /// the embedder it needs.
     NoEmbedder = "no_embedder",
+    /// The embedder settings contradict themselves (`dimensions` for the built-in model,
+    /// none for user-provided vectors).
+    InvalidEmbedder = "invalid_embedder",
+    /// A search's `vector` does not fit the index's embedder (missing, where none belongs,
+    /// of other dimensions, all zeros or not finite).
+    InvalidVector = "invalid_vector",
     /// A template refers to variables it does not declare, or is otherwise unusable.
     InvalidTemplate = "invalid_template",
     /// A run's variable is not declared by its prompt.

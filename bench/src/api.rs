@@ -5,8 +5,10 @@ use serde_json::{json, Value};
 
 use crate::server_process::{EMAIL, PASSWORD};
 
-/// The index every scenario loads and queries.
+/// The index every scenario loads and queries (with the built-in embedder, the default).
 pub const INDEX: &str = "idx_bench";
+/// An index searched by words only (no embedder): the ingest scenario's baseline.
+pub const WORDS_ONLY_INDEX: &str = "idx_bench_words";
 
 pub struct Api {
     pub http: reqwest::Client,
@@ -49,11 +51,17 @@ impl Api {
 
     /// Creates [`INDEX`].
     pub async fn create_index(&self) -> anyhow::Result<()> {
+        self.create_index_with(json!({"id": INDEX, "name": "Bench"}))
+            .await
+    }
+
+    /// Creates an index from its `IndexCreate` body.
+    pub async fn create_index_with(&self, body: Value) -> anyhow::Result<()> {
         let created = self
             .http
             .post(format!("{}/indexes", self.base))
             .header("X-API-Key", &self.admin_key)
-            .json(&json!({"id": INDEX, "name": "Bench"}))
+            .json(&body)
             .send()
             .await?;
         anyhow::ensure!(

@@ -1728,6 +1728,10 @@ every header.*/
         InvalidSegments,
         #[serde(rename = "no_embedder")]
         NoEmbedder,
+        #[serde(rename = "invalid_embedder")]
+        InvalidEmbedder,
+        #[serde(rename = "invalid_vector")]
+        InvalidVector,
         #[serde(rename = "invalid_template")]
         InvalidTemplate,
         #[serde(rename = "undeclared_variable")]
@@ -1787,6 +1791,8 @@ every header.*/
                 Self::PageTokenExpired => f.write_str("page_token_expired"),
                 Self::InvalidSegments => f.write_str("invalid_segments"),
                 Self::NoEmbedder => f.write_str("no_embedder"),
+                Self::InvalidEmbedder => f.write_str("invalid_embedder"),
+                Self::InvalidVector => f.write_str("invalid_vector"),
                 Self::InvalidTemplate => f.write_str("invalid_template"),
                 Self::UndeclaredVariable => f.write_str("undeclared_variable"),
                 Self::MissingVariable => f.write_str("missing_variable"),
@@ -1838,6 +1844,8 @@ every header.*/
                 "page_token_expired" => Ok(Self::PageTokenExpired),
                 "invalid_segments" => Ok(Self::InvalidSegments),
                 "no_embedder" => Ok(Self::NoEmbedder),
+                "invalid_embedder" => Ok(Self::InvalidEmbedder),
+                "invalid_vector" => Ok(Self::InvalidVector),
                 "invalid_template" => Ok(Self::InvalidTemplate),
                 "undeclared_variable" => Ok(Self::UndeclaredVariable),
                 "missing_variable" => Ok(Self::MissingVariable),

@@ -9,7 +9,6 @@ pub mod wordpiece;
 
 use videovector_api_spec::{
     dto::indexes::{Embedder, EmbedderSettings, EmbedderSource, SegmentInput},
-    problem::FieldError,
     ApiError, ErrorCode,
 };
 
@@ -26,7 +25,10 @@ pub fn from_settings(
         return Ok(Some(built_in()?));
     };
     let dimensions_refused = |why: &str| {
-        ApiError::validation(vec![FieldError::body(format!("{pointer}/dimensions"), why)])
+        ApiError::unprocessable(
+            ErrorCode::InvalidEmbedder,
+            format!("`{pointer}/dimensions` {why}"),
+        )
     };
     match (settings.source, settings.dimensions) {
         (EmbedderSource::BuiltIn, None) => Ok(Some(built_in()?)),
@@ -146,26 +148,24 @@ pub async fn embed_query(
         )),
         (Some(StoredEmbedder::UserProvided { dimensions }), Some(vector)) => {
             check_vector(&vector, *dimensions as usize)
-                .map_err(|why| ApiError::validation(vec![FieldError::body("/vector", why)]))?;
+                .map_err(|why| invalid_vector(&format!("`vector` {why}")))?;
             Ok(vector)
         }
-        (Some(StoredEmbedder::UserProvided { .. }), None) => {
-            Err(ApiError::validation(vec![FieldError::body(
-                "/vector",
-                "is required to search by meaning an index whose embedder is user_provided",
-            )]))
-        }
-        (Some(StoredEmbedder::BuiltIn { .. }), Some(_)) => {
-            Err(ApiError::validation(vec![FieldError::body(
-                "/vector",
-                "is taken only by an index whose embedder is user_provided",
-            )]))
-        }
+        (Some(StoredEmbedder::UserProvided { .. }), None) => Err(invalid_vector(
+            "`vector` is required to search by meaning an index whose embedder is user_provided",
+        )),
+        (Some(StoredEmbedder::BuiltIn { .. }), Some(_)) => Err(invalid_vector(
+            "`vector` is taken only by an index whose embedder is user_provided",
+        )),
         (Some(StoredEmbedder::BuiltIn { .. }), None) => {
             let model = BuiltIn::shared().map_err(|e| failed("the built-in embedder", e))?;
             Ok(model.embed(text))
         }
     }
+}
+
+fn invalid_vector(detail: &str) -> ApiError {
+    ApiError::unprocessable(ErrorCode::InvalidVector, detail)
 }
 
 /// Logs a failure of the embedder itself and answers a 500 that says nothing about it.

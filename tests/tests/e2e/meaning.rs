@@ -211,7 +211,7 @@ async fn user_provided_vectors_must_fit_and_meaning_needs_an_embedder() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(problem["errors"][0]["pointer"], "/vector");
+    assert_eq!(problem["code"], "invalid_vector");
 
     // An index without an embedder: words only, and a vector is refused at ingest.
     let (_, plain) = caller
