@@ -328,6 +328,15 @@ async fn ingest(
             .next()
             .expect("one batch"),
     )?;
+    let per_segment = embedding_cost(o.segments.min(10 * BATCH))?;
+    report.figure(
+        "ingest",
+        "built-in embedder, in process, per segment",
+        per_segment.as_secs_f64() * 1e6,
+        "µs",
+        "",
+        None,
+    );
     // The baseline: the same corpus into an index without an embedder, then a quiet
     // server (it indexes and merges after the last answer) before the measured run.
     api.create_index_with(json!({"id": WORDS_ONLY_INDEX, "name": "Words only",
@@ -388,6 +397,19 @@ async fn ingest(
         Some(searchable),
     );
     Ok(())
+}
+
+/// The built-in embedder's time per segment over the corpus's first `segments` texts.
+fn embedding_cost(segments: usize) -> anyhow::Result<Duration> {
+    let model =
+        videovector_server::embed::builtin::BuiltIn::shared().map_err(anyhow::Error::msg)?;
+    let mut corpus = Corpus::new(VOCABULARY, TEXT_SEED);
+    let texts: Vec<String> = (0..segments).map(|_| corpus.sentence()).collect();
+    let start = Instant::now();
+    for text in &texts {
+        std::hint::black_box(model.embed(std::hint::black_box(text)));
+    }
+    Ok(start.elapsed() / segments.max(1) as u32)
 }
 
 /// What checking a 1,000-segment batch against the spec costs, in this process: parsing

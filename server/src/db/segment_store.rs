@@ -26,6 +26,7 @@ use super::{
     entities::{index, segment, segment_change::ChangeOp},
     notifications::{Notice, CHANNEL},
     point_reads::PointReads,
+    records::StoredEmbedder,
     vectors,
 };
 use crate::ids::new_id;
@@ -192,6 +193,15 @@ pub fn metadata_json(metadata: &std::collections::BTreeMap<String, serde_json::V
     serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
 }
 
+/// A vector as stored: compact for the built-in model's (int8 already), exact for a
+/// client's own.
+fn vector_bytes(idx: &index::Model, vector: &[f32]) -> Vec<u8> {
+    match idx.embedder.as_ref().map(|e| &e.0) {
+        Some(StoredEmbedder::BuiltIn { .. }) => vectors::compact_bytes(vector),
+        _ => vectors::exact_bytes(vector),
+    }
+}
+
 fn labels_json(labels: &[String]) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "[]".into())
 }
@@ -226,7 +236,7 @@ fn store_direct(
             s.metadata.as_ref().map(metadata_json),
             now_text,
             seq,
-            segment.vector.as_deref().map(vectors::to_bytes),
+            segment.vector.as_deref().map(|v| vector_bytes(idx, v)),
         ])?;
     }
     txn.execute(
@@ -264,7 +274,7 @@ async fn store_postgres(
                 "text": &*s.text,
                 "labels": labels_json(&s.labels),
                 "metadata": s.metadata.as_ref().map(metadata_json),
-                "vector": segment.vector.as_deref().map(|v| BASE64.encode(vectors::to_bytes(v))),
+                "vector": segment.vector.as_deref().map(|v| BASE64.encode(vector_bytes(idx, v))),
             })
         })
         .collect();

@@ -117,17 +117,10 @@ pub async fn embed_segments(
                     .collect());
             };
             let model = BuiltIn::shared().map_err(|e| failed("the built-in embedder", e))?;
-            tokio::task::spawn_blocking(move || {
-                segments
-                    .into_iter()
-                    .map(|input| NewSegment {
-                        vector: Some(model.embed(&input.text)),
-                        input,
-                    })
-                    .collect()
-            })
-            .await
-            .map_err(|e| failed("embedding segments", e))
+            tokio::task::spawn_blocking(move || embed_on_every_core(&model, segments))
+                .await
+                .map_err(|e| failed("embedding segments", e))?
+                .map_err(|e| failed("embedding segments", e))
         }
     }
 }
@@ -162,6 +155,49 @@ pub async fn embed_query(
             Ok(model.embed(text))
         }
     }
+}
+
+/// Segments below this many are embedded on one thread (starting threads costs more).
+const PARALLEL_FROM: usize = 256;
+
+/// Embeds `segments` in order, a share on each core: a bulk load's batch waits for its
+/// vectors, and the other cores were idle meanwhile. A share that fails fails the batch
+/// (nothing is stored without its vector).
+fn embed_on_every_core(
+    model: &BuiltIn,
+    segments: Vec<SegmentInput>,
+) -> Result<Vec<NewSegment>, String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let embed = |input: SegmentInput| NewSegment {
+        vector: Some(model.embed(&input.text)),
+        input,
+    };
+    if cores < 2 || segments.len() < PARALLEL_FROM {
+        return Ok(segments.into_iter().map(embed).collect());
+    }
+    let share = segments.len().div_ceil(cores);
+    let mut parts: Vec<Vec<SegmentInput>> = Vec::with_capacity(cores);
+    let mut rest = segments;
+    while rest.len() > share {
+        let tail = rest.split_off(share);
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(embed).collect::<Vec<_>>()))
+            .collect();
+        let mut embedded = Vec::new();
+        for thread in running {
+            embedded.extend(
+                thread
+                    .join()
+                    .map_err(|_| "an embedding thread panicked".to_string())?,
+            );
+        }
+        Ok(embedded)
+    })
 }
 
 fn invalid_vector(detail: &str) -> ApiError {
