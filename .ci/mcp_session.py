@@ -123,6 +123,13 @@ async def main(url, email, password, transcript_file):
         transcript.add("tools/call", {"name": "index_search", "arguments": arguments}, dump(result))
         check(not result.is_error, f"index_search: {dump(result)}")
         check(result.structured_content["hits"][0]["media_id"] == "bulletin", f"index_search: {dump(result)}")
+        # The same tool searches by meaning, with the arguments the contract gives it.
+        arguments = {"index_id": "idx_news", "body": {"query": "a crossing above the water", "mode": "semantic", "top_k": 3}}
+        result = await session.call_tool("index_search", arguments)
+        transcript.add("tools/call", {"name": "index_search", "arguments": arguments}, dump(result))
+        check(not result.is_error, f"index_search (semantic): {dump(result)}")
+        hits = result.structured_content["hits"]
+        check(hits and all(h["found_by"] == ["semantic"] for h in hits), f"index_search (semantic): {dump(result)}")
         inspected = await session.call_tool("credential_inspect", {})
         missing = {t["name"]: t["required_scope"] for t in inspected.structured_content["tools"] if not t["allowed"]}
         check(missing.get("run_create") == "write", f"credential_inspect: {missing}")
