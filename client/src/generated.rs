@@ -4356,6 +4356,10 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
     pub struct SearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
+        /**Leave out hits scoring below this (on the mode's scale: BM25, cosine, or the hybrid
+sum). Fewer than `top_k` hits may come back.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub min_score: ::std::option::Option<f64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<SearchMode>,
         ///Natural-language query.
@@ -10318,6 +10322,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<super::SearchFilters>,
                 ::std::string::String,
             >,
+            min_score: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
             mode: ::std::result::Result<
                 ::std::option::Option<super::SearchMode>,
                 ::std::string::String,
@@ -10340,6 +10348,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     filters: Ok(Default::default()),
+                    min_score: Ok(Default::default()),
                     mode: Ok(Default::default()),
                     query: Err("no value supplied for query".to_string()),
                     semantic_ratio: Ok(Default::default()),
@@ -10358,6 +10367,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for filters: {e}")
+                    });
+                self
+            }
+            pub fn min_score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.min_score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for min_score: {e}")
                     });
                 self
             }
@@ -10433,6 +10454,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     filters: value.filters?,
+                    min_score: value.min_score?,
                     mode: value.mode?,
                     query: value.query?,
                     semantic_ratio: value.semantic_ratio?,
@@ -10445,6 +10467,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::SearchRequest) -> Self {
                 Self {
                     filters: Ok(value.filters),
+                    min_score: Ok(value.min_score),
                     mode: Ok(value.mode),
                     query: Ok(value.query),
                     semantic_ratio: Ok(value.semantic_ratio),

@@ -39,6 +39,10 @@ pub struct SearchRequest {
     /// `lexical` (the default), `semantic` or `hybrid`. Semantic and hybrid need an index
     /// with an embedder (422 `no_embedder` otherwise).
     pub mode: Option<SearchMode>,
+    /// Leave out hits scoring below this (on the mode's scale: BM25, cosine, or the hybrid
+    /// sum). Fewer than `top_k` hits may come back.
+    #[oai(validator(minimum(value = "-1000000"), maximum(value = "1000000")))]
+    pub min_score: Option<f64>,
     /// In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
     #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub semantic_ratio: Option<f64>,

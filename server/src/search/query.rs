@@ -51,6 +51,8 @@ pub struct SearchQuery {
     pub vector: Option<Vec<f32>>,
     /// The weight of meaning in a hybrid score, 0 to 1.
     pub semantic_ratio: f32,
+    /// Hits scoring below this are left out.
+    pub min_score: Option<f32>,
 }
 
 /// Candidates each side contributes to a hybrid search, at least.
@@ -180,7 +182,9 @@ impl SearchEngine {
             }
         };
         let mut hits = Vec::with_capacity(q.top_k);
-        for (score, address, lexical, semantic) in ranked.into_iter().take(q.top_k) {
+        let good_enough = |score: &f32| q.min_score.is_none_or(|min| *score >= min);
+        let ranked = ranked.into_iter().filter(|r| good_enough(&r.0));
+        for (score, address, lexical, semantic) in ranked.take(q.top_k) {
             let stored: TantivyDocument = searcher.doc(address)?;
             let doc = from_document(&fields, &stored);
             let highlights = highlight(&mut analyzer, &doc.text, &terms);

@@ -312,6 +312,7 @@ impl IndexService for Indexes {
             SearchMode::Hybrid => Mode::Hybrid,
         };
         query.semantic_ratio = request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO) as f32;
+        query.min_score = request.min_score.map(|s| s as f32);
         if mode != SearchMode::Lexical || request.vector.is_some() {
             let embedder = idx.embedder.as_ref().map(|e| &e.0);
             query.vector =

@@ -98,6 +98,19 @@ async fn the_built_in_embedder_finds_what_was_meant_and_hybrid_says_who_found_it
     );
     assert_eq!(semantic["hits"][0]["found_by"], json!(["semantic"]));
 
+    // A score floor leaves out what is not near enough: here, all but the astronaut.
+    let best = semantic["hits"][0]["score"].as_f64().unwrap();
+    let second = semantic["hits"][1]["score"].as_f64().unwrap();
+    let floor = (best + second) / 2.0;
+    let (_, floored) = caller
+        .post(
+            &server,
+            "/indexes/idx_news/search",
+            json!({"query": query, "mode": "semantic", "min_score": floor}),
+        )
+        .await;
+    assert_eq!(ids(&floored), ["the astronaut floated inside the station"]);
+
     // Filters hold on the semantic side.
     let (_, filtered) = caller
         .post(

@@ -24,6 +24,8 @@ class SearchRequest:
     Attributes:
         query (str): Natural-language query.
         filters (SearchFilters | Unset): Filters every hit must pass.
+        min_score (float | Unset): Leave out hits scoring below this (on the mode's scale: BM25, cosine, or the hybrid
+            sum). Fewer than `top_k` hits may come back.
         mode (SearchMode | Unset): How a search ranks.
         semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
         top_k (int | Unset): How many hits to return (1–100, default 10).
@@ -33,6 +35,7 @@ class SearchRequest:
 
     query: str
     filters: SearchFilters | Unset = UNSET
+    min_score: float | Unset = UNSET
     mode: SearchMode | Unset = UNSET
     semantic_ratio: float | Unset = UNSET
     top_k: int | Unset = UNSET
@@ -45,6 +48,8 @@ class SearchRequest:
         filters: dict[str, Any] | Unset = UNSET
         if not isinstance(self.filters, Unset):
             filters = self.filters.to_dict()
+
+        min_score = self.min_score
 
         mode: str | Unset = UNSET
         if not isinstance(self.mode, Unset):
@@ -67,6 +72,8 @@ class SearchRequest:
         )
         if filters is not UNSET:
             field_dict["filters"] = filters
+        if min_score is not UNSET:
+            field_dict["min_score"] = min_score
         if mode is not UNSET:
             field_dict["mode"] = mode
         if semantic_ratio is not UNSET:
@@ -92,6 +99,8 @@ class SearchRequest:
         else:
             filters = SearchFilters.from_dict(_filters)
 
+        min_score = d.pop("min_score", UNSET)
+
         _mode = d.pop("mode", UNSET)
         mode: SearchMode | Unset
         if isinstance(_mode, Unset):
@@ -108,6 +117,7 @@ class SearchRequest:
         search_request = cls(
             query=query,
             filters=filters,
+            min_score=min_score,
             mode=mode,
             semantic_ratio=semantic_ratio,
             top_k=top_k,
