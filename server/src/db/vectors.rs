@@ -19,21 +19,29 @@ pub fn exact_bytes(vector: &[f32]) -> Vec<u8> {
     out
 }
 
-/// The stored bytes of `vector`, quantised to int8 with one scale.
-pub fn compact_bytes(vector: &[f32]) -> Vec<u8> {
+/// `vector` as int8s and one scale (value = int8 · scale), the largest magnitude at 127:
+/// the form the database's compact vectors and the search copies' vectors share.
+pub fn quantise_i8(vector: &[f32]) -> (f32, impl Iterator<Item = u8> + '_) {
     let largest = vector.iter().fold(0f32, |m, x| m.max(x.abs()));
     let scale = if largest > 0.0 { largest / 127.0 } else { 0.0 };
-    let mut out = Vec::with_capacity(5 + vector.len());
-    out.push(COMPACT);
-    out.extend(scale.to_le_bytes());
-    for x in vector {
+    let values = vector.iter().map(move |x| {
         let q = if scale > 0.0 {
             (x / scale).round().clamp(-127.0, 127.0)
         } else {
             0.0
         };
-        out.push(q as i8 as u8);
-    }
+        q as i8 as u8
+    });
+    (scale, values)
+}
+
+/// The stored bytes of `vector`, quantised to int8 with one scale.
+pub fn compact_bytes(vector: &[f32]) -> Vec<u8> {
+    let (scale, values) = quantise_i8(vector);
+    let mut out = Vec::with_capacity(5 + vector.len());
+    out.push(COMPACT);
+    out.extend(scale.to_le_bytes());
+    out.extend(values);
     out
 }
 

@@ -21,27 +21,19 @@ use tantivy::{
 };
 
 use super::engine::Fields;
+use crate::db::vectors::quantise_i8;
 
 /// `vector` normalised, as stored in a search document: scale (f32 LE), then int8s.
 pub fn quantise(vector: &[f32]) -> Vec<u8> {
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let largest = vector.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let scale = if norm > 0.0 && largest > 0.0 {
-        largest / norm / 127.0
-    } else {
-        0.0
-    };
+    let unit: Vec<f32> = vector
+        .iter()
+        .map(|x| if norm > 0.0 { x / norm } else { 0.0 })
+        .collect();
+    let (scale, values) = quantise_i8(&unit);
     let mut out = Vec::with_capacity(4 + vector.len());
     out.extend(scale.to_le_bytes());
-    for x in vector {
-        let unit = if norm > 0.0 { x / norm } else { 0.0 };
-        let q = if scale > 0.0 {
-            (unit / scale).round().clamp(-127.0, 127.0)
-        } else {
-            0.0
-        };
-        out.push(q as i8 as u8);
-    }
+    out.extend(values);
     out
 }
 
