@@ -17,8 +17,7 @@ use serde_json::{json, Value};
 use crate::{
     api::{Api, INDEX},
     report::Report,
-    scenarios::{drop_postgres, fresh_postgres},
-    server_process::ServerProcess,
+    scenarios::OwnServer,
 };
 
 const SET: &str = include_str!("../eval/retrieval.json");
@@ -169,13 +168,8 @@ async fn rankings(api: &Api, set: &EvalSet, options: &Value) -> anyhow::Result<V
 /// database beside `admin_url`'s (dropped after).
 pub async fn run(report: &mut Report, admin_url: Option<&str>) -> anyhow::Result<()> {
     let set = EvalSet::committed()?;
-    let database_url = match admin_url {
-        Some(admin) => Some(fresh_postgres(admin).await?),
-        None => None,
-    };
-    let dir = tempfile::tempdir()?;
-    let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
-    let api = Api::login(&server.url).await?;
+    let own = OwnServer::start(admin_url).await?;
+    let api = Api::login(&own.server.url).await?;
     api.create_index().await?;
     ingest(&api, &set).await?;
     let mut scored = Vec::new();
@@ -191,10 +185,7 @@ pub async fn run(report: &mut Report, admin_url: Option<&str>) -> anyhow::Result
     ] {
         scored.push((label, means(&set, &rankings(&api, &set, &options).await?)));
     }
-    drop(server);
-    if let (Some(admin), Some(url)) = (admin_url, &database_url) {
-        drop_postgres(admin, url).await?;
-    }
+    own.finish().await?;
     for (side, scores) in &scored {
         for (kind, (recall, ndcg)) in scores {
             let queries = set

@@ -14,8 +14,8 @@ use crate::{
     api::Api,
     load,
     report::Report,
-    scenarios::{drop_postgres, fresh_postgres, ingest_corpus, queries, search_load},
-    server_process::{disk_bytes, ServerProcess},
+    scenarios::{ingest_corpus, queries, search_load, OwnServer},
+    server_process::disk_bytes,
     Options,
 };
 
@@ -28,12 +28,8 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
         &[10_000, 100_000, 1_000_000]
     };
     for &segments in sizes {
-        let database_url = match admin_url {
-            Some(admin) => Some(fresh_postgres(admin).await?),
-            None => None,
-        };
-        let dir = tempfile::tempdir()?;
-        let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+        let own = OwnServer::start(admin_url).await?;
+        let (server, dir) = (&own.server, &own.dir);
         let api = Api::login(&server.url).await?;
         api.create_index().await?;
         let label = |what: &str| format!("{segments} segments: {what}");
@@ -97,7 +93,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
             "",
             None,
         );
-        match &database_url {
+        match &own.database_url {
             Some(url) => {
                 let database = postgres_bytes(url).await? as f64 / MIB;
                 report.figure(
@@ -128,10 +124,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
                 );
             }
         }
-        drop(server);
-        if let (Some(admin), Some(url)) = (admin_url, &database_url) {
-            drop_postgres(admin, url).await?;
-        }
+        own.finish().await?;
     }
     Ok(())
 }

@@ -56,18 +56,51 @@ pub fn machine() -> String {
 }
 
 /// startup, memory, auth, ingest and search, on one server.
+/// A server on a database of its own: SQLite in a temporary folder, or a fresh PostgreSQL
+/// database beside `admin_url`'s, dropped by [`OwnServer::finish`].
+pub struct OwnServer {
+    pub server: ServerProcess,
+    /// Its data dir (the SQLite file, the search copy).
+    pub dir: tempfile::TempDir,
+    /// Its PostgreSQL database, when on PostgreSQL.
+    pub database_url: Option<String>,
+    admin_url: Option<String>,
+}
+
+impl OwnServer {
+    pub async fn start(admin_url: Option<&str>) -> anyhow::Result<OwnServer> {
+        let database_url = match admin_url {
+            Some(admin) => Some(fresh_postgres(admin).await?),
+            None => None,
+        };
+        let dir = tempfile::tempdir()?;
+        let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+        Ok(OwnServer {
+            server,
+            dir,
+            database_url,
+            admin_url: admin_url.map(str::to_string),
+        })
+    }
+
+    /// Stops the server, then drops its PostgreSQL database.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        drop(self.server);
+        if let (Some(admin), Some(url)) = (&self.admin_url, &self.database_url) {
+            drop_postgres(admin, url).await?;
+        }
+        Ok(())
+    }
+}
+
 pub async fn one_server(
     report: &mut Report,
     options: &Options,
     admin_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    let database_url = match admin_url {
-        Some(admin) => Some(fresh_postgres(admin).await?),
-        None => None,
-    };
     let wants = |name: &str| options.scenario == "all" || options.scenario == name;
-    let dir = tempfile::tempdir()?;
-    let server = ServerProcess::start(dir.path(), database_url.as_deref()).await?;
+    let own = OwnServer::start(admin_url).await?;
+    let server = &own.server;
     report.figure(
         "startup",
         "fresh data dir to /readyz 200",
@@ -94,7 +127,7 @@ pub async fn one_server(
     }
     if wants("ingest") || wants("search") || wants("memory") {
         let direct = DirectIndex::build(options.segments)?;
-        ingest(report, &server, &api, options, &direct).await?;
+        ingest(report, server, &api, options, &direct).await?;
         if wants("search") || wants("memory") {
             search(report, &api, options, &direct).await?;
         }
@@ -108,11 +141,7 @@ pub async fn one_server(
         "< 200 MiB",
         Some(peak < 200.0),
     );
-    drop(server);
-    if let (Some(admin), Some(url)) = (admin_url, &database_url) {
-        drop_postgres(admin, url).await?;
-    }
-    Ok(())
+    own.finish().await
 }
 
 async fn get_ok(http: &reqwest::Client, url: &str, header: (&str, &str)) -> bool {
