@@ -130,6 +130,18 @@ async def main(url, email, password, transcript_file):
         check(not result.is_error, f"index_search (semantic): {dump(result)}")
         hits = result.structured_content["hits"]
         check(hits and all(h["found_by"] == ["semantic"] for h in hits), f"index_search (semantic): {dump(result)}")
+        total = result.structured_content["total"]
+        check(total["relation"] == "eq" and total["value"] >= len(hits), f"index_search (total): {dump(result)}")
+        # Across indexes, hybrid and grouped by media: one hit per media.
+        arguments = {"body": {"query": "a crossing above the water", "index_ids": ["idx_news"],
+                              "mode": "hybrid", "group_by": "media"}}
+        result = await session.call_tool("search_query", arguments)
+        transcript.add("tools/call", {"name": "search_query", "arguments": arguments}, dump(result))
+        check(not result.is_error, f"search_query (grouped): {dump(result)}")
+        grouped = result.structured_content["hits"]
+        media = [h["media_id"] for h in grouped]
+        check(grouped and len(media) == len(set(media)) and all(h["media_matches"] >= 1 for h in grouped),
+              f"search_query (grouped): {dump(result)}")
         inspected = await session.call_tool("credential_inspect", {})
         missing = {t["name"]: t["required_scope"] for t in inspected.structured_content["tools"] if not t["allowed"]}
         check(missing.get("run_create") == "write", f"credential_inspect: {missing}")

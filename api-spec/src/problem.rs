@@ -177,6 +177,9 @@ error_codes! {
     /// A search's `vector` does not fit the index's embedder (missing, where none belongs,
     /// of other dimensions, all zeros or not finite).
     InvalidVector = "invalid_vector",
+    /// The index's `rest` embedder failed (no answer in time, an error status after the
+    /// retries, or vectors that do not fit): nothing was stored or searched.
+    EmbedderFailed = "embedder_failed",
     /// A template refers to variables it does not declare, or is otherwise unusable.
     InvalidTemplate = "invalid_template",
     /// A run's variable is not declared by its prompt.
@@ -378,6 +381,17 @@ problem_set!(
     413 => "The body is too large.",
     415 => "The body is not `application/json`.",
     422 => "A value breaks the schema (`errors[]` names each one), or the request is otherwise invalid.",
+    502 => "The index's `rest` embedder failed (`embedder_failed`); retry later.",
+);
+problem_set!(
+    /// Errors of the next page of a search (it embeds the query again).
+    SearchPageErrors:
+    400 => "The page token is unreadable or has expired.",
+    401 => "Missing or invalid credentials.",
+    403 => "The credential lacks the required scope.",
+    404 => "An index of the search no longer exists in this organisation.",
+    422 => "A parameter breaks the schema (`errors[]` names each one).",
+    502 => "The index's `rest` embedder failed (`embedder_failed`); retry later.",
 );
 problem_set!(
     /// Errors of an authenticated list.
@@ -398,6 +412,19 @@ problem_set!(
     413 => "The body is too large.",
     415 => "The body is not `application/json`.",
     422 => "A value breaks the schema (`errors[]` names each one), the request is otherwise invalid, or it reuses an `Idempotency-Key` with a different body.",
+);
+problem_set!(
+    /// Errors of segment ingestion: a write that may call the index's embedder.
+    IngestErrors:
+    400 => "The body is not JSON.",
+    401 => "Missing or invalid credentials.",
+    403 => "The credential lacks the required scope.",
+    404 => "The index does not exist in this organisation.",
+    409 => "A request with this `Idempotency-Key` is still in flight.",
+    413 => "The body is too large.",
+    415 => "The body is not `application/json`.",
+    422 => "A value breaks the schema (`errors[]` names each one), a segment is invalid, or the request reuses an `Idempotency-Key` with a different body.",
+    502 => "The index's `rest` embedder failed (`embedder_failed`): nothing was stored; retry later.",
 );
 problem_set!(
     /// Errors of an authenticated delete.

@@ -151,7 +151,7 @@ async fn blocking_searches(report: &mut Report, o: &Options) -> anyhow::Result<(
                 };
                 if off_thread {
                     engine
-                        .search_off_thread(vec!["bench".into()], q)
+                        .search_off_thread(vec![("bench".into(), q)])
                         .await
                         .is_ok()
                 } else {

@@ -608,6 +608,11 @@ pub mod types {
         pub index_ids: ::std::vec::Vec<ChatRequestIndexIdsItem>,
         ///The conversation; the last `user` message is what gets answered.
         pub messages: ::std::vec::Vec<ChatMessage>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mode: ::std::option::Option<SearchMode>,
+        ///In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default 0.8).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub semantic_ratio: ::std::option::Option<f64>,
         ///How many pieces of evidence to retrieve (1–20, default 5).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub top_k: ::std::option::Option<::std::num::NonZeroU32>,
@@ -1362,13 +1367,27 @@ every header.*/
     pub struct CrossSearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub group_by: ::std::option::Option<GroupBy>,
         ///The indexes to search (1–20 ids, each at most 64 characters).
         pub index_ids: ::std::vec::Vec<CrossSearchRequestIndexIdsItem>,
+        ///Leave out hits scoring below this, on the mode's scale.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub min_score: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mode: ::std::option::Option<SearchMode>,
         ///Hits per page (1–100, default 10).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub page_size: ::std::option::Option<::std::num::NonZeroU32>,
-        ///Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+        ///Natural-language query.
         pub query: CrossSearchRequestQuery,
+        ///In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub semantic_ratio: ::std::option::Option<f64>,
+        /**The query's own vector, for indexes whose embedder is `user_provided` (then every
+index searched by meaning must be one, of these dimensions).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub vector: ::std::vec::Vec<f32>,
     }
     impl CrossSearchRequest {
         pub fn builder() -> builder::CrossSearchRequest {
@@ -1433,7 +1452,7 @@ every header.*/
                 })
         }
     }
-    ///Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+    ///Natural-language query.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct CrossSearchRequestQuery(::std::string::String);
@@ -1572,12 +1591,27 @@ every header.*/
     ///An index's embedder.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Embedder {
+        ///`rest`: texts per call.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub batch_size: ::std::option::Option<u32>,
         ///Dimensions of every vector in the index.
         pub dimensions: u32,
-        ///The built-in model's name.
+        ///`rest`: whether an API key is set (it is never returned).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub has_api_key: ::std::option::Option<bool>,
+        ///`rest`: retries of a call that failed in a way that may pass.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_retries: ::std::option::Option<u32>,
+        ///The model's name (built-in and `rest`).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model: ::std::option::Option<::std::string::String>,
         pub source: EmbedderSource,
+        ///`rest`: how long one call may take, in seconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timeout_seconds: ::std::option::Option<u32>,
+        ///`rest`: the endpoint.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<::std::string::String>,
     }
     impl Embedder {
         pub fn builder() -> builder::Embedder {
@@ -1587,14 +1621,212 @@ every header.*/
     ///How an index turns segments and queries into vectors, for search by meaning.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct EmbedderSettings {
-        ///The vectors' dimensions, for `user_provided` only (1–4096).
+        ///`rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub api_key: ::std::option::Option<EmbedderSettingsApiKey>,
+        ///`rest`: texts per call (1–2048, default 64).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub batch_size: ::std::option::Option<::std::num::NonZeroU32>,
+        ///The vectors' dimensions, for `user_provided` and `rest` (required there; 1–4096).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub dimensions: ::std::option::Option<::std::num::NonZeroU32>,
+        /**`rest`: how many times a call that failed in a way that may pass (no answer, 429,
+5xx) is tried again, with exponential backoff and jitter (0–10, default 3).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_retries: ::std::option::Option<u32>,
+        ///`rest`: the model name sent with every call.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub model: ::std::option::Option<EmbedderSettingsModel>,
         pub source: EmbedderSource,
+        ///`rest`: how long one call may take, in seconds (1–300, default 30).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timeout_seconds: ::std::option::Option<::std::num::NonZeroU32>,
+        /**`rest`: the `http` or `https` endpoint, such as
+`https://models.example.com/v1/embeddings`. It is sent `POST {"model", "input":
+[texts]}` and answers `{"data": [{"embedding": [...]}]}`.
+Private and loopback addresses are refused unless the server allows them
+(`VIDEOVECTOR_ALLOW_PRIVATE_TARGETS`).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<EmbedderSettingsUrl>,
     }
     impl EmbedderSettings {
         pub fn builder() -> builder::EmbedderSettings {
             Default::default()
+        }
+    }
+    ///`rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct EmbedderSettingsApiKey(::std::string::String);
+    impl ::std::ops::Deref for EmbedderSettingsApiKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<EmbedderSettingsApiKey> for ::std::string::String {
+        fn from(value: EmbedderSettingsApiKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for EmbedderSettingsApiKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 4096usize {
+                return Err("longer than 4096 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EmbedderSettingsApiKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EmbedderSettingsApiKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for EmbedderSettingsApiKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`rest`: the model name sent with every call.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct EmbedderSettingsModel(::std::string::String);
+    impl ::std::ops::Deref for EmbedderSettingsModel {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<EmbedderSettingsModel> for ::std::string::String {
+        fn from(value: EmbedderSettingsModel) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for EmbedderSettingsModel {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EmbedderSettingsModel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EmbedderSettingsModel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for EmbedderSettingsModel {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**`rest`: the `http` or `https` endpoint, such as
+`https://models.example.com/v1/embeddings`. It is sent `POST {"model", "input":
+[texts]}` and answers `{"data": [{"embedding": [...]}]}`.
+Private and loopback addresses are refused unless the server allows them
+(`VIDEOVECTOR_ALLOW_PRIVATE_TARGETS`).*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct EmbedderSettingsUrl(::std::string::String);
+    impl ::std::ops::Deref for EmbedderSettingsUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<EmbedderSettingsUrl> for ::std::string::String {
+        fn from(value: EmbedderSettingsUrl) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for EmbedderSettingsUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 8usize {
+                return Err("shorter than 8 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EmbedderSettingsUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EmbedderSettingsUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for EmbedderSettingsUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///Where an index's vectors come from.
@@ -1615,6 +1847,8 @@ every header.*/
         BuiltIn,
         #[serde(rename = "user_provided")]
         UserProvided,
+        #[serde(rename = "rest")]
+        Rest,
         #[serde(rename = "none")]
         None,
     }
@@ -1623,6 +1857,7 @@ every header.*/
             match *self {
                 Self::BuiltIn => f.write_str("built_in"),
                 Self::UserProvided => f.write_str("user_provided"),
+                Self::Rest => f.write_str("rest"),
                 Self::None => f.write_str("none"),
             }
         }
@@ -1635,6 +1870,7 @@ every header.*/
             match value {
                 "built_in" => Ok(Self::BuiltIn),
                 "user_provided" => Ok(Self::UserProvided),
+                "rest" => Ok(Self::Rest),
                 "none" => Ok(Self::None),
                 _ => Err("invalid value".into()),
             }
@@ -1732,6 +1968,8 @@ every header.*/
         InvalidEmbedder,
         #[serde(rename = "invalid_vector")]
         InvalidVector,
+        #[serde(rename = "embedder_failed")]
+        EmbedderFailed,
         #[serde(rename = "invalid_template")]
         InvalidTemplate,
         #[serde(rename = "undeclared_variable")]
@@ -1793,6 +2031,7 @@ every header.*/
                 Self::NoEmbedder => f.write_str("no_embedder"),
                 Self::InvalidEmbedder => f.write_str("invalid_embedder"),
                 Self::InvalidVector => f.write_str("invalid_vector"),
+                Self::EmbedderFailed => f.write_str("embedder_failed"),
                 Self::InvalidTemplate => f.write_str("invalid_template"),
                 Self::UndeclaredVariable => f.write_str("undeclared_variable"),
                 Self::MissingVariable => f.write_str("missing_variable"),
@@ -1846,6 +2085,7 @@ every header.*/
                 "no_embedder" => Ok(Self::NoEmbedder),
                 "invalid_embedder" => Ok(Self::InvalidEmbedder),
                 "invalid_vector" => Ok(Self::InvalidVector),
+                "embedder_failed" => Ok(Self::EmbedderFailed),
                 "invalid_template" => Ok(Self::InvalidTemplate),
                 "undeclared_variable" => Ok(Self::UndeclaredVariable),
                 "missing_variable" => Ok(Self::MissingVariable),
@@ -1948,6 +2188,57 @@ to a parameter by name (`/limit`).*/
         }
     }
     impl ::std::convert::TryFrom<::std::string::String> for FieldLocation {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///How hits are grouped.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GroupBy {
+        #[serde(rename = "media")]
+        Media,
+    }
+    impl ::std::fmt::Display for GroupBy {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Media => f.write_str("media"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for GroupBy {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "media" => Ok(Self::Media),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GroupBy {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GroupBy {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -3673,6 +3964,7 @@ were created with.*/
         pub id: ::std::string::String,
         pub index_id: ::std::string::String,
         pub instructions: ::std::string::String,
+        pub mode: SearchMode,
         pub prompt_id: ::std::string::String,
         ///The retrieval query, rendered from the prompt when the run was created.
         pub query: ::std::string::String,
@@ -3681,6 +3973,9 @@ were created with.*/
         ///The run this one retries.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub retry_of: ::std::option::Option<::std::string::String>,
+        ///The weight of meaning against words, for a hybrid retrieval.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub semantic_ratio: ::std::option::Option<f64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         pub status: RunStatus,
@@ -3761,7 +4056,12 @@ were created with.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunCreate {
         pub index_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mode: ::std::option::Option<SearchMode>,
         pub prompt_id: ::std::string::String,
+        ///In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default 0.8).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub semantic_ratio: ::std::option::Option<f64>,
         ///How much evidence to retrieve (1–20, default 5).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub top_k: ::std::option::Option<::std::num::NonZeroU32>,
@@ -4263,6 +4563,10 @@ segment's labels).*/
         pub index_id: ::std::string::String,
         pub labels: ::std::vec::Vec<::std::string::String>,
         pub media_id: ::std::string::String,
+        /**With `group_by: media`: how many of this media's segments are among the search's
+best 1,000 matches (this hit is the best of them).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub media_matches: ::std::option::Option<u32>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<::serde_json::Value>,
         /**Higher is better, comparable only within one response: BM25 for a lexical search,
@@ -4277,7 +4581,7 @@ cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid 
             Default::default()
         }
     }
-    ///How a search ranks.
+    ///How a search ranks. (Also kept in page tokens and with runs, through serde.)
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -4345,6 +4649,7 @@ cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid 
 Opaque, bound to your organisation, and valid for 15 minutes.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub next_page_token: ::std::option::Option<::std::string::String>,
+        pub total: SearchTotal,
     }
     impl SearchPage {
         pub fn builder() -> builder::SearchPage {
@@ -4356,6 +4661,8 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
     pub struct SearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub group_by: ::std::option::Option<GroupBy>,
         /**Leave out hits scoring below this (on the mode's scale: BM25, cosine, or the hybrid
 sum). Fewer than `top_k` hits may come back.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4441,6 +4748,7 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SearchResults {
         pub hits: ::std::vec::Vec<SearchHit>,
+        pub total: SearchTotal,
     }
     impl SearchResults {
         pub fn builder() -> builder::SearchResults {
@@ -4500,6 +4808,17 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///How many segments matched the search (not only those returned).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchTotal {
+        pub relation: TotalRelation,
+        pub value: u64,
+    }
+    impl SearchTotal {
+        pub fn builder() -> builder::SearchTotal {
+            Default::default()
         }
     }
     ///A batch of segments to ingest.
@@ -4964,6 +5283,61 @@ the role's scope.*/
     impl TokenResponse {
         pub fn builder() -> builder::TokenResponse {
             Default::default()
+        }
+    }
+    ///Whether a total is exact.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum TotalRelation {
+        #[serde(rename = "eq")]
+        Eq,
+        #[serde(rename = "gte")]
+        Gte,
+    }
+    impl ::std::fmt::Display for TotalRelation {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Eq => f.write_str("eq"),
+                Self::Gte => f.write_str("gte"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TotalRelation {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "eq" => Ok(Self::Eq),
+                "gte" => Ok(Self::Gte),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TotalRelation {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TotalRelation {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A webhook endpoint (its signing secret is shown only at creation).
@@ -6215,6 +6589,14 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<super::ChatMessage>,
                 ::std::string::String,
             >,
+            mode: ::std::result::Result<
+                ::std::option::Option<super::SearchMode>,
+                ::std::string::String,
+            >,
+            semantic_ratio: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
             top_k: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU32>,
                 ::std::string::String,
@@ -6225,6 +6607,8 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     index_ids: Err("no value supplied for index_ids".to_string()),
                     messages: Err("no value supplied for messages".to_string()),
+                    mode: Ok(Default::default()),
+                    semantic_ratio: Ok(Default::default()),
                     top_k: Ok(Default::default()),
                 }
             }
@@ -6256,6 +6640,32 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
+                self
+            }
+            pub fn semantic_ratio<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.semantic_ratio = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for semantic_ratio: {e}"
+                        )
+                    });
+                self
+            }
             pub fn top_k<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -6279,6 +6689,8 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     index_ids: value.index_ids?,
                     messages: value.messages?,
+                    mode: value.mode?,
+                    semantic_ratio: value.semantic_ratio?,
                     top_k: value.top_k?,
                 })
             }
@@ -6288,6 +6700,8 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     index_ids: Ok(value.index_ids),
                     messages: Ok(value.messages),
+                    mode: Ok(value.mode),
+                    semantic_ratio: Ok(value.semantic_ratio),
                     top_k: Ok(value.top_k),
                 }
             }
@@ -7002,8 +7416,20 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<super::SearchFilters>,
                 ::std::string::String,
             >,
+            group_by: ::std::result::Result<
+                ::std::option::Option<super::GroupBy>,
+                ::std::string::String,
+            >,
             index_ids: ::std::result::Result<
                 ::std::vec::Vec<super::CrossSearchRequestIndexIdsItem>,
+                ::std::string::String,
+            >,
+            min_score: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            mode: ::std::result::Result<
+                ::std::option::Option<super::SearchMode>,
                 ::std::string::String,
             >,
             page_size: ::std::result::Result<
@@ -7014,14 +7440,24 @@ link-local addresses are refused unless the server allows them.*/
                 super::CrossSearchRequestQuery,
                 ::std::string::String,
             >,
+            semantic_ratio: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            vector: ::std::result::Result<::std::vec::Vec<f32>, ::std::string::String>,
         }
         impl ::std::default::Default for CrossSearchRequest {
             fn default() -> Self {
                 Self {
                     filters: Ok(Default::default()),
+                    group_by: Ok(Default::default()),
                     index_ids: Err("no value supplied for index_ids".to_string()),
+                    min_score: Ok(Default::default()),
+                    mode: Ok(Default::default()),
                     page_size: Ok(Default::default()),
                     query: Err("no value supplied for query".to_string()),
+                    semantic_ratio: Ok(Default::default()),
+                    vector: Ok(Default::default()),
                 }
             }
         }
@@ -7038,6 +7474,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn group_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::GroupBy>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.group_by = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for group_by: {e}")
+                    });
+                self
+            }
             pub fn index_ids<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7049,6 +7497,30 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
+            pub fn min_score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.min_score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for min_score: {e}")
+                    });
+                self
+            }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
                     });
                 self
             }
@@ -7078,6 +7550,32 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn semantic_ratio<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.semantic_ratio = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for semantic_ratio: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn vector<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<f32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.vector = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for vector: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<CrossSearchRequest> for super::CrossSearchRequest {
             type Error = super::error::ConversionError;
@@ -7086,9 +7584,14 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     filters: value.filters?,
+                    group_by: value.group_by?,
                     index_ids: value.index_ids?,
+                    min_score: value.min_score?,
+                    mode: value.mode?,
                     page_size: value.page_size?,
                     query: value.query?,
+                    semantic_ratio: value.semantic_ratio?,
+                    vector: value.vector?,
                 })
             }
         }
@@ -7096,9 +7599,14 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::CrossSearchRequest) -> Self {
                 Self {
                     filters: Ok(value.filters),
+                    group_by: Ok(value.group_by),
                     index_ids: Ok(value.index_ids),
+                    min_score: Ok(value.min_score),
+                    mode: Ok(value.mode),
                     page_size: Ok(value.page_size),
                     query: Ok(value.query),
+                    semantic_ratio: Ok(value.semantic_ratio),
+                    vector: Ok(value.vector),
                 }
             }
         }
@@ -7185,23 +7693,60 @@ link-local addresses are refused unless the server allows them.*/
         }
         #[derive(Clone, Debug)]
         pub struct Embedder {
+            batch_size: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
             dimensions: ::std::result::Result<u32, ::std::string::String>,
+            has_api_key: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            max_retries: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
             model: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             source: ::std::result::Result<super::EmbedderSource, ::std::string::String>,
+            timeout_seconds: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for Embedder {
             fn default() -> Self {
                 Self {
+                    batch_size: Ok(Default::default()),
                     dimensions: Err("no value supplied for dimensions".to_string()),
+                    has_api_key: Ok(Default::default()),
+                    max_retries: Ok(Default::default()),
                     model: Ok(Default::default()),
                     source: Err("no value supplied for source".to_string()),
+                    timeout_seconds: Ok(Default::default()),
+                    url: Ok(Default::default()),
                 }
             }
         }
         impl Embedder {
+            pub fn batch_size<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.batch_size = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for batch_size: {e}")
+                    });
+                self
+            }
             pub fn dimensions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<u32>,
@@ -7211,6 +7756,30 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for dimensions: {e}")
+                    });
+                self
+            }
+            pub fn has_api_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_api_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_api_key: {e}")
+                    });
+                self
+            }
+            pub fn max_retries<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_retries = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for max_retries: {e}")
                     });
                 self
             }
@@ -7238,6 +7807,32 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn timeout_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timeout_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for timeout_seconds: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<Embedder> for super::Embedder {
             type Error = super::error::ConversionError;
@@ -7245,38 +7840,106 @@ link-local addresses are refused unless the server allows them.*/
                 value: Embedder,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    batch_size: value.batch_size?,
                     dimensions: value.dimensions?,
+                    has_api_key: value.has_api_key?,
+                    max_retries: value.max_retries?,
                     model: value.model?,
                     source: value.source?,
+                    timeout_seconds: value.timeout_seconds?,
+                    url: value.url?,
                 })
             }
         }
         impl ::std::convert::From<super::Embedder> for Embedder {
             fn from(value: super::Embedder) -> Self {
                 Self {
+                    batch_size: Ok(value.batch_size),
                     dimensions: Ok(value.dimensions),
+                    has_api_key: Ok(value.has_api_key),
+                    max_retries: Ok(value.max_retries),
                     model: Ok(value.model),
                     source: Ok(value.source),
+                    timeout_seconds: Ok(value.timeout_seconds),
+                    url: Ok(value.url),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct EmbedderSettings {
+            api_key: ::std::result::Result<
+                ::std::option::Option<super::EmbedderSettingsApiKey>,
+                ::std::string::String,
+            >,
+            batch_size: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
             dimensions: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU32>,
                 ::std::string::String,
             >,
+            max_retries: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
+            model: ::std::result::Result<
+                ::std::option::Option<super::EmbedderSettingsModel>,
+                ::std::string::String,
+            >,
             source: ::std::result::Result<super::EmbedderSource, ::std::string::String>,
+            timeout_seconds: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<
+                ::std::option::Option<super::EmbedderSettingsUrl>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for EmbedderSettings {
             fn default() -> Self {
                 Self {
+                    api_key: Ok(Default::default()),
+                    batch_size: Ok(Default::default()),
                     dimensions: Ok(Default::default()),
+                    max_retries: Ok(Default::default()),
+                    model: Ok(Default::default()),
                     source: Err("no value supplied for source".to_string()),
+                    timeout_seconds: Ok(Default::default()),
+                    url: Ok(Default::default()),
                 }
             }
         }
         impl EmbedderSettings {
+            pub fn api_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EmbedderSettingsApiKey>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.api_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for api_key: {e}")
+                    });
+                self
+            }
+            pub fn batch_size<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.batch_size = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for batch_size: {e}")
+                    });
+                self
+            }
             pub fn dimensions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7288,6 +7951,32 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for dimensions: {e}")
+                    });
+                self
+            }
+            pub fn max_retries<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_retries = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for max_retries: {e}")
+                    });
+                self
+            }
+            pub fn model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EmbedderSettingsModel>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
                     });
                 self
             }
@@ -7303,6 +7992,36 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn timeout_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timeout_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for timeout_seconds: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EmbedderSettingsUrl>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<EmbedderSettings> for super::EmbedderSettings {
             type Error = super::error::ConversionError;
@@ -7310,16 +8029,28 @@ link-local addresses are refused unless the server allows them.*/
                 value: EmbedderSettings,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    api_key: value.api_key?,
+                    batch_size: value.batch_size?,
                     dimensions: value.dimensions?,
+                    max_retries: value.max_retries?,
+                    model: value.model?,
                     source: value.source?,
+                    timeout_seconds: value.timeout_seconds?,
+                    url: value.url?,
                 })
             }
         }
         impl ::std::convert::From<super::EmbedderSettings> for EmbedderSettings {
             fn from(value: super::EmbedderSettings) -> Self {
                 Self {
+                    api_key: Ok(value.api_key),
+                    batch_size: Ok(value.batch_size),
                     dimensions: Ok(value.dimensions),
+                    max_retries: Ok(value.max_retries),
+                    model: Ok(value.model),
                     source: Ok(value.source),
+                    timeout_seconds: Ok(value.timeout_seconds),
+                    url: Ok(value.url),
                 }
             }
         }
@@ -9349,6 +10080,7 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
                 ::std::string::String,
             >,
+            mode: ::std::result::Result<super::SearchMode, ::std::string::String>,
             prompt_id: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -9360,6 +10092,10 @@ link-local addresses are refused unless the server allows them.*/
             >,
             retry_of: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            semantic_ratio: ::std::result::Result<
+                ::std::option::Option<f64>,
                 ::std::string::String,
             >,
             started_at: ::std::result::Result<
@@ -9387,10 +10123,12 @@ link-local addresses are refused unless the server allows them.*/
                     id: Err("no value supplied for id".to_string()),
                     index_id: Err("no value supplied for index_id".to_string()),
                     instructions: Err("no value supplied for instructions".to_string()),
+                    mode: Err("no value supplied for mode".to_string()),
                     prompt_id: Err("no value supplied for prompt_id".to_string()),
                     query: Err("no value supplied for query".to_string()),
                     result: Ok(Default::default()),
                     retry_of: Ok(Default::default()),
+                    semantic_ratio: Ok(Default::default()),
                     started_at: Ok(Default::default()),
                     status: Err("no value supplied for status".to_string()),
                     top_k: Err("no value supplied for top_k".to_string()),
@@ -9495,6 +10233,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SearchMode>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
+                self
+            }
             pub fn prompt_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9540,6 +10290,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for retry_of: {e}")
+                    });
+                self
+            }
+            pub fn semantic_ratio<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.semantic_ratio = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for semantic_ratio: {e}"
+                        )
                     });
                 self
             }
@@ -9613,10 +10377,12 @@ link-local addresses are refused unless the server allows them.*/
                     id: value.id?,
                     index_id: value.index_id?,
                     instructions: value.instructions?,
+                    mode: value.mode?,
                     prompt_id: value.prompt_id?,
                     query: value.query?,
                     result: value.result?,
                     retry_of: value.retry_of?,
+                    semantic_ratio: value.semantic_ratio?,
                     started_at: value.started_at?,
                     status: value.status?,
                     top_k: value.top_k?,
@@ -9635,10 +10401,12 @@ link-local addresses are refused unless the server allows them.*/
                     id: Ok(value.id),
                     index_id: Ok(value.index_id),
                     instructions: Ok(value.instructions),
+                    mode: Ok(value.mode),
                     prompt_id: Ok(value.prompt_id),
                     query: Ok(value.query),
                     result: Ok(value.result),
                     retry_of: Ok(value.retry_of),
+                    semantic_ratio: Ok(value.semantic_ratio),
                     started_at: Ok(value.started_at),
                     status: Ok(value.status),
                     top_k: Ok(value.top_k),
@@ -9652,8 +10420,16 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
                 ::std::string::String,
             >,
+            mode: ::std::result::Result<
+                ::std::option::Option<super::SearchMode>,
+                ::std::string::String,
+            >,
             prompt_id: ::std::result::Result<
                 ::std::string::String,
+                ::std::string::String,
+            >,
+            semantic_ratio: ::std::result::Result<
+                ::std::option::Option<f64>,
                 ::std::string::String,
             >,
             top_k: ::std::result::Result<
@@ -9672,7 +10448,9 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     index_id: Err("no value supplied for index_id".to_string()),
+                    mode: Ok(Default::default()),
                     prompt_id: Err("no value supplied for prompt_id".to_string()),
+                    semantic_ratio: Ok(Default::default()),
                     top_k: Ok(Default::default()),
                     variables: Ok(Default::default()),
                 }
@@ -9691,6 +10469,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
+                self
+            }
             pub fn prompt_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9700,6 +10490,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt_id: {e}")
+                    });
+                self
+            }
+            pub fn semantic_ratio<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.semantic_ratio = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for semantic_ratio: {e}"
+                        )
                     });
                 self
             }
@@ -9742,7 +10546,9 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     index_id: value.index_id?,
+                    mode: value.mode?,
                     prompt_id: value.prompt_id?,
+                    semantic_ratio: value.semantic_ratio?,
                     top_k: value.top_k?,
                     variables: value.variables?,
                 })
@@ -9752,7 +10558,9 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::RunCreate) -> Self {
                 Self {
                     index_id: Ok(value.index_id),
+                    mode: Ok(value.mode),
                     prompt_id: Ok(value.prompt_id),
+                    semantic_ratio: Ok(value.semantic_ratio),
                     top_k: Ok(value.top_k),
                     variables: Ok(value.variables),
                 }
@@ -10048,6 +10856,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
                 ::std::string::String,
             >,
+            media_matches: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
             metadata: ::std::result::Result<
                 ::std::option::Option<::serde_json::Value>,
                 ::std::string::String,
@@ -10069,6 +10881,7 @@ link-local addresses are refused unless the server allows them.*/
                     index_id: Err("no value supplied for index_id".to_string()),
                     labels: Err("no value supplied for labels".to_string()),
                     media_id: Err("no value supplied for media_id".to_string()),
+                    media_matches: Ok(Default::default()),
                     metadata: Ok(Default::default()),
                     score: Err("no value supplied for score".to_string()),
                     segment_id: Err("no value supplied for segment_id".to_string()),
@@ -10152,6 +10965,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn media_matches<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.media_matches = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for media_matches: {e}")
+                    });
+                self
+            }
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
@@ -10225,6 +11050,7 @@ link-local addresses are refused unless the server allows them.*/
                     index_id: value.index_id?,
                     labels: value.labels?,
                     media_id: value.media_id?,
+                    media_matches: value.media_matches?,
                     metadata: value.metadata?,
                     score: value.score?,
                     segment_id: value.segment_id?,
@@ -10242,6 +11068,7 @@ link-local addresses are refused unless the server allows them.*/
                     index_id: Ok(value.index_id),
                     labels: Ok(value.labels),
                     media_id: Ok(value.media_id),
+                    media_matches: Ok(value.media_matches),
                     metadata: Ok(value.metadata),
                     score: Ok(value.score),
                     segment_id: Ok(value.segment_id),
@@ -10260,12 +11087,14 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            total: ::std::result::Result<super::SearchTotal, ::std::string::String>,
         }
         impl ::std::default::Default for SearchPage {
             fn default() -> Self {
                 Self {
                     hits: Err("no value supplied for hits".to_string()),
                     next_page_token: Ok(Default::default()),
+                    total: Err("no value supplied for total".to_string()),
                 }
             }
         }
@@ -10296,6 +11125,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SearchTotal>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<SearchPage> for super::SearchPage {
             type Error = super::error::ConversionError;
@@ -10305,6 +11146,7 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     hits: value.hits?,
                     next_page_token: value.next_page_token?,
+                    total: value.total?,
                 })
             }
         }
@@ -10313,6 +11155,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     hits: Ok(value.hits),
                     next_page_token: Ok(value.next_page_token),
+                    total: Ok(value.total),
                 }
             }
         }
@@ -10320,6 +11163,10 @@ link-local addresses are refused unless the server allows them.*/
         pub struct SearchRequest {
             filters: ::std::result::Result<
                 ::std::option::Option<super::SearchFilters>,
+                ::std::string::String,
+            >,
+            group_by: ::std::result::Result<
+                ::std::option::Option<super::GroupBy>,
                 ::std::string::String,
             >,
             min_score: ::std::result::Result<
@@ -10348,6 +11195,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     filters: Ok(Default::default()),
+                    group_by: Ok(Default::default()),
                     min_score: Ok(Default::default()),
                     mode: Ok(Default::default()),
                     query: Err("no value supplied for query".to_string()),
@@ -10367,6 +11215,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for filters: {e}")
+                    });
+                self
+            }
+            pub fn group_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::GroupBy>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.group_by = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for group_by: {e}")
                     });
                 self
             }
@@ -10454,6 +11314,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     filters: value.filters?,
+                    group_by: value.group_by?,
                     min_score: value.min_score?,
                     mode: value.mode?,
                     query: value.query?,
@@ -10467,6 +11328,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::SearchRequest) -> Self {
                 Self {
                     filters: Ok(value.filters),
+                    group_by: Ok(value.group_by),
                     min_score: Ok(value.min_score),
                     mode: Ok(value.mode),
                     query: Ok(value.query),
@@ -10482,11 +11344,13 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<super::SearchHit>,
                 ::std::string::String,
             >,
+            total: ::std::result::Result<super::SearchTotal, ::std::string::String>,
         }
         impl ::std::default::Default for SearchResults {
             fn default() -> Self {
                 Self {
                     hits: Err("no value supplied for hits".to_string()),
+                    total: Err("no value supplied for total".to_string()),
                 }
             }
         }
@@ -10503,18 +11367,94 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SearchTotal>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<SearchResults> for super::SearchResults {
             type Error = super::error::ConversionError;
             fn try_from(
                 value: SearchResults,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { hits: value.hits? })
+                Ok(Self {
+                    hits: value.hits?,
+                    total: value.total?,
+                })
             }
         }
         impl ::std::convert::From<super::SearchResults> for SearchResults {
             fn from(value: super::SearchResults) -> Self {
-                Self { hits: Ok(value.hits) }
+                Self {
+                    hits: Ok(value.hits),
+                    total: Ok(value.total),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchTotal {
+            relation: ::std::result::Result<super::TotalRelation, ::std::string::String>,
+            value: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchTotal {
+            fn default() -> Self {
+                Self {
+                    relation: Err("no value supplied for relation".to_string()),
+                    value: Err("no value supplied for value".to_string()),
+                }
+            }
+        }
+        impl SearchTotal {
+            pub fn relation<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TotalRelation>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.relation = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for relation: {e}")
+                    });
+                self
+            }
+            pub fn value<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for value: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchTotal> for super::SearchTotal {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchTotal,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    relation: value.relation?,
+                    value: value.value?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchTotal> for SearchTotal {
+            fn from(value: super::SearchTotal) -> Self {
+                Self {
+                    relation: Ok(value.relation),
+                    value: Ok(value.value),
+                }
             }
         }
         #[derive(Clone, Debug)]
@@ -13917,6 +14857,13 @@ pub mod builder {
                         ),
                     )
                 }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -15646,6 +16593,13 @@ pub mod builder {
                         ),
                     )
                 }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -15827,6 +16781,13 @@ pub mod builder {
                     )
                 }
                 500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -18024,6 +18985,13 @@ pub mod builder {
                         ),
                     )
                 }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 503u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -18134,6 +19102,13 @@ pub mod builder {
                     )
                 }
                 500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

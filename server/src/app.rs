@@ -24,6 +24,7 @@ use crate::{
         backend::Backend, direct::DirectSqlite, point_reads::PointReads,
         segment_store::SegmentStore,
     },
+    embed::Embedders,
     events::Events,
     http::{
         lingering::LingeringAcceptor, request_checks::RequestContract, response_tap::ResponseTap,
@@ -70,6 +71,8 @@ pub struct AppState {
     pub pepper: Vec<u8>,
     /// Seals secrets at rest.
     pub keyring: Arc<Keyring>,
+    /// Turns segments and queries into vectors, by each index's embedder.
+    pub embedders: Arc<Embedders>,
     pub retrieval: Arc<Retrieval>,
     /// The API-key and index reads every authenticated request makes.
     pub reads: Arc<PointReads>,
@@ -208,10 +211,15 @@ impl AppState {
             },
         ));
         spawn_idempotency_sweeper(db.clone());
+        let embedders = Arc::new(Embedders {
+            keyring: keyring.clone(),
+            allow_private_targets: config.allow_private_targets,
+        });
         let retrieval = Arc::new(Retrieval {
             reads: reads.clone(),
             indexer: indexer.clone(),
             tokens: PageTokens::new(&pepper),
+            embedders: embedders.clone(),
         });
         let run_wake = Arc::new(tokio::sync::Notify::new());
         let job_wake = Arc::new(tokio::sync::Notify::new());
@@ -238,6 +246,7 @@ impl AppState {
                 allow_private_targets: config.allow_private_targets,
                 events: events.clone(),
                 keyring: keyring.clone(),
+                embedders: embedders.clone(),
                 lease,
             })
             .spawn();
@@ -264,6 +273,7 @@ impl AppState {
             shutdown,
             pepper,
             keyring,
+            embedders,
             retrieval,
             reads,
             segments,
@@ -287,6 +297,7 @@ impl AppState {
                 reads: self.reads.clone(),
                 segments: self.segments.clone(),
                 indexer: self.indexer.clone(),
+                embedders: self.embedders.clone(),
             }),
             retrieval: self.retrieval.clone(),
             prompts: Arc::new(Prompts {
@@ -294,6 +305,7 @@ impl AppState {
             }),
             runs: Arc::new(Runs {
                 db: self.db.clone(),
+                embedders: self.embedders.clone(),
                 wake: self.run_wake.clone(),
                 events: self.events.clone(),
             }),

@@ -7,6 +7,7 @@ pub mod balancer;
 pub mod child;
 pub mod common_calls;
 pub mod contract;
+pub mod embeddings_server;
 pub mod private_postgres;
 
 use std::{

@@ -2,6 +2,8 @@
 
 use poem_openapi::{Enum, Object};
 
+use super::search::SearchMode;
+
 /// Who said a chat message.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
@@ -33,6 +35,12 @@ pub struct ChatRequest {
     /// How many pieces of evidence to retrieve (1–20, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "20")))]
     pub top_k: Option<u32>,
+    /// How evidence is retrieved: `lexical` (the default), `semantic` or `hybrid` (these
+    /// need every index to have a built-in embedder).
+    pub mode: Option<SearchMode>,
+    /// In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default 0.8).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub semantic_ratio: Option<f64>,
 }
 
 /// How an answer was produced.

@@ -18,6 +18,10 @@ pub enum EmbedderSource {
     BuiltIn,
     /// Each segment carries its own `vector`, and a search by meaning carries the query's.
     UserProvided,
+    /// An OpenAI-compatible embeddings endpoint you run or subscribe to (`url`, `model`,
+    /// `dimensions`, and an `api_key` if it needs one), called for every ingested segment
+    /// and every query by meaning.
+    Rest,
     /// No vectors: the index is searched by words only.
     None,
 }
@@ -27,9 +31,32 @@ pub enum EmbedderSource {
 #[oai(skip_serializing_if_is_none)]
 pub struct EmbedderSettings {
     pub source: EmbedderSource,
-    /// The vectors' dimensions, for `user_provided` only (1–4096).
+    /// The vectors' dimensions, for `user_provided` and `rest` (required there; 1–4096).
     #[oai(validator(minimum(value = "1"), maximum(value = "4096")))]
     pub dimensions: Option<u32>,
+    /// `rest`: the `http` or `https` endpoint, such as
+    /// `https://models.example.com/v1/embeddings`. It is sent `POST {"model", "input":
+    /// [texts]}` and answers `{"data": [{"embedding": [...]}]}`.
+    /// Private and loopback addresses are refused unless the server allows them
+    /// (`VIDEOVECTOR_ALLOW_PRIVATE_TARGETS`).
+    #[oai(validator(min_length = 8, max_length = 2000))]
+    pub url: Option<String>,
+    /// `rest`: the model name sent with every call.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub model: Option<String>,
+    /// `rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    pub api_key: Option<String>,
+    /// `rest`: texts per call (1–2048, default 64).
+    #[oai(validator(minimum(value = "1"), maximum(value = "2048")))]
+    pub batch_size: Option<u32>,
+    /// `rest`: how long one call may take, in seconds (1–300, default 30).
+    #[oai(validator(minimum(value = "1"), maximum(value = "300")))]
+    pub timeout_seconds: Option<u32>,
+    /// `rest`: how many times a call that failed in a way that may pass (no answer, 429,
+    /// 5xx) is tried again, with exponential backoff and jitter (0–10, default 3).
+    #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
+    pub max_retries: Option<u32>,
 }
 
 /// An index's embedder.
@@ -37,10 +64,20 @@ pub struct EmbedderSettings {
 #[oai(skip_serializing_if_is_none)]
 pub struct Embedder {
     pub source: EmbedderSource,
-    /// The built-in model's name.
+    /// The model's name (built-in and `rest`).
     pub model: Option<String>,
     /// Dimensions of every vector in the index.
     pub dimensions: u32,
+    /// `rest`: the endpoint.
+    pub url: Option<String>,
+    /// `rest`: texts per call.
+    pub batch_size: Option<u32>,
+    /// `rest`: how long one call may take, in seconds.
+    pub timeout_seconds: Option<u32>,
+    /// `rest`: retries of a call that failed in a way that may pass.
+    pub max_retries: Option<u32>,
+    /// `rest`: whether an API key is set (it is never returned).
+    pub has_api_key: Option<bool>,
 }
 
 /// A new index.

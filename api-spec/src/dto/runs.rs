@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
-use super::chat::{AnswerMode, Citation};
+use super::{
+    chat::{AnswerMode, Citation},
+    search::SearchMode,
+};
 
 /// Execute a prompt against an index.
 #[derive(Object, Debug, Clone)]
@@ -20,6 +23,12 @@ pub struct RunCreate {
     /// How much evidence to retrieve (1–20, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "20")))]
     pub top_k: Option<u32>,
+    /// How evidence is retrieved: `lexical` (the default), `semantic` or `hybrid` (these
+    /// need the index to have a built-in embedder).
+    pub mode: Option<SearchMode>,
+    /// In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default 0.8).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub semantic_ratio: Option<f64>,
 }
 
 /// Where a run stands.
@@ -61,6 +70,10 @@ pub struct Run {
     pub query: String,
     pub instructions: String,
     pub top_k: u32,
+    /// How evidence is retrieved.
+    pub mode: SearchMode,
+    /// The weight of meaning against words, for a hybrid retrieval.
+    pub semantic_ratio: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

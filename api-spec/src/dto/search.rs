@@ -1,10 +1,12 @@
 //! Bodies of index search.
 
 use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
 
-/// How a search ranks.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a search ranks. (Also kept in page tokens and with runs, through serde.)
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SearchMode {
     /// By words: terms OR-ed, ranked by BM25.
     #[default]
@@ -22,6 +24,34 @@ pub enum SearchMode {
 pub enum SearchSide {
     Lexical,
     Semantic,
+}
+
+/// How hits are grouped.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// One hit per media: its best segment, with `media_matches`, the number of that
+    /// media's segments among the search's best 1,000 matches.
+    Media,
+}
+
+/// Whether a total is exact.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum TotalRelation {
+    /// Exactly `value` segments matched.
+    Eq,
+    /// At least `value` matched: counting stops at 10,000, and a `min_score` search counts
+    /// only the candidates it scored.
+    Gte,
+}
+
+/// How many segments matched the search (not only those returned).
+#[derive(Object, Debug, Clone, Copy, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SearchTotal {
+    pub value: u64,
+    pub relation: TotalRelation,
 }
 
 /// A ranked search over one index.
@@ -50,6 +80,8 @@ pub struct SearchRequest {
     /// there for semantic and hybrid searches): as many finite numbers as its dimensions.
     #[oai(validator(max_items = 4096))]
     pub vector: Option<Vec<f32>>,
+    /// `media`: one hit per media (its best segment), `top_k` media at most.
+    pub group_by: Option<GroupBy>,
 }
 
 /// Filters every hit must pass.
@@ -96,6 +128,9 @@ pub struct SearchHit {
     pub highlights: Vec<Highlight>,
     /// The sides of the search that found it (among each side's best).
     pub found_by: Vec<SearchSide>,
+    /// With `group_by: media`: how many of this media's segments are among the search's
+    /// best 1,000 matches (this hit is the best of them).
+    pub media_matches: Option<u32>,
 }
 
 /// Hits, best first.
@@ -103,13 +138,17 @@ pub struct SearchHit {
 #[oai(skip_serializing_if_is_none)]
 pub struct SearchResults {
     pub hits: Vec<SearchHit>,
+    /// How many segments matched: for a lexical search, those holding a query term; for a
+    /// semantic or hybrid one, every segment with a vector (or a query term); with
+    /// `min_score`, those scoring at least that. Always under the filters.
+    pub total: SearchTotal,
 }
 
 /// A ranked search across several indexes, paginated.
 #[derive(Object, Debug, Clone)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CrossSearchRequest {
-    /// Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+    /// Natural-language query.
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub query: String,
     /// The indexes to search (1–20 ids, each at most 64 characters).
@@ -120,6 +159,22 @@ pub struct CrossSearchRequest {
     pub page_size: Option<u32>,
     /// Narrow the hits.
     pub filters: Option<SearchFilters>,
+    /// `lexical` (the default), `semantic` or `hybrid`; semantic and hybrid need every
+    /// index to have an embedder. Lexical scores (BM25) compare poorly across indexes;
+    /// cosine and hybrid scores compare well.
+    pub mode: Option<SearchMode>,
+    /// Leave out hits scoring below this, on the mode's scale.
+    #[oai(validator(minimum(value = "-1000000"), maximum(value = "1000000")))]
+    pub min_score: Option<f64>,
+    /// In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub semantic_ratio: Option<f64>,
+    /// The query's own vector, for indexes whose embedder is `user_provided` (then every
+    /// index searched by meaning must be one, of these dimensions).
+    #[oai(validator(max_items = 4096))]
+    pub vector: Option<Vec<f32>>,
+    /// `media`: one hit per media of each index (its best segment).
+    pub group_by: Option<GroupBy>,
 }
 
 /// One page of a cross-index search.
@@ -131,4 +186,6 @@ pub struct SearchPage {
     /// Pass to `GET /search/{page_token}` for the next page; absent on the last page.
     /// Opaque, bound to your organisation, and valid for 15 minutes.
     pub next_page_token: Option<String>,
+    /// How many segments matched, in all the indexes (see `SearchResults.total`).
+    pub total: SearchTotal,
 }

@@ -10,7 +10,7 @@ use poem_openapi::{
 use super::ApiTag;
 use crate::{
     dto::indexes::*,
-    problem::{DeleteErrors, ListErrors, Problems, ViewErrors, WriteErrors},
+    problem::{DeleteErrors, IngestErrors, ListErrors, Problems, ViewErrors, WriteErrors},
     responses::{Created, NoContent, Ok200},
     scopes::Scope,
     security::ApiKeyOrBearer,
@@ -141,7 +141,7 @@ impl IndexesApi {
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<SegmentBatch>,
-    ) -> Result<Created<SegmentBatchResult>, Problems<WriteErrors>> {
+    ) -> Result<Created<SegmentBatchResult>, Problems<IngestErrors>> {
         Ok(Created(
             services
                 .indexes

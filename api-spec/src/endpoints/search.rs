@@ -6,7 +6,7 @@ use poem_openapi::{param::Path, payload::Json, OpenApi};
 use super::ApiTag;
 use crate::{
     dto::search::*,
-    problem::{Problems, QueryErrors, ViewErrors},
+    problem::{Problems, QueryErrors, SearchPageErrors},
     responses::Ok200,
     scopes::Scope,
     security::ApiKeyOrBearer,
@@ -74,7 +74,7 @@ impl CrossSearchApi {
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
         page_token: Path<String>,
-    ) -> Result<Ok200<SearchPage>, Problems<ViewErrors>> {
+    ) -> Result<Ok200<SearchPage>, Problems<SearchPageErrors>> {
         Ok(Ok200(
             services
                 .retrieval

@@ -111,6 +111,9 @@ pub mod index {
         pub updated_at: DateTimeUtc,
         /// None: searched by words only.
         pub embedder: Option<JsonText<StoredEmbedder>>,
+        /// The embedder's API key, sealed (`secrets_at_rest`, place
+        /// `places::embedder_api_key`).
+        pub embedder_secret: Option<String>,
     }
     no_relations!();
 
@@ -256,7 +259,10 @@ pub mod run {
 
     use videovector_api_spec::dto::runs::RunResult;
 
-    use crate::db::columns::{ApiJson, JsonText};
+    use crate::db::{
+        columns::{ApiJson, JsonText},
+        records::RunRetrieval,
+    };
 
     /// A run, and its place in the run queue (`status = 'queued'`).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -276,6 +282,8 @@ pub mod run {
         pub query: String,
         pub instructions: String,
         pub top_k: i32,
+        /// How it retrieves; none: lexically (a run from before runs had a mode).
+        pub retrieval: Option<JsonText<RunRetrieval>>,
         /// The result, as returned.
         pub result: Option<ApiJson<RunResult>>,
         pub error: Option<String>,

@@ -36,7 +36,7 @@ const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, 
      rotated_at FROM api_keys WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
 
 const INDEX_IN_ORG: &str = "SELECT uid, org_id, id, name, description, segment_count, created_at, \
-     updated_at, embedder FROM indexes WHERE org_id = ?1 AND id = ?2";
+     updated_at, embedder, embedder_secret FROM indexes WHERE org_id = ?1 AND id = ?2";
 
 pub struct PointReads {
     source: Source,
@@ -211,5 +211,6 @@ fn index_from_row(row: &Row<'_>) -> rusqlite::Result<index::Model> {
         created_at: timestamp(row, 6)?,
         updated_at: timestamp(row, 7)?,
         embedder: row.get(8)?,
+        embedder_secret: row.get(9)?,
     })
 }

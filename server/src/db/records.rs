@@ -1,8 +1,9 @@
 //! The records stored inside JSON columns: a connector's and a job's files, a delivery's
-//! attempts, an index's embedder.
+//! attempts, an index's embedder, a run's retrieval.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use videovector_api_spec::dto::search::SearchMode;
 
 /// A file as connectors and jobs store it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,13 +33,24 @@ pub enum StoredEmbedder {
     BuiltIn { model: String, dimensions: u32 },
     /// Vectors the client sends with each segment and each query.
     UserProvided { dimensions: u32 },
+    /// An OpenAI-compatible embeddings endpoint (`embed::rest`); its API key, if any, is
+    /// sealed in `indexes.embedder_secret`.
+    Rest {
+        url: String,
+        model: String,
+        dimensions: u32,
+        batch_size: u32,
+        timeout_seconds: u32,
+        max_retries: u32,
+    },
 }
 
 impl StoredEmbedder {
     pub fn dimensions(&self) -> usize {
         match self {
             StoredEmbedder::BuiltIn { dimensions, .. }
-            | StoredEmbedder::UserProvided { dimensions } => *dimensions as usize,
+            | StoredEmbedder::UserProvided { dimensions }
+            | StoredEmbedder::Rest { dimensions, .. } => *dimensions as usize,
         }
     }
 }
@@ -49,4 +61,13 @@ pub struct StoredAttempt {
     pub at: DateTime<Utc>,
     pub status_code: Option<u16>,
     pub error: Option<String>,
+}
+
+/// How a run retrieves its evidence (`runs.retrieval`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRetrieval {
+    pub mode: SearchMode,
+    /// The weight of meaning, for a hybrid retrieval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic_ratio: Option<f64>,
 }

@@ -38,6 +38,7 @@ pub async fn insert_run(
         query: Set("q".into()),
         instructions: Set(String::new()),
         top_k: Set(5),
+        retrieval: Set(None),
         result: Set(None),
         error: Set(None),
         created_at: Set(chrono::Utc::now()),

@@ -74,7 +74,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         segment_id: builder.add_text_field("segment_id", STRING | STORED),
         text: builder.add_text_field("text", text_options),
-        media_id: builder.add_text_field("media_id", STRING | STORED),
+        media_id: builder.add_text_field("media_id", STRING | STORED | FAST),
         labels: builder.add_text_field("labels", STRING | STORED),
         start: builder.add_f64_field("start", INDEXED | STORED | FAST),
         end: builder.add_f64_field("end", INDEXED | STORED | FAST),
@@ -469,7 +469,7 @@ mod tests {
             top_k: 100,
             ..Default::default()
         };
-        assert_eq!(engine.search("ixu_a", &query).unwrap().len(), 30);
+        assert_eq!(engine.search("ixu_a", &query).unwrap().hits.len(), 30);
         // The merge kept the commit's payload: a reopened index knows its last change.
         drop(engine);
         let reopened = SearchEngine::new(dir.path().to_path_buf()).unwrap();

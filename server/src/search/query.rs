@@ -18,27 +18,22 @@ use std::{
 
 use tantivy::{
     collector::TopDocs,
-    query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery},
+    query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery},
     schema::{IndexRecordOption, Value},
-    DocAddress, Searcher, TantivyDocument, Term,
+    DocAddress, DocSet, Searcher, TantivyDocument, Term, TERMINATED,
 };
 
 use serde::{Deserialize, Serialize};
-use videovector_api_spec::{dto::search::SearchFilters, problem::FieldError, ApiError};
+use videovector_api_spec::{
+    dto::search::{SearchFilters, SearchMode},
+    problem::FieldError,
+    ApiError,
+};
 
 use super::{
     engine::{Fields, SearchEngine, SegmentDoc},
     vectors,
 };
-
-/// How a search ranks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Mode {
-    #[default]
-    Lexical,
-    Semantic,
-    Hybrid,
-}
 
 /// What to look for.
 #[derive(Debug, Clone, Default)]
@@ -46,17 +41,50 @@ pub struct SearchQuery {
     pub text: String,
     pub top_k: usize,
     pub filter: SegmentFilter,
-    pub mode: Mode,
+    pub mode: SearchMode,
     /// The query's vector (semantic and hybrid searches).
     pub vector: Option<Vec<f32>>,
     /// The weight of meaning in a hybrid score, 0 to 1.
     pub semantic_ratio: f32,
     /// Hits scoring below this are left out.
     pub min_score: Option<f32>,
+    /// One hit per media: the best of its segments among the best [`GROUP_POOL`].
+    pub group_by_media: bool,
 }
 
 /// Candidates each side contributes to a hybrid search, at least.
 const HYBRID_CANDIDATES: usize = 50;
+/// Candidates a grouped search ranks and groups: a media's count of matching segments is
+/// counted among these.
+pub const GROUP_POOL: usize = 1000;
+/// Matches are counted exactly up to this many; past it the total is a lower bound (a
+/// count of every match of a common word would cost more than the search).
+const COUNT_EXACTLY_UP_TO: u64 = 10_000;
+
+/// How many segments a search matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Total {
+    pub value: u64,
+    /// Exactly `value`; otherwise at least.
+    pub exact: bool,
+}
+
+impl Total {
+    /// The total of two searches of different segments.
+    pub fn plus(self, other: Total) -> Total {
+        Total {
+            value: self.value + other.value,
+            exact: self.exact && other.exact,
+        }
+    }
+}
+
+/// A search's hits, best first, and how many segments it matched.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    pub total: Total,
+}
 
 /// Which segments a search may return: the one shape of a search's filters, from the
 /// request's `filters` to the tantivy clauses (and what a page token remembers of them).
@@ -115,30 +143,34 @@ pub struct Hit {
     pub lexical: bool,
     /// Whether its meaning found it (among the semantic side's best).
     pub semantic: bool,
+    /// In a search grouped by media: its media's segments among the matches.
+    pub media_matches: Option<u32>,
 }
 
 impl SearchEngine {
-    /// [`Self::search`] of each of `uids`, on the blocking pool: scoring and reading stored
-    /// documents is CPU and disk work that would otherwise hold an async worker thread, and
-    /// with it every request waiting on that thread. At most two searches per core run at
-    /// once; the others wait their turn without holding a thread.
+    /// [`Self::search`] of each index uid with its query, on the blocking pool: scoring and
+    /// reading stored documents is CPU and disk work that would otherwise hold an async
+    /// worker thread, and with it every request waiting on that thread. At most two
+    /// searches per core run at once; the others wait their turn without holding a thread.
     pub async fn search_off_thread(
         self: &Arc<Self>,
-        uids: Vec<String>,
-        q: SearchQuery,
-    ) -> tantivy::Result<Vec<Vec<Hit>>> {
+        searches: Vec<(String, SearchQuery)>,
+    ) -> tantivy::Result<Vec<Found>> {
         let _slot = self.search_slots.acquire().await.map_err(|e| {
             tantivy::TantivyError::InternalError(format!("the search slots closed: {e}"))
         })?;
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || uids.iter().map(|uid| engine.search(uid, &q)).collect())
-            .await
-            .map_err(|e| {
-                tantivy::TantivyError::InternalError(format!("a search task ended: {e}"))
-            })?
+        tokio::task::spawn_blocking(move || {
+            searches
+                .iter()
+                .map(|(uid, q)| engine.search(uid, q))
+                .collect()
+        })
+        .await
+        .map_err(|e| tantivy::TantivyError::InternalError(format!("a search task ended: {e}")))?
     }
 
-    pub fn search(&self, uid: &str, q: &SearchQuery) -> tantivy::Result<Vec<Hit>> {
+    pub fn search(&self, uid: &str, q: &SearchQuery) -> tantivy::Result<Found> {
         let handle = self.handle(uid)?;
         let fields = handle.fields;
         let mut analyzer = handle.index.tokenizer_for_field(fields.text)?;
@@ -150,41 +182,85 @@ impl SearchEngine {
             }
         }
         if q.top_k == 0 {
-            return Ok(Vec::new());
+            return Ok(Found::default());
         }
         let searcher = handle.reader.searcher();
         let filter = filter_query(&fields, q);
-        let candidates = match q.mode {
-            Mode::Lexical => q.top_k,
+        let candidates = match (q.mode, q.group_by_media) {
+            (_, true) => q.top_k.max(GROUP_POOL),
+            (SearchMode::Lexical, false) => q.top_k,
             _ => q.top_k.max(HYBRID_CANDIDATES),
         };
-        let lexical = match q.mode {
-            Mode::Semantic => Vec::new(),
-            _ => lexical_top(&searcher, &fields, &terms, filter.as_deref(), candidates)?,
+        let words = match q.mode {
+            SearchMode::Semantic => None,
+            _ => lexical_query(&fields, &terms, filter.as_deref()),
+        };
+        let lexical = match &words {
+            Some(words) => searcher.search(words, &TopDocs::with_limit(candidates))?,
+            None => Vec::new(),
         };
         let semantic = match (&q.vector, q.mode) {
-            (Some(vector), Mode::Semantic | Mode::Hybrid) => vectors::nearest(
+            (Some(vector), SearchMode::Semantic | SearchMode::Hybrid) => vectors::nearest(
                 &searcher,
                 &handle.vectors,
                 &fields,
                 vector,
                 filter.as_deref(),
                 candidates,
+                q.min_score.filter(|_| q.mode == SearchMode::Semantic),
             )?,
-            _ => Vec::new(),
+            _ => vectors::Nearest::default(),
         };
+        let lexical_full = lexical.len() == candidates;
+        let semantic_full = semantic.best.len() == candidates;
         let ranked = match q.mode {
-            Mode::Lexical => mark(lexical, true, false),
-            Mode::Semantic => mark(semantic, false, true),
-            Mode::Hybrid => {
+            SearchMode::Lexical => mark(lexical, true, false),
+            SearchMode::Semantic => mark(semantic.best.clone(), false, true),
+            SearchMode::Hybrid => {
                 let whole = whole_match_score(&searcher, &fields, &terms)?;
-                fuse(lexical, semantic, whole, q.semantic_ratio)
+                fuse(lexical, semantic.best.clone(), whole, q.semantic_ratio)
             }
         };
-        let mut hits = Vec::with_capacity(q.top_k);
         let good_enough = |score: &f32| q.min_score.is_none_or(|min| *score >= min);
-        let ranked = ranked.into_iter().filter(|r| good_enough(&r.0));
-        for (score, address, lexical, semantic) in ranked.take(q.top_k) {
+        let ranked: Vec<Ranked> = ranked.into_iter().filter(|r| good_enough(&r.0)).collect();
+        let total = match (q.mode, q.min_score) {
+            (SearchMode::Lexical, None) => count(&searcher, words.as_deref())?,
+            // Ranked in order: the list ends below the threshold, or was cut short of it.
+            (SearchMode::Lexical, Some(_)) => Total {
+                value: ranked.len() as u64,
+                exact: !lexical_full || ranked.len() < candidates,
+            },
+            (SearchMode::Semantic, _) => Total {
+                value: semantic.matched,
+                exact: true,
+            },
+            (SearchMode::Hybrid, None) => {
+                let words = count(&searcher, words.as_deref())?;
+                Total {
+                    value: words.value.max(semantic.matched),
+                    // Every segment the filters admit has a vector, so every match of the
+                    // words is one of them; or one side matched nothing.
+                    exact: semantic.matched == semantic.admitted
+                        || words.value == 0
+                        || (semantic.matched == 0 && words.exact),
+                }
+            }
+            (SearchMode::Hybrid, Some(_)) => Total {
+                value: ranked.len() as u64,
+                exact: !lexical_full && !semantic_full,
+            },
+        };
+        let chosen: Vec<(Ranked, Option<u32>)> = if q.group_by_media {
+            group_by_media(&searcher, ranked, q.top_k)?
+        } else {
+            ranked
+                .into_iter()
+                .take(q.top_k)
+                .map(|r| (r, None))
+                .collect()
+        };
+        let mut hits = Vec::with_capacity(chosen.len());
+        for ((score, address, lexical, semantic), media_matches) in chosen {
             let stored: TantivyDocument = searcher.doc(address)?;
             let doc = from_document(&fields, &stored);
             let highlights = highlight(&mut analyzer, &doc.text, &terms);
@@ -194,10 +270,78 @@ impl SearchEngine {
                 highlights,
                 lexical,
                 semantic,
+                media_matches,
             });
         }
-        Ok(hits)
+        Ok(Found { hits, total })
     }
+}
+
+/// The first `groups` media of `ranked` (best first), each with its best entry and its
+/// number of entries. Media are told apart by the `media_id` fast field.
+fn group_by_media(
+    searcher: &Searcher,
+    ranked: Vec<Ranked>,
+    groups: usize,
+) -> tantivy::Result<Vec<(Ranked, Option<u32>)>> {
+    let readers = searcher.segment_readers();
+    let mut columns = Vec::with_capacity(readers.len());
+    for reader in readers {
+        columns.push(reader.fast_fields().str("media_id")?);
+    }
+    let mut media = String::new();
+    let mut slot_of: HashMap<String, usize> = HashMap::new();
+    let mut chosen: Vec<(Ranked, Option<u32>)> = Vec::new();
+    for entry in ranked {
+        let address = entry.1;
+        media.clear();
+        if let Some(column) = &columns[address.segment_ord as usize] {
+            if let Some(ord) = column.term_ords(address.doc_id).next() {
+                column.ord_to_str(ord, &mut media)?;
+            }
+        }
+        match slot_of.get(&media) {
+            Some(&slot) => {
+                let count = chosen[slot].1.get_or_insert(0);
+                *count += 1;
+            }
+            None => {
+                slot_of.insert(media.clone(), chosen.len());
+                chosen.push((entry, Some(1)));
+            }
+        }
+    }
+    chosen.truncate(groups);
+    Ok(chosen)
+}
+
+/// How many documents `query` matches, exactly up to [`COUNT_EXACTLY_UP_TO`].
+fn count(searcher: &Searcher, query: Option<&dyn Query>) -> tantivy::Result<Total> {
+    let Some(query) = query else {
+        return Ok(Total {
+            value: 0,
+            exact: true,
+        });
+    };
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut value = 0u64;
+    for reader in searcher.segment_readers() {
+        let mut docs = weight.scorer(reader, 1.0)?;
+        let mut doc = docs.doc();
+        while doc != TERMINATED {
+            if !reader.is_deleted(doc) {
+                value += 1;
+                if value >= COUNT_EXACTLY_UP_TO {
+                    return Ok(Total {
+                        value,
+                        exact: false,
+                    });
+                }
+            }
+            doc = docs.advance();
+        }
+    }
+    Ok(Total { value, exact: true })
 }
 
 /// A ranked address, and which sides found it.
@@ -262,16 +406,14 @@ fn fuse(
     ranked
 }
 
-/// The best `limit` documents by BM25 for `terms` (OR-ed) that `filter` admits.
-fn lexical_top(
-    searcher: &Searcher,
+/// `terms` OR-ed (ranked by BM25) under `filter`; `None` without terms.
+fn lexical_query(
     fields: &Fields,
     terms: &BTreeSet<String>,
     filter: Option<&dyn Query>,
-    limit: usize,
-) -> tantivy::Result<Vec<(f32, DocAddress)>> {
+) -> Option<Box<dyn Query>> {
     if terms.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
     let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(
         terms
@@ -285,14 +427,13 @@ fn lexical_top(
             })
             .collect(),
     ));
-    let query: Box<dyn Query> = match filter {
+    Some(match filter {
         None => text_query,
         Some(filter) => Box::new(BooleanQuery::new(vec![
             (Occur::Must, text_query),
             (Occur::Must, filter.box_clone()),
         ])),
-    };
-    searcher.search(&query, &TopDocs::with_limit(limit))
+    })
 }
 
 /// The filters as one query (all required); `None` when there are none.
@@ -463,7 +604,7 @@ mod tests {
         let semantic = SearchQuery {
             text: "outer space".into(),
             top_k: 10,
-            mode: Mode::Semantic,
+            mode: SearchMode::Semantic,
             vector: Some(vec![1.0, 0.0, 0.0]),
             ..Default::default()
         };
@@ -472,10 +613,10 @@ mod tests {
         };
         // A segment without a vector is never a semantic hit.
         assert_eq!(
-            ids(engine.search("u1", &semantic).unwrap()),
+            ids(engine.search("u1", &semantic).unwrap().hits),
             ["space", "orbit", "rain"]
         );
-        let hits = engine.search("u1", &semantic).unwrap();
+        let hits = engine.search("u1", &semantic).unwrap().hits;
         assert!(hits[0].semantic && !hits[0].lexical);
         assert!(
             (hits[0].score - 1.0 / 1.01f32.sqrt()).abs() < 0.02,
@@ -489,31 +630,31 @@ mod tests {
             },
             ..semantic.clone()
         };
-        assert_eq!(ids(engine.search("u1", &only_m2).unwrap()), ["orbit"]);
+        assert_eq!(ids(engine.search("u1", &only_m2).unwrap().hits), ["orbit"]);
 
         engine.merge_settled().unwrap();
         assert_eq!(
-            ids(engine.search("u1", &semantic).unwrap()),
+            ids(engine.search("u1", &semantic).unwrap().hits),
             ["space", "orbit", "rain"]
         );
 
         let hybrid = SearchQuery {
             text: "orbit".into(),
-            mode: Mode::Hybrid,
+            mode: SearchMode::Hybrid,
             semantic_ratio: 0.5,
             ..semantic.clone()
         };
-        let hits = engine.search("u1", &hybrid).unwrap();
+        let hits = engine.search("u1", &hybrid).unwrap().hits;
         let words = hits.iter().find(|h| h.doc.segment_id == "words").unwrap();
         assert!(words.lexical && !words.semantic);
         let space = hits.iter().find(|h| h.doc.segment_id == "space").unwrap();
         assert!(space.semantic && !space.lexical);
         // Lexical mode ignores the vector.
         let lexical = SearchQuery {
-            mode: Mode::Lexical,
+            mode: SearchMode::Lexical,
             ..hybrid.clone()
         };
-        assert_eq!(ids(engine.search("u1", &lexical).unwrap()), ["words"]);
+        assert_eq!(ids(engine.search("u1", &lexical).unwrap().hits), ["words"]);
     }
 
     #[test]
@@ -548,7 +689,7 @@ mod tests {
             top_k: 10,
             ..Default::default()
         };
-        let hits = engine.search("u1", &q).unwrap();
+        let hits = engine.search("u1", &q).unwrap().hits;
         let ids: Vec<&str> = hits.iter().map(|h| h.doc.segment_id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
         assert!(hits[0].score > hits[1].score);
@@ -569,7 +710,8 @@ mod tests {
                     ..q.clone()
                 },
             )
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(filtered.len(), 1);
         assert_eq!(filtered[0].doc.segment_id, "c");
         let ranged = engine
@@ -583,11 +725,12 @@ mod tests {
                     ..q.clone()
                 },
             )
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(ranged.len(), 1);
 
         engine.apply("u1", &[], &["a".to_string()]).unwrap();
-        assert_eq!(engine.search("u1", &q).unwrap().len(), 1);
+        assert_eq!(engine.search("u1", &q).unwrap().hits.len(), 1);
         assert!(engine
             .search(
                 "u1",
@@ -598,6 +741,7 @@ mod tests {
                 }
             )
             .unwrap()
+            .hits
             .is_empty());
     }
 }

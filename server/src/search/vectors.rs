@@ -120,8 +120,19 @@ impl VectorCache {
     }
 }
 
+/// What a scan for the nearest vectors found.
+#[derive(Debug, Default)]
+pub struct Nearest {
+    /// The nearest documents, best first, with their cosine similarity.
+    pub best: Vec<(f32, DocAddress)>,
+    /// Documents with a vector (scoring at least the threshold, when there is one).
+    pub matched: u64,
+    /// Documents the filter admits, with a vector or not.
+    pub admitted: u64,
+}
+
 /// The `limit` documents nearest the unit `query` among those `filter` admits (all when
-/// `None`), best first, with their cosine similarity.
+/// `None`), counting those that score at least `threshold`.
 pub(crate) fn nearest(
     searcher: &Searcher,
     cache: &VectorCache,
@@ -129,15 +140,26 @@ pub(crate) fn nearest(
     query: &[f32],
     filter: Option<&dyn Query>,
     limit: usize,
-) -> tantivy::Result<Vec<(f32, DocAddress)>> {
+    threshold: Option<f32>,
+) -> tantivy::Result<Nearest> {
     cache.retain(searcher);
     let weight = match filter {
         Some(filter) => Some(filter.weight(EnableScoring::disabled_from_searcher(searcher))?),
         None => None,
     };
+    if limit == 0 {
+        return Ok(Nearest::default());
+    }
+    let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
     // A min-heap of the best so far: (score, address), the worst on top.
     let mut best: BinaryHeap<Reverse<(Ordered, DocAddress)>> = BinaryHeap::new();
-    let mut offer = |score: f32, address: DocAddress| {
+    let (mut matched, mut admitted) = (0u64, 0u64);
+    let mut offer = |score: Option<f32>, address: DocAddress| {
+        admitted += 1;
+        let Some(score) = score.filter(|s| *s >= threshold) else {
+            return;
+        };
+        matched += 1;
         if best.len() < limit {
             best.push(Reverse((Ordered(score), address)));
         } else if best.peek().is_some_and(|w| w.0 .0 .0 < score) {
@@ -145,9 +167,6 @@ pub(crate) fn nearest(
             best.push(Reverse((Ordered(score), address)));
         }
     };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
         let vectors = cache.get(reader, fields, query.len())?;
         let address = |doc| DocAddress::new(ordinal as u32, doc);
@@ -157,9 +176,7 @@ pub(crate) fn nearest(
                 let mut doc = docs.doc();
                 while doc != TERMINATED {
                     if !reader.is_deleted(doc) {
-                        if let Some(score) = vectors.score(doc, query) {
-                            offer(score, address(doc));
-                        }
+                        offer(vectors.score(doc, query), address(doc));
                     }
                     doc = docs.advance();
                 }
@@ -167,20 +184,22 @@ pub(crate) fn nearest(
             None => {
                 for doc in 0..reader.max_doc() {
                     if !reader.is_deleted(doc) {
-                        if let Some(score) = vectors.score(doc, query) {
-                            offer(score, address(doc));
-                        }
+                        offer(vectors.score(doc, query), address(doc));
                     }
                 }
             }
         }
     }
-    let mut out: Vec<(f32, DocAddress)> = best
+    let mut best: Vec<(f32, DocAddress)> = best
         .into_iter()
         .map(|Reverse((Ordered(score), address))| (score, address))
         .collect();
-    out.sort_by(|a, b| b.0.total_cmp(&a.0));
-    Ok(out)
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(Nearest {
+        best,
+        matched,
+        admitted,
+    })
 }
 
 /// f32 ordered totally (scores are finite).

@@ -195,6 +195,10 @@ pub mod places {
         format!("idempotency_records.body:{scope_key}")
     }
 
+    pub fn embedder_api_key(index_uid: &str) -> String {
+        format!("indexes.embedder_secret:{index_uid}")
+    }
+
     pub fn key_check(key_id: &str) -> String {
         format!("secrets_key_checks.sealed:{key_id}")
     }

@@ -1,5 +1,5 @@
-//! Resealing the stored secrets: connector headers, webhook signing secrets and stored
-//! idempotent responses.
+//! Resealing the stored secrets: connector headers, webhook signing secrets, embedders' API
+//! keys and stored idempotent responses.
 //!
 //! Every start seals what an older version left in clear. `videovector reseal-secrets`
 //! (after a new master key was put first) also rewrites every value sealed under an older
@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::{is_sealed, places, Keyring};
-use crate::db::entities::{connector, idempotency_record, webhook};
+use crate::db::entities::{connector, idempotency_record, index, webhook};
 
 /// Which stored values to rewrite.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -81,6 +81,15 @@ pub async fn reseal_all(
         which,
         (webhook::Column::Id, webhook::Column::Secret),
         places::webhook_secret,
+        &mut report,
+    )
+    .await?;
+    reseal_column::<index::Entity, String>(
+        db,
+        keyring,
+        which,
+        (index::Column::Uid, index::Column::EmbedderSecret),
+        places::embedder_api_key,
         &mut report,
     )
     .await?;

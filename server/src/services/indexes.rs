@@ -18,7 +18,11 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{internal, is_unique_violation, pagination::PageRequest, retrieval::to_search_hit};
+use super::{
+    internal, is_unique_violation,
+    pagination::PageRequest,
+    retrieval::{to_search_hit, to_total},
+};
 use crate::{
     db::{
         columns::JsonText,
@@ -27,12 +31,9 @@ use crate::{
         point_reads::PointReads,
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
     },
-    embed,
+    embed::{self, Embedders},
     ids::new_id,
-    search::{
-        query::{Mode, SegmentFilter},
-        Indexer,
-    },
+    search::{query::SegmentFilter, Indexer},
 };
 
 /// A hybrid search's weight of meaning against words when the request gives none. The
@@ -49,6 +50,7 @@ pub struct Indexes {
     pub reads: Arc<PointReads>,
     pub segments: SegmentStore,
     pub indexer: Arc<Indexer>,
+    pub embedders: Arc<Embedders>,
 }
 
 fn to_dto(model: &index::Model) -> Index {
@@ -57,7 +59,10 @@ fn to_dto(model: &index::Model) -> Index {
         name: model.name.clone(),
         description: model.description.clone(),
         segment_count: model.segment_count.max(0) as u64,
-        embedder: model.embedder.as_ref().map(|e| embed::to_dto(&e.0)),
+        embedder: model
+            .embedder
+            .as_ref()
+            .map(|e| embed::to_dto(&e.0, model.embedder_secret.is_some())),
         created_at: model.created_at,
         updated_at: model.updated_at,
     }
@@ -146,11 +151,16 @@ impl IndexService for Indexes {
         if name.is_empty() {
             return Err(super::blank_name());
         }
-        let embedder = embed::from_settings(request.embedder.as_ref(), "/embedder")?;
+        let uid = new_id("ixu");
+        let settled = self
+            .embedders
+            .settle(request.embedder.as_ref(), "/embedder", &uid)
+            .await?;
         let now = Utc::now();
         let model = index::ActiveModel {
-            embedder: Set(embedder.map(JsonText)),
-            uid: Set(new_id("ixu")),
+            embedder: Set(settled.embedder.map(JsonText)),
+            embedder_secret: Set(settled.sealed_api_key),
+            uid: Set(uid),
             org_id: Set(who.org_id.clone()),
             id: Set(id.clone()),
             name: Set(name),
@@ -270,8 +280,7 @@ impl IndexService for Indexes {
     ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
-        let embedder = idx.embedder.as_ref().map(|e| &e.0);
-        let segments = embed::embed_segments(embedder, batch.segments).await?;
+        let segments = self.embedders.segments(&idx, batch.segments).await?;
         let StoredBatch {
             segment_ids,
             segments,
@@ -306,28 +315,29 @@ impl IndexService for Indexes {
         let mut query = SegmentFilter::from_request(request.filters)?
             .query(&request.query, request.top_k.unwrap_or(10) as usize);
         let mode = request.mode.unwrap_or_default();
-        query.mode = match mode {
-            SearchMode::Lexical => Mode::Lexical,
-            SearchMode::Semantic => Mode::Semantic,
-            SearchMode::Hybrid => Mode::Hybrid,
-        };
+        query.mode = mode;
         query.semantic_ratio = request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO) as f32;
         query.min_score = request.min_score.map(|s| s as f32);
+        query.group_by_media = request.group_by == Some(GroupBy::Media);
         if mode != SearchMode::Lexical || request.vector.is_some() {
-            let embedder = idx.embedder.as_ref().map(|e| &e.0);
-            query.vector =
-                Some(embed::embed_query(embedder, &request.query, request.vector).await?);
+            query.vector = Some(
+                self.embedders
+                    .query(&idx, &request.query, request.vector)
+                    .await?,
+            );
         }
-        let hits = self
+        let found = self
             .indexer
             .engine()
-            .search_off_thread(vec![idx.uid.clone()], query)
+            .search_off_thread(vec![(idx.uid.clone(), query)])
             .await
             .map_err(|e| internal("searching", e))?
-            .into_iter()
-            .flatten();
+            .pop()
+            .unwrap_or_default();
         Ok(SearchResults {
-            hits: hits
+            total: to_total(found.total),
+            hits: found
+                .hits
                 .into_iter()
                 .map(|hit| to_search_hit(&idx.id, hit))
                 .collect(),

@@ -13,12 +13,13 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{internal, page_token::PageTokens};
+use super::{indexes::DEFAULT_SEMANTIC_RATIO, internal, page_token::PageTokens};
 use crate::{
-    db::point_reads::PointReads,
+    db::{entities::index, point_reads::PointReads, vectors},
+    embed::{self, Embedders},
     ids::new_id,
     search::{
-        query::{Hit, SegmentFilter},
+        query::{Hit, SearchQuery, SegmentFilter, Total},
         Indexer,
     },
 };
@@ -52,15 +53,89 @@ pub fn to_search_hit(index_id: &str, hit: Hit) -> SearchHit {
         .into_iter()
         .filter_map(|(found, side)| found.then_some(side))
         .collect(),
+        media_matches: hit.media_matches,
+    }
+}
+
+/// The API form of a search's total.
+pub fn to_total(total: Total) -> SearchTotal {
+    SearchTotal {
+        value: total.value,
+        relation: if total.exact {
+            TotalRelation::Eq
+        } else {
+            TotalRelation::Gte
+        },
+    }
+}
+
+/// What a retrieval looks for in each index it searches (and what a page token remembers
+/// of it, so every page ranks alike).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retrieve {
+    pub query: String,
+    pub filters: SegmentFilter,
+    pub mode: SearchMode,
+    pub semantic_ratio: f64,
+    pub min_score: Option<f64>,
+    /// The caller's own query vector, in the database's compact encoding
+    /// (`db::vectors`): a page token carries it in a quarter of the room, and the first
+    /// page searches with the same rounded values as the next ones.
+    pub vector: Option<Vec<u8>>,
+    pub group_by_media: bool,
+}
+
+impl Retrieve {
+    /// A retrieval of `query` by `mode` (lexical when absent), with no filters.
+    pub fn new(query: &str, mode: Option<SearchMode>, semantic_ratio: Option<f64>) -> Self {
+        Retrieve {
+            query: query.to_string(),
+            filters: SegmentFilter::default(),
+            mode: mode.unwrap_or_default(),
+            semantic_ratio: semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO),
+            min_score: None,
+            vector: None,
+            group_by_media: false,
+        }
+    }
+
+    /// The search of one index: its query vector comes from its own embedder (a 422 names
+    /// the index when it has none, or when the caller's vector does not fit it).
+    async fn for_index(
+        &self,
+        embedders: &Embedders,
+        idx: &index::Model,
+        top_k: usize,
+    ) -> ServiceResult<SearchQuery> {
+        let mut query = self.filters.query(&self.query, top_k);
+        query.mode = self.mode;
+        query.semantic_ratio = self.semantic_ratio as f32;
+        query.min_score = self.min_score.map(|s| s as f32);
+        query.group_by_media = self.group_by_media;
+        if self.mode != SearchMode::Lexical || self.vector.is_some() {
+            let vector = match &self.vector {
+                Some(bytes) => Some(
+                    vectors::from_bytes(bytes)
+                        .map_err(|e| internal("reading a search's query vector", e))?,
+                ),
+                None => None,
+            };
+            query.vector = Some(embedders.query(idx, &self.query, vector).await.map_err(
+                |mut e| {
+                    e.problem.detail = format!("index `{}`: {}", idx.id, e.problem.detail);
+                    e
+                },
+            )?);
+        }
+        Ok(query)
     }
 }
 
 /// What a page token remembers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchState {
-    pub query: String,
+    pub retrieve: Retrieve,
     pub index_ids: Vec<String>,
-    pub filters: SegmentFilter,
     pub offset: usize,
     pub page_size: usize,
 }
@@ -69,24 +144,26 @@ pub struct Retrieval {
     pub reads: Arc<PointReads>,
     pub indexer: Arc<Indexer>,
     pub tokens: PageTokens,
+    pub embedders: Arc<Embedders>,
 }
 
 impl Retrieval {
-    /// Hits `offset..offset + limit` of `query` across `index_ids` (all of the caller's
-    /// organisation, else 404), best first; and whether more follow.
+    /// Hits `offset..offset + limit` of `retrieve` across `index_ids` (all of the caller's
+    /// organisation, else 404), best first; whether more follow; and how many segments
+    /// matched in all.
     pub async fn retrieve(
         &self,
         org_id: &str,
         index_ids: &[String],
-        query: &str,
-        filters: &SegmentFilter,
+        retrieve: &Retrieve,
         offset: usize,
         limit: usize,
-    ) -> ServiceResult<(Vec<SearchHit>, bool)> {
+    ) -> ServiceResult<(Vec<SearchHit>, bool, Total)> {
         let mut wanted: Vec<String> = index_ids.to_vec();
         wanted.sort();
         wanted.dedup();
         let mut found = Vec::with_capacity(wanted.len());
+        let mut searches = Vec::with_capacity(wanted.len());
         for id in &wanted {
             let idx = self
                 .reads
@@ -94,35 +171,49 @@ impl Retrieval {
                 .await
                 .map_err(|e| internal("loading indexes", e))?
                 .ok_or_else(|| ApiError::not_found("index", id))?;
+            searches.push((
+                idx.uid.clone(),
+                retrieve
+                    .for_index(&self.embedders, &idx, offset + limit + 1)
+                    .await?,
+            ));
             found.push(idx);
         }
-        let search = filters.query(query, offset + limit + 1);
         let per_index = self
             .indexer
             .engine()
-            .search_off_thread(found.iter().map(|idx| idx.uid.clone()).collect(), search)
+            .search_off_thread(searches)
             .await
             .map_err(|e| internal("searching", e))?;
         let mut hits = Vec::new();
-        for (idx, found_hits) in found.iter().zip(per_index) {
-            hits.extend(found_hits.into_iter().map(|h| to_search_hit(&idx.id, h)));
+        let mut total = Total {
+            value: 0,
+            exact: true,
+        };
+        for (idx, found) in found.iter().zip(per_index) {
+            total = total.plus(found.total);
+            hits.extend(found.hits.into_iter().map(|h| to_search_hit(&idx.id, h)));
         }
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
+                .then_with(|| a.index_id.cmp(&b.index_id))
                 .then_with(|| a.segment_id.cmp(&b.segment_id))
         });
         let more = hits.len() > offset + limit;
-        Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
+        Ok((
+            hits.into_iter().skip(offset).take(limit).collect(),
+            more,
+            total,
+        ))
     }
 
     async fn page(&self, who: &Principal, state: SearchState) -> ServiceResult<SearchPage> {
-        let (hits, more) = self
+        let (hits, more, total) = self
             .retrieve(
                 &who.org_id,
                 &state.index_ids,
-                &state.query,
-                &state.filters,
+                &state.retrieve,
                 state.offset,
                 state.page_size,
             )
@@ -139,6 +230,7 @@ impl Retrieval {
         Ok(SearchPage {
             hits,
             next_page_token,
+            total: to_total(total),
         })
     }
 }
@@ -150,10 +242,22 @@ impl RetrievalService for Retrieval {
         who: &Principal,
         request: CrossSearchRequest,
     ) -> ServiceResult<SearchPage> {
+        let vector = match request.vector {
+            Some(vector) => {
+                embed::check_query_vector(&vector)?;
+                Some(vectors::compact_bytes(&vector))
+            }
+            None => None,
+        };
         let state = SearchState {
-            query: request.query,
+            retrieve: Retrieve {
+                filters: SegmentFilter::from_request(request.filters)?,
+                min_score: request.min_score,
+                vector,
+                group_by_media: request.group_by == Some(GroupBy::Media),
+                ..Retrieve::new(&request.query, request.mode, request.semantic_ratio)
+            },
             index_ids: request.index_ids,
-            filters: SegmentFilter::from_request(request.filters)?,
             offset: 0,
             page_size: request.page_size.unwrap_or(DEFAULT_PAGE_SIZE) as usize,
         };
@@ -179,15 +283,9 @@ impl RetrievalService for Retrieval {
                 )
             })?;
         let top_k = request.top_k.unwrap_or(DEFAULT_CHAT_EVIDENCE) as usize;
-        let (hits, _) = self
-            .retrieve(
-                &who.org_id,
-                &request.index_ids,
-                &question,
-                &SegmentFilter::default(),
-                0,
-                top_k,
-            )
+        let retrieve = Retrieve::new(&question, request.mode, request.semantic_ratio);
+        let (hits, _, _) = self
+            .retrieve(&who.org_id, &request.index_ids, &retrieve, 0, top_k)
             .await?;
         Ok(extractive_answer(hits))
     }

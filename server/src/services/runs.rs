@@ -8,13 +8,15 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter};
 use tokio::sync::Notify;
 use videovector_api_spec::{
-    dto::{runs::*, webhooks::WebhookEventType},
+    dto::{runs::*, search::SearchMode, webhooks::WebhookEventType},
     services::{PageParams, RunService, ServiceResult},
     ApiError, Principal,
 };
 
 use super::{
-    find_in_org, internal,
+    find_in_org,
+    indexes::DEFAULT_SEMANTIC_RATIO,
+    internal,
     pagination::PageRequest,
     prompts::{render, variables_of, Prompts},
     queued_work::Work,
@@ -23,6 +25,8 @@ use crate::{
     db::columns::JsonText,
     db::entities::{index, run},
     db::queue::{self, QueueStatus},
+    db::records::RunRetrieval,
+    embed::Embedders,
     events::Events,
     ids::new_id,
 };
@@ -37,6 +41,15 @@ fn status_of(value: QueueStatus) -> RunStatus {
         QueueStatus::Cancelled => RunStatus::Cancelled,
         QueueStatus::Failed => RunStatus::Failed,
     }
+}
+
+/// How a run retrieves (lexically for a run from before runs had a mode).
+pub fn retrieval_of(model: &run::Model) -> RunRetrieval {
+    model
+        .retrieval
+        .as_ref()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
 }
 
 pub fn to_dto(model: &run::Model) -> Run {
@@ -55,6 +68,8 @@ pub fn to_dto(model: &run::Model) -> Run {
         query: model.query.clone(),
         instructions: model.instructions.clone(),
         top_k: model.top_k.max(1) as u32,
+        mode: retrieval_of(model).mode,
+        semantic_ratio: retrieval_of(model).semantic_ratio,
         created_at: model.created_at,
         started_at: model.started_at,
         finished_at: model.finished_at,
@@ -66,6 +81,7 @@ pub fn to_dto(model: &run::Model) -> Run {
 
 pub struct Runs {
     pub db: DatabaseConnection,
+    pub embedders: Arc<Embedders>,
     pub wake: Arc<Notify>,
     pub events: Events,
 }
@@ -120,6 +136,7 @@ fn queued(
         query: Set(base.query.clone()),
         instructions: Set(base.instructions.clone()),
         top_k: Set(base.top_k),
+        retrieval: Set(base.retrieval.clone()),
         result: Set(None),
         error: Set(None),
         created_at: Set(Utc::now()),
@@ -137,15 +154,22 @@ impl RunService for Runs {
             &variables_of(&prompt),
             &request.variables,
         )?;
-        let index_exists = index::for_org(&who.org_id)
+        let idx = index::for_org(&who.org_id)
             .filter(index::Column::Id.eq(&request.index_id))
             .one(&self.db)
             .await
             .map_err(|e| internal("loading an index", e))?
-            .is_some();
-        if !index_exists {
-            return Err(ApiError::not_found("index", &request.index_id));
+            .ok_or_else(|| ApiError::not_found("index", &request.index_id))?;
+        let mode = request.mode.unwrap_or_default();
+        if mode != SearchMode::Lexical {
+            // Refused now rather than failing later: the index must embed text itself.
+            self.embedders.check_embeds_text(&idx)?;
         }
+        let retrieval = RunRetrieval {
+            mode,
+            semantic_ratio: (mode == SearchMode::Hybrid)
+                .then(|| request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO)),
+        };
         let base = run::Model {
             id: String::new(),
             org_id: who.org_id.clone(),
@@ -158,6 +182,7 @@ impl RunService for Runs {
             query,
             instructions: prompt.instructions,
             top_k: request.top_k.unwrap_or(DEFAULT_TOP_K) as i32,
+            retrieval: Some(JsonText(retrieval)),
             result: None,
             error: None,
             created_at: Utc::now(),

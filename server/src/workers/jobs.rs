@@ -29,7 +29,7 @@ use crate::{
         records::StoredFile,
         segment_store::SegmentStore,
     },
-    embed,
+    embed::Embedders,
     events::Events,
     net_guard,
     search::Indexer,
@@ -52,6 +52,8 @@ pub struct JobWorker {
     pub events: Events,
     /// Opens the connectors' sealed headers.
     pub keyring: Arc<Keyring>,
+    /// Embeds the synced segments, by their index's embedder.
+    pub embedders: Arc<Embedders>,
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
 }
@@ -214,7 +216,9 @@ impl JobWorker {
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let segments = embed::embed_segments(idx.embedder.as_ref().map(|e| &e.0), segments)
+            let segments = self
+                .embedders
+                .segments(&idx, segments)
                 .await
                 .map_err(|e| e.problem.detail.clone())?;
             let batch = self

@@ -13,13 +13,13 @@ use videovector_api_spec::dto::{runs::RunResult, webhooks::WebhookEventType};
 
 use super::drain;
 use crate::db::queue::{Lease, QueueStatus, RUNS};
-use crate::search::query::SegmentFilter;
 use crate::{
     db::{columns::ApiJson, entities::run},
     events::Events,
     services::{
-        retrieval::{extractive_answer, Retrieval},
-        runs::to_dto,
+        indexes::DEFAULT_SEMANTIC_RATIO,
+        retrieval::{extractive_answer, Retrieval, Retrieve},
+        runs::{retrieval_of, to_dto},
     },
 };
 
@@ -83,19 +83,24 @@ impl RunWorker {
         else {
             return Ok(());
         };
+        let how = retrieval_of(&model);
+        let retrieve = Retrieve {
+            mode: how.mode,
+            semantic_ratio: how.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO),
+            ..Retrieve::new(&model.query, None, None)
+        };
         let outcome = self
             .retrieval
             .retrieve(
                 &model.org_id,
                 std::slice::from_ref(&model.index_id),
-                &model.query,
-                &SegmentFilter::default(),
+                &retrieve,
                 0,
                 model.top_k.max(1) as usize,
             )
             .await;
         let (status, result, error) = match outcome {
-            Ok((hits, _)) => {
+            Ok((hits, _, _)) => {
                 let answer = extractive_answer(hits);
                 let result = RunResult {
                     answer: answer.answer,

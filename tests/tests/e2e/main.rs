@@ -19,6 +19,7 @@ mod jwt_attacks;
 mod logins;
 mod mcp;
 mod meaning;
+mod meaning_rest;
 mod resources;
 mod retrieval;
 mod runs;

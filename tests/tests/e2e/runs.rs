@@ -311,6 +311,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
             query: Set("flooding".into()),
             instructions: Set(String::new()),
             top_k: Set(5),
+            retrieval: Set(None),
             result: Set(None),
             error: Set(None),
             created_at: Set(long_ago),

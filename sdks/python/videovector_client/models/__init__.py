@@ -32,6 +32,7 @@ from .embedder_source import EmbedderSource
 from .error_code import ErrorCode
 from .field_error import FieldError
 from .field_location import FieldLocation
+from .group_by import GroupBy
 from .highlight import Highlight
 from .index import Index
 from .index_create import IndexCreate
@@ -68,12 +69,14 @@ from .search_page import SearchPage
 from .search_request import SearchRequest
 from .search_results import SearchResults
 from .search_side import SearchSide
+from .search_total import SearchTotal
 from .segment_batch import SegmentBatch
 from .segment_batch_result import SegmentBatchResult
 from .segment_input import SegmentInput
 from .segment_input_metadata import SegmentInputMetadata
 from .token_request import TokenRequest
 from .token_response import TokenResponse
+from .total_relation import TotalRelation
 from .webhook import Webhook
 from .webhook_create import WebhookCreate
 from .webhook_delivery import WebhookDelivery
@@ -115,6 +118,7 @@ __all__ = (
     "ErrorCode",
     "FieldError",
     "FieldLocation",
+    "GroupBy",
     "Highlight",
     "Index",
     "IndexCreate",
@@ -151,12 +155,14 @@ __all__ = (
     "SearchRequest",
     "SearchResults",
     "SearchSide",
+    "SearchTotal",
     "SegmentBatch",
     "SegmentBatchResult",
     "SegmentInput",
     "SegmentInputMetadata",
     "TokenRequest",
     "TokenResponse",
+    "TotalRelation",
     "Webhook",
     "WebhookCreate",
     "WebhookDelivery",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -23,11 +24,16 @@ class ChatRequest:
     Attributes:
         index_ids (list[str]): The indexes to retrieve evidence from (1–20 ids, each at most 64 characters).
         messages (list[ChatMessage]): The conversation; the last `user` message is what gets answered.
+        mode (SearchMode | Unset): How a search ranks. (Also kept in page tokens and with runs, through serde.)
+        semantic_ratio (float | Unset): In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default
+            0.8).
         top_k (int | Unset): How many pieces of evidence to retrieve (1–20, default 5).
     """
 
     index_ids: list[str]
     messages: list[ChatMessage]
+    mode: SearchMode | Unset = UNSET
+    semantic_ratio: float | Unset = UNSET
     top_k: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -39,6 +45,12 @@ class ChatRequest:
             messages_item = messages_item_data.to_dict()
             messages.append(messages_item)
 
+        mode: str | Unset = UNSET
+        if not isinstance(self.mode, Unset):
+            mode = self.mode.value
+
+        semantic_ratio = self.semantic_ratio
+
         top_k = self.top_k
 
         field_dict: dict[str, Any] = {}
@@ -49,6 +61,10 @@ class ChatRequest:
                 "messages": messages,
             }
         )
+        if mode is not UNSET:
+            field_dict["mode"] = mode
+        if semantic_ratio is not UNSET:
+            field_dict["semantic_ratio"] = semantic_ratio
         if top_k is not UNSET:
             field_dict["top_k"] = top_k
 
@@ -68,11 +84,22 @@ class ChatRequest:
 
             messages.append(messages_item)
 
+        _mode = d.pop("mode", UNSET)
+        mode: SearchMode | Unset
+        if isinstance(_mode, Unset):
+            mode = UNSET
+        else:
+            mode = SearchMode(_mode)
+
+        semantic_ratio = d.pop("semantic_ratio", UNSET)
+
         top_k = d.pop("top_k", UNSET)
 
         chat_request = cls(
             index_ids=index_ids,
             messages=messages,
+            mode=mode,
+            semantic_ratio=semantic_ratio,
             top_k=top_k,
         )
 

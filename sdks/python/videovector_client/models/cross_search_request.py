@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.group_by import GroupBy
+from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -22,15 +24,26 @@ class CrossSearchRequest:
 
     Attributes:
         index_ids (list[str]): The indexes to search (1–20 ids, each at most 64 characters).
-        query (str): Natural-language query; terms are OR-ed and ranked by BM25 within each index.
+        query (str): Natural-language query.
         filters (SearchFilters | Unset): Filters every hit must pass.
+        group_by (GroupBy | Unset): How hits are grouped.
+        min_score (float | Unset): Leave out hits scoring below this, on the mode's scale.
+        mode (SearchMode | Unset): How a search ranks. (Also kept in page tokens and with runs, through serde.)
         page_size (int | Unset): Hits per page (1–100, default 10).
+        semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
+        vector (list[float] | Unset): The query's own vector, for indexes whose embedder is `user_provided` (then every
+            index searched by meaning must be one, of these dimensions).
     """
 
     index_ids: list[str]
     query: str
     filters: SearchFilters | Unset = UNSET
+    group_by: GroupBy | Unset = UNSET
+    min_score: float | Unset = UNSET
+    mode: SearchMode | Unset = UNSET
     page_size: int | Unset = UNSET
+    semantic_ratio: float | Unset = UNSET
+    vector: list[float] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,7 +55,23 @@ class CrossSearchRequest:
         if not isinstance(self.filters, Unset):
             filters = self.filters.to_dict()
 
+        group_by: str | Unset = UNSET
+        if not isinstance(self.group_by, Unset):
+            group_by = self.group_by.value
+
+        min_score = self.min_score
+
+        mode: str | Unset = UNSET
+        if not isinstance(self.mode, Unset):
+            mode = self.mode.value
+
         page_size = self.page_size
+
+        semantic_ratio = self.semantic_ratio
+
+        vector: list[float] | Unset = UNSET
+        if not isinstance(self.vector, Unset):
+            vector = self.vector
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -54,8 +83,18 @@ class CrossSearchRequest:
         )
         if filters is not UNSET:
             field_dict["filters"] = filters
+        if group_by is not UNSET:
+            field_dict["group_by"] = group_by
+        if min_score is not UNSET:
+            field_dict["min_score"] = min_score
+        if mode is not UNSET:
+            field_dict["mode"] = mode
         if page_size is not UNSET:
             field_dict["page_size"] = page_size
+        if semantic_ratio is not UNSET:
+            field_dict["semantic_ratio"] = semantic_ratio
+        if vector is not UNSET:
+            field_dict["vector"] = vector
 
         return field_dict
 
@@ -75,13 +114,38 @@ class CrossSearchRequest:
         else:
             filters = SearchFilters.from_dict(_filters)
 
+        _group_by = d.pop("group_by", UNSET)
+        group_by: GroupBy | Unset
+        if isinstance(_group_by, Unset):
+            group_by = UNSET
+        else:
+            group_by = GroupBy(_group_by)
+
+        min_score = d.pop("min_score", UNSET)
+
+        _mode = d.pop("mode", UNSET)
+        mode: SearchMode | Unset
+        if isinstance(_mode, Unset):
+            mode = UNSET
+        else:
+            mode = SearchMode(_mode)
+
         page_size = d.pop("page_size", UNSET)
+
+        semantic_ratio = d.pop("semantic_ratio", UNSET)
+
+        vector = cast(list[float], d.pop("vector", UNSET))
 
         cross_search_request = cls(
             index_ids=index_ids,
             query=query,
             filters=filters,
+            group_by=group_by,
+            min_score=min_score,
+            mode=mode,
             page_size=page_size,
+            semantic_ratio=semantic_ratio,
+            vector=vector,
         )
 
         cross_search_request.additional_properties = d

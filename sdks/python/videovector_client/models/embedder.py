@@ -20,12 +20,22 @@ class Embedder:
     Attributes:
         dimensions (int): Dimensions of every vector in the index.
         source (EmbedderSource): Where an index's vectors come from.
-        model (str | Unset): The built-in model's name.
+        batch_size (int | Unset): `rest`: texts per call.
+        has_api_key (bool | Unset): `rest`: whether an API key is set (it is never returned).
+        max_retries (int | Unset): `rest`: retries of a call that failed in a way that may pass.
+        model (str | Unset): The model's name (built-in and `rest`).
+        timeout_seconds (int | Unset): `rest`: how long one call may take, in seconds.
+        url (str | Unset): `rest`: the endpoint.
     """
 
     dimensions: int
     source: EmbedderSource
+    batch_size: int | Unset = UNSET
+    has_api_key: bool | Unset = UNSET
+    max_retries: int | Unset = UNSET
     model: str | Unset = UNSET
+    timeout_seconds: int | Unset = UNSET
+    url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,7 +43,17 @@ class Embedder:
 
         source = self.source.value
 
+        batch_size = self.batch_size
+
+        has_api_key = self.has_api_key
+
+        max_retries = self.max_retries
+
         model = self.model
+
+        timeout_seconds = self.timeout_seconds
+
+        url = self.url
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -43,8 +63,18 @@ class Embedder:
                 "source": source,
             }
         )
+        if batch_size is not UNSET:
+            field_dict["batch_size"] = batch_size
+        if has_api_key is not UNSET:
+            field_dict["has_api_key"] = has_api_key
+        if max_retries is not UNSET:
+            field_dict["max_retries"] = max_retries
         if model is not UNSET:
             field_dict["model"] = model
+        if timeout_seconds is not UNSET:
+            field_dict["timeout_seconds"] = timeout_seconds
+        if url is not UNSET:
+            field_dict["url"] = url
 
         return field_dict
 
@@ -55,12 +85,27 @@ class Embedder:
 
         source = EmbedderSource(d.pop("source"))
 
+        batch_size = d.pop("batch_size", UNSET)
+
+        has_api_key = d.pop("has_api_key", UNSET)
+
+        max_retries = d.pop("max_retries", UNSET)
+
         model = d.pop("model", UNSET)
+
+        timeout_seconds = d.pop("timeout_seconds", UNSET)
+
+        url = d.pop("url", UNSET)
 
         embedder = cls(
             dimensions=dimensions,
             source=source,
+            batch_size=batch_size,
+            has_api_key=has_api_key,
+            max_retries=max_retries,
             model=model,
+            timeout_seconds=timeout_seconds,
+            url=url,
         )
 
         embedder.additional_properties = d

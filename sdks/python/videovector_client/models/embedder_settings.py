@@ -19,17 +19,46 @@ class EmbedderSettings:
 
     Attributes:
         source (EmbedderSource): Where an index's vectors come from.
-        dimensions (int | Unset): The vectors' dimensions, for `user_provided` only (1–4096).
+        api_key (str | Unset): `rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
+        batch_size (int | Unset): `rest`: texts per call (1–2048, default 64).
+        dimensions (int | Unset): The vectors' dimensions, for `user_provided` and `rest` (required there; 1–4096).
+        max_retries (int | Unset): `rest`: how many times a call that failed in a way that may pass (no answer, 429,
+            5xx) is tried again, with exponential backoff and jitter (0–10, default 3).
+        model (str | Unset): `rest`: the model name sent with every call.
+        timeout_seconds (int | Unset): `rest`: how long one call may take, in seconds (1–300, default 30).
+        url (str | Unset): `rest`: the `http` or `https` endpoint, such as
+            `https://models.example.com/v1/embeddings`. It is sent `POST {"model", "input":
+            [texts]}` and answers `{"data": [{"embedding": [...]}]}`.
+            Private and loopback addresses are refused unless the server allows them
+            (`VIDEOVECTOR_ALLOW_PRIVATE_TARGETS`).
     """
 
     source: EmbedderSource
+    api_key: str | Unset = UNSET
+    batch_size: int | Unset = UNSET
     dimensions: int | Unset = UNSET
+    max_retries: int | Unset = UNSET
+    model: str | Unset = UNSET
+    timeout_seconds: int | Unset = UNSET
+    url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         source = self.source.value
 
+        api_key = self.api_key
+
+        batch_size = self.batch_size
+
         dimensions = self.dimensions
+
+        max_retries = self.max_retries
+
+        model = self.model
+
+        timeout_seconds = self.timeout_seconds
+
+        url = self.url
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -38,8 +67,20 @@ class EmbedderSettings:
                 "source": source,
             }
         )
+        if api_key is not UNSET:
+            field_dict["api_key"] = api_key
+        if batch_size is not UNSET:
+            field_dict["batch_size"] = batch_size
         if dimensions is not UNSET:
             field_dict["dimensions"] = dimensions
+        if max_retries is not UNSET:
+            field_dict["max_retries"] = max_retries
+        if model is not UNSET:
+            field_dict["model"] = model
+        if timeout_seconds is not UNSET:
+            field_dict["timeout_seconds"] = timeout_seconds
+        if url is not UNSET:
+            field_dict["url"] = url
 
         return field_dict
 
@@ -48,11 +89,29 @@ class EmbedderSettings:
         d = dict(src_dict)
         source = EmbedderSource(d.pop("source"))
 
+        api_key = d.pop("api_key", UNSET)
+
+        batch_size = d.pop("batch_size", UNSET)
+
         dimensions = d.pop("dimensions", UNSET)
+
+        max_retries = d.pop("max_retries", UNSET)
+
+        model = d.pop("model", UNSET)
+
+        timeout_seconds = d.pop("timeout_seconds", UNSET)
+
+        url = d.pop("url", UNSET)
 
         embedder_settings = cls(
             source=source,
+            api_key=api_key,
+            batch_size=batch_size,
             dimensions=dimensions,
+            max_retries=max_retries,
+            model=model,
+            timeout_seconds=timeout_seconds,
+            url=url,
         )
 
         embedder_settings.additional_properties = d

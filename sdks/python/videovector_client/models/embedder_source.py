@@ -5,6 +5,7 @@ from enum import StrEnum
 class EmbedderSource(StrEnum):
     BUILT_IN = "built_in"
     NONE = "none"
+    REST = "rest"
     USER_PROVIDED = "user_provided"
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ class ErrorCode(StrEnum):
     AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
     BAD_REQUEST = "bad_request"
     BEARER_REQUIRED = "bearer_required"
+    EMBEDDER_FAILED = "embedder_failed"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_REQUEST_IN_FLIGHT = "idempotency_request_in_flight"
     INDEX_EXISTS = "index_exists"

@@ -9,6 +9,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.run_status import RunStatus
+from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Run:
         id (str):
         index_id (str):
         instructions (str):
+        mode (SearchMode): How a search ranks. (Also kept in page tokens and with runs, through serde.)
         prompt_id (str):
         query (str): The retrieval query, rendered from the prompt when the run was created.
         status (RunStatus): Where a run stands.
@@ -39,6 +41,7 @@ class Run:
         finished_at (datetime.datetime | Unset):
         result (RunResult | Unset): What a run produced.
         retry_of (str | Unset): The run this one retries.
+        semantic_ratio (float | Unset): The weight of meaning against words, for a hybrid retrieval.
         started_at (datetime.datetime | Unset):
     """
 
@@ -47,6 +50,7 @@ class Run:
     id: str
     index_id: str
     instructions: str
+    mode: SearchMode
     prompt_id: str
     query: str
     status: RunStatus
@@ -57,6 +61,7 @@ class Run:
     finished_at: datetime.datetime | Unset = UNSET
     result: RunResult | Unset = UNSET
     retry_of: str | Unset = UNSET
+    semantic_ratio: float | Unset = UNSET
     started_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -70,6 +75,8 @@ class Run:
         index_id = self.index_id
 
         instructions = self.instructions
+
+        mode = self.mode.value
 
         prompt_id = self.prompt_id
 
@@ -95,6 +102,8 @@ class Run:
 
         retry_of = self.retry_of
 
+        semantic_ratio = self.semantic_ratio
+
         started_at: str | Unset = UNSET
         if not isinstance(self.started_at, Unset):
             started_at = self.started_at.isoformat()
@@ -108,6 +117,7 @@ class Run:
                 "id": id,
                 "index_id": index_id,
                 "instructions": instructions,
+                "mode": mode,
                 "prompt_id": prompt_id,
                 "query": query,
                 "status": status,
@@ -125,6 +135,8 @@ class Run:
             field_dict["result"] = result
         if retry_of is not UNSET:
             field_dict["retry_of"] = retry_of
+        if semantic_ratio is not UNSET:
+            field_dict["semantic_ratio"] = semantic_ratio
         if started_at is not UNSET:
             field_dict["started_at"] = started_at
 
@@ -145,6 +157,8 @@ class Run:
         index_id = d.pop("index_id")
 
         instructions = d.pop("instructions")
+
+        mode = SearchMode(d.pop("mode"))
 
         prompt_id = d.pop("prompt_id")
 
@@ -176,6 +190,8 @@ class Run:
 
         retry_of = d.pop("retry_of", UNSET)
 
+        semantic_ratio = d.pop("semantic_ratio", UNSET)
+
         _started_at = d.pop("started_at", UNSET)
         started_at: datetime.datetime | Unset
         if isinstance(_started_at, Unset):
@@ -189,6 +205,7 @@ class Run:
             id=id,
             index_id=index_id,
             instructions=instructions,
+            mode=mode,
             prompt_id=prompt_id,
             query=query,
             status=status,
@@ -199,6 +216,7 @@ class Run:
             finished_at=finished_at,
             result=result,
             retry_of=retry_of,
+            semantic_ratio=semantic_ratio,
             started_at=started_at,
         )
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ class RunCreate:
     Attributes:
         index_id (str):
         prompt_id (str):
+        mode (SearchMode | Unset): How a search ranks. (Also kept in page tokens and with runs, through serde.)
+        semantic_ratio (float | Unset): In a hybrid retrieval, the weight of meaning against words, 0 to 1 (default
+            0.8).
         top_k (int | Unset): How much evidence to retrieve (1–20, default 5).
         variables (RunCreateVariables | Unset): A value for every variable the prompt declares (at most 20), and no
             others; each
@@ -31,6 +35,8 @@ class RunCreate:
 
     index_id: str
     prompt_id: str
+    mode: SearchMode | Unset = UNSET
+    semantic_ratio: float | Unset = UNSET
     top_k: int | Unset = UNSET
     variables: RunCreateVariables | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -39,6 +45,12 @@ class RunCreate:
         index_id = self.index_id
 
         prompt_id = self.prompt_id
+
+        mode: str | Unset = UNSET
+        if not isinstance(self.mode, Unset):
+            mode = self.mode.value
+
+        semantic_ratio = self.semantic_ratio
 
         top_k = self.top_k
 
@@ -54,6 +66,10 @@ class RunCreate:
                 "prompt_id": prompt_id,
             }
         )
+        if mode is not UNSET:
+            field_dict["mode"] = mode
+        if semantic_ratio is not UNSET:
+            field_dict["semantic_ratio"] = semantic_ratio
         if top_k is not UNSET:
             field_dict["top_k"] = top_k
         if variables is not UNSET:
@@ -70,6 +86,15 @@ class RunCreate:
 
         prompt_id = d.pop("prompt_id")
 
+        _mode = d.pop("mode", UNSET)
+        mode: SearchMode | Unset
+        if isinstance(_mode, Unset):
+            mode = UNSET
+        else:
+            mode = SearchMode(_mode)
+
+        semantic_ratio = d.pop("semantic_ratio", UNSET)
+
         top_k = d.pop("top_k", UNSET)
 
         _variables = d.pop("variables", UNSET)
@@ -82,6 +107,8 @@ class RunCreate:
         run_create = cls(
             index_id=index_id,
             prompt_id=prompt_id,
+            mode=mode,
+            semantic_ratio=semantic_ratio,
             top_k=top_k,
             variables=variables,
         )

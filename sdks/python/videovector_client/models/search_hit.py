@@ -33,6 +33,8 @@ class SearchHit:
         segment_id (str):
         start_seconds (float):
         text (str):
+        media_matches (int | Unset): With `group_by: media`: how many of this media's segments are among the search's
+            best 1,000 matches (this hit is the best of them).
         metadata (Any | Unset):
     """
 
@@ -46,6 +48,7 @@ class SearchHit:
     segment_id: str
     start_seconds: float
     text: str
+    media_matches: int | Unset = UNSET
     metadata: Any | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -76,6 +79,8 @@ class SearchHit:
 
         text = self.text
 
+        media_matches = self.media_matches
+
         metadata = self.metadata
 
         field_dict: dict[str, Any] = {}
@@ -94,6 +99,8 @@ class SearchHit:
                 "text": text,
             }
         )
+        if media_matches is not UNSET:
+            field_dict["media_matches"] = media_matches
         if metadata is not UNSET:
             field_dict["metadata"] = metadata
 
@@ -134,6 +141,8 @@ class SearchHit:
 
         text = d.pop("text")
 
+        media_matches = d.pop("media_matches", UNSET)
+
         metadata = d.pop("metadata", UNSET)
 
         search_hit = cls(
@@ -147,6 +156,7 @@ class SearchHit:
             segment_id=segment_id,
             start_seconds=start_seconds,
             text=text,
+            media_matches=media_matches,
             metadata=metadata,
         )
 

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.search_hit import SearchHit
+    from ..models.search_total import SearchTotal
 
 
 T = TypeVar("T", bound="SearchPage")
@@ -22,11 +23,13 @@ class SearchPage:
 
     Attributes:
         hits (list[SearchHit]): Hits, best first. Scores come from each hit's own index.
+        total (SearchTotal): How many segments matched the search (not only those returned).
         next_page_token (str | Unset): Pass to `GET /search/{page_token}` for the next page; absent on the last page.
             Opaque, bound to your organisation, and valid for 15 minutes.
     """
 
     hits: list[SearchHit]
+    total: SearchTotal
     next_page_token: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -36,6 +39,8 @@ class SearchPage:
             hits_item = hits_item_data.to_dict()
             hits.append(hits_item)
 
+        total = self.total.to_dict()
+
         next_page_token = self.next_page_token
 
         field_dict: dict[str, Any] = {}
@@ -43,6 +48,7 @@ class SearchPage:
         field_dict.update(
             {
                 "hits": hits,
+                "total": total,
             }
         )
         if next_page_token is not UNSET:
@@ -53,6 +59,7 @@ class SearchPage:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.search_hit import SearchHit  # noqa: PLC0415
+        from ..models.search_total import SearchTotal  # noqa: PLC0415
 
         d = dict(src_dict)
         hits = []
@@ -62,10 +69,13 @@ class SearchPage:
 
             hits.append(hits_item)
 
+        total = SearchTotal.from_dict(d.pop("total"))
+
         next_page_token = d.pop("next_page_token", UNSET)
 
         search_page = cls(
             hits=hits,
+            total=total,
             next_page_token=next_page_token,
         )
 

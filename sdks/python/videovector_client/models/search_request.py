@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.group_by import GroupBy
 from ..models.search_mode import SearchMode
 from ..types import UNSET, Unset
 
@@ -24,9 +25,10 @@ class SearchRequest:
     Attributes:
         query (str): Natural-language query.
         filters (SearchFilters | Unset): Filters every hit must pass.
+        group_by (GroupBy | Unset): How hits are grouped.
         min_score (float | Unset): Leave out hits scoring below this (on the mode's scale: BM25, cosine, or the hybrid
             sum). Fewer than `top_k` hits may come back.
-        mode (SearchMode | Unset): How a search ranks.
+        mode (SearchMode | Unset): How a search ranks. (Also kept in page tokens and with runs, through serde.)
         semantic_ratio (float | Unset): In a hybrid search, the weight of meaning against words, 0 to 1 (default 0.8).
         top_k (int | Unset): How many hits to return (1–100, default 10).
         vector (list[float] | Unset): The query's own vector, for an index whose embedder is `user_provided` (required
@@ -35,6 +37,7 @@ class SearchRequest:
 
     query: str
     filters: SearchFilters | Unset = UNSET
+    group_by: GroupBy | Unset = UNSET
     min_score: float | Unset = UNSET
     mode: SearchMode | Unset = UNSET
     semantic_ratio: float | Unset = UNSET
@@ -48,6 +51,10 @@ class SearchRequest:
         filters: dict[str, Any] | Unset = UNSET
         if not isinstance(self.filters, Unset):
             filters = self.filters.to_dict()
+
+        group_by: str | Unset = UNSET
+        if not isinstance(self.group_by, Unset):
+            group_by = self.group_by.value
 
         min_score = self.min_score
 
@@ -72,6 +79,8 @@ class SearchRequest:
         )
         if filters is not UNSET:
             field_dict["filters"] = filters
+        if group_by is not UNSET:
+            field_dict["group_by"] = group_by
         if min_score is not UNSET:
             field_dict["min_score"] = min_score
         if mode is not UNSET:
@@ -99,6 +108,13 @@ class SearchRequest:
         else:
             filters = SearchFilters.from_dict(_filters)
 
+        _group_by = d.pop("group_by", UNSET)
+        group_by: GroupBy | Unset
+        if isinstance(_group_by, Unset):
+            group_by = UNSET
+        else:
+            group_by = GroupBy(_group_by)
+
         min_score = d.pop("min_score", UNSET)
 
         _mode = d.pop("mode", UNSET)
@@ -117,6 +133,7 @@ class SearchRequest:
         search_request = cls(
             query=query,
             filters=filters,
+            group_by=group_by,
             min_score=min_score,
             mode=mode,
             semantic_ratio=semantic_ratio,

@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 
 if TYPE_CHECKING:
     from ..models.search_hit import SearchHit
+    from ..models.search_total import SearchTotal
 
 
 T = TypeVar("T", bound="SearchResults")
@@ -20,9 +21,11 @@ class SearchResults:
 
     Attributes:
         hits (list[SearchHit]):
+        total (SearchTotal): How many segments matched the search (not only those returned).
     """
 
     hits: list[SearchHit]
+    total: SearchTotal
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,11 +34,14 @@ class SearchResults:
             hits_item = hits_item_data.to_dict()
             hits.append(hits_item)
 
+        total = self.total.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
                 "hits": hits,
+                "total": total,
             }
         )
 
@@ -44,6 +50,7 @@ class SearchResults:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.search_hit import SearchHit  # noqa: PLC0415
+        from ..models.search_total import SearchTotal  # noqa: PLC0415
 
         d = dict(src_dict)
         hits = []
@@ -53,8 +60,11 @@ class SearchResults:
 
             hits.append(hits_item)
 
+        total = SearchTotal.from_dict(d.pop("total"))
+
         search_results = cls(
             hits=hits,
+            total=total,
         )
 
         search_results.additional_properties = d

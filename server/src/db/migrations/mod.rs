@@ -14,6 +14,8 @@ mod m0007_secrets_key_checks;
 mod m0008_login_known_clients;
 mod m0009_queue_leases;
 mod m0010_vectors;
+mod m0011_run_retrieval;
+mod m0012_embedder_secrets;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -25,6 +27,8 @@ use m0007_secrets_key_checks::M0007SecretsKeyChecks;
 use m0008_login_known_clients::M0008LoginKnownClients;
 use m0009_queue_leases::M0009QueueLeases;
 use m0010_vectors::M0010Vectors;
+use m0011_run_retrieval::M0011RunRetrieval;
+use m0012_embedder_secrets::M0012EmbedderSecrets;
 
 pub struct Migrator;
 
@@ -42,6 +46,8 @@ impl MigratorTrait for Migrator {
             Box::new(M0008LoginKnownClients),
             Box::new(M0009QueueLeases),
             Box::new(M0010Vectors),
+            Box::new(M0011RunRetrieval),
+            Box::new(M0012EmbedderSecrets),
         ]
     }
 }
