@@ -147,6 +147,8 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type",
     /// An index with this id already exists.
     IndexExists = "index_exists",
+    /// The index's embedder is already being changed; wait for `reembedding` to finish.
+    ReembeddingInProgress = "reembedding_in_progress",
     /// A prompt with this name already exists.
     PromptExists = "prompt_exists",
     /// The key is revoked, so it cannot be rotated.

@@ -1942,6 +1942,8 @@ Private and loopback addresses are refused unless the server allows them
         UnsupportedMediaType,
         #[serde(rename = "index_exists")]
         IndexExists,
+        #[serde(rename = "reembedding_in_progress")]
+        ReembeddingInProgress,
         #[serde(rename = "prompt_exists")]
         PromptExists,
         #[serde(rename = "key_revoked")]
@@ -2016,6 +2018,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::PayloadTooLarge => f.write_str("payload_too_large"),
                 Self::UnsupportedMediaType => f.write_str("unsupported_media_type"),
                 Self::IndexExists => f.write_str("index_exists"),
+                Self::ReembeddingInProgress => f.write_str("reembedding_in_progress"),
                 Self::PromptExists => f.write_str("prompt_exists"),
                 Self::KeyRevoked => f.write_str("key_revoked"),
                 Self::KeyExpired => f.write_str("key_expired"),
@@ -2072,6 +2075,7 @@ Private and loopback addresses are refused unless the server allows them
                 "payload_too_large" => Ok(Self::PayloadTooLarge),
                 "unsupported_media_type" => Ok(Self::UnsupportedMediaType),
                 "index_exists" => Ok(Self::IndexExists),
+                "reembedding_in_progress" => Ok(Self::ReembeddingInProgress),
                 "prompt_exists" => Ok(Self::PromptExists),
                 "key_revoked" => Ok(Self::KeyRevoked),
                 "key_expired" => Ok(Self::KeyExpired),
@@ -2267,6 +2271,8 @@ to a parameter by name (`/limit`).*/
         pub embedder: ::std::option::Option<Embedder>,
         pub id: ::std::string::String,
         pub name: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reembedding: ::std::option::Option<Reembedding>,
         ///Segments stored in the index.
         pub segment_count: u64,
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2558,6 +2564,8 @@ Omit it and the server picks one.*/
     pub struct IndexUpdate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<IndexUpdateDescription>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub embedder: ::std::option::Option<EmbedderSettings>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<IndexUpdateName>,
     }
@@ -3943,6 +3951,96 @@ were created with.*/
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///The latest change of an index's embedder.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Reembedding {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Segments embedded again so far.
+        pub done: u64,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub finished_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub status: ReembeddingStatus,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub target: ::std::option::Option<Embedder>,
+        ///Segments to embed again (segments ingested meanwhile are added).
+        pub total: u64,
+    }
+    impl Reembedding {
+        pub fn builder() -> builder::Reembedding {
+            Default::default()
+        }
+    }
+    ///Where a change of embedder stands.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ReembeddingStatus {
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "succeeded")]
+        Succeeded,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+    impl ::std::fmt::Display for ReembeddingStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Queued => f.write_str("queued"),
+                Self::Running => f.write_str("running"),
+                Self::Succeeded => f.write_str("succeeded"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReembeddingStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "queued" => Ok(Self::Queued),
+                "running" => Ok(Self::Running),
+                "succeeded" => Ok(Self::Succeeded),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReembeddingStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReembeddingStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A run of a prompt.
@@ -8202,6 +8300,10 @@ link-local addresses are refused unless the server allows them.*/
             >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            reembedding: ::std::result::Result<
+                ::std::option::Option<super::Reembedding>,
+                ::std::string::String,
+            >,
             segment_count: ::std::result::Result<u64, ::std::string::String>,
             updated_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -8216,6 +8318,7 @@ link-local addresses are refused unless the server allows them.*/
                     embedder: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     name: Err("no value supplied for name".to_string()),
+                    reembedding: Ok(Default::default()),
                     segment_count: Err(
                         "no value supplied for segment_count".to_string(),
                     ),
@@ -8282,6 +8385,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn reembedding<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Reembedding>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reembedding = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reembedding: {e}")
+                    });
+                self
+            }
             pub fn segment_count<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<u64>,
@@ -8318,6 +8433,7 @@ link-local addresses are refused unless the server allows them.*/
                     embedder: value.embedder?,
                     id: value.id?,
                     name: value.name?,
+                    reembedding: value.reembedding?,
                     segment_count: value.segment_count?,
                     updated_at: value.updated_at?,
                 })
@@ -8331,6 +8447,7 @@ link-local addresses are refused unless the server allows them.*/
                     embedder: Ok(value.embedder),
                     id: Ok(value.id),
                     name: Ok(value.name),
+                    reembedding: Ok(value.reembedding),
                     segment_count: Ok(value.segment_count),
                     updated_at: Ok(value.updated_at),
                 }
@@ -8507,6 +8624,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::option::Option<super::IndexUpdateDescription>,
                 ::std::string::String,
             >,
+            embedder: ::std::result::Result<
+                ::std::option::Option<super::EmbedderSettings>,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<
                 ::std::option::Option<super::IndexUpdateName>,
                 ::std::string::String,
@@ -8516,6 +8637,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     description: Ok(Default::default()),
+                    embedder: Ok(Default::default()),
                     name: Ok(Default::default()),
                 }
             }
@@ -8532,6 +8654,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn embedder<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EmbedderSettings>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.embedder = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for embedder: {e}")
                     });
                 self
             }
@@ -8557,6 +8693,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     description: value.description?,
+                    embedder: value.embedder?,
                     name: value.name?,
                 })
             }
@@ -8565,6 +8702,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::IndexUpdate) -> Self {
                 Self {
                     description: Ok(value.description),
+                    embedder: Ok(value.embedder),
                     name: Ok(value.name),
                 }
             }
@@ -10049,6 +10187,196 @@ link-local addresses are refused unless the server allows them.*/
                     name: Ok(value.name),
                     query_template: Ok(value.query_template),
                     variables: Ok(value.variables),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Reembedding {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            done: ::std::result::Result<u64, ::std::string::String>,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            finished_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            started_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                super::ReembeddingStatus,
+                ::std::string::String,
+            >,
+            target: ::std::result::Result<
+                ::std::option::Option<super::Embedder>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for Reembedding {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    done: Err("no value supplied for done".to_string()),
+                    error: Ok(Default::default()),
+                    finished_at: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    started_at: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    target: Ok(Default::default()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+        impl Reembedding {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn done<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.done = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for done: {e}")
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+            pub fn finished_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.finished_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for finished_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReembeddingStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Embedder>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Reembedding> for super::Reembedding {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Reembedding,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    done: value.done?,
+                    error: value.error?,
+                    finished_at: value.finished_at?,
+                    id: value.id?,
+                    started_at: value.started_at?,
+                    status: value.status?,
+                    target: value.target?,
+                    total: value.total?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Reembedding> for Reembedding {
+            fn from(value: super::Reembedding) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    done: Ok(value.done),
+                    error: Ok(value.error),
+                    finished_at: Ok(value.finished_at),
+                    id: Ok(value.id),
+                    started_at: Ok(value.started_at),
+                    status: Ok(value.status),
+                    target: Ok(value.target),
+                    total: Ok(value.total),
                 }
             }
         }

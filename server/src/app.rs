@@ -50,7 +50,9 @@ use crate::{
         runs::Runs,
         webhooks::Webhooks,
     },
-    workers::{deliveries::DeliveryWorker, jobs::JobWorker, runs::RunWorker},
+    workers::{
+        deliveries::DeliveryWorker, jobs::JobWorker, reembeddings::ReembedWorker, runs::RunWorker,
+    },
 };
 
 /// Everything the service holds.
@@ -82,6 +84,8 @@ pub struct AppState {
     pub run_wake: Arc<tokio::sync::Notify>,
     /// Wakes the job worker when a job is queued.
     pub job_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the re-embedding worker when a change of embedder is queued.
+    pub reembed_wake: Arc<tokio::sync::Notify>,
     /// Queues webhook deliveries (and wakes their worker).
     pub events: Events,
 }
@@ -223,6 +227,7 @@ impl AppState {
         });
         let run_wake = Arc::new(tokio::sync::Notify::new());
         let job_wake = Arc::new(tokio::sync::Notify::new());
+        let reembed_wake = Arc::new(tokio::sync::Notify::new());
         let events = Events {
             db: db.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -247,6 +252,15 @@ impl AppState {
                 events: events.clone(),
                 keyring: keyring.clone(),
                 embedders: embedders.clone(),
+                lease,
+            })
+            .spawn();
+            Arc::new(ReembedWorker {
+                db: db.clone(),
+                embedders: embedders.clone(),
+                reads: reads.clone(),
+                indexer: indexer.clone(),
+                wake: reembed_wake.clone(),
                 lease,
             })
             .spawn();
@@ -279,6 +293,7 @@ impl AppState {
             segments,
             run_wake,
             job_wake,
+            reembed_wake,
             events,
         }))
     }
@@ -298,6 +313,7 @@ impl AppState {
                 segments: self.segments.clone(),
                 indexer: self.indexer.clone(),
                 embedders: self.embedders.clone(),
+                reembed_wake: self.reembed_wake.clone(),
             }),
             retrieval: self.retrieval.clone(),
             prompts: Arc::new(Prompts {

@@ -104,6 +104,46 @@ pub struct IndexUpdate {
     pub name: Option<NonBlank>,
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
+    /// A new embedder. The index's segments are embedded again in the background
+    /// (`reembedding` shows the progress); searches keep the current embedder until every
+    /// segment has its new vector, then switch at once. An index without segments, and a
+    /// switch to `none`, switch at once; `user_provided` is taken only by an index without
+    /// segments. The same settings with another `api_key` replace the key alone. 409
+    /// `reembedding_in_progress` while another change is under way.
+    pub embedder: Option<EmbedderSettings>,
+}
+
+/// Where a change of embedder stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ReembeddingStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Segments are being embedded again.
+    Running,
+    /// Every segment has its new vector, and the index searches with the new embedder.
+    Succeeded,
+    /// It stopped (`error` says why); the index kept its embedder.
+    Failed,
+}
+
+/// The latest change of an index's embedder.
+#[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Reembedding {
+    pub id: String,
+    pub status: ReembeddingStatus,
+    /// The embedder the index is moving to, while it moves.
+    pub target: Option<Embedder>,
+    /// Segments embedded again so far.
+    pub done: u64,
+    /// Segments to embed again (segments ingested meanwhile are added).
+    pub total: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// An index of timed media segments.
@@ -117,6 +157,8 @@ pub struct Index {
     pub segment_count: u64,
     /// How segments and queries become vectors; absent: searched by words only.
     pub embedder: Option<Embedder>,
+    /// The latest change of embedder, if there was one.
+    pub reembedding: Option<Reembedding>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -114,6 +114,15 @@ pub mod index {
         /// The embedder's API key, sealed (`secrets_at_rest`, place
         /// `places::embedder_api_key`).
         pub embedder_secret: Option<String>,
+        /// The embedder a re-embedding is moving the index to.
+        pub pending_embedder: Option<JsonText<StoredEmbedder>>,
+        /// Its API key, sealed (place `places::pending_embedder_api_key`).
+        pub pending_embedder_secret: Option<String>,
+        /// The segment change after which every search copy holds only the current
+        /// embedder's vectors (0: they always did).
+        pub embedder_seq: i64,
+        /// The latest re-embedding of the index.
+        pub reembedding_id: Option<String>,
     }
     no_relations!();
 
@@ -147,6 +156,8 @@ pub mod segment {
         pub change_seq: Option<i64>,
         /// Its vector (`db::vectors`), when its index has an embedder.
         pub vector: Option<Vec<u8>>,
+        /// Its vector under the embedder a re-embedding moves its index to, until the switch.
+        pub vector_next: Option<Vec<u8>>,
     }
     no_relations!();
 }
@@ -178,6 +189,10 @@ pub mod segment_change {
         Upsert,
         #[sea_orm(string_value = "drop_index")]
         DropIndex,
+        /// The segments whose `change_seq` is this change's `seq`, rewritten (their vectors
+        /// replaced by a re-embedding): each replaces its earlier version.
+        #[sea_orm(string_value = "replace_batch")]
+        ReplaceBatch,
     }
 
     impl ChangeOp {
@@ -187,6 +202,7 @@ pub mod segment_change {
                 ChangeOp::UpsertBatch => "upsert_batch",
                 ChangeOp::Upsert => "upsert",
                 ChangeOp::DropIndex => "drop_index",
+                ChangeOp::ReplaceBatch => "replace_batch",
             }
         }
     }
@@ -357,6 +373,32 @@ pub mod job {
     pub fn for_org(org_id: &str) -> Select<Entity> {
         Entity::find().filter(Column::OrgId.eq(org_id))
     }
+
+    pub use super::status::*;
+}
+
+pub mod reembedding {
+    use sea_orm::entity::prelude::*;
+
+    /// A change of an index's embedder: every segment embedded again, in the background,
+    /// and its place in the re-embedding queue (`status = 'queued'`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reembeddings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub index_uid: String,
+        pub status: QueueStatus,
+        /// Segments embedded again so far, and in all.
+        pub done: i64,
+        pub total: i64,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub started_at: Option<DateTimeUtc>,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
 
     pub use super::status::*;
 }

@@ -36,7 +36,8 @@ const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, 
      rotated_at FROM api_keys WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
 
 const INDEX_IN_ORG: &str = "SELECT uid, org_id, id, name, description, segment_count, created_at, \
-     updated_at, embedder, embedder_secret FROM indexes WHERE org_id = ?1 AND id = ?2";
+     updated_at, embedder, embedder_secret, pending_embedder, pending_embedder_secret, \
+     embedder_seq, reembedding_id FROM indexes WHERE org_id = ?1 AND id = ?2";
 
 pub struct PointReads {
     source: Source,
@@ -212,5 +213,9 @@ fn index_from_row(row: &Row<'_>) -> rusqlite::Result<index::Model> {
         updated_at: timestamp(row, 7)?,
         embedder: row.get(8)?,
         embedder_secret: row.get(9)?,
+        pending_embedder: row.get(10)?,
+        pending_embedder_secret: row.get(11)?,
+        embedder_seq: row.get(12)?,
+        reembedding_id: row.get(13)?,
     })
 }

@@ -78,6 +78,11 @@ pub const JOBS: QueueTable = QueueTable {
     has_started_at: true,
     due_at_ms: None,
 };
+pub const REEMBEDDINGS: QueueTable = QueueTable {
+    name: "reembeddings",
+    has_started_at: true,
+    due_at_ms: None,
+};
 pub const DELIVERIES: QueueTable = QueueTable {
     name: "webhook_deliveries",
     has_started_at: false,

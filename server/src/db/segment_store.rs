@@ -34,8 +34,10 @@ use crate::ids::new_id;
 const RESERVE_ONE: &str = "UPDATE sequence_counters SET value = value + 1 \
      WHERE name = 'segment_changes' RETURNING value";
 
-const COUNT_SEGMENTS: &str =
-    "UPDATE indexes SET segment_count = segment_count + ?1, updated_at = ?2 WHERE uid = ?3";
+/// Counts the batch on its index row, if the row is still there and its vectors are still
+/// of the generation the batch was embedded for (a re-embedding did not switch it since).
+const COUNT_SEGMENTS: &str = "UPDATE indexes SET segment_count = segment_count + ?1, \
+     updated_at = ?2 WHERE uid = ?3 AND embedder_seq = ?4";
 
 const INSERT_SEGMENT: &str = "INSERT INTO segments (id, index_uid, org_id, media_id, \
      start_seconds, end_seconds, text, labels, metadata, created_at, change_seq, vector) \
@@ -43,7 +45,7 @@ const INSERT_SEGMENT: &str = "INSERT INTO segments (id, index_uid, org_id, media
 
 const STORE_BATCH_POSTGRES: &str = "WITH counted AS (\
        UPDATE indexes SET segment_count = segment_count + $5, updated_at = $4 \
-       WHERE uid = $2 RETURNING uid), \
+       WHERE uid = $2 AND embedder_seq = $9 RETURNING uid), \
      numbered AS (\
        UPDATE sequence_counters SET value = value + 1 \
        WHERE name = 'segment_changes' AND EXISTS (SELECT 1 FROM counted) RETURNING value), \
@@ -102,7 +104,9 @@ impl SegmentStore {
     }
 
     /// Stores `segments` in `idx` with one change-sequence entry, in one transaction.
-    /// `None` when the index was deleted meanwhile (nothing is stored).
+    /// Nothing is stored, and the segments are handed back, when the index was deleted
+    /// meanwhile or a re-embedding switched its embedder since `idx` was read (their
+    /// vectors are the old embedder's).
     /// `flush`: a caller will wait for the batch to become searchable, so every instance's
     /// search copy commits it at once.
     pub async fn store(
@@ -110,7 +114,7 @@ impl SegmentStore {
         idx: &index::Model,
         segments: Vec<NewSegment>,
         flush: bool,
-    ) -> Result<Option<StoredBatch>, DbErr> {
+    ) -> Result<Result<StoredBatch, Vec<NewSegment>>, DbErr> {
         let now = Utc::now();
         let ids: Vec<String> = segments.iter().map(|_| new_id("seg")).collect();
         let (stored, segments) = match &self.direct {
@@ -130,11 +134,14 @@ impl SegmentStore {
                 (seq, segments)
             }
         };
-        Ok(stored.map(|seq| StoredBatch {
-            segment_ids: ids,
-            segments,
-            seq,
-        }))
+        Ok(match stored {
+            Some(seq) => Ok(StoredBatch {
+                segment_ids: ids,
+                segments,
+                seq,
+            }),
+            None => Err(segments),
+        })
     }
 
     /// The segments of the batches numbered `seqs`.
@@ -194,12 +201,16 @@ pub fn metadata_json(metadata: &std::collections::BTreeMap<String, serde_json::V
 }
 
 /// A vector as stored: compact for the built-in model's (int8 already), exact for a
-/// client's own.
-fn vector_bytes(idx: &index::Model, vector: &[f32]) -> Vec<u8> {
-    match idx.embedder.as_ref().map(|e| &e.0) {
+/// client's own and an endpoint's.
+pub fn stored_vector(embedder: Option<&StoredEmbedder>, vector: &[f32]) -> Vec<u8> {
+    match embedder {
         Some(StoredEmbedder::BuiltIn { .. }) => vectors::compact_bytes(vector),
         _ => vectors::exact_bytes(vector),
     }
+}
+
+fn vector_bytes(idx: &index::Model, vector: &[f32]) -> Vec<u8> {
+    stored_vector(idx.embedder.as_ref().map(|e| &e.0), vector)
 }
 
 fn labels_json(labels: &[String]) -> String {
@@ -216,7 +227,10 @@ fn store_direct(
     let now_text = timestamp_text(now);
     // Counting first locks out a concurrent delete: it either finished (no row, so nothing
     // is stored) or waits for this batch.
-    let counted = txn.execute(COUNT_SEGMENTS, params![ids.len() as i64, now_text, idx.uid])?;
+    let counted = txn.execute(
+        COUNT_SEGMENTS,
+        params![ids.len() as i64, now_text, idx.uid, idx.embedder_seq],
+    )?;
     if counted == 0 {
         return Ok(None);
     }
@@ -292,6 +306,7 @@ async fn store_postgres(
                 ChangeOp::UpsertBatch.as_str().into(),
                 CHANNEL.into(),
                 Notice::segments_payload_format(flush, &idx.org_id, &idx.id).into(),
+                idx.embedder_seq.into(),
             ],
         ))
         .await?;
@@ -322,5 +337,6 @@ fn segment_from_row(row: &Row<'_>) -> rusqlite::Result<segment::Model> {
         created_at: timestamp(row, 9)?,
         change_seq: row.get(10)?,
         vector: row.get(11)?,
+        vector_next: None,
     })
 }

@@ -26,10 +26,10 @@ const DEFAULT_BATCH_SIZE: u32 = 64;
 const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 const DEFAULT_MAX_RETRIES: u32 = 3;
 
-/// An index's embedder as settled at creation: what to store, and its API key sealed.
+/// An index's embedder as settled: what to store, and the API key to seal with it.
 pub struct Settled {
     pub embedder: Option<StoredEmbedder>,
-    pub sealed_api_key: Option<String>,
+    pub api_key: Option<String>,
 }
 
 /// What embedding needs besides the index: the keyring that opens a `rest` embedder's API
@@ -40,15 +40,14 @@ pub struct Embedders {
 }
 
 impl Embedders {
-    /// The embedder `settings` ask for (the built-in one when absent; `None` for `none`)
-    /// for the index `index_uid`. A 422 names what does not fit; a `rest` endpoint is
+    /// The embedder `settings` ask for (the built-in one when absent; `None` for `none`).
+    /// A 422 names what does not fit; a `rest` endpoint is
     /// asked for one vector first, so a wrong URL, key or dimensions fails here and not at
     /// the first ingest.
     pub async fn settle(
         &self,
         settings: Option<&EmbedderSettings>,
         pointer: &str,
-        index_uid: &str,
     ) -> Result<Settled, ApiError> {
         let refused = |field: &str, why: &str| {
             ApiError::unprocessable(
@@ -59,7 +58,7 @@ impl Embedders {
         let Some(settings) = settings else {
             return Ok(Settled {
                 embedder: Some(built_in()?),
-                sealed_api_key: None,
+                api_key: None,
             });
         };
         let rest_only = [
@@ -134,14 +133,52 @@ impl Embedders {
                     )
                 })?;
         }
-        let sealed_api_key = settings.api_key.as_deref().map(|key| {
-            self.keyring
-                .seal_str(&places::embedder_api_key(index_uid), key)
-        });
         Ok(Settled {
             embedder,
-            sealed_api_key,
+            api_key: settings.api_key.clone(),
         })
+    }
+
+    /// `api_key` sealed for the place `place` names.
+    pub fn seal(&self, place: &str, api_key: &str) -> String {
+        self.keyring.seal_str(place, api_key)
+    }
+
+    /// A sealed API key, opened.
+    pub fn open(&self, place: &str, sealed: &str) -> Result<String, ApiError> {
+        self.keyring
+            .open_str(place, sealed)
+            .map_err(|e| failed("opening an embedder's API key", e))
+    }
+
+    /// The vectors of `texts` by `embedder` (built-in or `rest`): what a re-embedding
+    /// computes. `Err` says why, for the re-embedding's `error`.
+    pub async fn texts(
+        &self,
+        embedder: &StoredEmbedder,
+        api_key: Option<&str>,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, String> {
+        match embedder {
+            StoredEmbedder::BuiltIn { .. } => {
+                let model = BuiltIn::shared()?;
+                tokio::task::spawn_blocking(move || {
+                    texts.iter().map(|t| model.embed(t)).collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| format!("embedding: {e}"))
+            }
+            StoredEmbedder::Rest { .. } => {
+                let endpoint = self
+                    .endpoint(embedder, api_key)
+                    .map_err(|e| e.problem.detail.clone())?;
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                endpoint.embed(&texts).await
+            }
+            StoredEmbedder::UserProvided { .. } => {
+                Err("a user_provided embedder's vectors come only from the client".into())
+            }
+        }
     }
 
     /// The segments with their vectors, by the index's embedder: the built-in model embeds
@@ -278,11 +315,7 @@ impl Embedders {
     fn api_key(&self, idx: &index::Model) -> Result<Option<String>, ApiError> {
         idx.embedder_secret
             .as_deref()
-            .map(|sealed| {
-                self.keyring
-                    .open_str(&places::embedder_api_key(&idx.uid), sealed)
-                    .map_err(|e| failed("opening an embedder's API key", e))
-            })
+            .map(|sealed| self.open(&places::embedder_api_key(&idx.uid), sealed))
             .transpose()
     }
 

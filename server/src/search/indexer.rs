@@ -449,12 +449,20 @@ impl Indexer {
         let mut dropped = BTreeSet::new();
         let mut upserts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut batches: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut replaced: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for change in changes {
             match (change.op, change.segment_id) {
                 (ChangeOp::DropIndex, _) => {
                     upserts.remove(&change.index_uid);
                     batches.remove(&change.index_uid);
+                    replaced.remove(&change.index_uid);
                     dropped.insert(change.index_uid);
+                }
+                (ChangeOp::ReplaceBatch, _) if !dropped.contains(&change.index_uid) => {
+                    replaced
+                        .entry(change.index_uid)
+                        .or_default()
+                        .push(change.seq);
                 }
                 (ChangeOp::UpsertBatch, _) if !dropped.contains(&change.index_uid) => {
                     batches
@@ -492,6 +500,24 @@ impl Indexer {
             staged += docs.len();
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.stage_new(&uid, &docs)).await??;
+        }
+        // After the new batches: a re-embedding's batches rewrite segments staged before.
+        for (uid, seqs) in replaced {
+            let committed = self.engine.committed_seq(&uid)?;
+            let seqs: Vec<i64> = seqs.into_iter().filter(|s| *s > committed).collect();
+            let docs: Vec<SegmentDoc> = self
+                .segments
+                .batches(&seqs)
+                .await?
+                .into_iter()
+                .map(to_doc)
+                .collect();
+            if docs.is_empty() {
+                continue;
+            }
+            staged += docs.len();
+            let engine = self.engine.clone();
+            tokio::task::spawn_blocking(move || engine.stage_replace(&uid, &docs, &[])).await??;
         }
         for (uid, ids) in upserts {
             let mut rows: HashMap<String, SegmentDoc> = HashMap::with_capacity(ids.len());

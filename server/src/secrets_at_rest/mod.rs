@@ -199,6 +199,10 @@ pub mod places {
         format!("indexes.embedder_secret:{index_uid}")
     }
 
+    pub fn pending_embedder_api_key(index_uid: &str) -> String {
+        format!("indexes.pending_embedder_secret:{index_uid}")
+    }
+
     pub fn key_check(key_id: &str) -> String {
         format!("secrets_key_checks.sealed:{key_id}")
     }

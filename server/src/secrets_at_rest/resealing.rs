@@ -93,6 +93,15 @@ pub async fn reseal_all(
         &mut report,
     )
     .await?;
+    reseal_column::<index::Entity, String>(
+        db,
+        keyring,
+        which,
+        (index::Column::Uid, index::Column::PendingEmbedderSecret),
+        places::pending_embedder_api_key,
+        &mut report,
+    )
+    .await?;
     reseal_column::<idempotency_record::Entity, Vec<u8>>(
         db,
         keyring,

@@ -2,7 +2,7 @@
 //! truth); every write appends to the segment change sequence in the same transaction, and
 //! the search index follows it.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -19,6 +19,8 @@ use videovector_api_spec::{
 };
 
 use super::{
+    embedder_switch,
+    ingest::embed_and_store,
     internal, is_unique_violation,
     pagination::PageRequest,
     retrieval::{to_search_hit, to_total},
@@ -26,7 +28,7 @@ use super::{
 use crate::{
     db::{
         columns::JsonText,
-        entities::{index, segment, segment_change},
+        entities::{index, reembedding, segment, segment_change},
         notifications::Notice,
         point_reads::PointReads,
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
@@ -34,6 +36,7 @@ use crate::{
     embed::{self, Embedders},
     ids::new_id,
     search::{query::SegmentFilter, Indexer},
+    secrets_at_rest::places,
 };
 
 /// A hybrid search's weight of meaning against words when the request gives none. The
@@ -51,10 +54,13 @@ pub struct Indexes {
     pub segments: SegmentStore,
     pub indexer: Arc<Indexer>,
     pub embedders: Arc<Embedders>,
+    /// Wakes the re-embedding worker when a change of embedder is queued.
+    pub reembed_wake: Arc<tokio::sync::Notify>,
 }
 
-fn to_dto(model: &index::Model) -> Index {
+fn to_dto(model: &index::Model, reembedding: Option<&reembedding::Model>) -> Index {
     Index {
+        reembedding: reembedding.map(|r| embedder_switch::to_dto(model, r)),
         id: model.id.clone(),
         name: model.name.clone(),
         description: model.description.clone(),
@@ -123,6 +129,20 @@ fn validate_segments(segments: &[SegmentInput]) -> Result<(), ApiError> {
 }
 
 impl Indexes {
+    /// The latest re-embedding of `idx`, if it had one.
+    async fn reembedding_of(
+        &self,
+        idx: &index::Model,
+    ) -> ServiceResult<Option<reembedding::Model>> {
+        let Some(id) = &idx.reembedding_id else {
+            return Ok(None);
+        };
+        reembedding::Entity::find_by_id(id.clone())
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("loading a re-embedding", e))
+    }
+
     async fn find(&self, who: &Principal, index_id: &str) -> ServiceResult<index::Model> {
         self.reads
             .index_in_org(&who.org_id, index_id)
@@ -154,12 +174,18 @@ impl IndexService for Indexes {
         let uid = new_id("ixu");
         let settled = self
             .embedders
-            .settle(request.embedder.as_ref(), "/embedder", &uid)
+            .settle(request.embedder.as_ref(), "/embedder")
             .await?;
         let now = Utc::now();
         let model = index::ActiveModel {
             embedder: Set(settled.embedder.map(JsonText)),
-            embedder_secret: Set(settled.sealed_api_key),
+            embedder_secret: Set(settled
+                .api_key
+                .map(|key| self.embedders.seal(&places::embedder_api_key(&uid), &key))),
+            pending_embedder: Set(None),
+            pending_embedder_secret: Set(None),
+            embedder_seq: Set(0),
+            reembedding_id: Set(None),
             uid: Set(uid),
             org_id: Set(who.org_id.clone()),
             id: Set(id.clone()),
@@ -170,7 +196,7 @@ impl IndexService for Indexes {
             updated_at: Set(now),
         };
         match model.insert(&self.db).await {
-            Ok(saved) => Ok(to_dto(&saved)),
+            Ok(saved) => Ok(to_dto(&saved, None)),
             Err(e) if is_unique_violation(&e) => Err(ApiError::conflict(
                 ErrorCode::IndexExists,
                 format!("an index `{id}` already exists in this organisation"),
@@ -189,14 +215,41 @@ impl IndexService for Indexes {
                 "indexes",
             )
             .await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.reembedding_id.clone())
+            .collect();
+        let reembeddings: HashMap<String, reembedding::Model> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            reembedding::Entity::find()
+                .filter(reembedding::Column::Id.is_in(ids))
+                .all(&self.db)
+                .await
+                .map_err(|e| internal("loading re-embeddings", e))?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect()
+        };
         Ok(IndexPage {
-            items: rows.iter().map(to_dto).collect(),
+            items: rows
+                .iter()
+                .map(|r| {
+                    let latest = r
+                        .reembedding_id
+                        .as_ref()
+                        .and_then(|id| reembeddings.get(id));
+                    to_dto(r, latest)
+                })
+                .collect(),
             next_cursor,
         })
     }
 
     async fn view(&self, who: &Principal, index_id: &str) -> ServiceResult<Index> {
-        Ok(to_dto(&self.find(who, index_id).await?))
+        let idx = self.find(who, index_id).await?;
+        let latest = self.reembedding_of(&idx).await?;
+        Ok(to_dto(&idx, latest.as_ref()))
     }
 
     async fn update(
@@ -206,7 +259,13 @@ impl IndexService for Indexes {
         request: IndexUpdate,
     ) -> ServiceResult<Index> {
         let existing = self.find(who, index_id).await?;
-        let mut model: index::ActiveModel = existing.into();
+        let switch = match &request.embedder {
+            Some(settings) => {
+                Some(embedder_switch::plan(&self.embedders, &existing, settings).await?)
+            }
+            None => None,
+        };
+        let mut model: index::ActiveModel = existing.clone().into();
         if let Some(name) = request.name {
             let name = name.trim().to_string();
             if name.is_empty() {
@@ -218,22 +277,48 @@ impl IndexService for Indexes {
             model.description = Set(Some(description));
         }
         model.updated_at = Set(Utc::now());
-        let result: Result<index::Model, sea_orm::DbErr> = async {
+        let result: Result<(index::Model, Option<i64>, Option<String>), sea_orm::DbErr> = async {
             let txn = self.db.begin().await?;
+            let (switched_at, queued) = match switch {
+                Some(switch) => {
+                    embedder_switch::record(&txn, &self.embedders, &existing, switch, &mut model)
+                        .await?
+                }
+                None => (None, None),
+            };
             let saved = model.update(&txn).await?;
-            let notice = Notice::Index {
-                org_id: saved.org_id.clone(),
-                index_id: saved.id.clone(),
+            let notice = match switched_at {
+                Some(seq) => Notice::Segments {
+                    seq,
+                    flush: true,
+                    org_id: saved.org_id.clone(),
+                    index_id: saved.id.clone(),
+                },
+                None => Notice::Index {
+                    org_id: saved.org_id.clone(),
+                    index_id: saved.id.clone(),
+                },
             };
             self.reads.commit_announcing(txn, &notice).await?;
-            Ok(saved)
+            Ok((saved, switched_at, queued))
         }
         .await;
         match result {
-            Ok(saved) => Ok(to_dto(&saved)),
+            Ok((saved, switched_at, queued)) => {
+                if switched_at.is_some() {
+                    self.indexer.notify();
+                }
+                if queued.is_some() {
+                    self.reembed_wake.notify_one();
+                }
+                let latest = self.reembedding_of(&saved).await?;
+                Ok(to_dto(&saved, latest.as_ref()))
+            }
             // Deleted since it was read (by another request, or on another instance).
             Err(sea_orm::DbErr::RecordNotUpdated) => Err(ApiError::not_found("index", index_id)),
-            Err(e) => Err(internal("updating an index", e)),
+            Err(e) => Err(embedder_switch::conflict_or(e, |e| {
+                internal("updating an index", e)
+            })),
         }
     }
 
@@ -280,17 +365,22 @@ impl IndexService for Indexes {
     ) -> ServiceResult<SegmentBatchResult> {
         validate_segments(&batch.segments)?;
         let idx = self.find(who, index_id).await?;
-        let segments = self.embedders.segments(&idx, batch.segments).await?;
-        let StoredBatch {
-            segment_ids,
-            segments,
-            seq: last_seq,
-        } = self
-            .segments
-            .store(&idx, segments, batch.wait)
-            .await
-            .map_err(|e| internal("storing segments", e))?
-            .ok_or_else(|| ApiError::not_found("index", index_id))?;
+        let (
+            idx,
+            StoredBatch {
+                segment_ids,
+                segments,
+                seq: last_seq,
+            },
+        ) = embed_and_store(
+            &self.embedders,
+            &self.db,
+            &self.segments,
+            idx,
+            batch.segments,
+            batch.wait,
+        )
+        .await?;
         self.indexer.offer(last_seq, &segment_ids, segments);
         let searchable = if batch.wait {
             self.indexer.wait_for(last_seq, WAIT_FOR_SEARCHABLE).await
@@ -320,6 +410,7 @@ impl IndexService for Indexes {
         query.min_score = request.min_score.map(|s| s as f32);
         query.group_by_media = request.group_by == Some(GroupBy::Media);
         if mode != SearchMode::Lexical || request.vector.is_some() {
+            embedder_switch::vectors_current(&self.indexer, &idx).await?;
             query.vector = Some(
                 self.embedders
                     .query(&idx, &request.query, request.vector)

@@ -13,7 +13,7 @@ use videovector_api_spec::{
     ApiError, Principal,
 };
 
-use super::{indexes::DEFAULT_SEMANTIC_RATIO, internal, page_token::PageTokens};
+use super::{embedder_switch, indexes::DEFAULT_SEMANTIC_RATIO, internal, page_token::PageTokens};
 use crate::{
     db::{entities::index, point_reads::PointReads, vectors},
     embed::{self, Embedders},
@@ -104,6 +104,7 @@ impl Retrieve {
     async fn for_index(
         &self,
         embedders: &Embedders,
+        indexer: &Indexer,
         idx: &index::Model,
         top_k: usize,
     ) -> ServiceResult<SearchQuery> {
@@ -113,6 +114,7 @@ impl Retrieve {
         query.min_score = self.min_score.map(|s| s as f32);
         query.group_by_media = self.group_by_media;
         if self.mode != SearchMode::Lexical || self.vector.is_some() {
+            embedder_switch::vectors_current(indexer, idx).await?;
             let vector = match &self.vector {
                 Some(bytes) => Some(
                     vectors::from_bytes(bytes)
@@ -174,7 +176,7 @@ impl Retrieval {
             searches.push((
                 idx.uid.clone(),
                 retrieve
-                    .for_index(&self.embedders, &idx, offset + limit + 1)
+                    .for_index(&self.embedders, &self.indexer, &idx, offset + limit + 1)
                     .await?,
             ));
             found.push(idx);

@@ -34,7 +34,9 @@ use crate::{
     net_guard,
     search::Indexer,
     secrets_at_rest::Keyring,
-    services::{connector_files::format_of, connector_headers::BoundHeaders, jobs},
+    services::{
+        connector_files::format_of, connector_headers::BoundHeaders, ingest::embed_and_store, jobs,
+    },
 };
 
 const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -178,7 +180,7 @@ impl JobWorker {
     ) -> Result<u64, FileFailure> {
         let body = self.fetch(&file.url, headers).await?;
         let cues = captions::parse(format_of(&file.format).1, &body)?;
-        let idx = index::for_org(org_id)
+        let mut idx = index::for_org(org_id)
             .filter(index::Column::Id.eq(&file.index_id))
             .one(&self.db)
             .await
@@ -216,17 +218,32 @@ impl JobWorker {
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let segments = self
-                .embedders
-                .segments(&idx, segments)
-                .await
-                .map_err(|e| e.problem.detail.clone())?;
-            let batch = self
-                .segments
-                .store(&idx, segments, true)
-                .await
-                .map_err(|e| storage_failure("storing segments", e))?
-                .ok_or_else(|| format!("index `{}` was deleted during the sync", file.index_id))?;
+            let stored_in = embed_and_store(
+                &self.embedders,
+                &self.db,
+                &self.segments,
+                idx.clone(),
+                segments,
+                true,
+            )
+            .await;
+            let batch = match stored_in {
+                Ok((now, batch)) => {
+                    idx = now;
+                    batch
+                }
+                Err(e) if e.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE => {
+                    return Err(FileFailure::Unreachable(sea_orm::DbErr::Custom(
+                        e.problem.detail.clone(),
+                    )))
+                }
+                Err(e) if e.status() == poem::http::StatusCode::NOT_FOUND => {
+                    return Err(
+                        format!("index `{}` was deleted during the sync", file.index_id).into(),
+                    )
+                }
+                Err(e) => return Err(e.problem.detail.clone().into()),
+            };
             self.indexer
                 .offer(batch.seq, &batch.segment_ids, batch.segments);
             last_seq = Some(batch.seq);

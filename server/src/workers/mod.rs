@@ -1,9 +1,10 @@
-//! Background workers that drain queues living in the database: runs, connector jobs and
-//! webhook deliveries. Work survives restarts; on PostgreSQL several instances share the
+//! Background workers that drain queues living in the database: runs, connector jobs,
+//! re-embeddings and webhook deliveries. Work survives restarts; on PostgreSQL several instances share the
 //! queues, each row claimed by exactly one (`FOR UPDATE SKIP LOCKED`, in `db::queue`).
 
 pub mod deliveries;
 pub mod jobs;
+pub mod reembeddings;
 pub mod runs;
 
 use std::{future::Future, sync::Arc, time::Duration};

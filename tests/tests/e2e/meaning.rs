@@ -9,8 +9,8 @@ use videovector_api_spec::Scope;
 use videovector_tests::TestServer;
 
 pub(crate) struct Caller {
-    http: reqwest::Client,
-    key: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) key: String,
 }
 
 impl Caller {

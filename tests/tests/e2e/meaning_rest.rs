@@ -194,3 +194,194 @@ async fn a_rest_embedder_embeds_through_its_endpoint_and_its_failures_say_why() 
     );
     strict.stop().await;
 }
+
+/// Polls the index until its re-embedding has finished (succeeded or failed).
+async fn settled_reembedding(caller: &Caller, server: &TestServer, index: &str) -> Value {
+    for _ in 0..600 {
+        let (status, seen) = caller.get(server, &format!("/indexes/{index}")).await;
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        let state = &seen["reembedding"]["status"];
+        if state == "succeeded" || state == "failed" {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the re-embedding of {index} did not finish");
+}
+
+/// Changing an index's embedder re-embeds every segment in the background, with its
+/// progress on the index; searches switch at once when it is done, a failure leaves the
+/// index as it was, and what cannot be done is refused.
+#[tokio::test]
+async fn changing_an_embedder_reembeds_in_the_background_and_switches_at_once() {
+    let model = EmbeddingsServer::start().await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let caller = Caller::new(&server).await;
+    let (status, _) = caller
+        .post(
+            &server,
+            "/indexes",
+            json!({"id": "idx_words", "name": "Words", "embedder": {"source": "none"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut segments: Vec<Value> = (0..599)
+        .map(|i| {
+            segment(
+                &format!("m{}", i % 7),
+                i as f64,
+                &format!("filler line number {i} about the market"),
+            )
+        })
+        .collect();
+    segments.push(segment(
+        "space",
+        0.0,
+        "the astronaut floated inside the station",
+    ));
+    for batch in segments.chunks(300) {
+        let (status, _) = caller
+            .post(
+                &server,
+                "/indexes/idx_words/segments",
+                json!({"wait": true, "segments": batch}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let meaning =
+        json!({"query": "weightless cosmonaut drifting aboard", "mode": "semantic", "top_k": 1});
+    let (status, _) = caller
+        .post(&server, "/indexes/idx_words/search", meaning.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // To the built-in model: queued with its target and total, then done.
+    let patch = |body: Value| {
+        let (caller, server) = (&caller, &server);
+        async move {
+            let answer = caller
+                .http
+                .patch(server.api("/indexes/idx_words"))
+                .header("X-API-Key", &caller.key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            (status, answer.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, changed) = patch(json!({"embedder": {"source": "built_in"}})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert!(
+        changed.get("embedder").is_none(),
+        "not switched yet: {changed}"
+    );
+    assert_eq!(changed["reembedding"]["target"]["source"], "built_in");
+    assert_eq!(changed["reembedding"]["total"], 600);
+    let done = settled_reembedding(&caller, &server, "idx_words").await;
+    assert_eq!(done["reembedding"]["status"], "succeeded", "{done}");
+    assert_eq!(done["reembedding"]["done"], 600);
+    assert_eq!(done["embedder"]["source"], "built_in");
+    assert!(done["reembedding"].get("target").is_none());
+    let (status, found) = caller
+        .post(&server, "/indexes/idx_words/search", meaning.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(ids(&found), ["the astronaut floated inside the station"]);
+
+    // To an endpoint that answers slowly: a second change meanwhile is refused, segments
+    // ingested meanwhile are embedded too, and searches use the built-in model until the
+    // switch.
+    model.behave(Behaviour::Slow(150));
+    let (status, changed) =
+        patch(json!({"embedder": rest(&model.url, json!({"batch_size": 64}))})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (status, problem) = patch(json!({"embedder": {"source": "built_in"}})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "reembedding_in_progress");
+    let (status, _) = caller
+        .post(
+            &server,
+            "/indexes/idx_words/segments",
+            json!({"wait": true, "segments": [segment("storm", 0.0, "heavy rain floods the streets")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = caller
+        .post(&server, "/indexes/idx_words/search", meaning.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let texts_before = model.texts();
+    let done = settled_reembedding(&caller, &server, "idx_words").await;
+    assert_eq!(done["reembedding"]["status"], "succeeded", "{done}");
+    assert_eq!(done["reembedding"]["done"], 601);
+    assert_eq!(done["embedder"]["source"], "rest");
+    assert_eq!(done["embedder"]["has_api_key"], true);
+    assert!(
+        model.texts() >= texts_before,
+        "the endpoint embedded the segments"
+    );
+    model.behave(Behaviour::Fine);
+    let calls = model.calls();
+    let (_, found) = caller
+        .post(
+            &server,
+            "/indexes/idx_words/search",
+            json!({"query": "bad weather in the city", "mode": "semantic", "top_k": 1}),
+        )
+        .await;
+    assert_eq!(ids(&found), ["heavy rain floods the streets"]);
+    assert_eq!(
+        model.calls(),
+        calls + 1,
+        "the query was embedded by the endpoint"
+    );
+
+    // A change that fails after its retries: the index keeps its embedder and says why.
+    let (status, _) =
+        patch(json!({"embedder": rest(&model.url, json!({"model": "other", "max_retries": 0}))}))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    model.behave(Behaviour::FailTimes(1_000_000));
+    let failed = settled_reembedding(&caller, &server, "idx_words").await;
+    assert_eq!(failed["reembedding"]["status"], "failed", "{failed}");
+    assert!(
+        failed["reembedding"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{failed}"
+    );
+    assert_eq!(failed["embedder"]["model"], "minilm-static");
+    model.behave(Behaviour::Fine);
+    let (status, found) = caller
+        .post(&server, "/indexes/idx_words/search", meaning.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(ids(&found), ["the astronaut floated inside the station"]);
+
+    // Vectors of the caller's own cannot replace stored segments' vectors; words only can.
+    let (status, problem) =
+        patch(json!({"embedder": {"source": "user_provided", "dimensions": 3}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "invalid_embedder");
+    let (status, words) = patch(json!({"embedder": {"source": "none"}})).await;
+    assert_eq!(status, StatusCode::OK, "{words}");
+    assert!(words.get("embedder").is_none(), "{words}");
+    let (status, _) = caller
+        .post(&server, "/indexes/idx_words/search", meaning.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, found) = caller
+        .post(
+            &server,
+            "/indexes/idx_words/search",
+            json!({"query": "astronaut"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&found), ["the astronaut floated inside the station"]);
+    server.stop().await;
+}

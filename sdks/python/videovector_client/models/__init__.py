@@ -54,6 +54,8 @@ from .prompt import Prompt
 from .prompt_create import PromptCreate
 from .prompt_page import PromptPage
 from .prompt_update import PromptUpdate
+from .reembedding import Reembedding
+from .reembedding_status import ReembeddingStatus
 from .run import Run
 from .run_create import RunCreate
 from .run_create_variables import RunCreateVariables
@@ -140,6 +142,8 @@ __all__ = (
     "PromptCreate",
     "PromptPage",
     "PromptUpdate",
+    "Reembedding",
+    "ReembeddingStatus",
     "Run",
     "RunCreate",
     "RunCreateVariables",

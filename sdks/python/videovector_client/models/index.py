@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.embedder import Embedder
+    from ..models.reembedding import Reembedding
 
 
 T = TypeVar("T", bound="Index")
@@ -29,6 +30,7 @@ class Index:
         updated_at (datetime.datetime):
         description (str | Unset):
         embedder (Embedder | Unset): An index's embedder.
+        reembedding (Reembedding | Unset): The latest change of an index's embedder.
     """
 
     created_at: datetime.datetime
@@ -38,6 +40,7 @@ class Index:
     updated_at: datetime.datetime
     description: str | Unset = UNSET
     embedder: Embedder | Unset = UNSET
+    reembedding: Reembedding | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +60,10 @@ class Index:
         if not isinstance(self.embedder, Unset):
             embedder = self.embedder.to_dict()
 
+        reembedding: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.reembedding, Unset):
+            reembedding = self.reembedding.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -72,12 +79,15 @@ class Index:
             field_dict["description"] = description
         if embedder is not UNSET:
             field_dict["embedder"] = embedder
+        if reembedding is not UNSET:
+            field_dict["reembedding"] = reembedding
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.embedder import Embedder  # noqa: PLC0415
+        from ..models.reembedding import Reembedding  # noqa: PLC0415
 
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -99,6 +109,13 @@ class Index:
         else:
             embedder = Embedder.from_dict(_embedder)
 
+        _reembedding = d.pop("reembedding", UNSET)
+        reembedding: Reembedding | Unset
+        if isinstance(_reembedding, Unset):
+            reembedding = UNSET
+        else:
+            reembedding = Reembedding.from_dict(_reembedding)
+
         index = cls(
             created_at=created_at,
             id=id,
@@ -107,6 +124,7 @@ class Index:
             updated_at=updated_at,
             description=description,
             embedder=embedder,
+            reembedding=reembedding,
         )
 
         index.additional_properties = d

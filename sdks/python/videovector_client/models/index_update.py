@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.embedder_settings import EmbedderSettings
+
 
 T = TypeVar("T", bound="IndexUpdate")
 
@@ -18,15 +22,22 @@ class IndexUpdate:
 
     Attributes:
         description (str | Unset):
+        embedder (EmbedderSettings | Unset): How an index turns segments and queries into vectors, for search by
+            meaning.
         name (str | Unset):
     """
 
     description: str | Unset = UNSET
+    embedder: EmbedderSettings | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         description = self.description
+
+        embedder: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.embedder, Unset):
+            embedder = self.embedder.to_dict()
 
         name = self.name
 
@@ -35,6 +46,8 @@ class IndexUpdate:
         field_dict.update({})
         if description is not UNSET:
             field_dict["description"] = description
+        if embedder is not UNSET:
+            field_dict["embedder"] = embedder
         if name is not UNSET:
             field_dict["name"] = name
 
@@ -42,13 +55,23 @@ class IndexUpdate:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.embedder_settings import EmbedderSettings  # noqa: PLC0415
+
         d = dict(src_dict)
         description = d.pop("description", UNSET)
+
+        _embedder = d.pop("embedder", UNSET)
+        embedder: EmbedderSettings | Unset
+        if isinstance(_embedder, Unset):
+            embedder = UNSET
+        else:
+            embedder = EmbedderSettings.from_dict(_embedder)
 
         name = d.pop("name", UNSET)
 
         index_update = cls(
             description=description,
+            embedder=embedder,
             name=name,
         )
 

@@ -16,6 +16,7 @@ mod m0009_queue_leases;
 mod m0010_vectors;
 mod m0011_run_retrieval;
 mod m0012_embedder_secrets;
+mod m0013_reembeddings;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -29,6 +30,7 @@ use m0009_queue_leases::M0009QueueLeases;
 use m0010_vectors::M0010Vectors;
 use m0011_run_retrieval::M0011RunRetrieval;
 use m0012_embedder_secrets::M0012EmbedderSecrets;
+use m0013_reembeddings::M0013Reembeddings;
 
 pub struct Migrator;
 
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0010Vectors),
             Box::new(M0011RunRetrieval),
             Box::new(M0012EmbedderSecrets),
+            Box::new(M0013Reembeddings),
         ]
     }
 }
