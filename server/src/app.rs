@@ -190,7 +190,10 @@ impl AppState {
             pepper.clone(),
             verifier,
         ));
-        let engine = Arc::new(SearchEngine::new(config.search_dir())?);
+        let engine = Arc::new(
+            SearchEngine::new(config.search_dir())?
+                .approximate_from(config.approximate_search_from),
+        );
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();
         crate::cluster::follow(

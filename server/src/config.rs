@@ -56,6 +56,10 @@ pub struct Config {
     pub webhook_retry_base_ms: u64,
     /// Attempts per webhook delivery before it is marked failed.
     pub webhook_max_attempts: u32,
+    /// Search copies give a tantivy segment holding at least this many vectors an
+    /// approximate (HNSW) index for search by meaning, built in the background; smaller
+    /// ones are scanned exactly. 0 scans everything exactly.
+    pub approximate_search_from: u64,
     /// Run the background workers (runs, jobs, webhook deliveries) on this instance. Turn
     /// off for API-only instances; the queues live in the database.
     pub workers: bool,
@@ -135,6 +139,7 @@ impl Default for Config {
             allow_private_targets: false,
             webhook_retry_base_ms: 5_000,
             webhook_max_attempts: 8,
+            approximate_search_from: crate::search::engine::APPROXIMATE_FROM,
             workers: true,
             queue_lease_ms: 30_000,
             segment_changes_retained: 100_000,

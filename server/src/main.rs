@@ -120,7 +120,10 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Reindex => {
             let storage = Storage::open(&config).await?;
-            let engine = Arc::new(SearchEngine::new(config.search_dir())?);
+            let engine = Arc::new(
+                SearchEngine::new(config.search_dir())?
+                    .approximate_from(config.approximate_search_from),
+            );
             Indexer::new(storage.db, storage.segments, engine)
                 .rebuild_all()
                 .await?;

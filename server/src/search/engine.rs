@@ -100,7 +100,7 @@ pub(crate) struct SearchIndex {
 }
 
 impl SearchIndex {
-    fn open_or_create(dir: &Path) -> tantivy::Result<SearchIndex> {
+    fn open_or_create(dir: &Path, approximate_from: u64) -> tantivy::Result<SearchIndex> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir)?;
@@ -122,7 +122,7 @@ impl SearchIndex {
             committed_seq: AtomicI64::new(committed_seq),
             dirty: AtomicBool::new(false),
             unmerged: AtomicBool::new(false),
-            vectors: VectorCache::default(),
+            vectors: VectorCache::new(approximate_from),
         })
     }
 
@@ -196,7 +196,14 @@ pub struct SearchEngine {
     /// share the cores, at the cost of switching; one per core left cores idle between
     /// hand-overs (the bench's `request-path`).
     pub(super) search_slots: tokio::sync::Semaphore,
+    /// Tantivy segments with at least this many vectors get an approximate index
+    /// (`search::vectors`); 0: none do.
+    approximate_from: u64,
 }
+
+/// Vectors from which a tantivy segment gets an approximate index, unless configured:
+/// below it the exact scan is fast enough (`bench/`'s `vectors` scenario).
+pub const APPROXIMATE_FROM: u64 = 50_000;
 
 impl SearchEngine {
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
@@ -206,7 +213,25 @@ impl SearchEngine {
             root,
             open: Mutex::new(HashMap::new()),
             search_slots: tokio::sync::Semaphore::new(cores * 2),
+            approximate_from: APPROXIMATE_FROM,
         })
+    }
+
+    /// This engine, giving an approximate index to segments with at least `vectors`
+    /// vectors (0: to none).
+    pub fn approximate_from(mut self, vectors: u64) -> Self {
+        self.approximate_from = vectors;
+        self
+    }
+
+    /// Whether every segment of `uid` that should have an approximate index for vectors of
+    /// `dims` dimensions has it (starting the builds that have not started).
+    pub fn approximate_ready(&self, uid: &str, dims: usize) -> tantivy::Result<bool> {
+        let handle = self.handle(uid)?;
+        let searcher = handle.reader.searcher();
+        handle
+            .vectors
+            .approximate_ready(&searcher, &handle.fields, dims)
     }
 
     pub fn root(&self) -> &Path {
@@ -222,7 +247,10 @@ impl SearchEngine {
         if let Some(handle) = open.get(uid) {
             return Ok(handle.clone());
         }
-        let handle = Arc::new(SearchIndex::open_or_create(&self.dir(uid))?);
+        let handle = Arc::new(SearchIndex::open_or_create(
+            &self.dir(uid),
+            self.approximate_from,
+        )?);
         open.insert(uid.to_string(), handle.clone());
         Ok(handle)
     }

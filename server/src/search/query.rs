@@ -50,6 +50,9 @@ pub struct SearchQuery {
     pub min_score: Option<f32>,
     /// One hit per media: the best of its segments among the best [`GROUP_POOL`].
     pub group_by_media: bool,
+    /// Score every vector, even where an approximate index could propose candidates (the
+    /// benchmark's brute-force baseline).
+    pub exact_vectors: bool,
 }
 
 /// Candidates each side contributes to a hybrid search, at least.
@@ -199,15 +202,21 @@ impl SearchEngine {
             Some(words) => searcher.search(words, &TopDocs::with_limit(candidates))?,
             None => Vec::new(),
         };
-        let semantic = match (&q.vector, q.mode) {
+        // Scores are cosines: the query is compared at unit length (a caller's own vector,
+        // or an endpoint's, may have any length).
+        let unit = q.vector.as_deref().map(vectors::unit);
+        let semantic = match (&unit, q.mode) {
             (Some(vector), SearchMode::Semantic | SearchMode::Hybrid) => vectors::nearest(
                 &searcher,
                 &handle.vectors,
                 &fields,
-                vector,
                 filter.as_deref(),
-                candidates,
-                q.min_score.filter(|_| q.mode == SearchMode::Semantic),
+                vectors::Wanted {
+                    query: vector,
+                    limit: candidates,
+                    threshold: q.min_score.filter(|_| q.mode == SearchMode::Semantic),
+                    exact: q.exact_vectors,
+                },
             )?,
             _ => vectors::Nearest::default(),
         };
@@ -232,7 +241,7 @@ impl SearchEngine {
             },
             (SearchMode::Semantic, _) => Total {
                 value: semantic.matched,
-                exact: true,
+                exact: semantic.exact_count,
             },
             (SearchMode::Hybrid, None) => {
                 let words = count(&searcher, words.as_deref())?;
@@ -655,6 +664,75 @@ mod tests {
             ..hybrid.clone()
         };
         assert_eq!(ids(engine.search("u1", &lexical).unwrap().hits), ["words"]);
+    }
+
+    /// A large segment gets an approximate index: once built it answers (nearly) what the
+    /// exact scan answers, under filters too, and counts what it matched.
+    #[test]
+    fn approximate_search_agrees_with_the_exact_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SearchEngine::new(dir.path().to_path_buf())
+            .unwrap()
+            .approximate_from(1_000);
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let docs: Vec<SegmentDoc> = (0..3_000)
+            .map(|i| SegmentDoc {
+                vector: Some((0..16).map(|_| next()).collect()),
+                ..doc(&format!("s{i}"), &format!("m{}", i % 3), 0.0, "words", &[])
+            })
+            .collect();
+        engine.apply("u1", &docs, &[]).unwrap();
+        let mut waited = 0;
+        while !engine.approximate_ready("u1", 16).unwrap() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+            assert!(waited < 1_000, "the approximate index was not built");
+        }
+        let (mut agreed, mut asked) = (0, 0);
+        for q in 0..20 {
+            let vector: Vec<f32> = (0..16).map(|_| next()).collect();
+            let filter = SegmentFilter {
+                media_ids: if q % 2 == 0 {
+                    vec!["m1".into()]
+                } else {
+                    vec![]
+                },
+                ..SegmentFilter::default()
+            };
+            let approximate = SearchQuery {
+                text: "anything".into(),
+                top_k: 10,
+                mode: SearchMode::Semantic,
+                vector: Some(vector),
+                filter,
+                ..Default::default()
+            };
+            let exact = SearchQuery {
+                exact_vectors: true,
+                ..approximate.clone()
+            };
+            let found = engine.search("u1", &approximate).unwrap();
+            let truth = engine.search("u1", &exact).unwrap();
+            let expected = if q % 2 == 0 { 1_000 } else { 3_000 };
+            assert_eq!(found.total, truth.total);
+            assert_eq!(found.total.value, expected);
+            let truth: Vec<String> = truth.hits.into_iter().map(|h| h.doc.segment_id).collect();
+            for hit in found.hits {
+                if q % 2 == 0 {
+                    assert_eq!(hit.doc.media_id, "m1");
+                }
+                agreed += usize::from(truth.contains(&hit.doc.segment_id));
+            }
+            asked += truth.len();
+        }
+        let recall = agreed as f64 / asked as f64;
+        assert!(recall >= 0.95, "recall@10 {recall}");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! bytes, against 4·d in the database), so vectors follow the text through the same change
 //! log, commits, merges and rebuilds.
 //!
-//! A search scores segments by cosine similarity, exactly: for each tantivy segment (they
-//! are immutable) the vectors are read once into a dense matrix, kept while the segment
-//! lives, and every document the filter admits is scored against the query.
+//! For each tantivy segment (they are immutable) the vectors are read once into a dense
+//! matrix, kept while the segment lives. A small segment is searched exactly: every
+//! document the filter admits is scored against the query. A segment with at least
+//! `approximate_from` vectors also gets an approximate index (HNSW, from `usearch`), built
+//! in the background on one thread (the exact scan serves until it is ready): it proposes
+//! [`OVERSAMPLE`] times the candidates wanted, among the documents the filter admits, and
+//! the matrix scores them exactly, so the ranking is the exact one over those candidates.
 
 use std::{
     cmp::Reverse,
@@ -23,13 +27,19 @@ use tantivy::{
 use super::engine::Fields;
 use crate::db::vectors::quantise_i8;
 
-/// `vector` normalised, as stored in a search document: scale (f32 LE), then int8s.
-pub fn quantise(vector: &[f32]) -> Vec<u8> {
+/// `vector` at length one (a zero vector stays zero): documents are stored so and queries
+/// compared so, which makes every score a cosine.
+pub fn unit(vector: &[f32]) -> Vec<f32> {
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let unit: Vec<f32> = vector
+    vector
         .iter()
         .map(|x| if norm > 0.0 { x / norm } else { 0.0 })
-        .collect();
+        .collect()
+}
+
+/// `vector` normalised, as stored in a search document: scale (f32 LE), then int8s.
+pub fn quantise(vector: &[f32]) -> Vec<u8> {
+    let unit = unit(vector);
     let (scale, values) = quantise_i8(&unit);
     let mut out = Vec::with_capacity(4 + vector.len());
     out.extend(scale.to_le_bytes());
@@ -37,11 +47,29 @@ pub fn quantise(vector: &[f32]) -> Vec<u8> {
     out
 }
 
+/// The approximate index proposes this many times the candidates a search wants...
+const OVERSAMPLE: usize = 4;
+/// ... and at least this many.
+const MIN_CANDIDATES: usize = 40;
+/// Graph links per node, and the breadth of the graph's search while building and while
+/// searching: `bench/` measured recall@10 against the exact scan with these.
+const CONNECTIVITY: usize = 12;
+const EXPANSION_ADD: usize = 64;
+const EXPANSION_SEARCH: usize = 128;
+
+/// One approximate index is built at a time, process-wide: a build takes a core for
+/// seconds to minutes, and searches need the other.
+static BUILDING: Mutex<()> = Mutex::new(());
+
 /// One tantivy segment's vectors, as a dense matrix (a zero scale: no vector).
 pub struct SegmentVectors {
     dims: usize,
     scales: Vec<f32>,
     rows: Vec<i8>,
+    /// Documents with a vector.
+    with_vector: u64,
+    /// The approximate index, once built.
+    approximate: std::sync::OnceLock<usearch::Index>,
 }
 
 impl SegmentVectors {
@@ -49,6 +77,7 @@ impl SegmentVectors {
         let count = reader.max_doc() as usize;
         let mut scales = vec![0f32; count];
         let mut rows = vec![0i8; count * dims];
+        let mut with_vector = 0u64;
         let store = reader.get_store_reader(64)?;
         for doc in 0..reader.max_doc() {
             if reader.is_deleted(doc) {
@@ -63,11 +92,71 @@ impl SegmentVectors {
             }
             let at = doc as usize;
             scales[at] = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            with_vector += u64::from(scales[at] != 0.0);
             for (slot, &b) in rows[at * dims..(at + 1) * dims].iter_mut().zip(&bytes[4..]) {
                 *slot = b as i8;
             }
         }
-        Ok(SegmentVectors { dims, scales, rows })
+        Ok(SegmentVectors {
+            dims,
+            scales,
+            rows,
+            with_vector,
+            approximate: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Builds the approximate index of these vectors (the caller runs it off the search
+    /// path).
+    fn build_approximate(&self) -> Result<(), String> {
+        let _turn = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+        let options = usearch::IndexOptions {
+            dimensions: self.dims,
+            metric: usearch::MetricKind::Cos,
+            quantization: usearch::ScalarKind::I8,
+            connectivity: CONNECTIVITY,
+            expansion_add: EXPANSION_ADD,
+            expansion_search: EXPANSION_SEARCH,
+            multi: false,
+        };
+        let index = usearch::Index::new(&options).map_err(|e| e.to_string())?;
+        index
+            .reserve(self.with_vector as usize)
+            .map_err(|e| e.to_string())?;
+        let mut vector = vec![0f32; self.dims];
+        for (doc, &scale) in self.scales.iter().enumerate() {
+            if scale == 0.0 {
+                continue;
+            }
+            let row = &self.rows[doc * self.dims..(doc + 1) * self.dims];
+            for (slot, &q) in vector.iter_mut().zip(row) {
+                *slot = q as f32 * scale;
+            }
+            index.add(doc as u64, &vector).map_err(|e| e.to_string())?;
+        }
+        let _ = self.approximate.set(index);
+        Ok(())
+    }
+
+    /// Candidates near the unit `query` from the approximate index, among the documents
+    /// `admits` lets through; `None` while it is not built.
+    fn propose(
+        &self,
+        query: &[f32],
+        wanted: usize,
+        admits: impl Fn(DocId) -> bool,
+    ) -> Option<Vec<DocId>> {
+        let index = self.approximate.get()?;
+        let count = (wanted * OVERSAMPLE).max(MIN_CANDIDATES);
+        let found = index
+            .filtered_search(query, count, |key: u64| admits(key as DocId))
+            .ok()?;
+        Some(found.keys.into_iter().map(|k| k as DocId).collect())
+    }
+
+    /// Whether `doc` has a vector.
+    fn has(&self, doc: DocId) -> bool {
+        self.scales.get(doc as usize).is_some_and(|s| *s != 0.0)
     }
 
     /// Cosine similarity of `doc` with the unit `query`; `None` when it has no vector.
@@ -84,12 +173,20 @@ impl SegmentVectors {
 }
 
 /// The matrices of an index's live tantivy segments, by segment id.
-#[derive(Default)]
 pub struct VectorCache {
     segments: Mutex<HashMap<(SegmentId, usize), Arc<SegmentVectors>>>,
+    /// Segments with at least this many vectors get an approximate index (0: none do).
+    approximate_from: u64,
 }
 
 impl VectorCache {
+    pub fn new(approximate_from: u64) -> Self {
+        VectorCache {
+            segments: Mutex::default(),
+            approximate_from,
+        }
+    }
+
     fn get(
         &self,
         reader: &SegmentReader,
@@ -102,6 +199,27 @@ impl VectorCache {
         }
         let read = Arc::new(SegmentVectors::read(reader, fields, dims)?);
         self.lock().insert(key, read.clone());
+        if self.approximate_from > 0 && read.with_vector >= self.approximate_from {
+            let building = read.clone();
+            let started = std::thread::Builder::new()
+                .name("vector-index".into())
+                .spawn(move || {
+                    let at = std::time::Instant::now();
+                    match building.build_approximate() {
+                        Ok(()) => tracing::info!(
+                            vectors = building.with_vector,
+                            seconds = at.elapsed().as_secs_f32(),
+                            "built an approximate vector index"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "building an approximate vector index")
+                        }
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "starting an approximate vector index build");
+            }
+        }
         Ok(read)
     }
 
@@ -118,6 +236,34 @@ impl VectorCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SegmentId, usize), Arc<SegmentVectors>>> {
         self.segments.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Whether every live segment of `searcher` that should have an approximate index has
+    /// it (reading the matrices, and starting the builds, if need be).
+    pub(crate) fn approximate_ready(
+        &self,
+        searcher: &Searcher,
+        fields: &Fields,
+        dims: usize,
+    ) -> tantivy::Result<bool> {
+        let mut ready = true;
+        for reader in searcher.segment_readers() {
+            let vectors = self.get(reader, fields, dims)?;
+            let wanted = self.approximate_from > 0 && vectors.with_vector >= self.approximate_from;
+            ready &= !wanted || vectors.approximate.get().is_some();
+        }
+        Ok(ready)
+    }
+}
+
+/// What a search for the nearest vectors asks.
+pub(crate) struct Wanted<'a> {
+    /// The query's vector, unit length.
+    pub query: &'a [f32],
+    pub limit: usize,
+    /// Count only the documents scoring at least this.
+    pub threshold: Option<f32>,
+    /// Scan every vector, approximate index or not.
+    pub exact: bool,
 }
 
 /// What a scan for the nearest vectors found.
@@ -129,19 +275,29 @@ pub struct Nearest {
     pub matched: u64,
     /// Documents the filter admits, with a vector or not.
     pub admitted: u64,
+    /// Whether `matched` is exact (an approximate search with a threshold counts every
+    /// document with a vector instead).
+    pub exact_count: bool,
 }
 
 /// The `limit` documents nearest the unit `query` among those `filter` admits (all when
-/// `None`), counting those that score at least `threshold`.
+/// `None`), counting those that score at least `threshold`. `exact`: scan every segment,
+/// even one with an approximate index (the benchmark's baseline). With an approximate
+/// index, a segment's counts are of its documents with a vector (the threshold unchecked)
+/// and `exact_count` is false when a threshold was given.
 pub(crate) fn nearest(
     searcher: &Searcher,
     cache: &VectorCache,
     fields: &Fields,
-    query: &[f32],
     filter: Option<&dyn Query>,
-    limit: usize,
-    threshold: Option<f32>,
+    wanted: Wanted<'_>,
 ) -> tantivy::Result<Nearest> {
+    let Wanted {
+        query,
+        limit,
+        threshold,
+        exact,
+    } = wanted;
     cache.retain(searcher);
     let weight = match filter {
         Some(filter) => Some(filter.weight(EnableScoring::disabled_from_searcher(searcher))?),
@@ -150,16 +306,17 @@ pub(crate) fn nearest(
     if limit == 0 {
         return Ok(Nearest::default());
     }
-    let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
+    let floor = threshold.unwrap_or(f32::NEG_INFINITY);
     // A min-heap of the best so far: (score, address), the worst on top.
     let mut best: BinaryHeap<Reverse<(Ordered, DocAddress)>> = BinaryHeap::new();
-    let (mut matched, mut admitted) = (0u64, 0u64);
-    let mut offer = |score: Option<f32>, address: DocAddress| {
-        admitted += 1;
-        let Some(score) = score.filter(|s| *s >= threshold) else {
+    let mut found = Nearest {
+        exact_count: true,
+        ..Nearest::default()
+    };
+    let mut offer = |score: f32, address: DocAddress| {
+        if score < floor {
             return;
-        };
-        matched += 1;
+        }
         if best.len() < limit {
             best.push(Reverse((Ordered(score), address)));
         } else if best.peek().is_some_and(|w| w.0 .0 .0 < score) {
@@ -170,22 +327,81 @@ pub(crate) fn nearest(
     for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
         let vectors = cache.get(reader, fields, query.len())?;
         let address = |doc| DocAddress::new(ordinal as u32, doc);
-        match &weight {
+        // The documents the filter admits, alive.
+        let admitted: Option<Vec<DocId>> = match &weight {
             Some(weight) => {
                 let mut docs = weight.scorer(reader, 1.0)?;
+                let mut admitted = Vec::new();
                 let mut doc = docs.doc();
                 while doc != TERMINATED {
                     if !reader.is_deleted(doc) {
-                        offer(vectors.score(doc, query), address(doc));
+                        admitted.push(doc);
                     }
                     doc = docs.advance();
                 }
+                Some(admitted)
+            }
+            None => None,
+        };
+        let alive = |doc: DocId| !reader.is_deleted(doc);
+        let proposed = if exact {
+            None
+        } else {
+            match &admitted {
+                Some(admitted) => {
+                    vectors.propose(query, limit, |doc| admitted.binary_search(&doc).is_ok())
+                }
+                None => vectors.propose(query, limit, alive),
+            }
+        };
+        match proposed {
+            Some(candidates) => {
+                match (&admitted, reader.num_deleted_docs()) {
+                    (None, 0) => {
+                        found.admitted += u64::from(reader.max_doc());
+                        found.matched += vectors.with_vector;
+                    }
+                    _ => {
+                        let docs: Box<dyn Iterator<Item = DocId>> = match &admitted {
+                            Some(admitted) => Box::new(admitted.iter().copied()),
+                            None => Box::new((0..reader.max_doc()).filter(|d| alive(*d))),
+                        };
+                        for doc in docs {
+                            found.admitted += 1;
+                            found.matched += u64::from(vectors.has(doc));
+                        }
+                    }
+                }
+                if threshold.is_some() {
+                    // Only the candidates were scored: those above the floor are a lower
+                    // bound of the matches.
+                    found.matched = 0;
+                    found.exact_count = false;
+                }
+                for doc in candidates {
+                    if let Some(score) = vectors.score(doc, query) {
+                        if threshold.is_some() && score >= floor {
+                            found.matched += 1;
+                        }
+                        offer(score, address(doc));
+                    }
+                }
             }
             None => {
-                for doc in 0..reader.max_doc() {
-                    if !reader.is_deleted(doc) {
-                        offer(vectors.score(doc, query), address(doc));
+                let mut visit = |doc: DocId| {
+                    found.admitted += 1;
+                    if let Some(score) = vectors.score(doc, query) {
+                        if score >= floor {
+                            found.matched += 1;
+                        }
+                        offer(score, address(doc));
                     }
+                };
+                match &admitted {
+                    Some(admitted) => admitted.iter().for_each(|&doc| visit(doc)),
+                    None => (0..reader.max_doc())
+                        .filter(|d| alive(*d))
+                        .for_each(&mut visit),
                 }
             }
         }
@@ -195,11 +411,8 @@ pub(crate) fn nearest(
         .map(|Reverse((Ordered(score), address))| (score, address))
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
-    Ok(Nearest {
-        best,
-        matched,
-        admitted,
-    })
+    found.best = best;
+    Ok(found)
 }
 
 /// f32 ordered totally (scores are finite).
