@@ -18,6 +18,7 @@ mod cluster;
 mod corpus;
 mod eval;
 mod load;
+mod meaning_at_scale;
 mod report;
 mod request_path;
 mod scale;

@@ -1,9 +1,11 @@
 //! The `scale` scenario: the cost curve. For 10,000, 100,000 and 1,000,000 segments, a
 //! fresh server (and, on PostgreSQL, a fresh database) ingests the corpus in batches of
 //! 1,000, waits until the server is idle (its search copy indexed and merged), then answers
-//! searches on one connection. It reports the ingest rate, the time to idle, search p50 and
-//! p99, resident memory after the searches and at peak, and disk: the data dir (the SQLite
-//! file and the search copy) plus, on PostgreSQL, the database's own size.
+//! searches on one connection. It reports the ingest rate (the built-in embedder included),
+//! the time to idle, search p50 and p99, the figures of `meaning_at_scale` (the lexical
+//! baseline, search by meaning against a brute-force scan, recall, the vectors' memory),
+//! resident memory after the searches and at peak, and disk: the data dir (the SQLite file
+//! and the search copy) plus, on PostgreSQL, the database's own size.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     api::Api,
-    load,
+    load, meaning_at_scale,
     report::Report,
     scenarios::{ingest_corpus, queries, search_load, OwnServer},
     server_process::disk_bytes,
@@ -66,6 +68,16 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
             "",
             None,
         );
+
+        meaning_at_scale::measure(
+            report,
+            o,
+            &api,
+            &dir.path().join("search"),
+            segments,
+            &queries(),
+        )
+        .await?;
 
         report.figure(
             "scale",

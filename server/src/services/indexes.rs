@@ -40,8 +40,8 @@ use crate::{
 };
 
 /// A hybrid search's weight of meaning against words when the request gives none. The
-/// eval in `bench/` scored hybrid nDCG@10 at 0.67, 0.75, 0.79, 0.80 and 0.80 for 0.3, 0.5,
-/// 0.7, 0.8 and 0.9 (semantic alone 0.805): past 0.8 words add too little to rescue a
+/// eval in `bench/` scored hybrid nDCG@10 at 0.71, 0.78, 0.82, 0.827 and 0.826 for 0.3,
+/// 0.5, 0.7, 0.8 and 0.9 (semantic alone 0.828): past 0.8 words add too little to rescue a
 /// query by name the model does not know.
 pub const DEFAULT_SEMANTIC_RATIO: f64 = 0.8;
 
