@@ -38,6 +38,8 @@ pub struct Options {
     pub duration: Duration,
     /// Segments in the search corpus.
     pub segments: usize,
+    /// The corpus sizes `scale` runs (`--sizes 100000,1000000`); its own list when unset.
+    pub sizes: Option<Vec<usize>>,
 }
 
 fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
@@ -48,6 +50,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
         concurrency: 32,
         duration: Duration::from_secs(5),
         segments: 100_000,
+        sizes: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -64,6 +67,15 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
                 options.duration = Duration::from_secs_f64(args.next().unwrap_or_default().parse()?)
             }
             "--segments" => options.segments = args.next().unwrap_or_default().parse()?,
+            "--sizes" => {
+                options.sizes = Some(
+                    args.next()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             name if !name.starts_with('-') => options.scenario = name.to_string(),
             other => anyhow::bail!("unknown option {other}"),
         }

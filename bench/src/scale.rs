@@ -24,12 +24,12 @@ use crate::{
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> anyhow::Result<()> {
-    let sizes: &[usize] = if o.smoke {
-        &[2_000]
-    } else {
-        &[10_000, 100_000, 1_000_000]
+    let sizes: Vec<usize> = match (&o.sizes, o.smoke) {
+        (Some(sizes), _) => sizes.clone(),
+        (None, true) => vec![2_000],
+        (None, false) => vec![10_000, 100_000, 1_000_000],
     };
-    for &segments in sizes {
+    for &segments in &sizes {
         let own = OwnServer::start(admin_url).await?;
         let (server, dir) = (&own.server, &own.dir);
         let api = Api::login(&server.url).await?;
