@@ -264,11 +264,7 @@ impl Embedders {
         vector: Option<Vec<f32>>,
     ) -> Result<Vec<f32>, ApiError> {
         match (idx.embedder.as_ref().map(|e| &e.0), vector) {
-            (None, _) => Err(ApiError::unprocessable(
-                ErrorCode::NoEmbedder,
-                "this index has no embedder, so it is searched by words only: use mode \
-                 `lexical`, or give the index an embedder",
-            )),
+            (None, _) => Err(no_embedder()),
             (Some(StoredEmbedder::UserProvided { dimensions }), Some(vector)) => {
                 check_vector(&vector, *dimensions as usize)
                     .map_err(|why| invalid_vector(&format!("`vector` {why}")))?;
@@ -298,11 +294,7 @@ impl Embedders {
     /// caller's vector): a 422 like [`Self::query`]'s otherwise, with no call made.
     pub fn check_embeds_text(&self, idx: &index::Model) -> Result<(), ApiError> {
         match idx.embedder.as_ref().map(|e| &e.0) {
-            None => Err(ApiError::unprocessable(
-                ErrorCode::NoEmbedder,
-                "this index has no embedder, so it is searched by words only: use mode \
-                 `lexical`, or give the index an embedder",
-            )),
+            None => Err(no_embedder()),
             Some(StoredEmbedder::UserProvided { .. }) => Err(invalid_vector(
                 "this index's embedder is user_provided: only a search that carries its own \
                  `vector` can search it by meaning",
@@ -450,6 +442,15 @@ fn embed_on_every_core(
         }
         Ok(embedded)
     })
+}
+
+/// 422 `no_embedder`: meaning asked of an index searched by words only.
+fn no_embedder() -> ApiError {
+    ApiError::unprocessable(
+        ErrorCode::NoEmbedder,
+        "this index has no embedder, so it is searched by words only: use mode `lexical`, or \
+         give the index an embedder",
+    )
 }
 
 fn invalid_vector(detail: &str) -> ApiError {

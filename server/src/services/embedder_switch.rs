@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Statement,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter,
 };
 use videovector_api_spec::{
     dto::indexes::{EmbedderSettings, Reembedding, ReembeddingStatus},
@@ -15,7 +15,7 @@ use videovector_api_spec::{
 use crate::{
     db::{
         columns::JsonText,
-        entities::{index, reembedding, segment_change},
+        entities::{index, reembedding, segment, segment_change},
         queue::QueueStatus,
         records::StoredEmbedder,
         segment_store::reserve_sequence,
@@ -105,12 +105,18 @@ pub async fn record(
             .exec_without_returning(txn)
             .await?;
             if settled.embedder.is_none() {
-                txn.execute(Statement::from_sql_and_values(
-                    txn.get_database_backend(),
-                    vectors_cleared(txn),
-                    [idx.uid.clone().into()],
-                ))
-                .await?;
+                segment::Entity::update_many()
+                    .col_expr(
+                        segment::Column::Vector,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .col_expr(
+                        segment::Column::VectorNext,
+                        Expr::value(Option::<Vec<u8>>::None),
+                    )
+                    .filter(segment::Column::IndexUid.eq(&idx.uid))
+                    .exec(txn)
+                    .await?;
             }
             model.embedder_secret = Set(settled
                 .api_key
@@ -184,15 +190,6 @@ pub fn conflict_or(e: DbErr, otherwise: impl FnOnce(DbErr) -> ApiError) -> ApiEr
     match &e {
         DbErr::Custom(what) if what == IN_PROGRESS => in_progress(),
         _ => otherwise(e),
-    }
-}
-
-fn vectors_cleared(txn: &DatabaseTransaction) -> &'static str {
-    match txn.get_database_backend() {
-        sea_orm::DbBackend::Postgres => {
-            "UPDATE segments SET vector = NULL, vector_next = NULL WHERE index_uid = $1"
-        }
-        _ => "UPDATE segments SET vector = NULL, vector_next = NULL WHERE index_uid = ?",
     }
 }
 
