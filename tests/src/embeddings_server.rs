@@ -3,8 +3,8 @@
 //! `{"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model"}`.
 //!
 //! It can be told to misbehave, as real model servers do: answer slowly, fail with 500 a
-//! number of times, answer vectors of other dimensions, or refuse a missing or wrong API
-//! key (401). It counts the calls and texts it was sent.
+//! number of times, answer vectors of other dimensions, hang, or refuse a missing or wrong
+//! API key (401). It counts the calls and texts it was sent.
 
 use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -33,6 +33,9 @@ pub enum Behaviour {
     FailTimes(usize),
     /// Answers vectors with one value too many.
     WrongDimensions,
+    /// Answers this many calls correctly, then holds every call (for an hour) until told
+    /// otherwise: a caller killed meanwhile never gets its answer.
+    StallAfter(usize),
 }
 
 #[derive(Clone)]
@@ -86,12 +89,11 @@ impl Endpoint for Model {
         let behaviour = {
             let mut now = self.behaviour.lock().unwrap();
             let current = *now;
-            if let Behaviour::FailTimes(n) = current {
-                *now = if n <= 1 {
-                    Behaviour::Fine
-                } else {
-                    Behaviour::FailTimes(n - 1)
-                };
+            match current {
+                Behaviour::FailTimes(n) if n <= 1 => *now = Behaviour::Fine,
+                Behaviour::FailTimes(n) => *now = Behaviour::FailTimes(n - 1),
+                Behaviour::StallAfter(n) if n > 0 => *now = Behaviour::StallAfter(n - 1),
+                _ => {}
             }
             current
         };
@@ -103,7 +105,10 @@ impl Endpoint for Model {
                 ))
             }
             Behaviour::Slow(ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
-            Behaviour::Fine | Behaviour::WrongDimensions => {}
+            Behaviour::StallAfter(0) => {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await
+            }
+            Behaviour::Fine | Behaviour::WrongDimensions | Behaviour::StallAfter(_) => {}
         }
         let data: Vec<Value> = inputs
             .iter()

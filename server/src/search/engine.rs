@@ -114,6 +114,7 @@ impl SearchIndex {
             .payload
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
+        let live_segments = index.searchable_segment_ids()?;
         Ok(SearchIndex {
             index,
             reader,
@@ -122,7 +123,7 @@ impl SearchIndex {
             committed_seq: AtomicI64::new(committed_seq),
             dirty: AtomicBool::new(false),
             unmerged: AtomicBool::new(false),
-            vectors: VectorCache::new(approximate_from),
+            vectors: VectorCache::new(approximate_from, Some(dir.join("vectors")), &live_segments),
         })
     }
 

@@ -1,20 +1,25 @@
 //! Chaos on more than one instance: an instance killed with SIGKILL in the middle of a
-//! connector job and of a webhook delivery, the database restarted under load, and a search
-//! copy's disk filled. Each test says what a client sees, and checks that no acknowledged
+//! connector job, of a webhook delivery and of a re-embedding, the database restarted under
+//! load, and a search copy's disk filled. Each test says what a client sees, and checks that no acknowledged
 //! write is lost and no work stays stuck. The instance that is killed is a child process
 //! ([`ChildServer::join`]) on the test server's database; the one that takes its work over
 //! runs in the test.
 
 use std::time::{Duration, Instant};
 
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use videovector_client::{types, Client};
 use videovector_tests::{
     child::ChildServer,
     common_calls::{
         connector_file, create_and_sync, create_connector, create_index, wait_job_within,
     },
+    embeddings_server::{Behaviour, EmbeddingsServer, API_KEY},
     LocalHttp, TestServer,
 };
+
+use super::meaning::{ids, segment, Caller};
 
 /// The queue lease of every instance here: short, so a takeover is quick to see.
 const LEASE_MS: u64 = 1_500;
@@ -187,6 +192,113 @@ async fn an_instance_killed_mid_job_leaves_it_to_another_that_finishes_it() {
         .await;
     }
     eprintln!("chaos: a job killed mid-file was finished by another instance {took:?} after the kill (lease {LEASE_MS} ms)");
+    taker.stop().await;
+    api.stop().await;
+}
+
+/// A re-embedding's worker is killed while its endpoint holds the second chunk's first
+/// call. The client sees the re-embedding `running` with the first chunk done, then
+/// `succeeded` with every segment: another instance went on from the second chunk (the
+/// first is not embedded again), and searches by meaning use the new vectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_reembedding_leaves_it_to_another_that_finishes_it() {
+    const SEGMENTS: usize = 600;
+    const BATCH: usize = 64;
+    // A chunk is 256 segments (`workers::reembeddings`): four calls of 64.
+    const CHUNK: u64 = 256;
+    let model = EmbeddingsServer::start().await;
+    let api = api_only().await;
+    let caller = Caller::new(&api).await;
+    let (status, created) = caller
+        .post(
+            &api,
+            "/indexes",
+            json!({"id": "idx_chaos", "name": "Chaos", "embedder": {"source": "none"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let mut segments: Vec<Value> = (0..SEGMENTS - 1)
+        .map(|i| {
+            segment(
+                "filler",
+                i as f64,
+                &format!("filler line {i} on the markets"),
+            )
+        })
+        .collect();
+    segments.push(segment(
+        "space",
+        0.0,
+        "the astronaut floated inside the station",
+    ));
+    let (status, ingested) = caller
+        .post(
+            &api,
+            "/indexes/idx_chaos/segments",
+            json!({"wait": true, "segments": segments}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ingested}");
+
+    let embedder = json!({"source": "rest", "url": model.url, "model": "minilm-static",
+                          "dimensions": 128, "api_key": API_KEY, "batch_size": BATCH});
+    let answer = caller
+        .http
+        .patch(api.api("/indexes/idx_chaos"))
+        .header("X-API-Key", &caller.key)
+        .json(&json!({ "embedder": embedder }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // The creation's probe is behind us: the child's fifth call (the second chunk's
+    // first) hangs.
+    let probed = model.calls();
+    model.behave(Behaviour::StallAfter(4));
+    let worker = ChildServer::join(&api, LEASE_MS);
+    wait_for(
+        Duration::from_secs(60),
+        "the child's fifth call",
+        || async { (model.calls() == probed + 5).then_some(()) },
+    )
+    .await;
+    let (_, before) = caller.get(&api, "/indexes/idx_chaos").await;
+    assert_eq!(before["reembedding"]["status"], "running", "{before}");
+    assert_eq!(before["reembedding"]["done"], CHUNK, "{before}");
+
+    model.behave(Behaviour::Fine);
+    let texts_before = model.texts();
+    let taker = taker(&api).await;
+    worker.kill();
+    let done = tokio::time::timeout(
+        TAKEOVER_WITHIN * 3,
+        super::meaning_rest::settled_reembedding(&caller, &api, "idx_chaos"),
+    )
+    .await
+    .expect("the re-embedding finished");
+    assert_eq!(done["reembedding"]["status"], "succeeded", "{done}");
+    assert_eq!(done["reembedding"]["done"], SEGMENTS, "{done}");
+    assert_eq!(done["embedder"]["source"], "rest", "{done}");
+    // The taker embedded what was left (the held call's texts again), not the first chunk.
+    let embedded_after = model.texts() - texts_before;
+    assert!(
+        embedded_after >= (SEGMENTS as u64 - CHUNK) && embedded_after < SEGMENTS as u64,
+        "the taker embedded {embedded_after} texts"
+    );
+    let meaning = json!({"query": "weightless cosmonaut drifting aboard", "mode": "semantic",
+                         "top_k": 1});
+    let found = wait_for(Duration::from_secs(10), "a search by meaning", || async {
+        let (status, found) = caller
+            .post(&api, "/indexes/idx_chaos/search", meaning.clone())
+            .await;
+        (status == StatusCode::OK).then_some(found)
+    })
+    .await;
+    assert_eq!(ids(&found), ["the astronaut floated inside the station"]);
+    assert_eq!(
+        found["total"]["value"], SEGMENTS,
+        "every segment has its vector"
+    );
     taker.stop().await;
     api.stop().await;
 }

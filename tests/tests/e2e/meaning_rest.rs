@@ -196,7 +196,11 @@ async fn a_rest_embedder_embeds_through_its_endpoint_and_its_failures_say_why() 
 }
 
 /// Polls the index until its re-embedding has finished (succeeded or failed).
-async fn settled_reembedding(caller: &Caller, server: &TestServer, index: &str) -> Value {
+pub(super) async fn settled_reembedding(
+    caller: &Caller,
+    server: &TestServer,
+    index: &str,
+) -> Value {
     for _ in 0..600 {
         let (status, seen) = caller.get(server, &format!("/indexes/{index}")).await;
         assert_eq!(status, StatusCode::OK, "{seen}");
