@@ -54,16 +54,18 @@ pub fn quantise(vector: &[f32]) -> Vec<u8> {
 /// The approximate index proposes this many times the candidates a search wants...
 const OVERSAMPLE: usize = 4;
 /// ... and at least this many.
-const MIN_CANDIDATES: usize = 300;
+const MIN_CANDIDATES: usize = 400;
 /// Graph links per node, and the breadth of the graph's search while building and while
 /// searching. Measured on `bench/`'s corpus at 1,000,000 vectors (recall@10 against the
-/// exact scan; p99 of a search on one core): 16 links, breadth 128 and 768 with 300
-/// candidates, 0.959 at 4.2 ms; breadth 512 with 200, 0.945 at 3.1 ms; 1,024 with 400,
-/// 0.964 at 5.5 ms. With 12 links and 64/256, 0.90 at 100,000 already: the graph's links,
-/// not its precision, bound it (f16 in the graph instead of int8 also gave 0.90).
+/// exact scan; p99 of a search on one core), 16 links and breadth 128 while building:
+/// breadth 512 with 200 candidates, 0.945 at 3.1 ms; 768 with 300, 0.959 at 4.2 ms (0.950
+/// on the `scale` scenario's own corpus); 1,024 with 400, 0.964 at 5.5 ms. With 12 links
+/// and 64/256, 0.90 at 100,000 already: the graph's links, not its precision, bound it
+/// (f16 in the graph instead of int8 also gave 0.90). 24 links and 200 raised 100,000's
+/// 0.944 to 0.962 at 256, but took 1.8 times as long to build.
 const CONNECTIVITY: usize = 16;
 const EXPANSION_ADD: usize = 128;
-const EXPANSION_SEARCH: usize = 768;
+const EXPANSION_SEARCH: usize = 1024;
 
 /// One approximate index is built at a time, process-wide: a build takes a core for
 /// seconds to minutes, and searches need the other.
