@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod memory;
 pub mod net_guard;
 pub mod purpose_key;
+pub mod rate_limits;
 pub mod search;
 pub mod secrets_at_rest;
 pub mod services;
