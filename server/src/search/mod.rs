@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod indexer;
 pub mod query;
+pub mod schema;
 pub mod vectors;
 
 pub use engine::{SearchEngine, SegmentDoc};

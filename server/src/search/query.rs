@@ -34,7 +34,8 @@ use videovector_api_spec::{
 };
 
 use super::{
-    engine::{Fields, SearchEngine, SegmentDoc},
+    engine::{SearchEngine, SegmentDoc},
+    schema::Fields,
     vectors,
 };
 

@@ -28,7 +28,7 @@ use tantivy::{
     DocAddress, DocId, DocSet, Searcher, SegmentReader, TantivyDocument, TERMINATED,
 };
 
-use super::engine::Fields;
+use super::schema::Fields;
 use crate::db::vectors::quantise_i8;
 
 /// `vector` at length one (a zero vector stays zero): documents are stored so and queries

@@ -23,7 +23,7 @@ use super::{
     ingest::embed_and_store,
     internal, is_unique_violation,
     pagination::PageRequest,
-    retrieval::{to_search_hit, to_total},
+    retrieval::{to_search_hit, to_total, DEFAULT_SEMANTIC_RATIO},
 };
 use crate::{
     db::{
@@ -38,12 +38,6 @@ use crate::{
     search::{query::SegmentFilter, Indexer},
     secrets_at_rest::places,
 };
-
-/// A hybrid search's weight of meaning against words when the request gives none. The
-/// eval in `bench/` scored hybrid nDCG@10 at 0.71, 0.78, 0.82, 0.827 and 0.826 for 0.3,
-/// 0.5, 0.7, 0.8 and 0.9 (semantic alone 0.828): past 0.8 words add too little to rescue a
-/// query by name the model does not know.
-pub const DEFAULT_SEMANTIC_RATIO: f64 = 0.8;
 
 /// How long an ingest with `wait: true` waits for the search index.
 const WAIT_FOR_SEARCHABLE: Duration = Duration::from_secs(10);

@@ -14,12 +14,11 @@ use videovector_api_spec::{
 };
 
 use super::{
-    find_in_org,
-    indexes::DEFAULT_SEMANTIC_RATIO,
-    internal,
+    find_in_org, internal,
     pagination::PageRequest,
     prompts::{render, variables_of, Prompts},
     queued_work::Work,
+    retrieval::DEFAULT_SEMANTIC_RATIO,
 };
 use crate::{
     db::columns::JsonText,

@@ -17,7 +17,7 @@ use crate::{
     db::{columns::ApiJson, entities::run},
     events::Events,
     services::{
-        indexes::DEFAULT_SEMANTIC_RATIO,
+        retrieval::DEFAULT_SEMANTIC_RATIO,
         retrieval::{extractive_answer, Retrieval, Retrieve},
         runs::{retrieval_of, to_dto},
     },
