@@ -255,6 +255,10 @@ pub struct VectorCache {
     /// Where approximate indexes are saved, one file per segment and dimensions (`None`:
     /// not saved).
     saved_in: Option<PathBuf>,
+    /// The newest searcher generation [`Self::retain`] saw: a search that began before a
+    /// reload holds an older searcher, which does not know the segments a merge made and
+    /// must not forget them (nor remove their saved indexes).
+    newest_generation: std::sync::atomic::AtomicU64,
 }
 
 /// The file name of segment `segment`'s approximate index for `dims` dimensions: the graph's
@@ -282,6 +286,7 @@ impl VectorCache {
             segments: Mutex::default(),
             approximate_from,
             saved_in,
+            newest_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -328,6 +333,13 @@ impl VectorCache {
     /// Forgets the matrices of segments `searcher` no longer holds (merged away), and
     /// removes their saved approximate indexes.
     fn retain(&self, searcher: &Searcher) {
+        let generation = searcher.generation().generation_id();
+        let newest = self
+            .newest_generation
+            .fetch_max(generation, std::sync::atomic::Ordering::AcqRel);
+        if newest > generation {
+            return;
+        }
         let live: Vec<SegmentId> = searcher
             .segment_readers()
             .iter()
@@ -590,6 +602,50 @@ impl Ord for Ordered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::{SearchEngine, SegmentDoc};
+
+    /// A search that began before a merge and ends after it does not make the cache forget
+    /// the merged segment (which a newer search read, and whose saved index it would remove).
+    #[test]
+    fn an_older_searcher_does_not_forget_a_newer_ones_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SearchEngine::new(dir.path().to_path_buf()).unwrap();
+        let doc = |i: usize| SegmentDoc {
+            segment_id: format!("s{i}"),
+            media_id: "m".into(),
+            start_seconds: 0.0,
+            end_seconds: 1.0,
+            text: "words".into(),
+            labels: vec![],
+            metadata: None,
+            vector: Some(vec![1.0, 0.0]),
+        };
+        engine.apply("u1", &[doc(0)], &[]).unwrap();
+        let handle = engine.handle("u1").unwrap();
+        let old = handle.reader.searcher();
+        engine.apply("u1", &[doc(1)], &[]).unwrap();
+        engine.merge_settled().unwrap();
+        let new = handle.reader.searcher();
+        let ids = |s: &Searcher| -> Vec<SegmentId> {
+            s.segment_readers().iter().map(|r| r.segment_id()).collect()
+        };
+        assert_ne!(ids(&old), ids(&new));
+        let search = |s: &Searcher| {
+            let wanted = Wanted {
+                query: &[1.0, 0.0],
+                limit: 5,
+                threshold: None,
+                exact: false,
+            };
+            nearest(s, &handle.vectors, &handle.fields, None, wanted).unwrap()
+        };
+        assert_eq!(search(&new).best.len(), 2);
+        assert_eq!(search(&old).best.len(), 1);
+        let cached: Vec<SegmentId> = handle.vectors.lock().keys().map(|k| k.0).collect();
+        for id in ids(&new) {
+            assert!(cached.contains(&id), "{id:?} forgotten");
+        }
+    }
 
     #[test]
     fn quantised_vectors_keep_their_direction() {
