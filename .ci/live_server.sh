@@ -32,6 +32,10 @@ start_instance() {
     VIDEOVECTOR_LOG="warn,videovector=info,videovector_server=info"
     # The seeded connector and webhook point back at this server.
     VIDEOVECTOR_ALLOW_PRIVATE_TARGETS=true
+    # A limit in every family that no CI client reaches (every answer still carries the
+    # RateLimit headers), and usage written every 200 ms.
+    VIDEOVECTOR_RATE_LIMITS__DEFAULTS='[{name="search_per_second",family="search",quota=1000000,window_seconds=1},{name="read_per_second",family="read",quota=1000000,window_seconds=1},{name="write_per_second",family="write",quota=1000000,window_seconds=1}]'
+    VIDEOVECTOR_RATE_LIMITS__USAGE_FLUSH_MS=200
     NO_COLOR=1
   )
   if [[ -n "$database_url" ]]; then

@@ -30,7 +30,22 @@ pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
     ),
     (r"^[a-z0-9_]{1,64}$", "must be 1–64 of a-z, 0-9, `_`"),
     (IDEMPOTENCY_KEY_PATTERN, "must be visible ASCII characters"),
+    (
+        RATE_LIMIT_POLICY_PATTERN,
+        "must list limits as `\"name\";q=<quota>;w=<window>`, comma-separated",
+    ),
+    (
+        RATE_LIMIT_PATTERN,
+        "must be `\"name\";r=<remaining>;t=<seconds to reset>`",
+    ),
 ];
+
+/// The `RateLimit-Policy` header: every limit as `"name";q=<quota>;w=<window seconds>`.
+pub const RATE_LIMIT_POLICY_PATTERN: &str =
+    r#"^"[a-z0-9_]{1,64}";q=[0-9]+;w=[0-9]+(, "[a-z0-9_]{1,64}";q=[0-9]+;w=[0-9]+)*$"#;
+
+/// The `RateLimit` header: one limit as `"name";r=<remaining>;t=<seconds to reset>`.
+pub const RATE_LIMIT_PATTERN: &str = r#"^"[a-z0-9_]{1,64}";r=[0-9]+;t=[0-9]+$"#;
 
 /// The pattern of an `Idempotency-Key`: visible ASCII and spaces.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";

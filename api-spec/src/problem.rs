@@ -131,6 +131,9 @@ error_codes! {
     InvalidCredentials = "invalid_credentials",
     /// Too many failed logins; retry after `Retry-After` seconds.
     TooManyAttempts = "too_many_attempts",
+    /// The credential has spent a rate limit of the operation's family; retry after
+    /// `Retry-After` seconds (`RateLimit` names the limit).
+    RateLimited = "rate_limited",
     /// The credential lacks the scope in `required_scope`.
     InsufficientScope = "insufficient_scope",
     /// The credential may not grant scopes it does not hold itself.

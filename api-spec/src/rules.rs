@@ -4,7 +4,11 @@
 
 use serde_json::Value;
 
-use crate::{scopes::Scope, spec::REQUIRED_SCOPE_EXTENSION};
+use crate::{
+    dto::rate_limits::RateLimitFamily,
+    scopes::Scope,
+    spec::{RATE_LIMIT_FAMILY_EXTENSION, REQUIRED_SCOPE_EXTENSION},
+};
 
 /// What one operation requires of a request, as its spec says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub struct OperationRule {
     pub required_scope: Option<Scope>,
     /// Whether the operation takes an `Idempotency-Key` header.
     pub idempotent: bool,
+    /// The rate limit family it is counted in (`None`: a public operation, not counted).
+    pub family: Option<RateLimitFamily>,
 }
 
 /// Every operation's rule, in spec order. Fails on an unknown scope name.
@@ -61,6 +67,15 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                     )
                 }
             };
+            let family = match operation.get(RATE_LIMIT_FAMILY_EXTENSION) {
+                None => None,
+                Some(v) => {
+                    let name = v.as_str().unwrap_or_default();
+                    Some(RateLimitFamily::parse(name).ok_or_else(|| {
+                        format!("{operation_id}: unknown rate limit family `{name}`")
+                    })?)
+                }
+            };
             let idempotent = operation
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -79,6 +94,7 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                 schemes,
                 required_scope,
                 idempotent,
+                family,
             });
         }
     }

@@ -42,6 +42,9 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// Whether the session is verified (always `false` for API keys).
     pub verified: bool,
+    /// The credential's own rate limits (an API key's); a family none of them names is held
+    /// to the organisation's.
+    pub rate_limits: Vec<crate::dto::rate_limits::RateLimit>,
 }
 
 /// The kind of credential behind a principal.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     dto::{
-        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, prompts::*, runs::*,
-        search::*, webhooks::*,
+        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, prompts::*,
+        rate_limits::*, runs::*, search::*, webhooks::*,
     },
     problem::ApiError,
     security::Principal,
@@ -46,6 +46,12 @@ pub trait ApiKeyService: Send + Sync {
     ) -> ServiceResult<ApiKeyWithSecret>;
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage>;
     async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
+    async fn update(
+        &self,
+        who: &Principal,
+        key_id: &str,
+        request: ApiKeyUpdate,
+    ) -> ServiceResult<ApiKey>;
     async fn rotate(
         &self,
         who: &Principal,
@@ -171,6 +177,32 @@ pub trait WebhookService: Send + Sync {
     async fn test(&self, who: &Principal, webhook_id: &str) -> ServiceResult<WebhookDelivery>;
 }
 
+/// A usage query's range, as the caller sent it.
+#[derive(Debug, Clone, Default)]
+pub struct UsageParams {
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    pub granularity: Option<UsageGranularity>,
+}
+
+/// An organisation's default rate limits, and the usage its keys have made.
+#[async_trait]
+pub trait RateLimitService: Send + Sync {
+    async fn policy(&self, who: &Principal) -> ServiceResult<RateLimitPolicy>;
+    async fn update_policy(
+        &self,
+        who: &Principal,
+        request: RateLimitPolicyUpdate,
+    ) -> ServiceResult<RateLimitPolicy>;
+    /// Every key's usage (`key_id: None`), or one key's.
+    async fn usage(
+        &self,
+        who: &Principal,
+        key_id: Option<&str>,
+        params: UsageParams,
+    ) -> ServiceResult<UsageReport>;
+}
+
 /// Describes how MCP clients connect.
 #[async_trait]
 pub trait McpService: Send + Sync {
@@ -190,4 +222,5 @@ pub struct Services {
     pub jobs: Arc<dyn JobService>,
     pub webhooks: Arc<dyn WebhookService>,
     pub mcp: Arc<dyn McpService>,
+    pub rate_limits: Arc<dyn RateLimitService>,
 }

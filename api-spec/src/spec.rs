@@ -1,20 +1,24 @@
 //! Produces the OpenAPI document from the declarations, and post-processes it into valid
 //! OpenAPI 3.0: the scope each operation declared moves from its security requirements
 //! (which must carry empty arrays for apiKey and http schemes) into `x-required-scope`,
-//! and is said in the operation's description.
+//! and is said in the operation's description. Each authenticated operation gets the rate
+//! limit family its scope implies (`x-rate-limit-family`), its `RateLimit` and
+//! `RateLimit-Policy` response headers, and its 429 `rate_limited` answer.
 
 use poem_openapi::OpenApiService;
 use serde_json::{json, Map, Value};
 
 use crate::{
     endpoints::{api, Api},
-    patterns::NO_NUL_PATTERN,
+    patterns::{NO_NUL_PATTERN, RATE_LIMIT_PATTERN, RATE_LIMIT_POLICY_PATTERN},
 };
 
 /// Where the API is mounted.
 pub const BASE_PATH: &str = "/api/v2";
 /// The vendor extension that carries an operation's required scope.
 pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
+/// The vendor extension that names the rate limit family an operation is counted in.
+pub const RATE_LIMIT_FAMILY_EXTENSION: &str = "x-rate-limit-family";
 /// The API's version, as published.
 pub const API_VERSION: &str = "2.0.0";
 
@@ -31,7 +35,12 @@ Create, update, execute, cancel and retry operations take an `Idempotency-Key` h
 retry with the same key and body returns the stored response with `Idempotent-Replayed: \
 true`; the same key with another body is a 422; a retry while the first is in flight is a \
 409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 \
-hours.";
+hours.\n\n\
+Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: \
+`search`, `read` or `write`) against the limits of the key, or of its organisation, or of \
+the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` \
+(the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` \
+with `Retry-After`.";
 
 /// The poem-openapi service for the declarations (mounted by the server).
 pub fn service() -> OpenApiService<Api, ()> {
@@ -78,6 +87,7 @@ fn post_process(mut spec: Value) -> Value {
     forbid_nul_in_strings(&mut spec);
     declare_format_ranges(&mut spec);
     add_links(&mut spec);
+    declare_rate_limit_headers(&mut spec);
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -86,6 +96,7 @@ fn post_process(mut spec: Value) -> Value {
             for operation in item.values_mut() {
                 if let Some(operation) = operation.as_object_mut() {
                     move_scope_to_extension(operation);
+                    declare_rate_limits(operation);
                 }
             }
         }
@@ -139,6 +150,102 @@ fn move_scope_to_extension(operation: &mut Map<String, Value>) {
     operation.insert("description".into(), Value::String(description));
     if let Some(scope) = scope {
         operation.insert(REQUIRED_SCOPE_EXTENSION.into(), Value::String(scope));
+    }
+}
+
+/// The family an operation requiring `scope` is counted in (`None`: a public operation).
+/// An authenticated operation with no particular scope reads.
+pub fn rate_limit_family(authenticated: bool, scope: Option<&str>) -> Option<&'static str> {
+    match (authenticated, scope) {
+        (false, _) => None,
+        (true, Some("search")) => Some("search"),
+        (true, Some("write" | "admin")) => Some("write"),
+        (true, _) => Some("read"),
+    }
+}
+
+/// The headers of [`declare_rate_limits`], declared once under `components.headers`.
+fn declare_rate_limit_headers(spec: &mut Value) {
+    let headers = json!({
+        "RateLimit-Policy": {
+            "description": "Every limit of the operation's family for this credential, as \
+                `\"name\";q=<quota>;w=<window seconds>`, comma-separated \
+                (draft-ietf-httpapi-ratelimit-headers). Absent when none applies.",
+            "schema": {"type": "string", "pattern": RATE_LIMIT_POLICY_PATTERN},
+        },
+        "RateLimit": {
+            "description": "The limit with the fewest requests left, as \
+                `\"name\";r=<remaining>;t=<seconds until its window resets>`. Absent when \
+                no limit applies.",
+            "schema": {"type": "string", "pattern": RATE_LIMIT_PATTERN},
+        },
+        "Retry-After": {
+            "description": "Seconds to wait before the request can succeed.",
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    });
+    let components = spec
+        .as_object_mut()
+        .map(|s| s.entry("components").or_insert_with(|| json!({})));
+    if let Some(Value::Object(components)) = components {
+        components.insert("headers".into(), headers);
+    }
+}
+
+/// Names an authenticated operation's family in [`RATE_LIMIT_FAMILY_EXTENSION`] (kept when
+/// the declaration set one), declares the rate limit headers on every answer but a 401
+/// (given before the credential is known), and adds the 429 answer.
+fn declare_rate_limits(operation: &mut Map<String, Value>) {
+    let authenticated = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    let scope = operation
+        .get(REQUIRED_SCOPE_EXTENSION)
+        .and_then(Value::as_str);
+    let Some(family) = rate_limit_family(authenticated, scope) else {
+        return;
+    };
+    operation
+        .entry(RATE_LIMIT_FAMILY_EXTENSION)
+        .or_insert_with(|| Value::String(family.into()));
+    let header = |name: &str| json!({"$ref": format!("#/components/headers/{name}")});
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let problem = responses
+        .values()
+        .find_map(|r| r.pointer("/content/application~1problem+json").cloned());
+    if let Some(problem) = problem {
+        responses.entry("429").or_insert_with(|| {
+            json!({
+                "description": "A rate limit of the operation's family is spent \
+                    (`rate_limited`); retry after `Retry-After` seconds.",
+                "content": {"application/problem+json": problem},
+            })
+        });
+    }
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        if status == "401" {
+            continue;
+        }
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        if let Some(headers) = headers {
+            headers.insert("RateLimit-Policy".into(), header("RateLimit-Policy"));
+            headers.insert("RateLimit".into(), header("RateLimit"));
+            if status == "429" {
+                headers.insert("Retry-After".into(), header("Retry-After"));
+            }
+        }
     }
 }
 

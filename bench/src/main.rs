@@ -10,6 +10,7 @@
 //! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
 //! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
 //! cargo run --release -p videovector-bench -- request-path  # connection layers, blocking searches
+//! cargo run --release -p videovector-bench -- rate-limits  # limits' cost, one budget, usage
 //! cargo run --release -p videovector-bench -- eval      # search quality: recall@10, nDCG@10
 //! ```
 
@@ -19,6 +20,7 @@ mod corpus;
 mod eval;
 mod load;
 mod meaning_at_scale;
+mod rate_limits;
 mod report;
 mod request_path;
 mod scale;
@@ -96,6 +98,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
             "cluster",
             "scale",
             "request-path",
+            "rate-limits",
             "eval",
         ]
         .contains(&options.scenario.as_str()),
@@ -155,11 +158,13 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         }
         "scale" => scale::run(&mut report, options, admin_url.as_deref()).await?,
         "request-path" => request_path::run(&mut report, options).await?,
+        "rate-limits" => rate_limits::run(&mut report, options, admin_url.as_deref()).await?,
         "eval" => eval::run(&mut report, admin_url.as_deref()).await?,
         _ => {
             scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;
             if options.scenario == "all" {
                 request_path::run(&mut report, options).await?;
+                rate_limits::run(&mut report, options, admin_url.as_deref()).await?;
                 eval::run(&mut report, admin_url.as_deref()).await?;
             }
         }

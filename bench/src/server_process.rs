@@ -11,6 +11,18 @@ use std::{
 pub const EMAIL: &str = "bench@example.com";
 pub const PASSWORD: &str = "bench-password-123";
 
+/// The rate limits a bench server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchLimits {
+    /// None at all.
+    Off,
+    /// A limit in every family that no bench reaches: every request is checked and counted.
+    Unreached,
+}
+
+/// How [`serve`] learns its [`BenchLimits`].
+const LIMITS_ENV: &str = "VIDEOVECTOR_BENCH_LIMITS";
+
 pub struct ServerProcess {
     child: Child,
     pub url: String,
@@ -19,10 +31,20 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a server on a fresh data dir (and `database_url`, or SQLite there).
+    /// Starts a server on a fresh data dir (and `database_url`, or SQLite there), with
+    /// limits no bench reaches.
     pub async fn start(
         data_dir: &Path,
         database_url: Option<&str>,
+    ) -> anyhow::Result<ServerProcess> {
+        Self::start_with(data_dir, database_url, BenchLimits::Unreached).await
+    }
+
+    /// [`Self::start`] with the given limits.
+    pub async fn start_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        limits: BenchLimits,
     ) -> anyhow::Result<ServerProcess> {
         let started = Instant::now();
         let mut command = Command::new(std::env::current_exe()?);
@@ -32,6 +54,7 @@ impl ServerProcess {
             .env("VIDEOVECTOR_BOOTSTRAP_EMAIL", EMAIL)
             .env("VIDEOVECTOR_BOOTSTRAP_PASSWORD", PASSWORD)
             .env("VIDEOVECTOR_LOG", "warn")
+            .env(LIMITS_ENV, format!("{limits:?}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
@@ -164,7 +187,7 @@ impl Drop for ServerProcess {
 /// `__serve <data_dir>`: run the server on 127.0.0.1:0 and print `LISTENING <addr>`.
 pub async fn serve(data_dir: &str) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = videovector_server::Config::load(
+    let mut config = videovector_server::Config::load(
         None,
         videovector_server::config::Overrides {
             listen: Some("127.0.0.1:0".into()),
@@ -172,6 +195,19 @@ pub async fn serve(data_dir: &str) -> anyhow::Result<()> {
             database_url: None,
         },
     )?;
+    config.rate_limits.defaults = match std::env::var(LIMITS_ENV).as_deref() {
+        Ok("Off") => Vec::new(),
+        _ => ["search", "read", "write"]
+            .map(|family| {
+                videovector_server::config::ConfiguredLimit::new(
+                    &format!("{family}_per_second"),
+                    family,
+                    1_000_000_000,
+                    1,
+                )
+            })
+            .to_vec(),
+    };
     let mut server = videovector_server::start(config).await?;
     println!("LISTENING {}", server.addr);
     server.wait().await?;

@@ -78,6 +78,9 @@ pub mod types {
         ///The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         pub masked_key: ::std::string::String,
         pub name: ::std::string::String,
+        /**The key's own limits; a family none of them names is held to the organisation's
+defaults.*/
+        pub rate_limits: ::std::vec::Vec<RateLimit>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -98,6 +101,11 @@ pub mod types {
         pub expires_in_days: ::std::option::Option<::std::num::NonZeroU32>,
         ///A name that says what the key is for.
         pub name: ApiKeyCreateName,
+        /**The key's own limits, per family (names unique); a family none of them names is held
+to the organisation's defaults. Each may allow at most the server's
+`max_requests_per_second` averaged over its window.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub rate_limits: ::std::vec::Vec<RateLimit>,
         ///The scopes the key holds; the caller's token must hold each of them.
         pub scopes: ::std::vec::Vec<Scope>,
     }
@@ -444,6 +452,169 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///Changes to a key; fields left out stay as they are.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct ApiKeyUpdate {
+        ///A new name.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<ApiKeyUpdateName>,
+        /**The key's own limits, replacing the ones it had (an empty list: the organisation's
+defaults in every family). On every instance within the time a revocation takes.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub rate_limits: ::std::vec::Vec<RateLimit>,
+    }
+    impl ApiKeyUpdate {
+        pub fn builder() -> builder::ApiKeyUpdate {
+            Default::default()
+        }
+    }
+    ///`ApiKeyUpdateIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyUpdateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyUpdateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyUpdateIdempotencyKey> for ::std::string::String {
+        fn from(value: ApiKeyUpdateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyUpdateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[ -~]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[ -~]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A new name.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyUpdateName(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyUpdateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyUpdateName> for ::std::string::String {
+        fn from(value: ApiKeyUpdateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyUpdateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyUpdateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyUpdateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One key's usage over a time range.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyUsage {
+        ///Buckets with at least one request, oldest first, by family.
+        pub buckets: ::std::vec::Vec<UsageBucket>,
+        pub key_id: ::std::string::String,
+        ///The key's name (absent when the key has been deleted since).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+    }
+    impl ApiKeyUsage {
+        pub fn builder() -> builder::ApiKeyUsage {
+            Default::default()
         }
     }
     ///An API key with its full secret: returned only by create and rotate.
@@ -1926,6 +2097,8 @@ Private and loopback addresses are refused unless the server allows them
         InvalidCredentials,
         #[serde(rename = "too_many_attempts")]
         TooManyAttempts,
+        #[serde(rename = "rate_limited")]
+        RateLimited,
         #[serde(rename = "insufficient_scope")]
         InsufficientScope,
         #[serde(rename = "scope_escalation")]
@@ -2010,6 +2183,7 @@ Private and loopback addresses are refused unless the server allows them
                 }
                 Self::InvalidCredentials => f.write_str("invalid_credentials"),
                 Self::TooManyAttempts => f.write_str("too_many_attempts"),
+                Self::RateLimited => f.write_str("rate_limited"),
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
                 Self::ScopeNotAllowed => f.write_str("scope_not_allowed"),
@@ -2067,6 +2241,7 @@ Private and loopback addresses are refused unless the server allows them
                 }
                 "invalid_credentials" => Ok(Self::InvalidCredentials),
                 "too_many_attempts" => Ok(Self::TooManyAttempts),
+                "rate_limited" => Ok(Self::RateLimited),
                 "insufficient_scope" => Ok(Self::InsufficientScope),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
                 "scope_not_allowed" => Ok(Self::ScopeNotAllowed),
@@ -3953,6 +4128,290 @@ were created with.*/
                 })
         }
     }
+    /**One named limit: at most `quota` requests of `family` per `window_seconds`, counted in
+fixed windows aligned to the epoch (a 60-second window starts on each whole minute).*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RateLimit {
+        pub family: RateLimitFamily,
+        /**The limit's name, unique among the limits it is given with; the `RateLimit` and
+`RateLimit-Policy` headers name it.*/
+        pub name: RateLimitName,
+        ///Requests allowed per window.
+        pub quota: ::std::num::NonZeroU32,
+        ///The window's length in seconds, from 1 to 86,400 (a day).
+        pub window_seconds: ::std::num::NonZeroU32,
+    }
+    impl RateLimit {
+        pub fn builder() -> builder::RateLimit {
+            Default::default()
+        }
+    }
+    /**The family of operations a limit counts. Each operation's family is its
+`x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
+`read` for `read`, `write` for `write` and `admin`.*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum RateLimitFamily {
+        #[serde(rename = "search")]
+        Search,
+        #[serde(rename = "read")]
+        Read,
+        #[serde(rename = "write")]
+        Write,
+    }
+    impl ::std::fmt::Display for RateLimitFamily {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Search => f.write_str("search"),
+                Self::Read => f.write_str("read"),
+                Self::Write => f.write_str("write"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for RateLimitFamily {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "search" => Ok(Self::Search),
+                "read" => Ok(Self::Read),
+                "write" => Ok(Self::Write),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RateLimitFamily {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RateLimitFamily {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    /**The limit's name, unique among the limits it is given with; the `RateLimit` and
+`RateLimit-Policy` headers name it.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RateLimitName(::std::string::String);
+    impl ::std::ops::Deref for RateLimitName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RateLimitName> for ::std::string::String {
+        fn from(value: RateLimitName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RateLimitName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z0-9_]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z0-9_]{1,64}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RateLimitName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RateLimitName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RateLimitName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**An organisation's default limits: every key without limits of its own in a family, and
+every operator's token, is held to these.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RateLimitPolicy {
+        /**The limits, per family; a family none of them names falls back to the server's
+defaults for it.*/
+        pub limits: ::std::vec::Vec<RateLimit>,
+        /**The most any limit of a key or an organisation may allow, averaged over its window,
+in requests per second: the server operator's ceiling.*/
+        pub max_requests_per_second: u32,
+        pub source: RateLimitSource,
+    }
+    impl RateLimitPolicy {
+        pub fn builder() -> builder::RateLimitPolicy {
+            Default::default()
+        }
+    }
+    ///New default limits of an organisation.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RateLimitPolicyUpdate {
+        /**The limits, per family (names unique); a family none of them names falls back to the
+server's defaults. An empty list returns every family to the server's defaults.*/
+        pub limits: ::std::vec::Vec<RateLimit>,
+    }
+    impl RateLimitPolicyUpdate {
+        pub fn builder() -> builder::RateLimitPolicyUpdate {
+            Default::default()
+        }
+    }
+    ///`RateLimitPolicyUpdateIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RateLimitPolicyUpdateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for RateLimitPolicyUpdateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RateLimitPolicyUpdateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: RateLimitPolicyUpdateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RateLimitPolicyUpdateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[ -~]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[ -~]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RateLimitPolicyUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for RateLimitPolicyUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RateLimitPolicyUpdateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Where an organisation's limits come from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum RateLimitSource {
+        #[serde(rename = "server")]
+        Server,
+        #[serde(rename = "organization")]
+        Organization,
+    }
+    impl ::std::fmt::Display for RateLimitSource {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Server => f.write_str("server"),
+                Self::Organization => f.write_str("organization"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for RateLimitSource {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "server" => Ok(Self::Server),
+                "organization" => Ok(Self::Organization),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RateLimitSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RateLimitSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///The latest change of an index's embedder.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Reembedding {
@@ -5438,6 +5897,105 @@ the role's scope.*/
             value.parse()
         }
     }
+    ///Requests of one family in one time bucket, by outcome.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageBucket {
+        ///Answered with a success (2xx).
+        pub allowed: u64,
+        ///Answered with another 4xx.
+        pub client_error: u64,
+        pub family: RateLimitFamily,
+        ///Answered 404.
+        pub not_found: u64,
+        ///Refused with 429 `rate_limited`.
+        pub rate_limited: u64,
+        ///Refused with 403 (the key lacks the operation's scope).
+        pub refused_by_scope: u64,
+        ///Answered with a 5xx.
+        pub server_error: u64,
+        ///When the bucket starts (UTC, on the minute, hour or day).
+        pub start: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl UsageBucket {
+        pub fn builder() -> builder::UsageBucket {
+            Default::default()
+        }
+    }
+    ///The time buckets usage is counted in.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UsageGranularity {
+        #[serde(rename = "minute")]
+        Minute,
+        #[serde(rename = "hour")]
+        Hour,
+        #[serde(rename = "day")]
+        Day,
+    }
+    impl ::std::fmt::Display for UsageGranularity {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Minute => f.write_str("minute"),
+                Self::Hour => f.write_str("hour"),
+                Self::Day => f.write_str("day"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for UsageGranularity {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "minute" => Ok(Self::Minute),
+                "hour" => Ok(Self::Hour),
+                "day" => Ok(Self::Day),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UsageGranularity {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UsageGranularity {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Usage over a time range: one key's, or every key's of the organisation.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageReport {
+        ///The range's start (inclusive), rounded down to the granularity.
+        pub from: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub granularity: UsageGranularity,
+        ///Each key with requests in the range, by key id.
+        pub keys: ::std::vec::Vec<ApiKeyUsage>,
+        ///The range's end (exclusive).
+        pub to: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl UsageReport {
+        pub fn builder() -> builder::UsageReport {
+            Default::default()
+        }
+    }
     ///A webhook endpoint (its signing secret is shown only at creation).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Webhook {
@@ -6063,6 +6621,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
             revoked_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -6086,6 +6648,7 @@ link-local addresses are refused unless the server allows them.*/
                     last_used_at: Ok(Default::default()),
                     masked_key: Err("no value supplied for masked_key".to_string()),
                     name: Err("no value supplied for name".to_string()),
+                    rate_limits: Err("no value supplied for rate_limits".to_string()),
                     revoked_at: Ok(Default::default()),
                     rotated_at: Ok(Default::default()),
                     scopes: Err("no value supplied for scopes".to_string()),
@@ -6168,6 +6731,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rate_limits: {e}")
+                    });
+                self
+            }
             pub fn revoked_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -6233,6 +6808,7 @@ link-local addresses are refused unless the server allows them.*/
                     last_used_at: value.last_used_at?,
                     masked_key: value.masked_key?,
                     name: value.name?,
+                    rate_limits: value.rate_limits?,
                     revoked_at: value.revoked_at?,
                     rotated_at: value.rotated_at?,
                     scopes: value.scopes?,
@@ -6249,6 +6825,7 @@ link-local addresses are refused unless the server allows them.*/
                     last_used_at: Ok(value.last_used_at),
                     masked_key: Ok(value.masked_key),
                     name: Ok(value.name),
+                    rate_limits: Ok(value.rate_limits),
                     revoked_at: Ok(value.revoked_at),
                     rotated_at: Ok(value.rotated_at),
                     scopes: Ok(value.scopes),
@@ -6263,6 +6840,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             name: ::std::result::Result<super::ApiKeyCreateName, ::std::string::String>,
+            rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
             scopes: ::std::result::Result<
                 ::std::vec::Vec<super::Scope>,
                 ::std::string::String,
@@ -6273,6 +6854,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     expires_in_days: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
+                    rate_limits: Ok(Default::default()),
                     scopes: Err("no value supplied for scopes".to_string()),
                 }
             }
@@ -6306,6 +6888,18 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rate_limits: {e}")
+                    });
+                self
+            }
             pub fn scopes<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::Scope>>,
@@ -6327,6 +6921,7 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     expires_in_days: value.expires_in_days?,
                     name: value.name?,
+                    rate_limits: value.rate_limits?,
                     scopes: value.scopes?,
                 })
             }
@@ -6336,6 +6931,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     expires_in_days: Ok(value.expires_in_days),
                     name: Ok(value.name),
+                    rate_limits: Ok(value.rate_limits),
                     scopes: Ok(value.scopes),
                 }
             }
@@ -6448,6 +7044,152 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::ApiKeyRotate) -> Self {
                 Self {
                     grace_period_seconds: Ok(value.grace_period_seconds),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyUpdate {
+            name: ::std::result::Result<
+                ::std::option::Option<super::ApiKeyUpdateName>,
+                ::std::string::String,
+            >,
+            rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKeyUpdate {
+            fn default() -> Self {
+                Self {
+                    name: Ok(Default::default()),
+                    rate_limits: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKeyUpdate {
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ApiKeyUpdateName>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rate_limits: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyUpdate> for super::ApiKeyUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    name: value.name?,
+                    rate_limits: value.rate_limits?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyUpdate> for ApiKeyUpdate {
+            fn from(value: super::ApiKeyUpdate) -> Self {
+                Self {
+                    name: Ok(value.name),
+                    rate_limits: Ok(value.rate_limits),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyUsage {
+            buckets: ::std::result::Result<
+                ::std::vec::Vec<super::UsageBucket>,
+                ::std::string::String,
+            >,
+            key_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKeyUsage {
+            fn default() -> Self {
+                Self {
+                    buckets: Err("no value supplied for buckets".to_string()),
+                    key_id: Err("no value supplied for key_id".to_string()),
+                    name: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKeyUsage {
+            pub fn buckets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::UsageBucket>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.buckets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for buckets: {e}")
+                    });
+                self
+            }
+            pub fn key_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key_id: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyUsage> for super::ApiKeyUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    buckets: value.buckets?,
+                    key_id: value.key_id?,
+                    name: value.name?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyUsage> for ApiKeyUsage {
+            fn from(value: super::ApiKeyUsage) -> Self {
+                Self {
+                    buckets: Ok(value.buckets),
+                    key_id: Ok(value.key_id),
+                    name: Ok(value.name),
                 }
             }
         }
@@ -10191,6 +10933,227 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct RateLimit {
+            family: ::std::result::Result<super::RateLimitFamily, ::std::string::String>,
+            name: ::std::result::Result<super::RateLimitName, ::std::string::String>,
+            quota: ::std::result::Result<::std::num::NonZeroU32, ::std::string::String>,
+            window_seconds: ::std::result::Result<
+                ::std::num::NonZeroU32,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for RateLimit {
+            fn default() -> Self {
+                Self {
+                    family: Err("no value supplied for family".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    quota: Err("no value supplied for quota".to_string()),
+                    window_seconds: Err(
+                        "no value supplied for window_seconds".to_string(),
+                    ),
+                }
+            }
+        }
+        impl RateLimit {
+            pub fn family<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RateLimitFamily>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.family = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for family: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RateLimitName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn quota<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.quota = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for quota: {e}")
+                    });
+                self
+            }
+            pub fn window_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.window_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for window_seconds: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RateLimit> for super::RateLimit {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RateLimit,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    family: value.family?,
+                    name: value.name?,
+                    quota: value.quota?,
+                    window_seconds: value.window_seconds?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RateLimit> for RateLimit {
+            fn from(value: super::RateLimit) -> Self {
+                Self {
+                    family: Ok(value.family),
+                    name: Ok(value.name),
+                    quota: Ok(value.quota),
+                    window_seconds: Ok(value.window_seconds),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RateLimitPolicy {
+            limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
+            max_requests_per_second: ::std::result::Result<u32, ::std::string::String>,
+            source: ::std::result::Result<super::RateLimitSource, ::std::string::String>,
+        }
+        impl ::std::default::Default for RateLimitPolicy {
+            fn default() -> Self {
+                Self {
+                    limits: Err("no value supplied for limits".to_string()),
+                    max_requests_per_second: Err(
+                        "no value supplied for max_requests_per_second".to_string(),
+                    ),
+                    source: Err("no value supplied for source".to_string()),
+                }
+            }
+        }
+        impl RateLimitPolicy {
+            pub fn limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limits: {e}")
+                    });
+                self
+            }
+            pub fn max_requests_per_second<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_requests_per_second = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for max_requests_per_second: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RateLimitSource>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RateLimitPolicy> for super::RateLimitPolicy {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RateLimitPolicy,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    limits: value.limits?,
+                    max_requests_per_second: value.max_requests_per_second?,
+                    source: value.source?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RateLimitPolicy> for RateLimitPolicy {
+            fn from(value: super::RateLimitPolicy) -> Self {
+                Self {
+                    limits: Ok(value.limits),
+                    max_requests_per_second: Ok(value.max_requests_per_second),
+                    source: Ok(value.source),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RateLimitPolicyUpdate {
+            limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for RateLimitPolicyUpdate {
+            fn default() -> Self {
+                Self {
+                    limits: Err("no value supplied for limits".to_string()),
+                }
+            }
+        }
+        impl RateLimitPolicyUpdate {
+            pub fn limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limits: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RateLimitPolicyUpdate>
+        for super::RateLimitPolicyUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RateLimitPolicyUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { limits: value.limits? })
+            }
+        }
+        impl ::std::convert::From<super::RateLimitPolicyUpdate>
+        for RateLimitPolicyUpdate {
+            fn from(value: super::RateLimitPolicyUpdate) -> Self {
+                Self { limits: Ok(value.limits) }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Reembedding {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -12285,6 +13248,267 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct UsageBucket {
+            allowed: ::std::result::Result<u64, ::std::string::String>,
+            client_error: ::std::result::Result<u64, ::std::string::String>,
+            family: ::std::result::Result<super::RateLimitFamily, ::std::string::String>,
+            not_found: ::std::result::Result<u64, ::std::string::String>,
+            rate_limited: ::std::result::Result<u64, ::std::string::String>,
+            refused_by_scope: ::std::result::Result<u64, ::std::string::String>,
+            server_error: ::std::result::Result<u64, ::std::string::String>,
+            start: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UsageBucket {
+            fn default() -> Self {
+                Self {
+                    allowed: Err("no value supplied for allowed".to_string()),
+                    client_error: Err("no value supplied for client_error".to_string()),
+                    family: Err("no value supplied for family".to_string()),
+                    not_found: Err("no value supplied for not_found".to_string()),
+                    rate_limited: Err("no value supplied for rate_limited".to_string()),
+                    refused_by_scope: Err(
+                        "no value supplied for refused_by_scope".to_string(),
+                    ),
+                    server_error: Err("no value supplied for server_error".to_string()),
+                    start: Err("no value supplied for start".to_string()),
+                }
+            }
+        }
+        impl UsageBucket {
+            pub fn allowed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for allowed: {e}")
+                    });
+                self
+            }
+            pub fn client_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_error: {e}")
+                    });
+                self
+            }
+            pub fn family<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RateLimitFamily>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.family = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for family: {e}")
+                    });
+                self
+            }
+            pub fn not_found<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.not_found = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for not_found: {e}")
+                    });
+                self
+            }
+            pub fn rate_limited<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rate_limited = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rate_limited: {e}")
+                    });
+                self
+            }
+            pub fn refused_by_scope<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.refused_by_scope = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for refused_by_scope: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn server_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.server_error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for server_error: {e}")
+                    });
+                self
+            }
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UsageBucket> for super::UsageBucket {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageBucket,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    allowed: value.allowed?,
+                    client_error: value.client_error?,
+                    family: value.family?,
+                    not_found: value.not_found?,
+                    rate_limited: value.rate_limited?,
+                    refused_by_scope: value.refused_by_scope?,
+                    server_error: value.server_error?,
+                    start: value.start?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UsageBucket> for UsageBucket {
+            fn from(value: super::UsageBucket) -> Self {
+                Self {
+                    allowed: Ok(value.allowed),
+                    client_error: Ok(value.client_error),
+                    family: Ok(value.family),
+                    not_found: Ok(value.not_found),
+                    rate_limited: Ok(value.rate_limited),
+                    refused_by_scope: Ok(value.refused_by_scope),
+                    server_error: Ok(value.server_error),
+                    start: Ok(value.start),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UsageReport {
+            from: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            granularity: ::std::result::Result<
+                super::UsageGranularity,
+                ::std::string::String,
+            >,
+            keys: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKeyUsage>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UsageReport {
+            fn default() -> Self {
+                Self {
+                    from: Err("no value supplied for from".to_string()),
+                    granularity: Err("no value supplied for granularity".to_string()),
+                    keys: Err("no value supplied for keys".to_string()),
+                    to: Err("no value supplied for to".to_string()),
+                }
+            }
+        }
+        impl UsageReport {
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn granularity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::UsageGranularity>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.granularity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for granularity: {e}")
+                    });
+                self
+            }
+            pub fn keys<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ApiKeyUsage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keys = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for keys: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UsageReport> for super::UsageReport {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageReport,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    from: value.from?,
+                    granularity: value.granularity?,
+                    keys: value.keys?,
+                    to: value.to?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UsageReport> for UsageReport {
+            fn from(value: super::UsageReport) -> Self {
+                Self {
+                    from: Ok(value.from),
+                    granularity: Ok(value.granularity),
+                    keys: Ok(value.keys),
+                    to: Ok(value.to),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Webhook {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -13069,6 +14293,8 @@ Scopes are hierarchical: `admin` > `write` > `read` > `search`. Each operation's
 
 Create, update, execute, cancel and retry operations take an `Idempotency-Key` header: a retry with the same key and body returns the stored response with `Idempotent-Replayed: true`; the same key with another body is a 422; a retry while the first is in flight is a 409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 hours.
 
+Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: `search`, `read` or `write`) against the limits of the key, or of its organisation, or of the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` with `Retry-After`.
+
 Version: 2.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
@@ -13197,6 +14423,30 @@ let response = client.api_key_delete()
     pub fn api_key_delete(&self) -> builder::ApiKeyDelete<'_> {
         builder::ApiKeyDelete::new(self)
     }
+    /**Update an API key
+
+Renames the key or replaces its own rate limits. New limits hold on every instance
+as fast as a revocation does. The caller's token must hold every scope of the key.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+Sends a `PATCH` request to `/api-keys/{key_id}`
+
+Arguments:
+- `key_id`
+- `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
+- `body`
+```ignore
+let response = client.api_key_update()
+    .key_id(key_id)
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn api_key_update(&self) -> builder::ApiKeyUpdate<'_> {
+        builder::ApiKeyUpdate::new(self)
+    }
     /**Revoke an API key
 
 Soft-disables the key: it stops working at once and stays listed as `revoked`.
@@ -13241,6 +14491,35 @@ let response = client.api_key_rotate()
 ```*/
     pub fn api_key_rotate(&self) -> builder::ApiKeyRotate<'_> {
         builder::ApiKeyRotate::new(self)
+    }
+    /**Read an API key's usage
+
+Counts the key's requests per family and outcome in minute, hour or day buckets over
+`from`..`to` (default: the last 24 hours, by hour). Counts are written in batches a
+few seconds apart; minute buckets are kept 48 hours, hour buckets 90 days, day
+buckets two years.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+Sends a `GET` request to `/api-keys/{key_id}/usage`
+
+Arguments:
+- `key_id`
+- `from`: The range's start (inclusive); rounded down to the granularity.
+- `granularity`: The buckets' size (default `hour`).
+- `to`: The range's end (exclusive; default now). At most 24 hours after `from` by
+minute, 31 days by hour, 366 days by day.
+```ignore
+let response = client.api_key_usage()
+    .key_id(key_id)
+    .from(from)
+    .granularity(granularity)
+    .to(to)
+    .send()
+    .await;
+```*/
+    pub fn api_key_usage(&self) -> builder::ApiKeyUsage<'_> {
+        builder::ApiKeyUsage::new(self)
     }
     /**Exchange operator credentials for a JWT
 
@@ -13756,6 +15035,45 @@ let response = client.prompt_update()
     pub fn prompt_update(&self) -> builder::PromptUpdate<'_> {
         builder::PromptUpdate::new(self)
     }
+    /**Get the organisation's rate limits
+
+Returns the limits every key without limits of its own in a family, and every
+operator's token, is held to, and the server's ceiling on any limit.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+Sends a `GET` request to `/rate-limits`
+
+```ignore
+let response = client.rate_limit_policy_view()
+    .send()
+    .await;
+```*/
+    pub fn rate_limit_policy_view(&self) -> builder::RateLimitPolicyView<'_> {
+        builder::RateLimitPolicyView::new(self)
+    }
+    /**Set the organisation's rate limits
+
+Replaces the organisation's default limits. They hold on every instance as fast as
+a key's revocation does.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+Sends a `PUT` request to `/rate-limits`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
+- `body`
+```ignore
+let response = client.rate_limit_policy_update()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn rate_limit_policy_update(&self) -> builder::RateLimitPolicyUpdate<'_> {
+        builder::RateLimitPolicyUpdate::new(self)
+    }
     /**List runs
 
 Lists this organisation's runs, oldest first.
@@ -13896,6 +15214,30 @@ let response = client.search_page_view()
 ```*/
     pub fn search_page_view(&self) -> builder::SearchPageView<'_> {
         builder::SearchPageView::new(self)
+    }
+    /**Read every key's usage
+
+Counts each key's requests per family and outcome, grouped by key, in one call (see
+`api_key_usage` for buckets, ranges and retention).
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+Sends a `GET` request to `/usage`
+
+Arguments:
+- `from`: The range's start (inclusive); rounded down to the granularity.
+- `granularity`: The buckets' size (default `hour`).
+- `to`: The range's end (exclusive; default now).
+```ignore
+let response = client.usage_report()
+    .from(from)
+    .granularity(granularity)
+    .to(to)
+    .send()
+    .await;
+```*/
+    pub fn usage_report(&self) -> builder::UsageReport<'_> {
+        builder::UsageReport::new(self)
     }
     /**List webhooks
 
@@ -14165,6 +15507,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -14334,6 +15683,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -14450,6 +15806,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -14551,6 +15914,206 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_key_update`]
+
+[`Client::api_key_update`]: super::Client::api_key_update*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeyUpdate<'a> {
+        client: &'a super::Client,
+        key_id: Result<::std::string::String, String>,
+        idempotency_key: Result<Option<types::ApiKeyUpdateIdempotencyKey>, String>,
+        body: Result<types::builder::ApiKeyUpdate, String>,
+    }
+    impl<'a> ApiKeyUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                key_id: Err("key_id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn key_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.key_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for key_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyUpdateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ApiKeyUpdateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyUpdate>,
+            <V as std::convert::TryInto<types::ApiKeyUpdate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ApiKeyUpdate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ApiKeyUpdate,
+            ) -> types::builder::ApiKeyUpdate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/api-keys/{key_id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKey>, Error<types::Problem>> {
+            let Self { client, key_id, idempotency_key, body } = self;
+            let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ApiKeyUpdate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api-keys/{}", client.baseurl, encode_path(& key_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_key_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -14708,6 +16271,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -14895,6 +16465,187 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_key_usage`]
+
+[`Client::api_key_usage`]: super::Client::api_key_usage*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeyUsage<'a> {
+        client: &'a super::Client,
+        key_id: Result<::std::string::String, String>,
+        from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        granularity: Result<Option<types::UsageGranularity>, String>,
+        to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> ApiKeyUsage<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                key_id: Err("key_id was not initialized".to_string()),
+                from: Ok(None),
+                granularity: Ok(None),
+                to: Ok(None),
+            }
+        }
+        pub fn key_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.key_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for key_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for from failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn granularity<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UsageGranularity>,
+        {
+            self.granularity = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UsageGranularity` for granularity failed".to_string()
+                });
+            self
+        }
+        pub fn to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for to failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api-keys/{key_id}/usage`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UsageReport>, Error<types::Problem>> {
+            let Self { client, key_id, from, granularity, to } = self;
+            let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let from = from.map_err(Error::InvalidRequest)?;
+            let granularity = granularity.map_err(Error::InvalidRequest)?;
+            let to = to.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api-keys/{}/usage", client.baseurl, encode_path(& key_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("from", &from))
+                .query(&progenitor_client::QueryParam::new("granularity", &granularity))
+                .query(&progenitor_client::QueryParam::new("to", &to))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_key_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -15178,6 +16929,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -15305,6 +17063,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -15482,6 +17247,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -15599,6 +17371,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -15701,6 +17480,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -15896,6 +17682,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16053,6 +17846,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16173,6 +17973,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -16346,6 +18153,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16462,6 +18276,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16563,6 +18384,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -16753,6 +18581,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16908,6 +18743,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -17108,6 +18950,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -17241,6 +19090,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -17351,6 +19207,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -17513,6 +19376,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -17669,6 +19539,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -17732,6 +19609,13 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -17858,6 +19742,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -18033,6 +19924,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -18149,6 +20047,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -18250,6 +20155,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -18442,6 +20354,300 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::rate_limit_policy_view`]
+
+[`Client::rate_limit_policy_view`]: super::Client::rate_limit_policy_view*/
+    #[derive(Debug, Clone)]
+    pub struct RateLimitPolicyView<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> RateLimitPolicyView<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/rate-limits`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::RateLimitPolicy>, Error<types::Problem>> {
+            let Self { client } = self;
+            let url = format!("{}/rate-limits", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "rate_limit_policy_view",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::rate_limit_policy_update`]
+
+[`Client::rate_limit_policy_update`]: super::Client::rate_limit_policy_update*/
+    #[derive(Debug, Clone)]
+    pub struct RateLimitPolicyUpdate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<
+            Option<types::RateLimitPolicyUpdateIdempotencyKey>,
+            String,
+        >,
+        body: Result<types::builder::RateLimitPolicyUpdate, String>,
+    }
+    impl<'a> RateLimitPolicyUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RateLimitPolicyUpdateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RateLimitPolicyUpdateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RateLimitPolicyUpdate>,
+            <V as std::convert::TryInto<
+                types::RateLimitPolicyUpdate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `RateLimitPolicyUpdate` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::RateLimitPolicyUpdate,
+            ) -> types::builder::RateLimitPolicyUpdate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/rate-limits`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::RateLimitPolicy>, Error<types::Problem>> {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::RateLimitPolicyUpdate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/rate-limits", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "rate_limit_policy_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -18562,6 +20768,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -18733,6 +20946,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -18843,6 +21063,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -19005,6 +21232,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19161,6 +21395,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19306,6 +21547,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19429,6 +21677,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19437,6 +21692,162 @@ pub mod builder {
                     )
                 }
                 502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::usage_report`]
+
+[`Client::usage_report`]: super::Client::usage_report*/
+    #[derive(Debug, Clone)]
+    pub struct UsageReport<'a> {
+        client: &'a super::Client,
+        from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        granularity: Result<Option<types::UsageGranularity>, String>,
+        to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> UsageReport<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                from: Ok(None),
+                granularity: Ok(None),
+                to: Ok(None),
+            }
+        }
+        pub fn from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for from failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn granularity<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UsageGranularity>,
+        {
+            self.granularity = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UsageGranularity` for granularity failed".to_string()
+                });
+            self
+        }
+        pub fn to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for to failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/usage`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UsageReport>, Error<types::Problem>> {
+            let Self { client, from, granularity, to } = self;
+            let from = from.map_err(Error::InvalidRequest)?;
+            let granularity = granularity.map_err(Error::InvalidRequest)?;
+            let to = to.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/usage", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("from", &from))
+                .query(&progenitor_client::QueryParam::new("granularity", &granularity))
+                .query(&progenitor_client::QueryParam::new("to", &to))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "usage_report",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -19556,6 +21967,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -19731,6 +22149,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19847,6 +22272,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19948,6 +22380,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -20140,6 +22579,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -20285,6 +22731,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -20442,6 +22895,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

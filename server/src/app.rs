@@ -31,6 +31,7 @@ use crate::{
         routes::Surface,
     },
     mcp::catalog::Catalog,
+    rate_limits::{limiter::RateLimiter, policy::Policy, usage::UsageCounter},
     search::{Indexer, SearchEngine},
     secrets_at_rest::{
         key_checks,
@@ -46,6 +47,7 @@ use crate::{
         mcp::Mcp,
         page_token::PageTokens,
         prompts::Prompts,
+        rate_limits::RateLimits,
         retrieval::Retrieval,
         runs::Runs,
         webhooks::Webhooks,
@@ -88,6 +90,10 @@ pub struct AppState {
     pub reembed_wake: Arc<tokio::sync::Notify>,
     /// Queues webhook deliveries (and wakes their worker).
     pub events: Events,
+    /// Counts every authenticated request against its rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Counts every answer to an API key, written in batches.
+    pub usage: Arc<UsageCounter>,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -190,12 +196,23 @@ impl AppState {
             pepper.clone(),
             verifier,
         ));
+        let limiter = Arc::new(RateLimiter::new(
+            Policy::from_config(&config.rate_limits)?,
+            reads.clone(),
+            backend.is_postgres().then(|| db.clone()),
+        ));
+        let usage = Arc::new(UsageCounter::new(db.clone()));
         let engine = Arc::new(
             SearchEngine::new(config.search_dir())?
                 .approximate_from(config.approximate_search_from),
         );
         let indexer = Indexer::start(db.clone(), segments.clone(), engine).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();
+        limiter.spawn_maintenance(shutdown.child_token());
+        usage.clone().spawn(
+            Duration::from_millis(config.rate_limits.usage_flush_ms),
+            shutdown.child_token(),
+        );
         crate::cluster::follow(
             &backend,
             &config.database_url(),
@@ -298,6 +315,8 @@ impl AppState {
             job_wake,
             reembed_wake,
             events,
+            limiter,
+            usage,
         }))
     }
 
@@ -309,6 +328,7 @@ impl AppState {
                 reads: self.reads.clone(),
                 pepper: self.pepper.clone(),
                 prefix: self.config.api_key_prefix.clone(),
+                policy: self.limiter.policy().clone(),
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),
@@ -346,6 +366,11 @@ impl AppState {
                 keyring: self.keyring.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string(), self.catalog.tools())),
+            rate_limits: Arc::new(RateLimits {
+                db: self.db.clone(),
+                reads: self.reads.clone(),
+                policy: self.limiter.policy().clone(),
+            }),
         })
     }
 
@@ -358,6 +383,8 @@ impl AppState {
             table: self.table.clone(),
             request_contract: self.request_contract.clone(),
             authenticator: self.authenticator.clone(),
+            limiter: self.limiter.clone(),
+            usage: self.usage.clone(),
             catalog: self.catalog.clone(),
             services: self.services(public_url)?,
             trusted_proxies: Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?),

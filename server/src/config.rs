@@ -71,8 +71,57 @@ pub struct Config {
     /// Changes the segment change log keeps (instances with workers compact it each
     /// minute); a search copy further behind rebuilds from the segments.
     pub segment_changes_retained: u64,
+    /// Rate limits: the server's defaults, the ceiling on keys' and organisations' own, and
+    /// how often usage is written.
+    pub rate_limits: RateLimitsConfig,
     /// `tracing` filter, e.g. `info` or `videovector_server=debug`.
     pub log: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RateLimitsConfig {
+    /// The limits of an organisation that has set none in a family; an organisation's and a
+    /// key's own replace them family by family. A family none names is not limited.
+    pub defaults: Vec<ConfiguredLimit>,
+    /// The most a key's or an organisation's limit may allow, averaged over its window, in
+    /// requests per second.
+    pub max_requests_per_second: u32,
+    /// How often each instance writes the usage it counted, in milliseconds.
+    pub usage_flush_ms: u64,
+}
+
+/// A limit in the configuration (`family` is `search`, `read` or `write`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ConfiguredLimit {
+    pub name: String,
+    pub family: String,
+    pub quota: u32,
+    pub window_seconds: u32,
+}
+
+impl ConfiguredLimit {
+    pub fn new(name: &str, family: &str, quota: u32, window_seconds: u32) -> Self {
+        ConfiguredLimit {
+            name: name.into(),
+            family: family.into(),
+            quota,
+            window_seconds,
+        }
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig {
+            defaults: vec![
+                ConfiguredLimit::new("search_per_second", "search", 100, 1),
+                ConfiguredLimit::new("read_per_second", "read", 100, 1),
+                ConfiguredLimit::new("write_per_second", "write", 50, 1),
+            ],
+            max_requests_per_second: 10_000,
+            usage_flush_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -143,6 +192,7 @@ impl Default for Config {
             workers: true,
             queue_lease_ms: 30_000,
             segment_changes_retained: 100_000,
+            rate_limits: RateLimitsConfig::default(),
             log: "info".into(),
         }
     }
@@ -195,6 +245,11 @@ impl Config {
         anyhow::ensure!(
             self.queue_lease_ms >= 500,
             "queue_lease_ms must be at least 500 (a heartbeat renews it every third)"
+        );
+        crate::rate_limits::policy::Policy::from_config(&self.rate_limits)?;
+        anyhow::ensure!(
+            self.rate_limits.usage_flush_ms >= 10,
+            "rate_limits.usage_flush_ms must be at least 10"
         );
         for issuer in &self.jwt.external_issuers {
             let sources = [

@@ -29,6 +29,7 @@ guides! {
     "authentication" => "Authentication",
     "api-keys" => "Create and rotate API keys",
     "idempotency" => "Idempotency",
+    "rate-limits" => "Rate limits and usage",
     "errors" => "Errors",
     "sdk-python" => "SDK setup (Python)",
     "mcp" => "MCP setup",

@@ -5,7 +5,9 @@
 //!   with an undeclared method 405 with `Allow`, both as problems);
 //! - its content type is the declared one (no body where none is declared);
 //! - its body validates against the declared schema under OpenAPI 3.0 rules;
-//! - a problem's `status` is the HTTP status.
+//! - a problem's `status` is the HTTP status;
+//! - each response header it declares (`RateLimit`, `RateLimit-Policy`, `Retry-After`) holds
+//!   its schema when sent, and the rate limit headers are sent only where declared.
 //!
 //! A violation fails the test that received it when its server is dropped or stopped: the
 //! message names the operation, the status and the JSON pointer.
@@ -40,6 +42,8 @@ pub struct Contract {
     table: RouteTable,
     /// By operation id.
     operations: HashMap<String, Operation>,
+    /// The document, for what the model does not carry (response headers).
+    document: Value,
 }
 
 /// What the contract says of one answer: the operation it belongs to, if any.
@@ -68,7 +72,61 @@ impl Contract {
                 .map(|o| (o.id().to_string(), o.clone()))
                 .collect(),
             checker: SchemaChecker::new(model.document().clone())?,
+            document: model.document().clone(),
         })
+    }
+
+    /// Checks the headers of an answer of `operation_id` with `status`.
+    pub fn check_headers(
+        &self,
+        operation_id: &str,
+        status: u16,
+        headers: &poem::http::HeaderMap,
+    ) -> Result<(), String> {
+        let Some(operation) = self.operations.get(operation_id) else {
+            return Ok(());
+        };
+        let rule = &operation.rule;
+        let responses =
+            &self.document["paths"][&rule.path][rule.method.to_lowercase()]["responses"];
+        let declared = responses
+            .get(status.to_string())
+            .or_else(|| responses.get("default"))
+            .and_then(|r| r.get("headers"))
+            .and_then(Value::as_object);
+        let fail = |what: String| Err(format!("{operation_id} answered {status}: {what}"));
+        let is_declared =
+            |name: &str| declared.is_some_and(|d| d.keys().any(|k| k.eq_ignore_ascii_case(name)));
+        for name in ["ratelimit", "ratelimit-policy"] {
+            if headers.contains_key(name) && !is_declared(name) {
+                return fail(format!("the header `{name}` is not declared"));
+            }
+        }
+        for (name, header) in declared.into_iter().flatten() {
+            let Some(value) = headers.get(name.as_str()) else {
+                continue;
+            };
+            let header = match header["$ref"].as_str() {
+                Some(pointer) => self
+                    .document
+                    .pointer(pointer.trim_start_matches('#'))
+                    .unwrap_or(&Value::Null),
+                None => header,
+            };
+            let schema = &header["schema"];
+            let text = value.to_str().unwrap_or("\u{0}");
+            let value = match schema["type"].as_str() {
+                Some("integer") => match text.parse::<i64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => return fail(format!("`{name}: {text}` is not an integer")),
+                },
+                _ => Value::String(text.to_string()),
+            };
+            if let Some(violation) = self.checker.check(schema, &value).first() {
+                return fail(format!("`{name}: {text}` {}", violation.message));
+            }
+        }
+        Ok(())
     }
 
     /// Checks one answer. `Ok(None)` for paths outside the API (docs, health, the spec).
@@ -223,6 +281,12 @@ impl ContractLog {
             exchange.body,
         );
         self.checked.fetch_add(1, Ordering::Relaxed);
+        let verdict = verdict.and_then(|operation| match &operation {
+            Some(id) => Contract::committed()
+                .check_headers(id, exchange.status.as_u16(), exchange.headers)
+                .map(|()| operation),
+            None => Ok(operation),
+        });
         match verdict {
             Ok(Some(operation)) => {
                 self.operations.lock().unwrap().insert(operation);

@@ -319,6 +319,7 @@ impl TestServer {
                 name: "test key".parse().expect("valid name"),
                 scopes,
                 expires_in_days: None,
+                rate_limits: Vec::new(),
             })
             .send()
             .await
@@ -351,7 +352,23 @@ fn base_config(data_dir: &std::path::Path, database_url: &str) -> Config {
         bootstrap_email: Some("bootstrap@example.com".into()),
         bootstrap_password: Some("bootstrap-password".into()),
         log: "warn".into(),
+        rate_limits: test_rate_limits(),
         ..Config::default()
+    }
+}
+
+/// The server's default limits in tests: one per family, named as in production, too high
+/// for any test to reach (tests of limits set their own); usage written every 100 ms.
+fn test_rate_limits() -> videovector_server::config::RateLimitsConfig {
+    use videovector_server::config::{ConfiguredLimit, RateLimitsConfig};
+    RateLimitsConfig {
+        defaults: ["search", "read", "write"]
+            .map(|family| {
+                ConfiguredLimit::new(&format!("{family}_per_second"), family, 1_000_000, 1)
+            })
+            .to_vec(),
+        max_requests_per_second: 10_000,
+        usage_flush_ms: 100,
     }
 }
 

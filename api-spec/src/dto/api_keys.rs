@@ -5,7 +5,7 @@ use poem_openapi::{Enum, Object};
 
 use crate::scopes::Scope;
 
-use super::text::NonBlank;
+use super::{rate_limits::RateLimit, text::NonBlank};
 
 /// A new API key.
 #[derive(Object, Debug, Clone)]
@@ -20,6 +20,24 @@ pub struct ApiKeyCreate {
     /// Days until the key expires; omit for a key that does not expire.
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
+    /// The key's own limits, per family (names unique); a family none of them names is held
+    /// to the organisation's defaults. Each may allow at most the server's
+    /// `max_requests_per_second` averaged over its window.
+    #[oai(validator(max_items = 24))]
+    pub rate_limits: Option<Vec<RateLimit>>,
+}
+
+/// Changes to a key; fields left out stay as they are.
+#[derive(Object, Debug, Clone, Default)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ApiKeyUpdate {
+    /// A new name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<NonBlank>,
+    /// The key's own limits, replacing the ones it had (an empty list: the organisation's
+    /// defaults in every family). On every instance within the time a revocation takes.
+    #[oai(validator(max_items = 24))]
+    pub rate_limits: Option<Vec<RateLimit>>,
 }
 
 /// Options of a rotation.
@@ -56,6 +74,9 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub rotated_at: Option<DateTime<Utc>>,
+    /// The key's own limits; a family none of them names is held to the organisation's
+    /// defaults.
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// An API key with its full secret: returned only by create and rotate.

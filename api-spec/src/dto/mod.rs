@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod indexes;
 pub mod mcp;
 pub mod prompts;
+pub mod rate_limits;
 pub mod runs;
 pub mod search;
 pub mod text;

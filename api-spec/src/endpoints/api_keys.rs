@@ -1,6 +1,6 @@
-//! The six `/api-keys` operations. JWT bearer only: an API key cannot manage API keys.
-//! Scopes: `read` to list and view, `write` to create, rotate and revoke (never granting
-//! more than the caller holds), `admin` to delete.
+//! The `/api-keys` operations. JWT bearer only: an API key cannot manage API keys.
+//! Scopes: `read` to list, view and read usage, `write` to create, update, rotate and
+//! revoke (never granting more than the caller holds), `admin` to delete.
 
 use poem::web::Data;
 use poem_openapi::{
@@ -11,12 +11,12 @@ use poem_openapi::{
 
 use super::ApiTag;
 use crate::{
-    dto::api_keys::*,
+    dto::{api_keys::*, rate_limits::*},
     problem::{DeleteErrors, ListErrors, Problems, ViewErrors, WriteErrors},
     responses::{Created, NoContent, Ok200},
     scopes::Scope,
     security::BearerOnly,
-    services::{PageParams, Services},
+    services::{PageParams, Services, UsageParams},
 };
 
 use crate::dto::text::IdempotencyKey;
@@ -79,6 +79,67 @@ impl ApiKeysApi {
         key_id: Path<String>,
     ) -> Result<Ok200<ApiKey>, Problems<ViewErrors>> {
         Ok(Ok200(services.api_keys.view(&auth.0, &key_id.0).await?))
+    }
+
+    /// Update an API key
+    ///
+    /// Renames the key or replaces its own rate limits. New limits hold on every instance
+    /// as fast as a revocation does. The caller's token must hold every scope of the key.
+    #[oai(
+        path = "/api-keys/:key_id",
+        method = "patch",
+        operation_id = "api_key_update"
+    )]
+    async fn api_key_update(
+        &self,
+        #[oai(scope = "Scope::Write")] auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+        /// Makes the request safe to retry (see `api_key_create`).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
+        body: Json<ApiKeyUpdate>,
+    ) -> Result<Ok200<ApiKey>, Problems<WriteErrors>> {
+        Ok(Ok200(
+            services.api_keys.update(&auth.0, &key_id.0, body.0).await?,
+        ))
+    }
+
+    /// Read an API key's usage
+    ///
+    /// Counts the key's requests per family and outcome in minute, hour or day buckets over
+    /// `from`..`to` (default: the last 24 hours, by hour). Counts are written in batches a
+    /// few seconds apart; minute buckets are kept 48 hours, hour buckets 90 days, day
+    /// buckets two years.
+    #[oai(
+        path = "/api-keys/:key_id/usage",
+        method = "get",
+        operation_id = "api_key_usage"
+    )]
+    async fn api_key_usage(
+        &self,
+        #[oai(scope = "Scope::Read")] auth: BearerOnly,
+        services: Data<&Services>,
+        key_id: Path<String>,
+        /// The range's start (inclusive); rounded down to the granularity.
+        from: Query<Option<chrono::DateTime<chrono::Utc>>>,
+        /// The range's end (exclusive; default now). At most 24 hours after `from` by
+        /// minute, 31 days by hour, 366 days by day.
+        to: Query<Option<chrono::DateTime<chrono::Utc>>>,
+        /// The buckets' size (default `hour`).
+        granularity: Query<Option<UsageGranularity>>,
+    ) -> Result<Ok200<UsageReport>, Problems<ViewErrors>> {
+        let params = UsageParams {
+            from: from.0,
+            to: to.0,
+            granularity: granularity.0,
+        };
+        Ok(Ok200(
+            services
+                .rate_limits
+                .usage(&auth.0, Some(&key_id.0), params)
+                .await?,
+        ))
     }
 
     /// Rotate an API key

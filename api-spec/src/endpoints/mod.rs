@@ -9,6 +9,7 @@ pub mod indexes;
 pub mod jobs;
 pub mod mcp;
 pub mod prompts;
+pub mod rate_limits;
 pub mod runs;
 pub mod search;
 pub mod webhooks;
@@ -42,6 +43,10 @@ pub enum ApiTag {
     /// Configuration for MCP clients (verified JWT session only).
     #[oai(rename = "MCP")]
     Mcp,
+    /// An organisation's default rate limits, and the usage of all its keys (JWT bearer
+    /// only).
+    #[oai(rename = "Rate limits")]
+    RateLimits,
 }
 
 /// The whole API, in tag order.
@@ -58,6 +63,7 @@ pub type Api = (
     jobs::JobsApi,
     webhooks::WebhooksApi,
     mcp::McpApi,
+    rate_limits::RateLimitsApi,
 );
 
 /// The API value to mount or describe.
@@ -75,5 +81,6 @@ pub fn api() -> Api {
         jobs::JobsApi,
         webhooks::WebhooksApi,
         mcp::McpApi,
+        rate_limits::RateLimitsApi,
     )
 }

@@ -107,6 +107,7 @@ impl Authenticator {
             credential: Credential::ApiKey { key_id: key.id },
             scopes: key.scopes.to_vec(),
             verified: false,
+            rate_limits: key.rate_limits.0,
         })
     }
 
@@ -127,6 +128,7 @@ impl Authenticator {
             credential: Credential::Jwt { issuer, subject },
             scopes,
             verified,
+            rate_limits: Vec::new(),
         })
     }
 }

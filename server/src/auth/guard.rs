@@ -1,11 +1,19 @@
 //! The guard: before a request reaches routing and body parsing, find its operation in the
-//! spec-built [`RouteTable`], authenticate the credential its schemes allow, check the
-//! required scope, and store the [`Principal`] (and the matched rule) in the request. A
-//! method the spec does not declare at a known path gets 405 with `Allow`.
+//! spec-built [`RouteTable`], authenticate the credential its schemes allow, count it
+//! against the rate limits of its family, check the required scope, and store the
+//! [`Principal`] (and the matched rule) in the request. Every answer to an authenticated
+//! request carries the rate limit headers and is counted in the key's usage. A method the
+//! spec does not declare at a known path gets 405 with `Allow`.
+//!
+//! A request is counted before its scope is checked: a flood of refused requests spends the
+//! budget like any other.
 
 use std::sync::Arc;
 
-use poem::{http::StatusCode, Endpoint, IntoResponse, Middleware, Request, Response};
+use poem::{
+    http::{HeaderValue, StatusCode},
+    Endpoint, IntoResponse, Middleware, Request, Response,
+};
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     rules::OperationRule,
@@ -17,6 +25,7 @@ use super::{
     authenticator::{Authenticator, CredentialError},
     route_table::RouteTable,
 };
+use crate::rate_limits::{limiter::RateLimiter, usage::UsageCounter};
 
 /// The matched operation's rule, stored in request data for later layers.
 #[derive(Clone)]
@@ -25,6 +34,8 @@ pub struct MatchedRule(pub OperationRule);
 pub struct Guard {
     pub table: Arc<RouteTable>,
     pub authenticator: Arc<Authenticator>,
+    pub limiter: Arc<RateLimiter>,
+    pub usage: Arc<UsageCounter>,
 }
 
 impl<E: Endpoint> Middleware<E> for Guard {
@@ -35,6 +46,8 @@ impl<E: Endpoint> Middleware<E> for Guard {
             inner,
             table: self.table.clone(),
             authenticator: self.authenticator.clone(),
+            limiter: self.limiter.clone(),
+            usage: self.usage.clone(),
         }
     }
 }
@@ -43,6 +56,8 @@ pub struct GuardEndpoint<E> {
     inner: E,
     table: Arc<RouteTable>,
     authenticator: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
+    usage: Arc<UsageCounter>,
 }
 
 impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
@@ -82,14 +97,59 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
             .with_header("Allow", allow)
             .into_problem_response());
         };
-        if !rule.schemes.is_empty() {
-            match authenticate(&self.authenticator, &req, &rule).await {
-                Ok(principal) => req.set_data(principal),
-                Err(error) => return Ok(error.into_problem_response()),
-            }
+        if rule.schemes.is_empty() {
+            req.set_data(MatchedRule(rule));
+            return self.inner.call(req).await.map(IntoResponse::into_response);
         }
+        let principal = match authenticate(&self.authenticator, &req, &rule).await {
+            Ok(principal) => principal,
+            Err(error) => return Ok(error.into_problem_response()),
+        };
+        let Some(family) = rule.family else {
+            return self.call_inner(req, principal, rule).await;
+        };
+        let verdict = match self.limiter.check(&principal, family).await {
+            Ok(verdict) => verdict,
+            Err(error) => return Ok(error.into_problem_response()),
+        };
+        let counted = self.usage.counts(&principal);
+        let response = match &verdict {
+            Some(v) if !v.decision.allowed => v.refusal().into_problem_response(),
+            _ => {
+                let mut response = self.call_inner(req, principal, rule).await?;
+                for (name, value) in verdict.iter().flat_map(|v| v.headers()) {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
+                response
+            }
+        };
+        if let Some(counted) = counted {
+            self.usage
+                .record(counted, family, response.status(), chrono::Utc::now());
+        }
+        Ok(response)
+    }
+}
+
+impl<E: Endpoint> GuardEndpoint<E> {
+    /// Checks the scope and hands the request on with its principal.
+    async fn call_inner(
+        &self,
+        mut req: Request,
+        principal: Principal,
+        rule: OperationRule,
+    ) -> poem::Result<Response> {
+        if let Err(error) = check_scope(&principal, &rule) {
+            return Ok(error.into_problem_response());
+        }
+        req.set_data(principal);
         req.set_data(MatchedRule(rule));
-        self.inner.call(req).await.map(IntoResponse::into_response)
+        Ok(match self.inner.call(req).await {
+            Ok(response) => response.into_response(),
+            Err(error) => error.into_response(),
+        })
     }
 }
 
@@ -109,6 +169,7 @@ pub async fn authenticate_caller(
         schemes: vec![API_KEY_SCHEME.into(), BEARER_SCHEME.into()],
         required_scope: None,
         idempotent: false,
+        family: None,
     };
     authenticate(authenticator, req, &rule).await
 }
@@ -209,6 +270,11 @@ async fn authenticate(
     if !accepts(BEARER_SCHEME) && !needs_verified && !accepts_key {
         return Err(ApiError::internal());
     }
+    Ok(principal)
+}
+
+/// 403 `insufficient_scope` unless `principal` holds the rule's scope.
+fn check_scope(principal: &Principal, rule: &OperationRule) -> Result<(), ApiError> {
     if let Some(required) = rule.required_scope {
         if !principal.holds(required) {
             let mut error = ApiError::forbidden(
@@ -223,7 +289,7 @@ async fn authenticate(
             return Err(error);
         }
     }
-    Ok(principal)
+    Ok(())
 }
 
 fn bearer_token(header: &str) -> Option<&str> {

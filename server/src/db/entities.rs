@@ -22,6 +22,9 @@ pub mod status {
 
 pub mod organization {
     use sea_orm::entity::prelude::*;
+    use videovector_api_spec::dto::rate_limits::RateLimit;
+
+    use crate::db::columns::ApiJson;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "organizations")]
@@ -30,6 +33,8 @@ pub mod organization {
         pub id: String,
         pub name: String,
         pub created_at: DateTimeUtc,
+        /// The organisation's default rate limits; `None` for the server's.
+        pub rate_limits: Option<ApiJson<Vec<RateLimit>>>,
     }
     no_relations!();
 }
@@ -57,7 +62,9 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
-    use crate::db::columns::ScopeList;
+    use videovector_api_spec::dto::rate_limits::RateLimit;
+
+    use crate::db::columns::{ApiJson, ScopeList};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
@@ -81,6 +88,8 @@ pub mod api_key {
         pub last_used_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
         pub rotated_at: Option<DateTimeUtc>,
+        /// The key's own rate limits.
+        pub rate_limits: ApiJson<Vec<RateLimit>>,
     }
     no_relations!();
 
@@ -479,6 +488,36 @@ pub mod secrets_key_check {
         /// A known text sealed under that key.
         pub sealed: String,
         pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod api_key_usage {
+    use sea_orm::entity::prelude::*;
+
+    /// Requests of one key and family in one time bucket, by outcome.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_key_usage")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: String,
+        /// `minute`, `hour` or `day`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub granularity: String,
+        /// Epoch seconds.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bucket_start: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_id: String,
+        /// `search`, `read` or `write`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub family: String,
+        pub allowed: i64,
+        pub rate_limited: i64,
+        pub refused_by_scope: i64,
+        pub not_found: i64,
+        pub client_error: i64,
+        pub server_error: i64,
     }
     no_relations!();
 }

@@ -16,6 +16,8 @@ pub const CHANNEL: &str = "videovector";
 pub enum Notice {
     /// The API key `key_id` was rotated, revoked, deleted or otherwise changed.
     ApiKey { key_id: String },
+    /// The organisation `org_id`'s settings (its default rate limits) changed.
+    Organization { org_id: String },
     /// The index `index_id` of `org_id` was renamed, counted or deleted.
     Index { org_id: String, index_id: String },
     /// Segment change `seq` was written to the index `index_id` of `org_id` (whose row's
@@ -33,6 +35,7 @@ impl Notice {
     pub fn payload(&self) -> String {
         match self {
             Notice::ApiKey { key_id } => format!("key {key_id}"),
+            Notice::Organization { org_id } => format!("org {org_id}"),
             Notice::Index { org_id, index_id } => format!("index {org_id} {index_id}"),
             Notice::Segments {
                 seq,
@@ -61,6 +64,9 @@ impl Notice {
         match words.as_slice() {
             ["key", key_id] => Some(Notice::ApiKey {
                 key_id: key_id.to_string(),
+            }),
+            ["org", org_id] => Some(Notice::Organization {
+                org_id: org_id.to_string(),
             }),
             ["index", org_id, index_id] => Some(Notice::Index {
                 org_id: org_id.to_string(),

@@ -1,5 +1,5 @@
-//! The point reads on every authenticated request: an API key by digest and an index by
-//! its public id.
+//! The point reads on every authenticated request: an API key by digest, its
+//! organisation's default rate limits, and an index by its public id.
 //!
 //! On SQLite they run on the calling thread through [`DirectSqlite`] (a WAL point read by a
 //! unique index takes microseconds; a hand-off to sqlx-sqlite's worker thread costs more).
@@ -18,9 +18,12 @@ use sea_orm::{
     QueryFilter,
 };
 
+use videovector_api_spec::dto::rate_limits::RateLimit;
+
 use super::{
+    columns::ApiJson,
     direct::{optional_timestamp, timestamp, DirectSqlite},
-    entities::{api_key, index},
+    entities::{api_key, index, organization},
     notifications::{publish, Notice},
     read_cache::ReadCache,
 };
@@ -33,7 +36,9 @@ const CACHE_CAPACITY: usize = 10_000;
 
 const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
      previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
-     rotated_at FROM api_keys WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
+     rotated_at, rate_limits FROM api_keys WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
+
+const ORG_RATE_LIMITS: &str = "SELECT rate_limits FROM organizations WHERE id = ?1";
 
 const INDEX_IN_ORG: &str = "SELECT uid, org_id, id, name, description, segment_count, created_at, \
      updated_at, embedder, embedder_secret, pending_embedder, pending_embedder_secret, \
@@ -54,6 +59,8 @@ struct CachedOrm {
     keys: ReadCache<String, api_key::Model>,
     /// Indexes by (organisation, public id).
     indexes: ReadCache<(String, String), index::Model>,
+    /// Organisations' default rate limits (`None`: the server's) by organisation id.
+    org_limits: ReadCache<String, Option<Vec<RateLimit>>>,
 }
 
 impl PointReads {
@@ -65,6 +72,7 @@ impl PointReads {
                 db,
                 keys: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
                 indexes: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
+                org_limits: ReadCache::new(CACHE_TTL, CACHE_CAPACITY),
             })),
         };
         PointReads { source }
@@ -81,6 +89,7 @@ impl PointReads {
         if let Source::Postgres(orm) = &self.source {
             orm.keys.set_live(live);
             orm.indexes.set_live(live);
+            orm.org_limits.set_live(live);
         }
     }
 
@@ -89,9 +98,15 @@ impl PointReads {
         let Source::Postgres(orm) = &self.source else {
             return;
         };
-        let CachedOrm { keys, indexes, .. } = orm.as_ref();
+        let CachedOrm {
+            keys,
+            indexes,
+            org_limits,
+            ..
+        } = orm.as_ref();
         match notice {
             Notice::ApiKey { key_id } => keys.forget_where(|_, key| key.id == *key_id),
+            Notice::Organization { org_id } => org_limits.forget_where(|org, _| org == org_id),
             Notice::Index { org_id, index_id }
             | Notice::Segments {
                 org_id, index_id, ..
@@ -150,6 +165,34 @@ impl PointReads {
         }
     }
 
+    /// The default rate limits of organisation `org_id` (`None`: it has set none, or it does
+    /// not exist).
+    pub async fn org_rate_limits(&self, org_id: &str) -> Result<Option<Vec<RateLimit>>, DbErr> {
+        match &self.source {
+            Source::Sqlite(readers) => readers.read(|conn| {
+                let limits: Option<Option<ApiJson<Vec<RateLimit>>>> = conn
+                    .prepare_cached(ORG_RATE_LIMITS)?
+                    .query_row([org_id], |row| row.get(0))
+                    .optional()?;
+                Ok(limits.flatten().map(|l| l.0))
+            }),
+            Source::Postgres(orm) => {
+                let CachedOrm { db, org_limits, .. } = orm.as_ref();
+                if let Some(limits) = org_limits.get(org_id) {
+                    return Ok(limits);
+                }
+                let ticket = org_limits.ticket();
+                let limits = organization::Entity::find_by_id(org_id)
+                    .one(db)
+                    .await?
+                    .and_then(|org| org.rate_limits)
+                    .map(|l| l.0);
+                org_limits.insert(ticket, org_id.to_string(), limits.clone());
+                Ok(limits)
+            }
+        }
+    }
+
     /// The index `id` of organisation `org_id`.
     pub async fn index_in_org(
         &self,
@@ -198,6 +241,7 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         last_used_at: optional_timestamp(row, 11)?,
         revoked_at: optional_timestamp(row, 12)?,
         rotated_at: optional_timestamp(row, 13)?,
+        rate_limits: row.get(14)?,
     })
 }
 

@@ -31,6 +31,7 @@ use crate::{
     auth::{authenticator::Authenticator, guard::Guard, route_table::RouteTable},
     client_address::{self, TrustedProxies},
     mcp::{catalog::Catalog, dispatch::Dispatch, handler::VideoVectorMcp, transport::McpEndpoint},
+    rate_limits::{limiter::RateLimiter, usage::UsageCounter},
     secrets_at_rest::Keyring,
 };
 
@@ -48,6 +49,10 @@ pub struct Surface {
     pub table: Arc<RouteTable>,
     pub request_contract: Arc<RequestContract>,
     pub authenticator: Arc<Authenticator>,
+    /// Counts authenticated requests against their rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Counts answers to API keys.
+    pub usage: Arc<UsageCounter>,
     pub catalog: Arc<Catalog>,
     pub services: Services,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -73,9 +78,14 @@ impl Surface {
                     contract: self.request_contract.clone(),
                     large_bodies: large_body_budget(),
                 })
+                // Inside the guard too: the guard adds the rate limit headers to, and counts,
+                // the answer as it will leave.
+                .with(ProblemMapping)
                 .with(Guard {
                     table: self.table.clone(),
                     authenticator: self.authenticator.clone(),
+                    limiter: self.limiter.clone(),
+                    usage: self.usage.clone(),
                 })
                 .data(self.services.clone())
                 .with(ProblemMapping)

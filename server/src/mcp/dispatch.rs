@@ -29,6 +29,8 @@ pub struct ApiAnswer {
     pub status: u16,
     /// The JSON body, or `Null` for none.
     pub body: Value,
+    /// The answer's `Retry-After`, in seconds (a 429, a 503).
+    pub retry_after: Option<u64>,
 }
 
 /// A call refused before it reached the API, answered as the API answers.
@@ -36,6 +38,7 @@ fn refused(problem: ApiError) -> ApiAnswer {
     ApiAnswer {
         status: problem.status().as_u16(),
         body: serde_json::to_value(problem.problem.to_json()).unwrap_or_default(),
+        retry_after: None,
     }
 }
 
@@ -87,10 +90,16 @@ impl Dispatch {
             Err(error) => error.into_response(),
         };
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let bytes = response.into_body().into_vec().await.unwrap_or_default();
         ApiAnswer {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            retry_after,
         }
     }
 }

@@ -193,9 +193,14 @@ impl VideoVectorMcp {
                 })))
             }
         };
-        let answer = self.dispatch.call(&caller.credential, &call).await;
+        let mut answer = self.dispatch.call(&caller.credential, &call).await;
+        if let (Some(wait), Value::Object(problem)) = (answer.retry_after, &mut answer.body) {
+            // A rate limit (or an unavailable dependency) says how long to wait.
+            problem.insert("retry_after_seconds".into(), wait.into());
+        }
         Ok(match answer.status {
-            // The operation's own problem (an insufficient scope names the scope it needs).
+            // The operation's own problem (an insufficient scope names the scope it needs; a
+            // rate limit, the wait).
             400.. => CallToolResult::structured_error(answer.body),
             _ => match answer.body {
                 body @ Value::Object(_) => CallToolResult::structured(body),

@@ -1,5 +1,6 @@
 //! The API key lifecycle: create and rotate (the only moments the secret is returned),
-//! masked list and view, revoke, delete. A token may only manage keys whose scopes it holds.
+//! masked list and view, update (name, rate limits), revoke, delete. A token may only
+//! manage keys whose scopes it holds.
 
 use std::sync::Arc;
 
@@ -19,8 +20,14 @@ use videovector_api_spec::{
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::api_key_secret,
-    db::{columns::ScopeList, entities::api_key, notifications::Notice, point_reads::PointReads},
+    db::{
+        columns::{ApiJson, ScopeList},
+        entities::api_key,
+        notifications::Notice,
+        point_reads::PointReads,
+    },
     ids::new_id,
+    rate_limits::policy::Policy,
 };
 
 pub struct ApiKeys {
@@ -28,6 +35,8 @@ pub struct ApiKeys {
     pub reads: Arc<PointReads>,
     pub pepper: Vec<u8>,
     pub prefix: String,
+    /// What limits a key may carry.
+    pub policy: Policy,
 }
 
 fn to_dto(model: &api_key::Model) -> ApiKey {
@@ -50,6 +59,7 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         last_used_at: model.last_used_at,
         revoked_at: model.revoked_at,
         rotated_at: model.rotated_at,
+        rate_limits: model.rate_limits.0.clone(),
     }
 }
 
@@ -105,6 +115,8 @@ impl ApiKeyService for ApiKeys {
         if name.is_empty() {
             return Err(crate::services::blank_name());
         }
+        let rate_limits = request.rate_limits.unwrap_or_default();
+        self.policy.check(&rate_limits, "rate_limits")?;
         let secret = api_key_secret::generate(&self.prefix);
         let now = Utc::now();
         let model = api_key::ActiveModel {
@@ -124,6 +136,7 @@ impl ApiKeyService for ApiKeys {
             last_used_at: Set(None),
             revoked_at: Set(None),
             rotated_at: Set(None),
+            rate_limits: Set(ApiJson(rate_limits)),
         };
         let saved = model
             .insert(&self.db)
@@ -153,6 +166,39 @@ impl ApiKeyService for ApiKeys {
 
     async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
         Ok(to_dto(&self.find(who, key_id).await?))
+    }
+
+    async fn update(
+        &self,
+        who: &Principal,
+        key_id: &str,
+        request: ApiKeyUpdate,
+    ) -> ServiceResult<ApiKey> {
+        let key = self.find(who, key_id).await?;
+        ensure_holds(who, key.scopes.as_slice(), "update")?;
+        if let Some(limits) = &request.rate_limits {
+            self.policy.check(limits, "rate_limits")?;
+        }
+        let name = match request.name {
+            Some(name) if name.trim().is_empty() => return Err(crate::services::blank_name()),
+            Some(name) => Some(name.trim().to_string()),
+            None => None,
+        };
+        if name.is_none() && request.rate_limits.is_none() {
+            return Ok(to_dto(&key));
+        }
+        let mut model: api_key::ActiveModel = key.into();
+        if let Some(name) = name {
+            model.name = Set(name);
+        }
+        if let Some(limits) = request.rate_limits {
+            model.rate_limits = Set(ApiJson(limits));
+        }
+        let saved = self
+            .write(model)
+            .await
+            .map_err(|e| internal("updating an API key", e))?;
+        Ok(to_dto(&saved))
     }
 
     async fn rotate(

@@ -227,11 +227,13 @@ pub async fn create_organization(
         id: new_id("org"),
         name: name.to_string(),
         created_at: Utc::now(),
+        rate_limits: None,
     };
     organization::Entity::insert(organization::ActiveModel {
         id: Set(org.id.clone()),
         name: Set(org.name.clone()),
         created_at: Set(org.created_at),
+        rate_limits: Set(None),
     })
     .exec(db)
     .await?;

@@ -14,6 +14,7 @@ pub mod page_token;
 pub mod pagination;
 pub mod prompts;
 pub mod queued_work;
+pub mod rate_limits;
 pub mod retrieval;
 pub mod runs;
 pub mod webhooks;

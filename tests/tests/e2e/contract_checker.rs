@@ -106,3 +106,53 @@ fn an_undeclared_method_must_answer_405_with_allow() {
         )
         .is_err());
 }
+
+#[test]
+fn rate_limit_headers_are_held_to_their_declarations() {
+    use poem::http::{HeaderMap, HeaderValue};
+    let contract = Contract::committed();
+    let with = |pairs: &[(&'static str, &'static str)]| {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        headers
+    };
+    let good = with(&[
+        (
+            "ratelimit-policy",
+            "\"read_per_second\";q=100;w=1, \"daily\";q=5000;w=86400",
+        ),
+        ("ratelimit", "\"daily\";r=4;t=30"),
+    ]);
+    assert_eq!(contract.check_headers("index_list", 200, &good), Ok(()));
+    let refused = with(&[("ratelimit", "\"daily\";r=0;t=30"), ("retry-after", "30")]);
+    assert_eq!(contract.check_headers("index_list", 429, &refused), Ok(()));
+    for (status, bad, part) in [
+        (
+            200,
+            with(&[("ratelimit", "daily;r=4")]),
+            "`RateLimit: daily;r=4`",
+        ),
+        (
+            200,
+            with(&[("ratelimit-policy", "\"Daily\";q=1;w=1")]),
+            "RateLimit-Policy",
+        ),
+        (429, with(&[("retry-after", "soon")]), "not an integer"),
+        (429, with(&[("retry-after", "0")]), "Retry-After"),
+        // A 401 is given before the credential is known: no limits to tell.
+        (
+            401,
+            with(&[("ratelimit", "\"daily\";r=4;t=30")]),
+            "not declared",
+        ),
+    ] {
+        let message = contract
+            .check_headers("index_list", status, &bad)
+            .unwrap_err();
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+    // Public operations are not counted, so declare no limits.
+    assert!(contract.check_headers("token_create", 200, &good).is_err());
+}

@@ -55,6 +55,7 @@ async fn a_tour_reaches_every_operation_and_every_answer_keeps_the_spec() {
     let client = videovector_client::with_bearer_token(&server.url(), &token.access_token).unwrap();
 
     api_keys(&client).await;
+    rate_limits_and_usage(&client, &server.url()).await;
     let index = indexes_and_retrieval(&client).await;
     prompts_and_runs(&client, &index).await;
     connectors_and_jobs(&client, &index, &files).await;
@@ -112,6 +113,83 @@ async fn api_keys(client: &Client) {
         .into_inner();
     assert_eq!(revoked.status, types::ApiKeyStatus::Revoked);
     client.api_key_delete().key_id(&id).send().await.unwrap();
+}
+
+/// Limits a key, spends them through the generated client (which sees the headers and the
+/// typed 429), and reads the organisation's limits and usage.
+async fn rate_limits_and_usage(client: &Client, url: &str) {
+    let policy = client.rate_limit_policy_view().send().await.unwrap();
+    assert!(policy.headers().contains_key("ratelimit-policy"));
+    assert_eq!(policy.source, types::RateLimitSource::Server);
+    let limit = |name: &str, family, quota: u32| types::RateLimit {
+        name: name.parse().unwrap(),
+        family,
+        quota: quota.try_into().unwrap(),
+        window_seconds: 86_400.try_into().unwrap(),
+    };
+    let updated = client
+        .rate_limit_policy_update()
+        .body(types::RateLimitPolicyUpdate {
+            limits: vec![limit("org_writes", types::RateLimitFamily::Write, 100_000)],
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.source, types::RateLimitSource::Organization);
+    let created = client
+        .api_key_create()
+        .body(
+            types::ApiKeyCreate::builder()
+                .name("limited")
+                .scopes(vec![types::Scope::Read]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let key_id = created.key.id;
+    let updated = client
+        .api_key_update()
+        .key_id(&key_id)
+        .body(types::ApiKeyUpdate::builder().rate_limits(vec![limit(
+            "twice",
+            types::RateLimitFamily::Read,
+            2,
+        )]))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.rate_limits.len(), 1);
+    let keyed = videovector_client::with_api_key(url, &created.secret).unwrap();
+    for left in ["1", "0"] {
+        let listed = keyed.index_list().send().await.unwrap();
+        let header = listed.headers()["ratelimit"].to_str().unwrap().to_string();
+        assert_eq!(
+            header,
+            format!(
+                "\"twice\";r={left};t={}",
+                header.rsplit("t=").next().unwrap()
+            )
+        );
+    }
+    let refused = problem(keyed.index_list().send().await);
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.code, types::ErrorCode::RateLimited);
+    client
+        .api_key_usage()
+        .key_id(&key_id)
+        .granularity(types::UsageGranularity::Minute)
+        .send()
+        .await
+        .unwrap();
+    client.usage_report().send().await.unwrap();
+    client
+        .rate_limit_policy_update()
+        .body(types::RateLimitPolicyUpdate { limits: vec![] })
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Creates, reads, fills and searches an index; returns its id.

@@ -20,6 +20,7 @@ mod logins;
 mod mcp;
 mod meaning;
 mod meaning_rest;
+mod rate_limits;
 mod resources;
 mod retrieval;
 mod runs;

@@ -455,3 +455,43 @@ async fn an_mcp_client_is_served_by_any_instance_behind_a_round_robin_balancer()
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn a_tool_call_past_its_keys_limit_is_a_tool_error_naming_the_wait() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let created: Value = reqwest::Client::new()
+        .post(server.api("/api-keys"))
+        .bearer_auth(server.token(&org, &[Scope::Admin]))
+        .json(&json!({"name": "mcp", "scopes": ["read"], "rate_limits": [
+            {"name": "reads_today", "family": "read", "quota": 3, "window_seconds": 86400}
+        ]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["secret"].as_str().unwrap();
+    let client = connect(&format!("{}/mcp", server.url()), "x-api-key", key).await;
+    let mut answered = 0;
+    let problem = loop {
+        let (failed, content) = call(&client, "index_list", json!({})).await;
+        if failed {
+            break content;
+        }
+        answered += 1;
+        assert!(answered <= 3, "a fourth read was answered");
+    };
+    assert_eq!(answered, 3, "each tool call is one request of its family");
+    assert_eq!(problem["code"], "rate_limited", "{problem}");
+    assert_eq!(problem["status"], 429);
+    let wait = problem["retry_after_seconds"].as_u64().unwrap();
+    assert!((1..=86_400).contains(&wait), "{problem}");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("retry after {wait} seconds")));
+    let _ = client.cancel().await;
+    server.stop().await;
+}

@@ -129,6 +129,7 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
             name: "at rest".parse().unwrap(),
             scopes: vec![types::Scope::Read],
             expires_in_days: None,
+            rate_limits: Vec::new(),
         })
         .send()
         .await

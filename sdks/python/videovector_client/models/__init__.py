@@ -7,6 +7,8 @@ from .api_key_create import ApiKeyCreate
 from .api_key_page import ApiKeyPage
 from .api_key_rotate import ApiKeyRotate
 from .api_key_status import ApiKeyStatus
+from .api_key_update import ApiKeyUpdate
+from .api_key_usage import ApiKeyUsage
 from .api_key_with_secret import ApiKeyWithSecret
 from .caption_format import CaptionFormat
 from .chat_completion import ChatCompletion
@@ -54,6 +56,11 @@ from .prompt import Prompt
 from .prompt_create import PromptCreate
 from .prompt_page import PromptPage
 from .prompt_update import PromptUpdate
+from .rate_limit import RateLimit
+from .rate_limit_family import RateLimitFamily
+from .rate_limit_policy import RateLimitPolicy
+from .rate_limit_policy_update import RateLimitPolicyUpdate
+from .rate_limit_source import RateLimitSource
 from .reembedding import Reembedding
 from .reembedding_status import ReembeddingStatus
 from .run import Run
@@ -79,6 +86,9 @@ from .segment_input_metadata import SegmentInputMetadata
 from .token_request import TokenRequest
 from .token_response import TokenResponse
 from .total_relation import TotalRelation
+from .usage_bucket import UsageBucket
+from .usage_granularity import UsageGranularity
+from .usage_report import UsageReport
 from .webhook import Webhook
 from .webhook_create import WebhookCreate
 from .webhook_delivery import WebhookDelivery
@@ -95,6 +105,8 @@ __all__ = (
     "ApiKeyPage",
     "ApiKeyRotate",
     "ApiKeyStatus",
+    "ApiKeyUpdate",
+    "ApiKeyUsage",
     "ApiKeyWithSecret",
     "CaptionFormat",
     "ChatCompletion",
@@ -142,6 +154,11 @@ __all__ = (
     "PromptCreate",
     "PromptPage",
     "PromptUpdate",
+    "RateLimit",
+    "RateLimitFamily",
+    "RateLimitPolicy",
+    "RateLimitPolicyUpdate",
+    "RateLimitSource",
     "Reembedding",
     "ReembeddingStatus",
     "Run",
@@ -167,6 +184,9 @@ __all__ = (
     "TokenRequest",
     "TokenResponse",
     "TotalRelation",
+    "UsageBucket",
+    "UsageGranularity",
+    "UsageReport",
     "Webhook",
     "WebhookCreate",
     "WebhookDelivery",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,10 @@ from attrs import field as _attrs_field
 from ..models.api_key_status import ApiKeyStatus
 from ..models.scope import Scope
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.rate_limit import RateLimit
+
 
 T = TypeVar("T", bound="ApiKey")
 
@@ -24,6 +28,8 @@ class ApiKey:
         id (str): The key's id (`key_...`).
         masked_key (str): The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         name (str):
+        rate_limits (list[RateLimit]): The key's own limits; a family none of them names is held to the organisation's
+            defaults.
         scopes (list[Scope]):
         status (ApiKeyStatus): Where a key stands.
         expires_at (datetime.datetime | Unset):
@@ -36,6 +42,7 @@ class ApiKey:
     id: str
     masked_key: str
     name: str
+    rate_limits: list[RateLimit]
     scopes: list[Scope]
     status: ApiKeyStatus
     expires_at: datetime.datetime | Unset = UNSET
@@ -52,6 +59,11 @@ class ApiKey:
         masked_key = self.masked_key
 
         name = self.name
+
+        rate_limits = []
+        for rate_limits_item_data in self.rate_limits:
+            rate_limits_item = rate_limits_item_data.to_dict()
+            rate_limits.append(rate_limits_item)
 
         scopes = []
         for scopes_item_data in self.scopes:
@@ -84,6 +96,7 @@ class ApiKey:
                 "id": id,
                 "masked_key": masked_key,
                 "name": name,
+                "rate_limits": rate_limits,
                 "scopes": scopes,
                 "status": status,
             }
@@ -101,6 +114,8 @@ class ApiKey:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.rate_limit import RateLimit  # noqa: PLC0415
+
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -109,6 +124,13 @@ class ApiKey:
         masked_key = d.pop("masked_key")
 
         name = d.pop("name")
+
+        rate_limits = []
+        _rate_limits = d.pop("rate_limits")
+        for rate_limits_item_data in _rate_limits:
+            rate_limits_item = RateLimit.from_dict(rate_limits_item_data)
+
+            rate_limits.append(rate_limits_item)
 
         scopes = []
         _scopes = d.pop("scopes")
@@ -152,6 +174,7 @@ class ApiKey:
             id=id,
             masked_key=masked_key,
             name=name,
+            rate_limits=rate_limits,
             scopes=scopes,
             status=status,
             expires_at=expires_at,

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.scope import Scope
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.rate_limit import RateLimit
+
 
 T = TypeVar("T", bound="ApiKeyCreate")
 
@@ -21,11 +25,16 @@ class ApiKeyCreate:
         name (str): A name that says what the key is for.
         scopes (list[Scope]): The scopes the key holds; the caller's token must hold each of them.
         expires_in_days (int | Unset): Days until the key expires; omit for a key that does not expire.
+        rate_limits (list[RateLimit] | Unset): The key's own limits, per family (names unique); a family none of them
+            names is held
+            to the organisation's defaults. Each may allow at most the server's
+            `max_requests_per_second` averaged over its window.
     """
 
     name: str
     scopes: list[Scope]
     expires_in_days: int | Unset = UNSET
+    rate_limits: list[RateLimit] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +47,13 @@ class ApiKeyCreate:
 
         expires_in_days = self.expires_in_days
 
+        rate_limits: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.rate_limits, Unset):
+            rate_limits = []
+            for rate_limits_item_data in self.rate_limits:
+                rate_limits_item = rate_limits_item_data.to_dict()
+                rate_limits.append(rate_limits_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -48,11 +64,15 @@ class ApiKeyCreate:
         )
         if expires_in_days is not UNSET:
             field_dict["expires_in_days"] = expires_in_days
+        if rate_limits is not UNSET:
+            field_dict["rate_limits"] = rate_limits
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.rate_limit import RateLimit  # noqa: PLC0415
+
         d = dict(src_dict)
         name = d.pop("name")
 
@@ -65,10 +85,20 @@ class ApiKeyCreate:
 
         expires_in_days = d.pop("expires_in_days", UNSET)
 
+        _rate_limits = d.pop("rate_limits", UNSET)
+        rate_limits: list[RateLimit] | Unset = UNSET
+        if _rate_limits is not UNSET:
+            rate_limits = []
+            for rate_limits_item_data in _rate_limits:
+                rate_limits_item = RateLimit.from_dict(rate_limits_item_data)
+
+                rate_limits.append(rate_limits_item)
+
         api_key_create = cls(
             name=name,
             scopes=scopes,
             expires_in_days=expires_in_days,
+            rate_limits=rate_limits,
         )
 
         api_key_create.additional_properties = d

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     PAGE_TOKEN_EXPIRED = "page_token_expired"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     PROMPT_EXISTS = "prompt_exists"
+    RATE_LIMITED = "rate_limited"
     REEMBEDDING_IN_PROGRESS = "reembedding_in_progress"
     SCOPE_ESCALATION = "scope_escalation"
     SCOPE_NOT_ALLOWED = "scope_not_allowed"

@@ -17,6 +17,7 @@ mod m0010_vectors;
 mod m0011_run_retrieval;
 mod m0012_embedder_secrets;
 mod m0013_reembeddings;
+mod m0014_rate_limits;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -31,6 +32,7 @@ use m0010_vectors::M0010Vectors;
 use m0011_run_retrieval::M0011RunRetrieval;
 use m0012_embedder_secrets::M0012EmbedderSecrets;
 use m0013_reembeddings::M0013Reembeddings;
+use m0014_rate_limits::M0014RateLimits;
 
 pub struct Migrator;
 
@@ -51,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0011RunRetrieval),
             Box::new(M0012EmbedderSecrets),
             Box::new(M0013Reembeddings),
+            Box::new(M0014RateLimits),
         ]
     }
 }

@@ -1,0 +1,173 @@
+//! The check on every authenticated request: the limits of its family for its credential,
+//! counted in this instance's windows, with grants from the shared counter when instances
+//! share a PostgreSQL database. What it decided becomes the `RateLimit-Policy` and
+//! `RateLimit` headers, and a refusal the 429.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use poem::http::StatusCode;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use videovector_api_spec::{
+    dto::rate_limits::RateLimitFamily, ApiError, Credential, ErrorCode, Principal,
+};
+
+use super::{
+    policy::Policy,
+    shared,
+    windows::{policy_header, standing_header, Admission, Decision, Granting, Limit, Windows},
+};
+use crate::db::point_reads::PointReads;
+
+/// Rounds of asking the shared counter before a check gives up (other requests of this
+/// instance spent each grant before this one could).
+const MAX_GRANT_ROUNDS: usize = 16;
+
+/// What a check decided, and against which limits.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub limits: Vec<Limit>,
+    pub decision: Decision,
+}
+
+impl Verdict {
+    /// The headers every answer carries.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("RateLimit-Policy", policy_header(&self.limits))];
+        if let Some(standing) = &self.decision.tightest {
+            headers.push(("RateLimit", standing_header(standing)));
+        }
+        headers
+    }
+
+    /// The 429 of a refusal.
+    pub fn refusal(&self) -> ApiError {
+        let wait = self
+            .decision
+            .retry_after()
+            .unwrap_or(Duration::from_secs(1))
+            .as_secs()
+            .max(1);
+        let name = self
+            .decision
+            .tightest
+            .as_ref()
+            .map_or("a rate limit", |s| s.name.as_str());
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!("the limit `{name}` is spent; retry after {wait} seconds"),
+        )
+        .with_header("Retry-After", wait.to_string());
+        error.headers.extend(self.headers());
+        error
+    }
+}
+
+pub struct RateLimiter {
+    policy: Policy,
+    reads: Arc<PointReads>,
+    windows: Windows,
+    /// The shared counter's database (PostgreSQL); `None`: this instance counts alone.
+    shared: Option<DatabaseConnection>,
+}
+
+impl RateLimiter {
+    pub fn new(policy: Policy, reads: Arc<PointReads>, shared: Option<DatabaseConnection>) -> Self {
+        let granting = match shared {
+            Some(_) => Granting::Shared,
+            None => Granting::Local,
+        };
+        RateLimiter {
+            policy,
+            reads,
+            windows: Windows::new(granting),
+            shared,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Counts a request of `who` in `family`; `None` when no limit holds.
+    pub async fn check(
+        &self,
+        who: &Principal,
+        family: RateLimitFamily,
+    ) -> Result<Option<Verdict>, ApiError> {
+        let org = self.reads.org_rate_limits(&who.org_id).await.map_err(|e| {
+            tracing::error!(error = %e, "reading an organisation's rate limits");
+            ApiError::unavailable("rate limits cannot be checked right now; retry shortly")
+        })?;
+        let limits = self
+            .policy
+            .effective(&who.rate_limits, org.as_deref(), family);
+        if limits.is_empty() {
+            return Ok(None);
+        }
+        let subject = subject(who, family);
+        for _ in 0..MAX_GRANT_ROUNDS {
+            match self.windows.admit(&subject, &limits, SystemTime::now()) {
+                Admission::Decided(decision) => return Ok(Some(Verdict { limits, decision })),
+                Admission::NeedsGrants(needs) => {
+                    for need in needs {
+                        let (grant, total) = match &self.shared {
+                            Some(db) => shared::claim(db, &need).await.unwrap_or_else(|e| {
+                                // Alone until the database answers again: a grant of what
+                                // was asked, counted nowhere else.
+                                tracing::warn!(error = %e, "asking the shared rate limit counter");
+                                (need.want, 0)
+                            }),
+                            None => (need.want, 0),
+                        };
+                        self.windows.granted(&need, grant, total);
+                    }
+                }
+            }
+        }
+        tracing::warn!("a rate limit check found every grant spent by other requests");
+        Err(ApiError::unavailable(
+            "rate limits cannot be checked right now; retry shortly",
+        ))
+    }
+
+    /// Deletes ended windows of the shared counter each minute, until `shutdown`.
+    pub fn spawn_maintenance(self: &Arc<Self>, shutdown: CancellationToken) {
+        let Some(db) = self.shared.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if let Err(e) = shared::forget_ended(&db, now).await {
+                    tracing::warn!(error = %e, "deleting ended rate limit windows");
+                }
+            }
+        });
+    }
+}
+
+/// Who is counted: the key, or the operator (by a digest of issuer and subject, which may
+/// be long), in one family.
+fn subject(who: &Principal, family: RateLimitFamily) -> String {
+    match &who.credential {
+        Credential::ApiKey { key_id } => format!("{key_id}:{}", family.as_str()),
+        Credential::Jwt { issuer, subject } => {
+            let digest = Sha256::digest(format!("{issuer}\n{subject}").as_bytes());
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("op_{hex}:{}", family.as_str())
+        }
+    }
+}
