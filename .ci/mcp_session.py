@@ -9,7 +9,8 @@ configured from `GET /mcp/config`:
   scopes say; the search tool returns ingested segments; a saved prompt runs and its result
   is read back; a read key calling a write tool gets an error naming `write`; indexes are
   resources and saved prompts are prompts; a revoked key is refused at once; a JWT gets the
-  same tools as a key of its scopes. Exits non-zero on the first failure. With
+  same tools as a key of its scopes; a key past its rate limit gets the 429 problem as a tool
+  error with `retry_after_seconds`. Exits non-zero on the first failure. With
   TRANSCRIPT_FILE, the search key's session (requests and answers) is written there.
 """
 
@@ -208,6 +209,27 @@ async def main(url, email, password, transcript_file):
         check(names == tools_for(spec, "search"), f"search JWT tools {sorted(names)}")
         refused = await session.call_tool("index_create", {"body": {"id": "idx_no", "name": "No"}})
         check(refused.is_error and refused.structured_content["required_scope"] == "write", f"JWT: {dump(refused)}")
+        await close(http, transport, session)
+
+        # A key past its limit: the tool error is the 429 problem and names the wait.
+        limited = (
+            await rest.post(
+                f"{api}/api-keys",
+                headers=auth,
+                json={"name": "mcp limited", "scopes": ["search"], "rate_limits": [
+                    {"name": "searches_today", "family": "search", "quota": 1, "window_seconds": 86400}]},
+            )
+        ).json()
+        http, transport, session = await session_for(server["url"], {"X-API-Key": limited["secret"]})
+        await session.initialize()
+        arguments = {"index_id": "idx_news", "body": {"query": "bridge"}}
+        first = await session.call_tool("index_search", arguments)
+        check(not first.is_error, f"limited key, first search: {dump(first)}")
+        second = await session.call_tool("index_search", arguments)
+        problem = second.structured_content or {}
+        check(second.is_error and problem.get("code") == "rate_limited", f"limited key: {dump(second)}")
+        check(problem.get("retry_after_seconds", 0) >= 1, f"limited key: {dump(second)}")
+        print("mcp: past its limit:", problem["detail"])
         await close(http, transport, session)
 
         # No credential: 401 with a challenge.

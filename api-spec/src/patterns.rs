@@ -18,6 +18,7 @@ pub const PATTERN_TESTS: &[(&str, PatternTest)] = &[
     (NO_NUL_PATTERN, has_no_nul),
     (NON_BLANK_PATTERN, is_non_blank),
     (IDEMPOTENCY_KEY_PATTERN, is_visible_ascii),
+    (LIMIT_NAME_PATTERN, is_limit_name),
 ];
 
 /// What each pattern used in the spec means, for the messages of a 422.
@@ -28,7 +29,7 @@ pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
         r"^idx_[a-z0-9_-]{1,60}$",
         "must be `idx_` then 1–60 of a-z, 0-9, `_`, `-`",
     ),
-    (r"^[a-z0-9_]{1,64}$", "must be 1–64 of a-z, 0-9, `_`"),
+    (LIMIT_NAME_PATTERN, "must be 1–64 of a-z, 0-9, `_`"),
     (IDEMPOTENCY_KEY_PATTERN, "must be visible ASCII characters"),
     (
         RATE_LIMIT_POLICY_PATTERN,
@@ -46,6 +47,17 @@ pub const RATE_LIMIT_POLICY_PATTERN: &str =
 
 /// The `RateLimit` header: one limit as `"name";r=<remaining>;t=<seconds to reset>`.
 pub const RATE_LIMIT_PATTERN: &str = r#"^"[a-z0-9_]{1,64}";r=[0-9]+;t=[0-9]+$"#;
+
+/// The pattern of a rate limit's name (and of other short machine names).
+pub const LIMIT_NAME_PATTERN: &str = r"^[a-z0-9_]{1,64}$";
+
+/// Whether `text` keeps [`LIMIT_NAME_PATTERN`]: 1–64 of a-z, 0-9 and `_`.
+pub fn is_limit_name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
 
 /// The pattern of an `Idempotency-Key`: visible ASCII and spaces.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]+$";

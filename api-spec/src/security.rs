@@ -44,7 +44,7 @@ pub struct Principal {
     pub verified: bool,
     /// The credential's own rate limits (an API key's); a family none of them names is held
     /// to the organisation's.
-    pub rate_limits: Vec<crate::dto::rate_limits::RateLimit>,
+    pub rate_limits: std::sync::Arc<[crate::dto::rate_limits::RateLimit]>,
 }
 
 /// The kind of credential behind a principal.

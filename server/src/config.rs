@@ -246,7 +246,8 @@ impl Config {
             self.queue_lease_ms >= 500,
             "queue_lease_ms must be at least 500 (a heartbeat renews it every third)"
         );
-        crate::rate_limits::policy::Policy::from_config(&self.rate_limits)?;
+        // The limits themselves are checked when the server builds its policy from them
+        // (`rate_limits::policy::Policy::from_config`), before it listens.
         anyhow::ensure!(
             self.rate_limits.usage_flush_ms >= 10,
             "rate_limits.usage_flush_ms must be at least 10"

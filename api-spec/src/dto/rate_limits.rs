@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use super::text::LimitName;
+
 /// The family of operations a limit counts. Each operation's family is its
 /// `x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
 /// `read` for `read`, `write` for `write` and `admin`.
@@ -40,8 +42,7 @@ impl RateLimitFamily {
 pub struct RateLimit {
     /// The limit's name, unique among the limits it is given with; the `RateLimit` and
     /// `RateLimit-Policy` headers name it.
-    #[oai(validator(pattern = r"^[a-z0-9_]{1,64}$"))]
-    pub name: String,
+    pub name: LimitName,
     /// The operations it counts.
     pub family: RateLimitFamily,
     /// Requests allowed per window.

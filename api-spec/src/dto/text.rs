@@ -13,7 +13,10 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::patterns::{is_non_blank, is_visible_ascii, IDEMPOTENCY_KEY_PATTERN, NON_BLANK_PATTERN};
+use crate::patterns::{
+    is_limit_name, is_non_blank, is_visible_ascii, IDEMPOTENCY_KEY_PATTERN, LIMIT_NAME_PATTERN,
+    NON_BLANK_PATTERN,
+};
 
 /// Text with at least one character outside Unicode `White_Space` and no U+0000, declared
 /// with [`NON_BLANK_PATTERN`]. Lengths are the field's own `validator`s.
@@ -70,7 +73,29 @@ impl IdempotencyKey {
     }
 }
 
-/// What the two types share: a string newtype with an inline string schema.
+/// A rate limit's name, declared with [`LIMIT_NAME_PATTERN`]. Read back with every API key
+/// on the request path, so checked without a regex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LimitName(String);
+
+impl LimitName {
+    pub fn allows(text: &str) -> bool {
+        is_limit_name(text)
+    }
+}
+
+impl TryFrom<&str> for LimitName {
+    type Error = &'static str;
+
+    fn try_from(text: &str) -> Result<Self, Self::Error> {
+        match LimitName::allows(text) {
+            true => Ok(LimitName(text.to_string())),
+            false => Err("must be 1–64 of a-z, 0-9, `_`"),
+        }
+    }
+}
+
+/// What the types share: a string newtype with an inline string schema.
 macro_rules! string_type {
     ($name:ident, $what:literal, |$schema:ident| $declare:expr) => {
         impl Deref for $name {
@@ -161,6 +186,10 @@ string_type!(
     "text that is not blank, without U+0000",
     |schema| { schema.pattern = Some(NON_BLANK_PATTERN.into()) }
 );
+
+string_type!(LimitName, "1–64 of a-z, 0-9, `_`", |schema| {
+    schema.pattern = Some(LIMIT_NAME_PATTERN.into())
+});
 
 string_type!(
     IdempotencyKey,

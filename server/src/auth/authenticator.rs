@@ -15,7 +15,7 @@ use super::{
     jwt::{TokenError, TokenVerifier},
     verified_tokens::VerifiedToken,
 };
-use crate::db::{entities::api_key, point_reads::PointReads};
+use crate::db::{columns::RateLimitList, entities::api_key, point_reads::PointReads};
 
 /// `last_used_at` is written at most this often per key, off the request path.
 const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
@@ -128,7 +128,7 @@ impl Authenticator {
             credential: Credential::Jwt { issuer, subject },
             scopes,
             verified,
-            rate_limits: Vec::new(),
+            rate_limits: RateLimitList::none().0,
         })
     }
 }

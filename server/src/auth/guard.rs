@@ -25,7 +25,10 @@ use super::{
     authenticator::{Authenticator, CredentialError},
     route_table::RouteTable,
 };
-use crate::rate_limits::{limiter::RateLimiter, usage::UsageCounter};
+use crate::rate_limits::{
+    limiter::{RateLimiter, Verdict},
+    usage::UsageCounter,
+};
 
 /// The matched operation's rule, stored in request data for later layers.
 #[derive(Clone)]
@@ -113,12 +116,12 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
             Err(error) => return Ok(error.into_problem_response()),
         };
         let counted = self.usage.counts(&principal);
-        let response = match &verdict {
-            Some(v) if !v.decision.allowed => v.refusal().into_problem_response(),
-            _ => {
+        let response = match verdict {
+            Some(refused) if !refused.allowed => refused.refusal().into_problem_response(),
+            verdict => {
                 let mut response = self.call_inner(req, principal, rule).await?;
-                for (name, value) in verdict.iter().flat_map(|v| v.headers()) {
-                    if let Ok(value) = HeaderValue::from_str(&value) {
+                for (name, value) in verdict.into_iter().flat_map(Verdict::headers) {
+                    if let Ok(value) = HeaderValue::try_from(value) {
                         response.headers_mut().insert(name, value);
                     }
                 }

@@ -6,6 +6,8 @@
 //!   attempts, prompt and run variables, labels);
 //! - [`ApiJson`]: DTOs of the contract in their API form (a run's result, a webhook's
 //!   event types);
+//! - [`RateLimitList`]: an API key's or an organisation's rate limits, in their API form,
+//!   read back on every request (parsed once per distinct text);
 //! - [`ScopeList`]: an API key's scopes, space-separated as OAuth writes them;
 //! - [`EventName`]: a webhook event type by its name;
 //! - [`Role`]: an operator's role, and the scope it grants.
@@ -17,7 +19,15 @@ use sea_orm::{
     ColIdx, DbErr, DeriveActiveEnum, EnumIter, QueryResult, TryGetError, TryGetable, Value,
 };
 use serde::{de::DeserializeOwned, Serialize};
-use videovector_api_spec::{dto::webhooks::WebhookEventType, Scope};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use videovector_api_spec::{
+    dto::{rate_limits::RateLimit, webhooks::WebhookEventType},
+    Scope,
+};
 
 /// How a typed value is written to and read from its text column.
 pub trait TextCodec: Sized {
@@ -132,6 +142,55 @@ impl<T: ToJSON> PartialEq for ApiJson<T> {
 }
 
 text_column!([T] ApiJson<T>);
+
+/// Rate limits as JSON text in their API form. A key's are read with it on every request
+/// (on SQLite, from the row each time), so each distinct text is parsed once and shared:
+/// most keys have none (`[]`, no parse at all) and the rest few distinct sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitList(pub Arc<[RateLimit]>);
+
+/// Distinct texts remembered; past it the memo starts over.
+const RATE_LIMIT_MEMO_CAPACITY: usize = 4_096;
+
+impl RateLimitList {
+    pub fn new(limits: Vec<RateLimit>) -> Self {
+        RateLimitList(limits.into())
+    }
+
+    /// No limits of its own.
+    pub fn none() -> Self {
+        static EMPTY: OnceLock<Arc<[RateLimit]>> = OnceLock::new();
+        RateLimitList(EMPTY.get_or_init(|| Arc::from(Vec::new())).clone())
+    }
+}
+
+impl TextCodec for RateLimitList {
+    fn encode(&self) -> String {
+        self.0.to_vec().to_json_string()
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        if text == "[]" {
+            return Ok(RateLimitList::none());
+        }
+        static MEMO: OnceLock<Mutex<HashMap<String, Arc<[RateLimit]>>>> = OnceLock::new();
+        let memo = MEMO.get_or_init(Mutex::default);
+        if let Some(limits) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+            return Ok(RateLimitList(limits.clone()));
+        }
+        let limits: Arc<[RateLimit]> = Vec::<RateLimit>::parse_from_json_string(text)
+            .map_err(|e| format!("stored rate limits do not parse: {}", e.into_message()))?
+            .into();
+        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= RATE_LIMIT_MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(text.to_string(), limits.clone());
+        Ok(RateLimitList(limits))
+    }
+}
+
+text_column!([] RateLimitList);
 
 /// A webhook event type, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,9 +22,8 @@ pub mod status {
 
 pub mod organization {
     use sea_orm::entity::prelude::*;
-    use videovector_api_spec::dto::rate_limits::RateLimit;
 
-    use crate::db::columns::ApiJson;
+    use crate::db::columns::RateLimitList;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "organizations")]
@@ -34,7 +33,7 @@ pub mod organization {
         pub name: String,
         pub created_at: DateTimeUtc,
         /// The organisation's default rate limits; `None` for the server's.
-        pub rate_limits: Option<ApiJson<Vec<RateLimit>>>,
+        pub rate_limits: Option<RateLimitList>,
     }
     no_relations!();
 }
@@ -62,9 +61,7 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
-    use videovector_api_spec::dto::rate_limits::RateLimit;
-
-    use crate::db::columns::{ApiJson, ScopeList};
+    use crate::db::columns::{RateLimitList, ScopeList};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
@@ -89,7 +86,7 @@ pub mod api_key {
         pub revoked_at: Option<DateTimeUtc>,
         pub rotated_at: Option<DateTimeUtc>,
         /// The key's own rate limits.
-        pub rate_limits: ApiJson<Vec<RateLimit>>,
+        pub rate_limits: RateLimitList,
     }
     no_relations!();
 

@@ -21,7 +21,7 @@ use sea_orm::{
 use videovector_api_spec::dto::rate_limits::RateLimit;
 
 use super::{
-    columns::ApiJson,
+    columns::RateLimitList,
     direct::{optional_timestamp, timestamp, DirectSqlite},
     entities::{api_key, index, organization},
     notifications::{publish, Notice},
@@ -60,7 +60,7 @@ struct CachedOrm {
     /// Indexes by (organisation, public id).
     indexes: ReadCache<(String, String), index::Model>,
     /// Organisations' default rate limits (`None`: the server's) by organisation id.
-    org_limits: ReadCache<String, Option<Vec<RateLimit>>>,
+    org_limits: ReadCache<String, Option<Arc<[RateLimit]>>>,
 }
 
 impl PointReads {
@@ -167,10 +167,10 @@ impl PointReads {
 
     /// The default rate limits of organisation `org_id` (`None`: it has set none, or it does
     /// not exist).
-    pub async fn org_rate_limits(&self, org_id: &str) -> Result<Option<Vec<RateLimit>>, DbErr> {
+    pub async fn org_rate_limits(&self, org_id: &str) -> Result<Option<Arc<[RateLimit]>>, DbErr> {
         match &self.source {
             Source::Sqlite(readers) => readers.read(|conn| {
-                let limits: Option<Option<ApiJson<Vec<RateLimit>>>> = conn
+                let limits: Option<Option<RateLimitList>> = conn
                     .prepare_cached(ORG_RATE_LIMITS)?
                     .query_row([org_id], |row| row.get(0))
                     .optional()?;

@@ -27,36 +27,45 @@ use crate::db::point_reads::PointReads;
 /// instance spent each grant before this one could).
 const MAX_GRANT_ROUNDS: usize = 16;
 
-/// What a check decided, and against which limits.
+/// What a check decided, ready to be said in headers (or a 429).
 #[derive(Debug, Clone)]
 pub struct Verdict {
-    pub limits: Vec<Limit>,
-    pub decision: Decision,
+    pub allowed: bool,
+    /// The `RateLimit-Policy` header: every limit of the family.
+    pub policy: String,
+    /// The `RateLimit` header: the limit with the fewest requests left.
+    pub standing: Option<String>,
+    /// When refused: the limit that refused, and the seconds to wait.
+    pub refused_by: Option<(String, u64)>,
 }
 
 impl Verdict {
-    /// The headers every answer carries.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = vec![("RateLimit-Policy", policy_header(&self.limits))];
-        if let Some(standing) = &self.decision.tightest {
-            headers.push(("RateLimit", standing_header(standing)));
+    fn of(limits: &[Limit<'_>], decision: &Decision<'_>) -> Verdict {
+        Verdict {
+            allowed: decision.allowed,
+            policy: policy_header(limits),
+            standing: decision.tightest.as_ref().map(standing_header),
+            refused_by: match (&decision.tightest, decision.retry_after()) {
+                (Some(standing), Some(wait)) => {
+                    Some((standing.name.to_string(), wait.as_secs().max(1)))
+                }
+                _ => None,
+            },
         }
-        headers
+    }
+
+    /// The headers every answer carries.
+    pub fn headers(self) -> impl Iterator<Item = (&'static str, String)> {
+        std::iter::once(("RateLimit-Policy", self.policy))
+            .chain(self.standing.map(|s| ("RateLimit", s)))
     }
 
     /// The 429 of a refusal.
-    pub fn refusal(&self) -> ApiError {
-        let wait = self
-            .decision
-            .retry_after()
-            .unwrap_or(Duration::from_secs(1))
-            .as_secs()
-            .max(1);
-        let name = self
-            .decision
-            .tightest
-            .as_ref()
-            .map_or("a rate limit", |s| s.name.as_str());
+    pub fn refusal(self) -> ApiError {
+        let (name, wait) = self
+            .refused_by
+            .clone()
+            .unwrap_or_else(|| ("a rate limit".into(), 1));
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -100,10 +109,14 @@ impl RateLimiter {
         who: &Principal,
         family: RateLimitFamily,
     ) -> Result<Option<Verdict>, ApiError> {
-        let org = self.reads.org_rate_limits(&who.org_id).await.map_err(|e| {
-            tracing::error!(error = %e, "reading an organisation's rate limits");
-            ApiError::unavailable("rate limits cannot be checked right now; retry shortly")
-        })?;
+        // A key with limits of its own in the family needs nothing of its organisation's.
+        let org = match who.rate_limits.iter().any(|l| l.family == family) {
+            true => None,
+            false => self.reads.org_rate_limits(&who.org_id).await.map_err(|e| {
+                tracing::error!(error = %e, "reading an organisation's rate limits");
+                ApiError::unavailable("rate limits cannot be checked right now; retry shortly")
+            })?,
+        };
         let limits = self
             .policy
             .effective(&who.rate_limits, org.as_deref(), family);
@@ -113,7 +126,7 @@ impl RateLimiter {
         let subject = subject(who, family);
         for _ in 0..MAX_GRANT_ROUNDS {
             match self.windows.admit(&subject, &limits, SystemTime::now()) {
-                Admission::Decided(decision) => return Ok(Some(Verdict { limits, decision })),
+                Admission::Decided(decision) => return Ok(Some(Verdict::of(&limits, &decision))),
                 Admission::NeedsGrants(needs) => {
                     for need in needs {
                         let (grant, total) = match &self.shared {

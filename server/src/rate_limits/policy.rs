@@ -7,7 +7,10 @@
 //! second's may not exceed it.
 
 use videovector_api_spec::{
-    dto::rate_limits::{RateLimit, RateLimitFamily},
+    dto::{
+        rate_limits::{RateLimit, RateLimitFamily},
+        text::LimitName,
+    },
     problem::FieldError,
     ApiError,
 };
@@ -22,14 +25,6 @@ pub struct Policy {
     max_requests_per_second: u32,
 }
 
-/// Whether `name` is a limit name the API accepts (the spec's `^[a-z0-9_]{1,64}$`).
-fn is_limit_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 impl Policy {
     /// The configured policy; refuses defaults the API itself would refuse.
     pub fn from_config(config: &RateLimitsConfig) -> anyhow::Result<Policy> {
@@ -42,11 +37,12 @@ impl Policy {
                     limit.family
                 )
             })?;
-            anyhow::ensure!(
-                is_limit_name(&limit.name),
-                "rate_limits.defaults: the name `{}` must be 1-64 of a-z, 0-9, `_`",
-                limit.name
-            );
+            let name = LimitName::try_from(limit.name.as_str()).map_err(|_| {
+                anyhow::anyhow!(
+                    "rate_limits.defaults: the name `{}` must be 1-64 of a-z, 0-9, `_`",
+                    limit.name
+                )
+            })?;
             anyhow::ensure!(
                 limit.quota >= 1 && (1..=86_400).contains(&limit.window_seconds),
                 "rate_limits.defaults: `{}` needs a quota of at least 1 and a window of 1 to \
@@ -54,12 +50,12 @@ impl Policy {
                 limit.name
             );
             anyhow::ensure!(
-                !defaults.iter().any(|d: &RateLimit| d.name == limit.name),
+                !defaults.iter().any(|d: &RateLimit| *d.name == *limit.name),
                 "rate_limits.defaults: the name `{}` is used twice",
                 limit.name
             );
             defaults.push(RateLimit {
-                name: limit.name.clone(),
+                name,
                 family,
                 quota: limit.quota,
                 window_seconds: limit.window_seconds,
@@ -85,29 +81,29 @@ impl Policy {
 
     /// The limits of `family` that hold for a credential with limits `own` in an
     /// organisation with defaults `org`.
-    pub fn effective(
-        &self,
-        own: &[RateLimit],
-        org: Option<&[RateLimit]>,
+    pub fn effective<'a>(
+        &'a self,
+        own: &'a [RateLimit],
+        org: Option<&'a [RateLimit]>,
         family: RateLimitFamily,
-    ) -> Vec<Limit> {
-        let of_family = |limits: &[RateLimit]| -> Vec<Limit> {
-            limits
-                .iter()
-                .filter(|l| l.family == family)
-                .map(|l| Limit {
-                    name: l.name.clone(),
-                    quota: l.quota,
-                    window_seconds: l.window_seconds,
-                })
-                .collect()
-        };
-        [Some(own), org, Some(self.defaults.as_slice())]
+    ) -> Vec<Limit<'a>> {
+        let holds = |limits: &&'a [RateLimit]| limits.iter().any(|l| l.family == family);
+        let Some(source) = [Some(own), org, Some(self.defaults.as_slice())]
             .into_iter()
             .flatten()
-            .map(of_family)
-            .find(|limits| !limits.is_empty())
-            .unwrap_or_default()
+            .find(holds)
+        else {
+            return Vec::new();
+        };
+        source
+            .iter()
+            .filter(|l| l.family == family)
+            .map(|l| Limit {
+                name: &l.name,
+                quota: l.quota,
+                window_seconds: l.window_seconds,
+            })
+            .collect()
     }
 
     /// A 422 naming each limit of `limits` (the body's `field`) whose name is used twice or
@@ -147,7 +143,7 @@ mod tests {
 
     fn limit(name: &str, family: RateLimitFamily, quota: u32, window_seconds: u32) -> RateLimit {
         RateLimit {
-            name: name.into(),
+            name: LimitName::try_from(name).unwrap(),
             family,
             quota,
             window_seconds,
@@ -175,7 +171,9 @@ mod tests {
             limit("org_r", Read, 7, 60),
             limit("org_r_day", Read, 70, 86_400),
         ];
-        let names = |limits: Vec<Limit>| limits.into_iter().map(|l| l.name).collect::<Vec<_>>();
+        fn names(limits: Vec<Limit<'_>>) -> Vec<String> {
+            limits.into_iter().map(|l| l.name.to_string()).collect()
+        }
         assert_eq!(names(policy.effective(&own, Some(&org), Search)), ["mine"]);
         assert_eq!(
             names(policy.effective(&own, Some(&org), Read)),

@@ -21,18 +21,19 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-/// One named limit: at most `quota` requests per `window_seconds`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limit {
-    pub name: String,
+/// One named limit: at most `quota` requests per `window_seconds` (borrowed from the
+/// key's, the organisation's or the server's limits: a check allocates little).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit<'a> {
+    pub name: &'a str,
     pub quota: u32,
     pub window_seconds: u32,
 }
 
 /// Where a request leaves one limit: for the `RateLimit` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Standing {
-    pub name: String,
+pub struct Standing<'a> {
+    pub name: &'a str,
     pub quota: u32,
     pub window_seconds: u32,
     /// Requests left in the current window.
@@ -43,13 +44,13 @@ pub struct Standing {
 
 /// A check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     pub allowed: bool,
     /// The limit with the fewest requests left (the one that refused, when refused).
-    pub tightest: Option<Standing>,
+    pub tightest: Option<Standing<'a>>,
 }
 
-impl Decision {
+impl Decision<'_> {
     /// How long to wait before trying again, when refused.
     pub fn retry_after(&self) -> Option<Duration> {
         match (&self.tightest, self.allowed) {
@@ -74,8 +75,8 @@ pub struct GrantRequest {
 
 /// What [`Windows::admit`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    Decided(Decision),
+pub enum Admission<'a> {
+    Decided(Decision<'a>),
     /// Some limit has no grant left here and may have some in the shared counter: ask it
     /// ([`Windows::granted`]), then check again.
     NeedsGrants(Vec<GrantRequest>),
@@ -102,7 +103,7 @@ struct Count {
     used: u32,
     /// The quota the grants were taken under (a changed limit asks again).
     quota: u32,
-    /// When the window ends (epoch seconds): then it is forgotten.
+    /// When the window ends (epoch seconds).
     ends: u64,
 }
 
@@ -117,10 +118,70 @@ impl Count {
     }
 }
 
-/// Every subject's counts in their current windows.
+/// One limit's count in its current window.
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    start: u64,
+    count: Count,
+}
+
+/// Every subject's counts in their current windows: a few slots per subject, one per limit,
+/// found by name (a check allocates nothing for a subject it has seen).
 pub struct Windows {
     granting: Granting,
-    counts: Mutex<HashMap<WindowKey, Count>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_subject: HashMap<String, Vec<Slot>>,
+    /// When subjects whose windows all ended were last forgotten (epoch seconds).
+    pruned_at: u64,
+}
+
+/// How often subjects with only ended windows are forgotten.
+const PRUNE_EVERY_SECONDS: u64 = 60;
+
+impl Counts {
+    fn prune(&mut self, seconds: u64) {
+        if seconds >= self.pruned_at + PRUNE_EVERY_SECONDS {
+            self.pruned_at = seconds;
+            self.by_subject
+                .retain(|_, slots| slots.iter().any(|s| s.count.ends > seconds));
+        }
+    }
+
+    /// The slot of `limit` in its window starting at `start`, made or renewed as needed.
+    fn slot(&mut self, subject: &str, limit: &Limit<'_>, start: u64, ends: u64) -> &mut Count {
+        if !self.by_subject.contains_key(subject) {
+            self.by_subject.insert(subject.to_string(), Vec::new());
+        }
+        let slots = self.by_subject.get_mut(subject).expect("just made");
+        let fresh = Count {
+            ends,
+            quota: limit.quota,
+            ..Count::default()
+        };
+        let at = match slots.iter().position(|s| s.name == limit.name) {
+            Some(at) => at,
+            None => {
+                slots.push(Slot {
+                    name: limit.name.to_string(),
+                    start,
+                    count: fresh,
+                });
+                slots.len() - 1
+            }
+        };
+        let slot = &mut slots[at];
+        if slot.start != start {
+            // A new window: the last one's counts are done with.
+            slot.start = start;
+            slot.count = fresh;
+        }
+        &mut slot.count
+    }
 }
 
 /// The most one grant may be.
@@ -136,23 +197,20 @@ impl Windows {
 
     /// Checks `subject`'s `limits` at `now` and, when every one has a grant, spends one of
     /// each.
-    pub fn admit(&self, subject: &str, limits: &[Limit], now: SystemTime) -> Admission {
+    pub fn admit<'a>(&self, subject: &str, limits: &[Limit<'a>], now: SystemTime) -> Admission<'a> {
         let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        counts.retain(|_, c| c.ends > seconds);
-        let mut keys = Vec::with_capacity(limits.len());
+        counts.prune(seconds);
+        let window = |limit: &Limit<'_>| {
+            let length = u64::from(limit.window_seconds.max(1));
+            let start = seconds - seconds % length;
+            (start, start + length)
+        };
         let mut needs = Vec::new();
         let mut allowed = true;
         for limit in limits {
-            let window = u64::from(limit.window_seconds.max(1));
-            let start = seconds - seconds % window;
-            let ends = start + window;
-            let key = (subject.to_string(), limit.name.clone(), start);
-            let count = counts.entry(key.clone()).or_insert(Count {
-                ends,
-                quota: limit.quota,
-                ..Count::default()
-            });
+            let (start, ends) = window(limit);
+            let count = counts.slot(subject, limit, start, ends);
             if count.quota != limit.quota {
                 // The limit changed: what is held was granted under another quota.
                 count.held = 0;
@@ -167,29 +225,27 @@ impl Windows {
                 // of what is left.
                 let left = limit.quota.saturating_sub(count.granted_total);
                 needs.push(GrantRequest {
-                    key: key.clone(),
+                    key: (subject.to_string(), limit.name.to_string(), start),
                     quota: limit.quota,
                     want: count.received.clamp(1, (left / 4).clamp(1, MAX_GRANT)),
                     ends,
                 });
             }
             allowed &= count.held > 0;
-            keys.push((key, limit, ends));
         }
         if !needs.is_empty() {
             return Admission::NeedsGrants(needs);
         }
-        let mut tightest: Option<Standing> = None;
-        for (key, limit, ends) in keys {
-            let Some(count) = counts.get_mut(&key) else {
-                continue;
-            };
+        let mut tightest: Option<Standing<'a>> = None;
+        for limit in limits {
+            let (start, ends) = window(limit);
+            let count = counts.slot(subject, limit, start, ends);
             if allowed {
                 count.held -= 1;
                 count.used += 1;
             }
             let standing = Standing {
-                name: limit.name.clone(),
+                name: limit.name,
                 quota: limit.quota,
                 window_seconds: limit.window_seconds,
                 remaining: count.remaining(limit.quota),
@@ -218,11 +274,13 @@ impl Windows {
     /// instance, and `total` granted to all instances in the window so far.
     pub fn granted(&self, request: &GrantRequest, grant: u32, total: u32) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(request.key.clone()).or_insert(Count {
-            ends: request.ends,
+        let (subject, name, start) = &request.key;
+        let limit = Limit {
+            name,
             quota: request.quota,
-            ..Count::default()
-        });
+            window_seconds: 1,
+        };
+        let count = counts.slot(subject, &limit, *start, request.ends);
         if count.quota != request.quota {
             count.held = 0;
             count.quota = request.quota;
@@ -235,16 +293,22 @@ impl Windows {
 
 /// The `RateLimit-Policy` header of `limits` (draft-ietf-httpapi-ratelimit-headers):
 /// `"name";q=quota;w=window`, comma-separated.
-pub fn policy_header(limits: &[Limit]) -> String {
-    limits
-        .iter()
-        .map(|l| format!("\"{}\";q={};w={}", l.name, l.quota, l.window_seconds))
-        .collect::<Vec<_>>()
-        .join(", ")
+pub fn policy_header(limits: &[Limit<'_>]) -> String {
+    use std::fmt::Write;
+    let mut header = String::with_capacity(limits.len() * 48);
+    for (i, l) in limits.iter().enumerate() {
+        let comma = if i == 0 { "" } else { ", " };
+        let _ = write!(
+            header,
+            "{comma}\"{}\";q={};w={}",
+            l.name, l.quota, l.window_seconds
+        );
+    }
+    header
 }
 
 /// The `RateLimit` header of a standing: `"name";r=remaining;t=reset`.
-pub fn standing_header(standing: &Standing) -> String {
+pub fn standing_header(standing: &Standing<'_>) -> String {
     format!(
         "\"{}\";r={};t={}",
         standing.name, standing.remaining, standing.reset_seconds
@@ -255,9 +319,9 @@ pub fn standing_header(standing: &Standing) -> String {
 mod tests {
     use super::*;
 
-    fn limit(name: &str, quota: u32, window_seconds: u32) -> Limit {
+    fn limit(name: &str, quota: u32, window_seconds: u32) -> Limit<'_> {
         Limit {
-            name: name.into(),
+            name,
             quota,
             window_seconds,
         }
@@ -267,7 +331,7 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(seconds)
     }
 
-    fn decided(admission: Admission) -> Decision {
+    fn decided(admission: Admission<'_>) -> Decision<'_> {
         match admission {
             Admission::Decided(d) => d,
             other => panic!("expected a decision, got {other:?}"),

@@ -21,7 +21,7 @@ use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::api_key_secret,
     db::{
-        columns::{ApiJson, ScopeList},
+        columns::{RateLimitList, ScopeList},
         entities::api_key,
         notifications::Notice,
         point_reads::PointReads,
@@ -59,7 +59,7 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         last_used_at: model.last_used_at,
         revoked_at: model.revoked_at,
         rotated_at: model.rotated_at,
-        rate_limits: model.rate_limits.0.clone(),
+        rate_limits: model.rate_limits.0.to_vec(),
     }
 }
 
@@ -136,7 +136,7 @@ impl ApiKeyService for ApiKeys {
             last_used_at: Set(None),
             revoked_at: Set(None),
             rotated_at: Set(None),
-            rate_limits: Set(ApiJson(rate_limits)),
+            rate_limits: Set(RateLimitList::new(rate_limits)),
         };
         let saved = model
             .insert(&self.db)
@@ -192,7 +192,7 @@ impl ApiKeyService for ApiKeys {
             model.name = Set(name);
         }
         if let Some(limits) = request.rate_limits {
-            model.rate_limits = Set(ApiJson(limits));
+            model.rate_limits = Set(RateLimitList::new(limits));
         }
         let saved = self
             .write(model)

@@ -18,7 +18,7 @@ use videovector_api_spec::{
 use super::{find_in_org, internal};
 use crate::{
     db::{
-        columns::ApiJson,
+        columns::RateLimitList,
         entities::{api_key, api_key_usage, organization},
         notifications::Notice,
         point_reads::PointReads,
@@ -60,7 +60,7 @@ impl RateLimits {
 
     fn policy_of(&self, org: &organization::Model) -> RateLimitPolicy {
         let (limits, source) = match &org.rate_limits {
-            Some(limits) => (limits.0.clone(), RateLimitSource::Organization),
+            Some(limits) => (limits.0.to_vec(), RateLimitSource::Organization),
             None => (
                 self.policy.server_defaults().to_vec(),
                 RateLimitSource::Server,
@@ -88,7 +88,8 @@ impl RateLimitService for RateLimits {
         self.policy.check(&request.limits, "limits")?;
         let org = self.organization(&who.org_id).await?;
         let mut model: organization::ActiveModel = org.into();
-        model.rate_limits = Set((!request.limits.is_empty()).then_some(ApiJson(request.limits)));
+        model.rate_limits =
+            Set((!request.limits.is_empty()).then(|| RateLimitList::new(request.limits)));
         let saved: Result<organization::Model, sea_orm::DbErr> = async {
             let txn = self.db.begin().await?;
             let saved = model.update(&txn).await?;

@@ -768,3 +768,58 @@ async fn usage_counts_are_exact_under_32_connections() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn operators_tokens_are_counted_per_operator_against_the_organisations_limits() {
+    use videovector_server::{db::columns::Role, services::auth::create_operator};
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let http = reqwest::Client::new();
+    let admin = server.token(&org, &[Scope::Admin]);
+    let set = send(
+        http.put(server.api("/rate-limits"))
+            .bearer_auth(&admin)
+            .json(&json!({"limits": [
+                {"name": "org_reads", "family": "read", "quota": 2, "window_seconds": 86400}
+            ]})),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let get = |token: String| {
+        let request = http.get(server.api("/indexes")).bearer_auth(token);
+        send(request)
+    };
+    assert_eq!(get(admin.clone()).await.status, StatusCode::OK);
+    assert_eq!(get(admin.clone()).await.status, StatusCode::OK);
+    let refused = get(admin).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"org_reads\";q=2;w=86400")
+    );
+    // Another token of the same operator shares the budget: it is the operator's.
+    let again = server.token(&org, &[Scope::Read]);
+    assert_eq!(get(again).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another operator of the organisation has its own.
+    let email = format!("second-{}@example.com", std::process::id());
+    let operator = create_operator(
+        server.db(),
+        &org.org_id,
+        &email,
+        "a-long-password",
+        Role::Admin,
+        true,
+    )
+    .await
+    .unwrap();
+    let second = TestOrg {
+        org_id: org.org_id.clone(),
+        operator,
+        password: "a-long-password".into(),
+    };
+    assert_eq!(
+        get(server.token(&second, &[Scope::Read])).await.status,
+        StatusCode::OK
+    );
+    server.stop().await;
+}
