@@ -31,6 +31,7 @@ use crate::{
         entities::{index, reembedding, segment, segment_change},
         notifications::Notice,
         point_reads::PointReads,
+        queue::QueueStatus,
         segment_store::{reserve_sequence, SegmentStore, StoredBatch},
     },
     embed::{self, Embedders},
@@ -241,8 +242,22 @@ impl IndexService for Indexes {
     }
 
     async fn view(&self, who: &Principal, index_id: &str) -> ServiceResult<Index> {
-        let idx = self.find(who, index_id).await?;
+        let mut idx = self.find(who, index_id).await?;
         let latest = self.reembedding_of(&idx).await?;
+        let finished = latest
+            .as_ref()
+            .is_some_and(|r| !matches!(r.status, QueueStatus::Queued | QueueStatus::Running));
+        if finished && idx.pending_embedder.is_some() {
+            // The re-embedding ended (read afresh) and cleared the pending embedder in the
+            // same transaction, but this instance's cached row predates it (its notice is
+            // on the way): read the row afresh, so the view never shows both halves apart.
+            idx = index::for_org(&who.org_id)
+                .filter(index::Column::Id.eq(index_id))
+                .one(&self.db)
+                .await
+                .map_err(|e| internal(&format!("loading index {index_id}"), e))?
+                .ok_or_else(|| ApiError::not_found("index", index_id))?;
+        }
         Ok(to_dto(&idx, latest.as_ref()))
     }
 
