@@ -136,6 +136,8 @@ error_codes! {
     RateLimited = "rate_limited",
     /// The credential lacks the scope in `required_scope`.
     InsufficientScope = "insufficient_scope",
+    /// The API key may not be used from the client's address (its `allowed_cidrs`).
+    AddressNotAllowed = "address_not_allowed",
     /// The credential may not grant scopes it does not hold itself.
     ScopeEscalation = "scope_escalation",
     /// The operator's role does not allow the scopes asked for.

@@ -44,7 +44,12 @@ pub trait ApiKeyService: Send + Sync {
         who: &Principal,
         request: ApiKeyCreate,
     ) -> ServiceResult<ApiKeyWithSecret>;
-    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage>;
+    async fn list(
+        &self,
+        who: &Principal,
+        page: PageParams,
+        owner_id: Option<&str>,
+    ) -> ServiceResult<ApiKeyPage>;
     async fn view(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
     async fn update(
         &self,

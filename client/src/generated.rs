@@ -66,6 +66,8 @@ pub mod types {
     ///An API key as it can be shown after creation: masked, never the secret.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ApiKey {
+        ///Networks the key may be used from; empty: anywhere.
+        pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -77,7 +79,15 @@ pub mod types {
         >,
         ///The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         pub masked_key: ::std::string::String,
+        ///Your own labels for the key.
+        pub metadata: ::std::collections::HashMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
         pub name: ::std::string::String,
+        ///Who the key is for in your own system.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::std::string::String>,
         /**The key's own limits; a family none of them names is held to the organisation's
 defaults.*/
         pub rate_limits: ::std::vec::Vec<RateLimit>,
@@ -96,11 +106,30 @@ defaults.*/
     ///A new API key.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ApiKeyCreate {
+        /**Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
+address); empty: anywhere. The client's address is the peer's, or what a trusted
+proxy forwarded.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
         ///Days until the key expires; omit for a key that does not expire.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in_days: ::std::option::Option<::std::num::NonZeroU32>,
+        /**Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
+at most 500.*/
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub metadata: ::std::collections::HashMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
         ///A name that says what the key is for.
         pub name: ApiKeyCreateName,
+        /**Who the key is for in your own system (a user or tenant id); keys can be listed by
+it.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<ApiKeyCreateOwnerId>,
         /**The key's own limits, per family (names unique); a family none of them names is held
 to the organisation's defaults. Each may allow at most the server's
 `max_requests_per_second` averaged over its window.*/
@@ -235,6 +264,118 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**Who the key is for in your own system (a user or tenant id); keys can be listed by
+it.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyCreateOwnerId(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyCreateOwnerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyCreateOwnerId> for ::std::string::String {
+        fn from(value: ApiKeyCreateOwnerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyCreateOwnerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyCreateOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyCreateOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateOwnerId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ApiKeyListOwnerId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyListOwnerId(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyListOwnerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyListOwnerId> for ::std::string::String {
+        fn from(value: ApiKeyListOwnerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyListOwnerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyListOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyListOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyListOwnerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -457,9 +598,28 @@ to the organisation's defaults. Each may allow at most the server's
     ///Changes to a key; fields left out stay as they are.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ApiKeyUpdate {
+        /**Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
+address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
+proxy forwarded.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
+        /**Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
+at most 500. Replaces the map.*/
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub metadata: ::std::collections::HashMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
         ///A new name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<ApiKeyUpdateName>,
+        /**Who the key is for in your own system (a user or tenant id); keys can be listed by
+it.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<ApiKeyUpdateOwnerId>,
         /**The key's own limits, replacing the ones it had (an empty list: the organisation's
 defaults in every family). On every instance within the time a revocation takes.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -591,6 +751,64 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**Who the key is for in your own system (a user or tenant id); keys can be listed by
+it.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyUpdateOwnerId(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyUpdateOwnerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyUpdateOwnerId> for ::std::string::String {
+        fn from(value: ApiKeyUpdateOwnerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyUpdateOwnerId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyUpdateOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyUpdateOwnerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateOwnerId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2101,6 +2319,8 @@ Private and loopback addresses are refused unless the server allows them
         RateLimited,
         #[serde(rename = "insufficient_scope")]
         InsufficientScope,
+        #[serde(rename = "address_not_allowed")]
+        AddressNotAllowed,
         #[serde(rename = "scope_escalation")]
         ScopeEscalation,
         #[serde(rename = "scope_not_allowed")]
@@ -2185,6 +2405,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::TooManyAttempts => f.write_str("too_many_attempts"),
                 Self::RateLimited => f.write_str("rate_limited"),
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
+                Self::AddressNotAllowed => f.write_str("address_not_allowed"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
                 Self::ScopeNotAllowed => f.write_str("scope_not_allowed"),
                 Self::NotFound => f.write_str("not_found"),
@@ -2243,6 +2464,7 @@ Private and loopback addresses are refused unless the server allows them
                 "too_many_attempts" => Ok(Self::TooManyAttempts),
                 "rate_limited" => Ok(Self::RateLimited),
                 "insufficient_scope" => Ok(Self::InsufficientScope),
+                "address_not_allowed" => Ok(Self::AddressNotAllowed),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
                 "scope_not_allowed" => Ok(Self::ScopeNotAllowed),
                 "not_found" => Ok(Self::NotFound),
@@ -6603,6 +6825,10 @@ link-local addresses are refused unless the server allows them.*/
     pub mod builder {
         #[derive(Clone, Debug)]
         pub struct ApiKey {
+            allowed_cidrs: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -6620,7 +6846,18 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
                 ::std::string::String,
             >,
+            metadata: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    ::std::string::String,
+                >,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             rate_limits: ::std::result::Result<
                 ::std::vec::Vec<super::RateLimit>,
                 ::std::string::String,
@@ -6642,12 +6879,17 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::default::Default for ApiKey {
             fn default() -> Self {
                 Self {
+                    allowed_cidrs: Err(
+                        "no value supplied for allowed_cidrs".to_string(),
+                    ),
                     created_at: Err("no value supplied for created_at".to_string()),
                     expires_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     last_used_at: Ok(Default::default()),
                     masked_key: Err("no value supplied for masked_key".to_string()),
+                    metadata: Err("no value supplied for metadata".to_string()),
                     name: Err("no value supplied for name".to_string()),
+                    owner_id: Ok(Default::default()),
                     rate_limits: Err("no value supplied for rate_limits".to_string()),
                     revoked_at: Ok(Default::default()),
                     rotated_at: Ok(Default::default()),
@@ -6657,6 +6899,18 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         impl ApiKey {
+            pub fn allowed_cidrs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_cidrs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -6719,6 +6973,23 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -6728,6 +6999,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {e}")
                     });
                 self
             }
@@ -6802,12 +7085,15 @@ link-local addresses are refused unless the server allows them.*/
                 value: ApiKey,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    allowed_cidrs: value.allowed_cidrs?,
                     created_at: value.created_at?,
                     expires_at: value.expires_at?,
                     id: value.id?,
                     last_used_at: value.last_used_at?,
                     masked_key: value.masked_key?,
+                    metadata: value.metadata?,
                     name: value.name?,
+                    owner_id: value.owner_id?,
                     rate_limits: value.rate_limits?,
                     revoked_at: value.revoked_at?,
                     rotated_at: value.rotated_at?,
@@ -6819,12 +7105,15 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::convert::From<super::ApiKey> for ApiKey {
             fn from(value: super::ApiKey) -> Self {
                 Self {
+                    allowed_cidrs: Ok(value.allowed_cidrs),
                     created_at: Ok(value.created_at),
                     expires_at: Ok(value.expires_at),
                     id: Ok(value.id),
                     last_used_at: Ok(value.last_used_at),
                     masked_key: Ok(value.masked_key),
+                    metadata: Ok(value.metadata),
                     name: Ok(value.name),
+                    owner_id: Ok(value.owner_id),
                     rate_limits: Ok(value.rate_limits),
                     revoked_at: Ok(value.revoked_at),
                     rotated_at: Ok(value.rotated_at),
@@ -6835,11 +7124,26 @@ link-local addresses are refused unless the server allows them.*/
         }
         #[derive(Clone, Debug)]
         pub struct ApiKeyCreate {
+            allowed_cidrs: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             expires_in_days: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU32>,
                 ::std::string::String,
             >,
+            metadata: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    ::std::string::String,
+                >,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<super::ApiKeyCreateName, ::std::string::String>,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<super::ApiKeyCreateOwnerId>,
+                ::std::string::String,
+            >,
             rate_limits: ::std::result::Result<
                 ::std::vec::Vec<super::RateLimit>,
                 ::std::string::String,
@@ -6852,14 +7156,29 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::default::Default for ApiKeyCreate {
             fn default() -> Self {
                 Self {
+                    allowed_cidrs: Ok(Default::default()),
                     expires_in_days: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
+                    owner_id: Ok(Default::default()),
                     rate_limits: Ok(Default::default()),
                     scopes: Err("no value supplied for scopes".to_string()),
                 }
             }
         }
         impl ApiKeyCreate {
+            pub fn allowed_cidrs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_cidrs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
             pub fn expires_in_days<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -6876,6 +7195,23 @@ link-local addresses are refused unless the server allows them.*/
                     });
                 self
             }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ApiKeyCreateName>,
@@ -6885,6 +7221,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ApiKeyCreateOwnerId>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {e}")
                     });
                 self
             }
@@ -6919,8 +7269,11 @@ link-local addresses are refused unless the server allows them.*/
                 value: ApiKeyCreate,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    allowed_cidrs: value.allowed_cidrs?,
                     expires_in_days: value.expires_in_days?,
+                    metadata: value.metadata?,
                     name: value.name?,
+                    owner_id: value.owner_id?,
                     rate_limits: value.rate_limits?,
                     scopes: value.scopes?,
                 })
@@ -6929,8 +7282,11 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::convert::From<super::ApiKeyCreate> for ApiKeyCreate {
             fn from(value: super::ApiKeyCreate) -> Self {
                 Self {
+                    allowed_cidrs: Ok(value.allowed_cidrs),
                     expires_in_days: Ok(value.expires_in_days),
+                    metadata: Ok(value.metadata),
                     name: Ok(value.name),
+                    owner_id: Ok(value.owner_id),
                     rate_limits: Ok(value.rate_limits),
                     scopes: Ok(value.scopes),
                 }
@@ -7049,8 +7405,23 @@ link-local addresses are refused unless the server allows them.*/
         }
         #[derive(Clone, Debug)]
         pub struct ApiKeyUpdate {
+            allowed_cidrs: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    ::std::string::String,
+                >,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<
                 ::std::option::Option<super::ApiKeyUpdateName>,
+                ::std::string::String,
+            >,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<super::ApiKeyUpdateOwnerId>,
                 ::std::string::String,
             >,
             rate_limits: ::std::result::Result<
@@ -7061,12 +7432,44 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::default::Default for ApiKeyUpdate {
             fn default() -> Self {
                 Self {
+                    allowed_cidrs: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
                     name: Ok(Default::default()),
+                    owner_id: Ok(Default::default()),
                     rate_limits: Ok(Default::default()),
                 }
             }
         }
         impl ApiKeyUpdate {
+            pub fn allowed_cidrs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_cidrs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7078,6 +7481,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ApiKeyUpdateOwnerId>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {e}")
                     });
                 self
             }
@@ -7100,7 +7517,10 @@ link-local addresses are refused unless the server allows them.*/
                 value: ApiKeyUpdate,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    allowed_cidrs: value.allowed_cidrs?,
+                    metadata: value.metadata?,
                     name: value.name?,
+                    owner_id: value.owner_id?,
                     rate_limits: value.rate_limits?,
                 })
             }
@@ -7108,7 +7528,10 @@ link-local addresses are refused unless the server allows them.*/
         impl ::std::convert::From<super::ApiKeyUpdate> for ApiKeyUpdate {
             fn from(value: super::ApiKeyUpdate) -> Self {
                 Self {
+                    allowed_cidrs: Ok(value.allowed_cidrs),
+                    metadata: Ok(value.metadata),
                     name: Ok(value.name),
+                    owner_id: Ok(value.owner_id),
                     rate_limits: Ok(value.rate_limits),
                 }
             }
@@ -14347,7 +14770,8 @@ impl ClientHooks<()> for &Client {}
 impl Client {
     /**List API keys
 
-Lists this organisation's keys, masked, oldest first.
+Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+given).
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
@@ -14356,10 +14780,12 @@ Sends a `GET` request to `/api-keys`
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `limit`: Page size, 1–100 (default 20).
+- `owner_id`: Only the keys with this `owner_id`.
 ```ignore
 let response = client.api_key_list()
     .cursor(cursor)
     .limit(limit)
+    .owner_id(owner_id)
     .send()
     .await;
 ```*/
@@ -15407,6 +15833,7 @@ pub mod builder {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner_id: Result<Option<types::ApiKeyListOwnerId>, String>,
     }
     impl<'a> ApiKeyList<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -15414,6 +15841,7 @@ pub mod builder {
                 client: client,
                 cursor: Ok(None),
                 limit: Ok(None),
+                owner_id: Ok(None),
             }
         }
         pub fn cursor<V>(mut self, value: V) -> Self
@@ -15442,13 +15870,26 @@ pub mod builder {
                 });
             self
         }
+        pub fn owner_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyListOwnerId>,
+        {
+            self.owner_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ApiKeyListOwnerId` for owner_id failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/api-keys`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyPage>, Error<types::Problem>> {
-            let Self { client, cursor, limit } = self;
+            let Self { client, cursor, limit, owner_id } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let url = format!("{}/api-keys", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -15468,6 +15909,7 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {

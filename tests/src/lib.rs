@@ -320,6 +320,9 @@ impl TestServer {
                 scopes,
                 expires_in_days: None,
                 rate_limits: Vec::new(),
+                allowed_cidrs: Vec::new(),
+                metadata: Default::default(),
+                owner_id: None,
             })
             .send()
             .await

@@ -1,5 +1,7 @@
 //! Bodies of the `/api-keys` operations.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
@@ -25,6 +27,19 @@ pub struct ApiKeyCreate {
     /// `max_requests_per_second` averaged over its window.
     #[oai(validator(max_items = 24))]
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
+    /// address); empty: anywhere. The client's address is the peer's, or what a trusted
+    /// proxy forwarded.
+    #[oai(validator(max_items = 32))]
+    pub allowed_cidrs: Option<Vec<String>>,
+    /// Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
+    /// at most 500.
+    #[oai(validator(max_properties = 16))]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Who the key is for in your own system (a user or tenant id); keys can be listed by
+    /// it.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub owner_id: Option<String>,
 }
 
 /// Changes to a key; fields left out stay as they are.
@@ -38,6 +53,19 @@ pub struct ApiKeyUpdate {
     /// defaults in every family). On every instance within the time a revocation takes.
     #[oai(validator(max_items = 24))]
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
+    /// address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
+    /// proxy forwarded.
+    #[oai(validator(max_items = 32))]
+    pub allowed_cidrs: Option<Vec<String>>,
+    /// Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
+    /// at most 500. Replaces the map.
+    #[oai(validator(max_properties = 16))]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Who the key is for in your own system (a user or tenant id); keys can be listed by
+    /// it.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub owner_id: Option<String>,
 }
 
 /// Options of a rotation.
@@ -77,6 +105,12 @@ pub struct ApiKey {
     /// The key's own limits; a family none of them names is held to the organisation's
     /// defaults.
     pub rate_limits: Vec<RateLimit>,
+    /// Networks the key may be used from; empty: anywhere.
+    pub allowed_cidrs: Vec<String>,
+    /// Your own labels for the key.
+    pub metadata: BTreeMap<String, String>,
+    /// Who the key is for in your own system.
+    pub owner_id: Option<String>,
 }
 
 /// An API key with its full secret: returned only by create and rotate.

@@ -45,7 +45,8 @@ impl ApiKeysApi {
 
     /// List API keys
     ///
-    /// Lists this organisation's keys, masked, oldest first.
+    /// Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+    /// given).
     #[oai(path = "/api-keys", method = "get", operation_id = "api_key_list")]
     async fn api_key_list(
         &self,
@@ -56,12 +57,20 @@ impl ApiKeysApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// Only the keys with this `owner_id`.
+        #[oai(validator(max_length = 128))]
+        owner_id: Query<Option<String>>,
     ) -> Result<Ok200<ApiKeyPage>, Problems<ListErrors>> {
         let page = PageParams {
             limit: limit.0,
             cursor: cursor.0,
         };
-        Ok(Ok200(services.api_keys.list(&auth.0, page).await?))
+        Ok(Ok200(
+            services
+                .api_keys
+                .list(&auth.0, page, owner_id.0.as_deref())
+                .await?,
+        ))
     }
 
     /// Retrieve an API key

@@ -25,6 +25,8 @@ const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
 pub enum CredentialError {
     /// Unknown, malformed, revoked, expired or deleted key (the client is not told which).
     InvalidKey,
+    /// A valid key used from an address outside its `allowed_cidrs`.
+    AddressNotAllowed,
     InvalidToken(TokenError),
     /// The database could not be asked (logged; a 503-class failure, not the client's).
     Unavailable,
@@ -56,7 +58,12 @@ impl Authenticator {
         &self.pepper
     }
 
-    pub async fn api_key(&self, secret: &str) -> Result<Principal, CredentialError> {
+    /// The principal of the key `secret`, used by a client at `client` (`None`: unknown).
+    pub async fn api_key(
+        &self,
+        secret: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Principal, CredentialError> {
         if !api_key_secret::is_well_formed(secret) {
             return Err(CredentialError::InvalidKey);
         }
@@ -82,6 +89,9 @@ impl Authenticator {
             || key.expires_at.is_some_and(|at| at <= now)
         {
             return Err(CredentialError::InvalidKey);
+        }
+        if !key.allowed_cidrs.admits(client) {
+            return Err(CredentialError::AddressNotAllowed);
         }
         if key
             .last_used_at

@@ -17,7 +17,7 @@ use poem::{
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     rules::OperationRule,
-    security::{API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
+    security::{ClientAddress, API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
     ApiError, Principal,
 };
 
@@ -197,6 +197,7 @@ async fn authenticate(
         .headers()
         .get("authorization")
         .map(|v| v.to_str().unwrap_or(""));
+    let client = req.data::<ClientAddress>().map(|c| c.0);
     let challenge = if accepts_key {
         format!("ApiKey {REALM}, Bearer {REALM}")
     } else {
@@ -211,9 +212,15 @@ async fn authenticate(
                 challenge,
             ))
         }
-        (Some(secret), _) if accepts_key => match authenticator.api_key(secret).await {
+        (Some(secret), _) if accepts_key => match authenticator.api_key(secret, client).await {
             Ok(p) => p,
             Err(CredentialError::Unavailable) => return Err(unavailable()),
+            Err(CredentialError::AddressNotAllowed) => {
+                return Err(ApiError::forbidden(
+                    ErrorCode::AddressNotAllowed,
+                    "this API key may not be used from your address (see its `allowed_cidrs`)",
+                ))
+            }
             Err(_) => {
                 return Err(unauthorized(
                     ErrorCode::InvalidApiKey,

@@ -29,6 +29,8 @@ use videovector_api_spec::{
     Scope,
 };
 
+use crate::client_address::IpNetwork;
+
 /// How a typed value is written to and read from its text column.
 pub trait TextCodec: Sized {
     fn encode(&self) -> String;
@@ -191,6 +193,72 @@ impl TextCodec for RateLimitList {
 }
 
 text_column!([] RateLimitList);
+
+/// Networks an API key may be used from, stored as the CIDR strings given (JSON). Read with
+/// the key on every request, so each distinct text is parsed once and shared, as
+/// [`RateLimitList`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkList {
+    /// As given (shown back as given).
+    pub cidrs: Arc<[String]>,
+    pub networks: Arc<[IpNetwork]>,
+}
+
+impl NetworkList {
+    /// `cidrs` parsed; the index and message of the first that is not a network.
+    pub fn parse(cidrs: Vec<String>) -> Result<Self, (usize, String)> {
+        let networks = cidrs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| IpNetwork::parse(c).map_err(|e| (i, e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NetworkList {
+            cidrs: cidrs.into(),
+            networks: networks.into(),
+        })
+    }
+
+    /// Whether a client at `address` may use the key (`None`: the address is not known,
+    /// which only an in-process call has).
+    pub fn admits(&self, address: Option<std::net::IpAddr>) -> bool {
+        self.networks.is_empty()
+            || address.is_some_and(|a| self.networks.iter().any(|n| n.contains(a)))
+    }
+}
+
+impl TextCodec for NetworkList {
+    fn encode(&self) -> String {
+        serde_json::to_string(&self.cidrs).unwrap_or_else(|_| "[]".into())
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        static EMPTY: OnceLock<NetworkList> = OnceLock::new();
+        if text == "[]" {
+            let empty = || NetworkList {
+                cidrs: Arc::from(Vec::new()),
+                networks: Arc::from(Vec::new()),
+            };
+            return Ok(EMPTY.get_or_init(empty).clone());
+        }
+        static MEMO: OnceLock<Mutex<HashMap<String, NetworkList>>> = OnceLock::new();
+        let memo = MEMO.get_or_init(Mutex::default);
+        if let Some(list) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+            return Ok(list.clone());
+        }
+        let cidrs: Vec<String> =
+            serde_json::from_str(text).map_err(|e| format!("stored networks do not parse: {e}"))?;
+        let list = NetworkList::parse(cidrs)
+            .map_err(|(_, e)| format!("a stored network does not parse: {e}"))?;
+        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= RATE_LIMIT_MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(text.to_string(), list.clone());
+        Ok(list)
+    }
+}
+
+text_column!([] NetworkList);
 
 /// A webhook event type, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

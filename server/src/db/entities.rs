@@ -61,7 +61,7 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
-    use crate::db::columns::{RateLimitList, ScopeList};
+    use crate::db::columns::{JsonText, NetworkList, RateLimitList, ScopeList};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
@@ -87,6 +87,11 @@ pub mod api_key {
         pub rotated_at: Option<DateTimeUtc>,
         /// The key's own rate limits.
         pub rate_limits: RateLimitList,
+        /// The networks the key may be used from (empty: anywhere).
+        pub allowed_cidrs: NetworkList,
+        pub metadata: JsonText<std::collections::BTreeMap<String, String>>,
+        /// Who the key is for in the customer's system.
+        pub owner_id: Option<String>,
     }
     no_relations!();
 

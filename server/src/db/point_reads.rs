@@ -36,7 +36,8 @@ const CACHE_CAPACITY: usize = 10_000;
 
 const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
      previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
-     rotated_at, rate_limits FROM api_keys WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
+     rotated_at, rate_limits, allowed_cidrs, metadata, owner_id FROM api_keys \
+     WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
 
 const ORG_RATE_LIMITS: &str = "SELECT rate_limits FROM organizations WHERE id = ?1";
 
@@ -242,6 +243,9 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         revoked_at: optional_timestamp(row, 12)?,
         rotated_at: optional_timestamp(row, 13)?,
         rate_limits: row.get(14)?,
+        allowed_cidrs: row.get(15)?,
+        metadata: row.get(16)?,
+        owner_id: row.get(17)?,
     })
 }
 

@@ -12,15 +12,17 @@ use poem::{
 };
 use poem_openapi::types::ToJSON;
 use serde_json::Value;
-use videovector_api_spec::{spec::BASE_PATH, ApiError, ErrorCode};
+use videovector_api_spec::{security::ClientAddress, spec::BASE_PATH, ApiError, ErrorCode};
 
 use super::catalog::ApiCall;
 
-/// The credential header an MCP request carried, sent on with each call it makes.
+/// The credential header an MCP request carried, sent on with each call it makes, and the
+/// client's address it came from (a key's `allowed_cidrs` hold for tool calls too).
 #[derive(Clone)]
 pub struct Credential {
     pub name: HeaderName,
     pub value: HeaderValue,
+    pub client: Option<ClientAddress>,
 }
 
 /// What an operation answered.
@@ -81,10 +83,13 @@ impl Dispatch {
                 }
             }
         }
-        let request = match &call.body {
+        let mut request = match &call.body {
             Some(body) => request.content_type("application/json").body(body.clone()),
             None => request.finish(),
         };
+        if let Some(client) = credential.client {
+            request.set_data(client);
+        }
         let response = match self.api.call(request).await {
             Ok(response) => response,
             Err(error) => error.into_response(),

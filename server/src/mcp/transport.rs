@@ -31,6 +31,7 @@ use tower_service::Service;
 
 use super::{dispatch::Credential, handler::Caller, handler::VideoVectorMcp};
 use crate::auth::{authenticator::Authenticator, guard::authenticate_caller};
+use videovector_api_spec::security::ClientAddress;
 
 /// The `/mcp` endpoint.
 pub struct McpEndpoint {
@@ -69,6 +70,7 @@ fn credential_header(req: &Request) -> Option<Credential> {
         req.headers().get(name).map(|value| Credential {
             name: HeaderName::from_static(name),
             value: value.clone(),
+            client: req.data::<ClientAddress>().copied(),
         })
     })
 }

@@ -2,7 +2,7 @@
 //! masked list and view, update (name, rate limits), revoke, delete. A token may only
 //! manage keys whose scopes it holds.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
@@ -13,6 +13,7 @@ use sea_orm::{
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::api_keys::*,
+    problem::FieldError,
     services::{ApiKeyService, PageParams, ServiceResult},
     ApiError, Principal, Scope,
 };
@@ -21,7 +22,7 @@ use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::api_key_secret,
     db::{
-        columns::{RateLimitList, ScopeList},
+        columns::{JsonText, NetworkList, RateLimitList, ScopeList},
         entities::api_key,
         notifications::Notice,
         point_reads::PointReads,
@@ -60,6 +61,45 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         revoked_at: model.revoked_at,
         rotated_at: model.rotated_at,
         rate_limits: model.rate_limits.0.to_vec(),
+        allowed_cidrs: model.allowed_cidrs.cidrs.to_vec(),
+        metadata: model.metadata.0.clone(),
+        owner_id: model.owner_id.clone(),
+    }
+}
+
+/// The most characters a metadata name and value may have.
+const METADATA_NAME_MAX: usize = 40;
+const METADATA_VALUE_MAX: usize = 500;
+
+/// The networks given, parsed; a 422 naming each that is not one.
+fn networks(cidrs: Vec<String>) -> Result<NetworkList, ApiError> {
+    NetworkList::parse(cidrs).map_err(|(i, why)| {
+        ApiError::validation(vec![FieldError::body(format!("/allowed_cidrs/{i}"), why)])
+    })
+}
+
+/// A 422 for metadata names or values the schema cannot bound (3.0 has no `propertyNames`).
+fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (name, value) in metadata {
+        let pointer = format!("/metadata/{}", name.replace('~', "~0").replace('/', "~1"));
+        let name_chars = name.chars().count();
+        if name_chars == 0 || name_chars > METADATA_NAME_MAX || name.contains('\0') {
+            errors.push(FieldError::body(
+                pointer.clone(),
+                format!("names must be 1–{METADATA_NAME_MAX} characters without U+0000"),
+            ));
+        }
+        if value.chars().count() > METADATA_VALUE_MAX {
+            errors.push(FieldError::body(
+                pointer,
+                format!("values must be at most {METADATA_VALUE_MAX} characters"),
+            ));
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::validation(errors)),
     }
 }
 
@@ -117,6 +157,9 @@ impl ApiKeyService for ApiKeys {
         }
         let rate_limits = request.rate_limits.unwrap_or_default();
         self.policy.check(&rate_limits, "rate_limits")?;
+        let allowed_cidrs = networks(request.allowed_cidrs.unwrap_or_default())?;
+        let metadata = request.metadata.unwrap_or_default();
+        check_metadata(&metadata)?;
         let secret = api_key_secret::generate(&self.prefix);
         let now = Utc::now();
         let model = api_key::ActiveModel {
@@ -137,6 +180,9 @@ impl ApiKeyService for ApiKeys {
             revoked_at: Set(None),
             rotated_at: Set(None),
             rate_limits: Set(RateLimitList::new(rate_limits)),
+            allowed_cidrs: Set(allowed_cidrs),
+            metadata: Set(JsonText(metadata)),
+            owner_id: Set(request.owner_id),
         };
         let saved = model
             .insert(&self.db)
@@ -148,15 +194,18 @@ impl ApiKeyService for ApiKeys {
         })
     }
 
-    async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ApiKeyPage> {
+    async fn list(
+        &self,
+        who: &Principal,
+        page: PageParams,
+        owner_id: Option<&str>,
+    ) -> ServiceResult<ApiKeyPage> {
+        let mut keys = api_key::for_org(&who.org_id);
+        if let Some(owner_id) = owner_id {
+            keys = keys.filter(api_key::Column::OwnerId.eq(owner_id));
+        }
         let (rows, next_cursor) = PageRequest::parse(page)?
-            .fetch(
-                &self.db,
-                api_key::for_org(&who.org_id),
-                api_key::Column::Id,
-                |r| &r.id,
-                "API keys",
-            )
+            .fetch(&self.db, keys, api_key::Column::Id, |r| &r.id, "API keys")
             .await?;
         Ok(ApiKeyPage {
             items: rows.iter().map(to_dto).collect(),
@@ -179,12 +228,21 @@ impl ApiKeyService for ApiKeys {
         if let Some(limits) = &request.rate_limits {
             self.policy.check(limits, "rate_limits")?;
         }
+        let allowed_cidrs = request.allowed_cidrs.map(networks).transpose()?;
+        if let Some(metadata) = &request.metadata {
+            check_metadata(metadata)?;
+        }
         let name = match request.name {
             Some(name) if name.trim().is_empty() => return Err(crate::services::blank_name()),
             Some(name) => Some(name.trim().to_string()),
             None => None,
         };
-        if name.is_none() && request.rate_limits.is_none() {
+        let unchanged = name.is_none()
+            && request.rate_limits.is_none()
+            && allowed_cidrs.is_none()
+            && request.metadata.is_none()
+            && request.owner_id.is_none();
+        if unchanged {
             return Ok(to_dto(&key));
         }
         let mut model: api_key::ActiveModel = key.into();
@@ -193,6 +251,15 @@ impl ApiKeyService for ApiKeys {
         }
         if let Some(limits) = request.rate_limits {
             model.rate_limits = Set(RateLimitList::new(limits));
+        }
+        if let Some(networks) = allowed_cidrs {
+            model.allowed_cidrs = Set(networks);
+        }
+        if let Some(metadata) = request.metadata {
+            model.metadata = Set(JsonText(metadata));
+        }
+        if let Some(owner_id) = request.owner_id {
+            model.owner_id = Set(Some(owner_id));
         }
         let saved = self
             .write(model)

@@ -16,6 +16,7 @@ mod flows;
 mod hostile_bodies;
 mod hostile_inputs;
 mod jwt_attacks;
+mod key_restrictions;
 mod logins;
 mod mcp;
 mod meaning;

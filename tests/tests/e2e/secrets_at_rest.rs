@@ -130,6 +130,9 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
             scopes: vec![types::Scope::Read],
             expires_in_days: None,
             rate_limits: Vec::new(),
+            allowed_cidrs: Vec::new(),
+            metadata: Default::default(),
+            owner_id: None,
         })
         .send()
         .await

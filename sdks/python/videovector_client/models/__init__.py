@@ -4,10 +4,13 @@
 from .answer_mode import AnswerMode
 from .api_key import ApiKey
 from .api_key_create import ApiKeyCreate
+from .api_key_create_metadata import ApiKeyCreateMetadata
+from .api_key_metadata import ApiKeyMetadata
 from .api_key_page import ApiKeyPage
 from .api_key_rotate import ApiKeyRotate
 from .api_key_status import ApiKeyStatus
 from .api_key_update import ApiKeyUpdate
+from .api_key_update_metadata import ApiKeyUpdateMetadata
 from .api_key_usage import ApiKeyUsage
 from .api_key_with_secret import ApiKeyWithSecret
 from .caption_format import CaptionFormat
@@ -102,10 +105,13 @@ __all__ = (
     "AnswerMode",
     "ApiKey",
     "ApiKeyCreate",
+    "ApiKeyCreateMetadata",
+    "ApiKeyMetadata",
     "ApiKeyPage",
     "ApiKeyRotate",
     "ApiKeyStatus",
     "ApiKeyUpdate",
+    "ApiKeyUpdateMetadata",
     "ApiKeyUsage",
     "ApiKeyWithSecret",
     "CaptionFormat",

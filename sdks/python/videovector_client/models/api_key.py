@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -13,6 +13,7 @@ from ..models.scope import Scope
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.api_key_metadata import ApiKeyMetadata
     from ..models.rate_limit import RateLimit
 
 
@@ -24,9 +25,11 @@ class ApiKey:
     """An API key as it can be shown after creation: masked, never the secret.
 
     Attributes:
+        allowed_cidrs (list[str]): Networks the key may be used from; empty: anywhere.
         created_at (datetime.datetime):
         id (str): The key's id (`key_...`).
         masked_key (str): The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
+        metadata (ApiKeyMetadata): Your own labels for the key.
         name (str):
         rate_limits (list[RateLimit]): The key's own limits; a family none of them names is held to the organisation's
             defaults.
@@ -34,29 +37,37 @@ class ApiKey:
         status (ApiKeyStatus): Where a key stands.
         expires_at (datetime.datetime | Unset):
         last_used_at (datetime.datetime | Unset):
+        owner_id (str | Unset): Who the key is for in your own system.
         revoked_at (datetime.datetime | Unset):
         rotated_at (datetime.datetime | Unset):
     """
 
+    allowed_cidrs: list[str]
     created_at: datetime.datetime
     id: str
     masked_key: str
+    metadata: ApiKeyMetadata
     name: str
     rate_limits: list[RateLimit]
     scopes: list[Scope]
     status: ApiKeyStatus
     expires_at: datetime.datetime | Unset = UNSET
     last_used_at: datetime.datetime | Unset = UNSET
+    owner_id: str | Unset = UNSET
     revoked_at: datetime.datetime | Unset = UNSET
     rotated_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        allowed_cidrs = self.allowed_cidrs
+
         created_at = self.created_at.isoformat()
 
         id = self.id
 
         masked_key = self.masked_key
+
+        metadata = self.metadata.to_dict()
 
         name = self.name
 
@@ -80,6 +91,8 @@ class ApiKey:
         if not isinstance(self.last_used_at, Unset):
             last_used_at = self.last_used_at.isoformat()
 
+        owner_id = self.owner_id
+
         revoked_at: str | Unset = UNSET
         if not isinstance(self.revoked_at, Unset):
             revoked_at = self.revoked_at.isoformat()
@@ -92,9 +105,11 @@ class ApiKey:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "allowed_cidrs": allowed_cidrs,
                 "created_at": created_at,
                 "id": id,
                 "masked_key": masked_key,
+                "metadata": metadata,
                 "name": name,
                 "rate_limits": rate_limits,
                 "scopes": scopes,
@@ -105,6 +120,8 @@ class ApiKey:
             field_dict["expires_at"] = expires_at
         if last_used_at is not UNSET:
             field_dict["last_used_at"] = last_used_at
+        if owner_id is not UNSET:
+            field_dict["owner_id"] = owner_id
         if revoked_at is not UNSET:
             field_dict["revoked_at"] = revoked_at
         if rotated_at is not UNSET:
@@ -114,14 +131,19 @@ class ApiKey:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.api_key_metadata import ApiKeyMetadata  # noqa: PLC0415
         from ..models.rate_limit import RateLimit  # noqa: PLC0415
 
         d = dict(src_dict)
+        allowed_cidrs = cast(list[str], d.pop("allowed_cidrs"))
+
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
         id = d.pop("id")
 
         masked_key = d.pop("masked_key")
+
+        metadata = ApiKeyMetadata.from_dict(d.pop("metadata"))
 
         name = d.pop("name")
 
@@ -155,6 +177,8 @@ class ApiKey:
         else:
             last_used_at = datetime.datetime.fromisoformat(_last_used_at)
 
+        owner_id = d.pop("owner_id", UNSET)
+
         _revoked_at = d.pop("revoked_at", UNSET)
         revoked_at: datetime.datetime | Unset
         if isinstance(_revoked_at, Unset):
@@ -170,15 +194,18 @@ class ApiKey:
             rotated_at = datetime.datetime.fromisoformat(_rotated_at)
 
         api_key = cls(
+            allowed_cidrs=allowed_cidrs,
             created_at=created_at,
             id=id,
             masked_key=masked_key,
+            metadata=metadata,
             name=name,
             rate_limits=rate_limits,
             scopes=scopes,
             status=status,
             expires_at=expires_at,
             last_used_at=last_used_at,
+            owner_id=owner_id,
             revoked_at=revoked_at,
             rotated_at=rotated_at,
         )

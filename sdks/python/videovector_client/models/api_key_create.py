@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..models.scope import Scope
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.api_key_create_metadata import ApiKeyCreateMetadata
     from ..models.rate_limit import RateLimit
 
 
@@ -24,7 +25,16 @@ class ApiKeyCreate:
     Attributes:
         name (str): A name that says what the key is for.
         scopes (list[Scope]): The scopes the key holds; the caller's token must hold each of them.
+        allowed_cidrs (list[str] | Unset): Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or
+            one
+            address); empty: anywhere. The client's address is the peer's, or what a trusted
+            proxy forwarded.
         expires_in_days (int | Unset): Days until the key expires; omit for a key that does not expire.
+        metadata (ApiKeyCreateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
+            characters, values of
+            at most 500.
+        owner_id (str | Unset): Who the key is for in your own system (a user or tenant id); keys can be listed by
+            it.
         rate_limits (list[RateLimit] | Unset): The key's own limits, per family (names unique); a family none of them
             names is held
             to the organisation's defaults. Each may allow at most the server's
@@ -33,7 +43,10 @@ class ApiKeyCreate:
 
     name: str
     scopes: list[Scope]
+    allowed_cidrs: list[str] | Unset = UNSET
     expires_in_days: int | Unset = UNSET
+    metadata: ApiKeyCreateMetadata | Unset = UNSET
+    owner_id: str | Unset = UNSET
     rate_limits: list[RateLimit] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -45,7 +58,17 @@ class ApiKeyCreate:
             scopes_item = scopes_item_data.value
             scopes.append(scopes_item)
 
+        allowed_cidrs: list[str] | Unset = UNSET
+        if not isinstance(self.allowed_cidrs, Unset):
+            allowed_cidrs = self.allowed_cidrs
+
         expires_in_days = self.expires_in_days
+
+        metadata: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.metadata, Unset):
+            metadata = self.metadata.to_dict()
+
+        owner_id = self.owner_id
 
         rate_limits: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.rate_limits, Unset):
@@ -62,8 +85,14 @@ class ApiKeyCreate:
                 "scopes": scopes,
             }
         )
+        if allowed_cidrs is not UNSET:
+            field_dict["allowed_cidrs"] = allowed_cidrs
         if expires_in_days is not UNSET:
             field_dict["expires_in_days"] = expires_in_days
+        if metadata is not UNSET:
+            field_dict["metadata"] = metadata
+        if owner_id is not UNSET:
+            field_dict["owner_id"] = owner_id
         if rate_limits is not UNSET:
             field_dict["rate_limits"] = rate_limits
 
@@ -71,6 +100,7 @@ class ApiKeyCreate:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.api_key_create_metadata import ApiKeyCreateMetadata  # noqa: PLC0415
         from ..models.rate_limit import RateLimit  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -83,7 +113,18 @@ class ApiKeyCreate:
 
             scopes.append(scopes_item)
 
+        allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
+
         expires_in_days = d.pop("expires_in_days", UNSET)
+
+        _metadata = d.pop("metadata", UNSET)
+        metadata: ApiKeyCreateMetadata | Unset
+        if isinstance(_metadata, Unset):
+            metadata = UNSET
+        else:
+            metadata = ApiKeyCreateMetadata.from_dict(_metadata)
+
+        owner_id = d.pop("owner_id", UNSET)
 
         _rate_limits = d.pop("rate_limits", UNSET)
         rate_limits: list[RateLimit] | Unset = UNSET
@@ -97,7 +138,10 @@ class ApiKeyCreate:
         api_key_create = cls(
             name=name,
             scopes=scopes,
+            allowed_cidrs=allowed_cidrs,
             expires_in_days=expires_in_days,
+            metadata=metadata,
+            owner_id=owner_id,
             rate_limits=rate_limits,
         )
 

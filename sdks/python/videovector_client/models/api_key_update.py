@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.api_key_update_metadata import ApiKeyUpdateMetadata
     from ..models.rate_limit import RateLimit
 
 
@@ -21,18 +22,40 @@ class ApiKeyUpdate:
     """Changes to a key; fields left out stay as they are.
 
     Attributes:
+        allowed_cidrs (list[str] | Unset): Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or
+            one
+            address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
+            proxy forwarded.
+        metadata (ApiKeyUpdateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
+            characters, values of
+            at most 500. Replaces the map.
         name (str | Unset): A new name.
+        owner_id (str | Unset): Who the key is for in your own system (a user or tenant id); keys can be listed by
+            it.
         rate_limits (list[RateLimit] | Unset): The key's own limits, replacing the ones it had (an empty list: the
             organisation's
             defaults in every family). On every instance within the time a revocation takes.
     """
 
+    allowed_cidrs: list[str] | Unset = UNSET
+    metadata: ApiKeyUpdateMetadata | Unset = UNSET
     name: str | Unset = UNSET
+    owner_id: str | Unset = UNSET
     rate_limits: list[RateLimit] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        allowed_cidrs: list[str] | Unset = UNSET
+        if not isinstance(self.allowed_cidrs, Unset):
+            allowed_cidrs = self.allowed_cidrs
+
+        metadata: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.metadata, Unset):
+            metadata = self.metadata.to_dict()
+
         name = self.name
+
+        owner_id = self.owner_id
 
         rate_limits: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.rate_limits, Unset):
@@ -44,8 +67,14 @@ class ApiKeyUpdate:
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
+        if allowed_cidrs is not UNSET:
+            field_dict["allowed_cidrs"] = allowed_cidrs
+        if metadata is not UNSET:
+            field_dict["metadata"] = metadata
         if name is not UNSET:
             field_dict["name"] = name
+        if owner_id is not UNSET:
+            field_dict["owner_id"] = owner_id
         if rate_limits is not UNSET:
             field_dict["rate_limits"] = rate_limits
 
@@ -53,10 +82,22 @@ class ApiKeyUpdate:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.api_key_update_metadata import ApiKeyUpdateMetadata  # noqa: PLC0415
         from ..models.rate_limit import RateLimit  # noqa: PLC0415
 
         d = dict(src_dict)
+        allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
+
+        _metadata = d.pop("metadata", UNSET)
+        metadata: ApiKeyUpdateMetadata | Unset
+        if isinstance(_metadata, Unset):
+            metadata = UNSET
+        else:
+            metadata = ApiKeyUpdateMetadata.from_dict(_metadata)
+
         name = d.pop("name", UNSET)
+
+        owner_id = d.pop("owner_id", UNSET)
 
         _rate_limits = d.pop("rate_limits", UNSET)
         rate_limits: list[RateLimit] | Unset = UNSET
@@ -68,7 +109,10 @@ class ApiKeyUpdate:
                 rate_limits.append(rate_limits_item)
 
         api_key_update = cls(
+            allowed_cidrs=allowed_cidrs,
+            metadata=metadata,
             name=name,
+            owner_id=owner_id,
             rate_limits=rate_limits,
         )
 

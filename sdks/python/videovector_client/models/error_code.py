@@ -3,6 +3,7 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
     BAD_REQUEST = "bad_request"
     BEARER_REQUIRED = "bearer_required"

@@ -18,6 +18,7 @@ mod m0011_run_retrieval;
 mod m0012_embedder_secrets;
 mod m0013_reembeddings;
 mod m0014_rate_limits;
+mod m0015_key_restrictions;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -33,6 +34,7 @@ use m0011_run_retrieval::M0011RunRetrieval;
 use m0012_embedder_secrets::M0012EmbedderSecrets;
 use m0013_reembeddings::M0013Reembeddings;
 use m0014_rate_limits::M0014RateLimits;
+use m0015_key_restrictions::M0015KeyRestrictions;
 
 pub struct Migrator;
 
@@ -54,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0012EmbedderSecrets),
             Box::new(M0013Reembeddings),
             Box::new(M0014RateLimits),
+            Box::new(M0015KeyRestrictions),
         ]
     }
 }

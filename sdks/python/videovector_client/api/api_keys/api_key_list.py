@@ -15,6 +15,7 @@ def _get_kwargs(
     *,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    owner_id: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -22,6 +23,8 @@ def _get_kwargs(
     params["limit"] = limit
 
     params["cursor"] = cursor
+
+    params["owner_id"] = owner_id
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -97,16 +100,19 @@ def sync_detailed(
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    owner_id: str | Unset = UNSET,
 ) -> Response[ApiKeyPage | Problem]:
     """List API keys
 
-     Lists this organisation's keys, masked, oldest first.
+     Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+    given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
     Args:
         limit (int | Unset):
         cursor (str | Unset):
+        owner_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -119,6 +125,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         limit=limit,
         cursor=cursor,
+        owner_id=owner_id,
     )
 
     response = client.get_httpx_client().request(
@@ -133,16 +140,19 @@ def sync(
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    owner_id: str | Unset = UNSET,
 ) -> ApiKeyPage | Problem | None:
     """List API keys
 
-     Lists this organisation's keys, masked, oldest first.
+     Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+    given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
     Args:
         limit (int | Unset):
         cursor (str | Unset):
+        owner_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -156,6 +166,7 @@ def sync(
         client=client,
         limit=limit,
         cursor=cursor,
+        owner_id=owner_id,
     ).parsed
 
 
@@ -164,16 +175,19 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    owner_id: str | Unset = UNSET,
 ) -> Response[ApiKeyPage | Problem]:
     """List API keys
 
-     Lists this organisation's keys, masked, oldest first.
+     Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+    given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
     Args:
         limit (int | Unset):
         cursor (str | Unset):
+        owner_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -186,6 +200,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         limit=limit,
         cursor=cursor,
+        owner_id=owner_id,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -198,16 +213,19 @@ async def asyncio(
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    owner_id: str | Unset = UNSET,
 ) -> ApiKeyPage | Problem | None:
     """List API keys
 
-     Lists this organisation's keys, masked, oldest first.
+     Lists this organisation's keys, masked, oldest first (those of one `owner_id`, when
+    given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
     Args:
         limit (int | Unset):
         cursor (str | Unset):
+        owner_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -222,5 +240,6 @@ async def asyncio(
             client=client,
             limit=limit,
             cursor=cursor,
+            owner_id=owner_id,
         )
     ).parsed
