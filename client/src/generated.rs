@@ -6494,6 +6494,16 @@ link-local addresses are refused unless the server allows them.*/
         JobFailed,
         #[serde(rename = "job.cancelled")]
         JobCancelled,
+        #[serde(rename = "api_key.created")]
+        ApiKeyCreated,
+        #[serde(rename = "api_key.updated")]
+        ApiKeyUpdated,
+        #[serde(rename = "api_key.rotated")]
+        ApiKeyRotated,
+        #[serde(rename = "api_key.revoked")]
+        ApiKeyRevoked,
+        #[serde(rename = "api_key.deleted")]
+        ApiKeyDeleted,
         #[serde(rename = "webhook.test")]
         WebhookTest,
     }
@@ -6506,6 +6516,11 @@ link-local addresses are refused unless the server allows them.*/
                 Self::JobSucceeded => f.write_str("job.succeeded"),
                 Self::JobFailed => f.write_str("job.failed"),
                 Self::JobCancelled => f.write_str("job.cancelled"),
+                Self::ApiKeyCreated => f.write_str("api_key.created"),
+                Self::ApiKeyUpdated => f.write_str("api_key.updated"),
+                Self::ApiKeyRotated => f.write_str("api_key.rotated"),
+                Self::ApiKeyRevoked => f.write_str("api_key.revoked"),
+                Self::ApiKeyDeleted => f.write_str("api_key.deleted"),
                 Self::WebhookTest => f.write_str("webhook.test"),
             }
         }
@@ -6522,6 +6537,11 @@ link-local addresses are refused unless the server allows them.*/
                 "job.succeeded" => Ok(Self::JobSucceeded),
                 "job.failed" => Ok(Self::JobFailed),
                 "job.cancelled" => Ok(Self::JobCancelled),
+                "api_key.created" => Ok(Self::ApiKeyCreated),
+                "api_key.updated" => Ok(Self::ApiKeyUpdated),
+                "api_key.rotated" => Ok(Self::ApiKeyRotated),
+                "api_key.revoked" => Ok(Self::ApiKeyRevoked),
+                "api_key.deleted" => Ok(Self::ApiKeyDeleted),
                 "webhook.test" => Ok(Self::WebhookTest),
                 _ => Err("invalid value".into()),
             }

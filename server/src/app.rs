@@ -329,6 +329,7 @@ impl AppState {
                 pepper: self.pepper.clone(),
                 prefix: self.config.api_key_prefix.clone(),
                 policy: self.limiter.policy().clone(),
+                events: self.events.clone(),
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),

@@ -1,5 +1,6 @@
-//! Events: when a run or job reaches an outcome, one delivery is queued per enabled webhook
-//! of its organisation subscribed to the event. The delivery worker sends them.
+//! Events: when a run or job reaches an outcome, or an API key is created, changed, rotated,
+//! revoked or deleted, one delivery is queued per enabled webhook of its organisation
+//! subscribed to the event. The delivery worker sends them.
 
 use std::sync::Arc;
 

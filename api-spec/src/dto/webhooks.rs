@@ -18,19 +18,36 @@ pub enum WebhookEventType {
     JobFailed,
     #[oai(rename = "job.cancelled")]
     JobCancelled,
+    /// An API key was created (its masked form; never the secret).
+    #[oai(rename = "api_key.created")]
+    ApiKeyCreated,
+    /// An API key's name, limits, networks, metadata or owner changed.
+    #[oai(rename = "api_key.updated")]
+    ApiKeyUpdated,
+    #[oai(rename = "api_key.rotated")]
+    ApiKeyRotated,
+    #[oai(rename = "api_key.revoked")]
+    ApiKeyRevoked,
+    #[oai(rename = "api_key.deleted")]
+    ApiKeyDeleted,
     /// Sent by `webhook_test` only.
     #[oai(rename = "webhook.test")]
     WebhookTest,
 }
 
 impl WebhookEventType {
-    pub const ALL: [WebhookEventType; 7] = [
+    pub const ALL: [WebhookEventType; 12] = [
         WebhookEventType::RunSucceeded,
         WebhookEventType::RunFailed,
         WebhookEventType::RunCancelled,
         WebhookEventType::JobSucceeded,
         WebhookEventType::JobFailed,
         WebhookEventType::JobCancelled,
+        WebhookEventType::ApiKeyCreated,
+        WebhookEventType::ApiKeyUpdated,
+        WebhookEventType::ApiKeyRotated,
+        WebhookEventType::ApiKeyRevoked,
+        WebhookEventType::ApiKeyDeleted,
         WebhookEventType::WebhookTest,
     ];
 
@@ -42,6 +59,11 @@ impl WebhookEventType {
             WebhookEventType::JobSucceeded => "job.succeeded",
             WebhookEventType::JobFailed => "job.failed",
             WebhookEventType::JobCancelled => "job.cancelled",
+            WebhookEventType::ApiKeyCreated => "api_key.created",
+            WebhookEventType::ApiKeyUpdated => "api_key.updated",
+            WebhookEventType::ApiKeyRotated => "api_key.rotated",
+            WebhookEventType::ApiKeyRevoked => "api_key.revoked",
+            WebhookEventType::ApiKeyDeleted => "api_key.deleted",
             WebhookEventType::WebhookTest => "webhook.test",
         }
     }

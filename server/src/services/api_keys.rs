@@ -6,13 +6,14 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
+use poem_openapi::types::ToJSON;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, TransactionTrait,
 };
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
-    dto::api_keys::*,
+    dto::{api_keys::*, webhooks::WebhookEventType},
     problem::FieldError,
     services::{ApiKeyService, PageParams, ServiceResult},
     ApiError, Principal, Scope,
@@ -27,6 +28,7 @@ use crate::{
         notifications::Notice,
         point_reads::PointReads,
     },
+    events::Events,
     ids::new_id,
     rate_limits::policy::Policy,
 };
@@ -38,6 +40,8 @@ pub struct ApiKeys {
     pub prefix: String,
     /// What limits a key may carry.
     pub policy: Policy,
+    /// Tells the organisation's webhooks of each change (the masked key, never a secret).
+    pub events: Events,
 }
 
 fn to_dto(model: &api_key::Model) -> ApiKey {
@@ -119,6 +123,15 @@ fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), Api
 }
 
 impl ApiKeys {
+    /// Queues `event` for the key as it now is, naming who changed it.
+    async fn announce(&self, who: &Principal, event: WebhookEventType, key: &ApiKey) {
+        let data = serde_json::json!({
+            "key": key.to_json(),
+            "actor": who.owner(),
+        });
+        self.events.emit(&who.org_id, event, data).await;
+    }
+
     /// Saves a changed key and tells every instance to forget what it cached of it.
     async fn write(&self, model: api_key::ActiveModel) -> Result<api_key::Model, DbErr> {
         let txn = self.db.begin().await?;
@@ -188,10 +201,10 @@ impl ApiKeyService for ApiKeys {
             .insert(&self.db)
             .await
             .map_err(|e| internal("creating an API key", e))?;
-        Ok(ApiKeyWithSecret {
-            secret,
-            key: to_dto(&saved),
-        })
+        let key = to_dto(&saved);
+        self.announce(who, WebhookEventType::ApiKeyCreated, &key)
+            .await;
+        Ok(ApiKeyWithSecret { secret, key })
     }
 
     async fn list(
@@ -265,7 +278,10 @@ impl ApiKeyService for ApiKeys {
             .write(model)
             .await
             .map_err(|e| internal("updating an API key", e))?;
-        Ok(to_dto(&saved))
+        let key = to_dto(&saved);
+        self.announce(who, WebhookEventType::ApiKeyUpdated, &key)
+            .await;
+        Ok(key)
     }
 
     async fn rotate(
@@ -302,10 +318,10 @@ impl ApiKeyService for ApiKeys {
             .write(model)
             .await
             .map_err(|e| internal("rotating an API key", e))?;
-        Ok(ApiKeyWithSecret {
-            secret,
-            key: to_dto(&saved),
-        })
+        let key = to_dto(&saved);
+        self.announce(who, WebhookEventType::ApiKeyRotated, &key)
+            .await;
+        Ok(ApiKeyWithSecret { secret, key })
     }
 
     async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
@@ -322,12 +338,16 @@ impl ApiKeyService for ApiKeys {
             .write(model)
             .await
             .map_err(|e| internal("revoking an API key", e))?;
-        Ok(to_dto(&saved))
+        let key = to_dto(&saved);
+        self.announce(who, WebhookEventType::ApiKeyRevoked, &key)
+            .await;
+        Ok(key)
     }
 
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {
         let key = self.find(who, key_id).await?;
         ensure_holds(who, key.scopes.as_slice(), "delete")?;
+        let gone = to_dto(&key);
         let deleted: Result<(), DbErr> = async {
             let txn = self.db.begin().await?;
             api_key::Entity::delete_many()
@@ -340,6 +360,9 @@ impl ApiKeyService for ApiKeys {
                 .await
         }
         .await;
-        deleted.map_err(|e| internal("deleting an API key", e))
+        deleted.map_err(|e| internal("deleting an API key", e))?;
+        self.announce(who, WebhookEventType::ApiKeyDeleted, &gone)
+            .await;
+        Ok(())
     }
 }

@@ -270,3 +270,98 @@ async fn a_receiver_that_keeps_failing_exhausts_its_attempts_and_private_targets
     }
     strict.stop().await;
 }
+
+#[tokio::test]
+async fn key_lifecycle_events_are_delivered_masked_and_name_who_acted() {
+    let receiver = LocalHttp::start(vec![]).await;
+    let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let hook = client
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url(receiver.url("/hooks/keys"))
+                .event_types(vec![
+                    types::WebhookEventType::ApiKeyCreated,
+                    types::WebhookEventType::ApiKeyUpdated,
+                    types::WebhookEventType::ApiKeyRotated,
+                    types::WebhookEventType::ApiKeyRevoked,
+                    types::WebhookEventType::ApiKeyDeleted,
+                ]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let created = client
+        .api_key_create()
+        .body(
+            types::ApiKeyCreate::builder()
+                .name("watched")
+                .scopes(vec![types::Scope::Read]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let id = created.key.id.clone();
+    client
+        .api_key_update()
+        .key_id(&id)
+        .body(types::ApiKeyUpdate::builder().name(Some("renamed".parse().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    let rotated = client
+        .api_key_rotate()
+        .key_id(&id)
+        .body(types::ApiKeyRotate::builder())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    client.api_key_revoke().key_id(&id).send().await.unwrap();
+    client.api_key_delete().key_id(&id).send().await.unwrap();
+
+    let started = std::time::Instant::now();
+    let bodies = loop {
+        let received: Vec<RecordedRequest> = receiver.requests.lock().unwrap().clone();
+        if received.len() >= 5 {
+            break received;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{} of 5 delivered",
+            received.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let mut types_seen: Vec<String> = Vec::new();
+    for request in &bodies {
+        let event = verify(&hook.secret, request);
+        let text = String::from_utf8_lossy(&request.body);
+        for secret in [&created.secret, &rotated.secret] {
+            assert!(!text.contains(&secret[8..]), "a secret in {text}");
+        }
+        assert_eq!(event["data"]["key"]["id"], id.as_str(), "{event}");
+        assert!(event["data"]["key"]["masked_key"]
+            .as_str()
+            .unwrap()
+            .contains('…'));
+        assert!(event["data"]["actor"].as_str().unwrap().starts_with("jwt:"));
+        types_seen.push(event["type"].as_str().unwrap().to_string());
+    }
+    types_seen.sort();
+    assert_eq!(
+        types_seen,
+        [
+            "api_key.created",
+            "api_key.deleted",
+            "api_key.revoked",
+            "api_key.rotated",
+            "api_key.updated"
+        ]
+    );
+    server.stop().await;
+}

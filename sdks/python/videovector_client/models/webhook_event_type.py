@@ -3,6 +3,11 @@ from enum import StrEnum
 
 
 class WebhookEventType(StrEnum):
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_DELETED = "api_key.deleted"
+    API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_ROTATED = "api_key.rotated"
+    API_KEY_UPDATED = "api_key.updated"
     JOB_CANCELLED = "job.cancelled"
     JOB_FAILED = "job.failed"
     JOB_SUCCEEDED = "job.succeeded"
