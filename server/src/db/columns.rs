@@ -151,8 +151,28 @@ text_column!([T] ApiJson<T>);
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateLimitList(pub Arc<[RateLimit]>);
 
-/// Distinct texts remembered; past it the memo starts over.
-const RATE_LIMIT_MEMO_CAPACITY: usize = 4_096;
+/// Distinct texts a [`memoized`] decoder remembers; past it the memo starts over.
+const MEMO_CAPACITY: usize = 4_096;
+
+/// The value `text` decodes to, from `memo` when it was decoded before, else by `parse`
+/// (remembered): for columns read on every request whose texts repeat.
+fn memoized<T: Clone>(
+    memo: &'static OnceLock<Mutex<HashMap<String, T>>>,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    let memo = memo.get_or_init(Mutex::default);
+    if let Some(value) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+        return Ok(value.clone());
+    }
+    let value = parse(text)?;
+    let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+    if memo.len() >= MEMO_CAPACITY {
+        memo.clear();
+    }
+    memo.insert(text.to_string(), value.clone());
+    Ok(value)
+}
 
 impl RateLimitList {
     pub fn new(limits: Vec<RateLimit>) -> Self {
@@ -175,20 +195,12 @@ impl TextCodec for RateLimitList {
         if text == "[]" {
             return Ok(RateLimitList::none());
         }
-        static MEMO: OnceLock<Mutex<HashMap<String, Arc<[RateLimit]>>>> = OnceLock::new();
-        let memo = MEMO.get_or_init(Mutex::default);
-        if let Some(limits) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
-            return Ok(RateLimitList(limits.clone()));
-        }
-        let limits: Arc<[RateLimit]> = Vec::<RateLimit>::parse_from_json_string(text)
-            .map_err(|e| format!("stored rate limits do not parse: {}", e.into_message()))?
-            .into();
-        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
-        if memo.len() >= RATE_LIMIT_MEMO_CAPACITY {
-            memo.clear();
-        }
-        memo.insert(text.to_string(), limits.clone());
-        Ok(RateLimitList(limits))
+        static MEMO: OnceLock<Mutex<HashMap<String, RateLimitList>>> = OnceLock::new();
+        memoized(&MEMO, text, |text| {
+            Vec::<RateLimit>::parse_from_json_string(text)
+                .map(RateLimitList::new)
+                .map_err(|e| format!("stored rate limits do not parse: {}", e.into_message()))
+        })
     }
 }
 
@@ -241,20 +253,12 @@ impl TextCodec for NetworkList {
             return Ok(EMPTY.get_or_init(empty).clone());
         }
         static MEMO: OnceLock<Mutex<HashMap<String, NetworkList>>> = OnceLock::new();
-        let memo = MEMO.get_or_init(Mutex::default);
-        if let Some(list) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
-            return Ok(list.clone());
-        }
-        let cidrs: Vec<String> =
-            serde_json::from_str(text).map_err(|e| format!("stored networks do not parse: {e}"))?;
-        let list = NetworkList::parse(cidrs)
-            .map_err(|(_, e)| format!("a stored network does not parse: {e}"))?;
-        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
-        if memo.len() >= RATE_LIMIT_MEMO_CAPACITY {
-            memo.clear();
-        }
-        memo.insert(text.to_string(), list.clone());
-        Ok(list)
+        memoized(&MEMO, text, |text| {
+            let cidrs: Vec<String> = serde_json::from_str(text)
+                .map_err(|e| format!("stored networks do not parse: {e}"))?;
+            NetworkList::parse(cidrs)
+                .map_err(|(_, e)| format!("a stored network does not parse: {e}"))
+        })
     }
 }
 
