@@ -6,6 +6,7 @@ pub mod committed;
 pub mod contract;
 pub mod dto;
 pub mod endpoints;
+pub mod index_access;
 pub mod patterns;
 pub mod problem;
 pub mod refs;

@@ -138,6 +138,9 @@ error_codes! {
     InsufficientScope = "insufficient_scope",
     /// The API key may not be used from the client's address (its `allowed_cidrs`).
     AddressNotAllowed = "address_not_allowed",
+    /// The API key may not touch this index, or any organisation-wide resource (its
+    /// `index_ids`).
+    IndexNotAllowed = "index_not_allowed",
     /// The credential may not grant scopes it does not hold itself.
     ScopeEscalation = "scope_escalation",
     /// The operator's role does not allow the scopes asked for.

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::{
     dto::rate_limits::RateLimitFamily,
+    index_access::{IndexAccess, INDEX_ACCESS_EXTENSION},
     scopes::Scope,
     spec::{RATE_LIMIT_FAMILY_EXTENSION, REQUIRED_SCOPE_EXTENSION},
 };
@@ -26,6 +27,8 @@ pub struct OperationRule {
     pub idempotent: bool,
     /// The rate limit family it is counted in (`None`: a public operation, not counted).
     pub family: Option<RateLimitFamily>,
+    /// How it meets a key restricted to some indexes (`None`: a public operation).
+    pub index_access: Option<IndexAccess>,
 }
 
 /// Every operation's rule, in spec order. Fails on an unknown scope name.
@@ -76,6 +79,16 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                     })?)
                 }
             };
+            let index_access =
+                match operation.get(INDEX_ACCESS_EXTENSION) {
+                    None => None,
+                    Some(v) => {
+                        let name = v.as_str().unwrap_or_default();
+                        Some(IndexAccess::parse(name).ok_or_else(|| {
+                            format!("{operation_id}: unknown index access `{name}`")
+                        })?)
+                    }
+                };
             let idempotent = operation
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -95,6 +108,7 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                 required_scope,
                 idempotent,
                 family,
+                index_access,
             });
         }
     }

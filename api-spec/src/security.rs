@@ -45,6 +45,11 @@ pub struct Principal {
     /// The credential's own rate limits (an API key's); a family none of them names is held
     /// to the organisation's.
     pub rate_limits: std::sync::Arc<[crate::dto::rate_limits::RateLimit]>,
+    /// The indexes the credential may touch (an API key's `index_ids`); empty: every index
+    /// of the organisation.
+    pub index_ids: std::sync::Arc<[String]>,
+    /// The most hits one request may ask for (an API key's `max_top_k`).
+    pub max_top_k: Option<u32>,
 }
 
 /// The kind of credential behind a principal.
@@ -63,6 +68,37 @@ impl Principal {
     /// Whether the principal satisfies a requirement of `required`.
     pub fn holds(&self, required: Scope) -> bool {
         self.highest_scope().is_some_and(|s| s.satisfies(required))
+    }
+
+    /// Whether the credential may touch the index `index_id`.
+    pub fn may_touch_index(&self, index_id: &str) -> bool {
+        self.index_ids.is_empty() || self.index_ids.iter().any(|id| id == index_id)
+    }
+
+    /// The indexes the credential is restricted to; `None` when it may touch every one.
+    pub fn index_restriction(&self) -> Option<&[String]> {
+        (!self.index_ids.is_empty()).then_some(&*self.index_ids)
+    }
+
+    /// The number of hits a request asks for at `pointer`: `asked`, else `default` within
+    /// the credential's `max_top_k`; a 422 when `asked` is past it.
+    pub fn hits_wanted(
+        &self,
+        asked: Option<u32>,
+        default: u32,
+        pointer: &str,
+    ) -> Result<u32, ApiError> {
+        match (asked, self.max_top_k) {
+            (Some(asked), Some(cap)) if asked > cap => Err(ApiError::validation(vec![
+                crate::problem::FieldError::body(
+                    pointer,
+                    format!("at most {cap} for this key (its `max_top_k`)"),
+                ),
+            ])),
+            (Some(asked), _) => Ok(asked),
+            (None, Some(cap)) => Ok(default.min(cap)),
+            (None, None) => Ok(default),
+        }
     }
 
     /// A stable name for the credential's owner (idempotency records are scoped by it).

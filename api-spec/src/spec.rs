@@ -3,13 +3,15 @@
 //! (which must carry empty arrays for apiKey and http schemes) into `x-required-scope`,
 //! and is said in the operation's description. Each authenticated operation gets the rate
 //! limit family its scope implies (`x-rate-limit-family`), its `RateLimit` and
-//! `RateLimit-Policy` response headers, and its 429 `rate_limited` answer.
+//! `RateLimit-Policy` response headers, and its 429 `rate_limited` answer, and says how it
+//! meets a key restricted to some indexes (`x-index-access`).
 
 use poem_openapi::OpenApiService;
 use serde_json::{json, Map, Value};
 
 use crate::{
     endpoints::{api, Api},
+    index_access::{self, IndexAccess, INDEX_ACCESS_EXTENSION},
     patterns::{NO_NUL_PATTERN, RATE_LIMIT_PATTERN, RATE_LIMIT_POLICY_PATTERN},
 };
 
@@ -40,7 +42,11 @@ Every authenticated operation is counted in a rate limit family (`x-rate-limit-f
 `search`, `read` or `write`) against the limits of the key, or of its organisation, or of \
 the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` \
 (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` \
-with `Retry-After`.";
+with `Retry-After`.\n\n\
+An API key may be restricted to some indexes (`index_ids`); each operation's \
+`x-index-access` says how it meets such a key (`path`, `named`: other indexes are refused \
+with 403 `index_not_allowed`; `listed`: only the key's indexes are shown; `owned`: what \
+belongs to another index does not exist; `organisation`: refused; `independent`: allowed).";
 
 /// The poem-openapi service for the declarations (mounted by the server).
 pub fn service() -> OpenApiService<Api, ()> {
@@ -87,6 +93,7 @@ fn post_process(mut spec: Value) -> Value {
     forbid_nul_in_strings(&mut spec);
     declare_format_ranges(&mut spec);
     add_links(&mut spec);
+    declare_nullable(&mut spec);
     declare_rate_limit_headers(&mut spec);
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
@@ -97,6 +104,7 @@ fn post_process(mut spec: Value) -> Value {
                 if let Some(operation) = operation.as_object_mut() {
                     move_scope_to_extension(operation);
                     declare_rate_limits(operation);
+                    declare_index_access(operation);
                 }
             }
         }
@@ -249,6 +257,46 @@ fn declare_rate_limits(operation: &mut Map<String, Value>) {
     }
 }
 
+/// Declares how an authenticated operation meets a key restricted to some indexes
+/// ([`INDEX_ACCESS_EXTENSION`]) and says it in the description. Every authenticated
+/// operation must be in [`index_access::OPERATIONS`]: a new one cannot slip past the
+/// restriction undeclared.
+fn declare_index_access(operation: &mut Map<String, Value>) {
+    let authenticated = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    if !authenticated {
+        return;
+    }
+    let id = operation
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let access =
+        index_access::of(id).unwrap_or_else(|| panic!("{id} is not in index_access::OPERATIONS"));
+    let refuses = matches!(
+        access,
+        IndexAccess::Path | IndexAccess::Named | IndexAccess::Organisation
+    );
+    let declares_403 = operation
+        .get("responses")
+        .and_then(|r| r.get("403"))
+        .is_some();
+    assert!(
+        !refuses || declares_403,
+        "{id} refuses restricted keys with 403 but does not declare a 403"
+    );
+    operation.insert(
+        INDEX_ACCESS_EXTENSION.into(),
+        Value::String(access.as_str().into()),
+    );
+    if let Some(Value::String(description)) = operation.get_mut("description") {
+        description.push_str("\n\n");
+        description.push_str(access.describe());
+    }
+}
+
 /// Calls `visit` on every object in `value`, outer before inner; each object's members are
 /// visited after `visit` has changed it. The spec's post-processing and the client's copy of
 /// the spec are rewritten with it.
@@ -323,6 +371,23 @@ fn add_links(spec: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// Request properties declared `MaybeUndefined` (where `null` means "remove it"): poem-openapi
+/// does not say they take `null`, so the spec is told here. `(schema, property)`.
+const NULLABLE: &[(&str, &str)] = &[("ApiKeyUpdate", "owner_id"), ("ApiKeyUpdate", "max_top_k")];
+
+/// Marks the [`NULLABLE`] properties `nullable`; one the spec does not have is a bug here.
+fn declare_nullable(spec: &mut Value) {
+    for (schema, property) in NULLABLE {
+        let declared = spec
+            .pointer_mut(&format!(
+                "/components/schemas/{schema}/properties/{property}"
+            ))
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("{schema}.{property} is not in the spec"));
+        declared.insert("nullable".into(), Value::Bool(true));
     }
 }
 

@@ -160,6 +160,8 @@ async fn usage_record_cost(report: &mut Report) -> anyhow::Result<()> {
             scopes: Vec::new(),
             verified: false,
             rate_limits: std::sync::Arc::from(Vec::new()),
+            index_ids: std::sync::Arc::from(Vec::new()),
+            max_top_k: None,
         })
         .collect();
     let rounds = 1_000_000;

@@ -73,12 +73,17 @@ pub mod types {
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///The key's id (`key_...`).
         pub id: ::std::string::String,
+        ///The indexes the key may touch; empty: every index.
+        pub index_ids: ::std::vec::Vec<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_used_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
         ///The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         pub masked_key: ::std::string::String,
+        ///The most hits one request may ask for; absent: no cap of the key's own.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_top_k: ::std::option::Option<u32>,
         ///Your own labels for the key.
         pub metadata: ::std::collections::HashMap<
             ::std::string::String,
@@ -114,6 +119,16 @@ proxy forwarded.*/
         ///Days until the key expires; omit for a key that does not expire.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in_days: ::std::option::Option<::std::num::NonZeroU32>,
+        /**The indexes the key may touch, by id (an index created later under one of these ids
+is covered); empty: every index of the organisation. A restricted key is refused
+organisation-wide operations (webhooks) and sees only its indexes in lists.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub index_ids: ::std::vec::Vec<ApiKeyCreateIndexIdsItem>,
+        /**The most hits one request may ask for (`top_k` of a search, chat or run, `page_size`
+of a cross-index search), for keys handed to browsers; omitted: the operations' own
+limits.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_top_k: ::std::option::Option<::std::num::NonZeroU32>,
         /**Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
 at most 500.*/
         #[serde(
@@ -194,6 +209,65 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ApiKeyCreateIndexIdsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyCreateIndexIdsItem(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyCreateIndexIdsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyCreateIndexIdsItem> for ::std::string::String {
+        fn from(value: ApiKeyCreateIndexIdsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyCreateIndexIdsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^idx_[a-z0-9_-]{1,60}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^idx_[a-z0-9_-]{1,60}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyCreateIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyCreateIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateIndexIdsItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -603,6 +677,12 @@ address); empty: anywhere. Replaces the list. The client's address is the peer's
 proxy forwarded.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
+        ///The indexes the key may touch, replacing the list; empty: every index.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub index_ids: ::std::vec::Vec<ApiKeyUpdateIndexIdsItem>,
+        ///The most hits one request may ask for; `null` removes the cap.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_top_k: ::std::option::Option<::std::num::NonZeroU32>,
         /**Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
 at most 500. Replaces the map.*/
         #[serde(
@@ -617,7 +697,7 @@ at most 500. Replaces the map.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<ApiKeyUpdateName>,
         /**Who the key is for in your own system (a user or tenant id); keys can be listed by
-it.*/
+it. `null` removes it.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub owner_id: ::std::option::Option<ApiKeyUpdateOwnerId>,
         /**The key's own limits, replacing the ones it had (an empty list: the organisation's
@@ -681,6 +761,65 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ApiKeyUpdateIndexIdsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyUpdateIndexIdsItem(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyUpdateIndexIdsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyUpdateIndexIdsItem> for ::std::string::String {
+        fn from(value: ApiKeyUpdateIndexIdsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyUpdateIndexIdsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^idx_[a-z0-9_-]{1,60}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^idx_[a-z0-9_-]{1,60}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyUpdateIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyUpdateIndexIdsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateIndexIdsItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -763,7 +902,7 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     /**Who the key is for in your own system (a user or tenant id); keys can be listed by
-it.*/
+it. `null` removes it.*/
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct ApiKeyUpdateOwnerId(::std::string::String);
@@ -2321,6 +2460,8 @@ Private and loopback addresses are refused unless the server allows them
         InsufficientScope,
         #[serde(rename = "address_not_allowed")]
         AddressNotAllowed,
+        #[serde(rename = "index_not_allowed")]
+        IndexNotAllowed,
         #[serde(rename = "scope_escalation")]
         ScopeEscalation,
         #[serde(rename = "scope_not_allowed")]
@@ -2406,6 +2547,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::RateLimited => f.write_str("rate_limited"),
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
                 Self::AddressNotAllowed => f.write_str("address_not_allowed"),
+                Self::IndexNotAllowed => f.write_str("index_not_allowed"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
                 Self::ScopeNotAllowed => f.write_str("scope_not_allowed"),
                 Self::NotFound => f.write_str("not_found"),
@@ -2465,6 +2607,7 @@ Private and loopback addresses are refused unless the server allows them
                 "rate_limited" => Ok(Self::RateLimited),
                 "insufficient_scope" => Ok(Self::InsufficientScope),
                 "address_not_allowed" => Ok(Self::AddressNotAllowed),
+                "index_not_allowed" => Ok(Self::IndexNotAllowed),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
                 "scope_not_allowed" => Ok(Self::ScopeNotAllowed),
                 "not_found" => Ok(Self::NotFound),
@@ -6858,12 +7001,20 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            index_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             last_used_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             masked_key: ::std::result::Result<
                 ::std::string::String,
+                ::std::string::String,
+            >,
+            max_top_k: ::std::result::Result<
+                ::std::option::Option<u32>,
                 ::std::string::String,
             >,
             metadata: ::std::result::Result<
@@ -6905,8 +7056,10 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: Err("no value supplied for created_at".to_string()),
                     expires_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
+                    index_ids: Err("no value supplied for index_ids".to_string()),
                     last_used_at: Ok(Default::default()),
                     masked_key: Err("no value supplied for masked_key".to_string()),
+                    max_top_k: Ok(Default::default()),
                     metadata: Err("no value supplied for metadata".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     owner_id: Ok(Default::default()),
@@ -6967,6 +7120,18 @@ link-local addresses are refused unless the server allows them.*/
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            pub fn index_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
             pub fn last_used_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -6990,6 +7155,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for masked_key: {e}")
+                    });
+                self
+            }
+            pub fn max_top_k<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_top_k = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for max_top_k: {e}")
                     });
                 self
             }
@@ -7109,8 +7286,10 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: value.created_at?,
                     expires_at: value.expires_at?,
                     id: value.id?,
+                    index_ids: value.index_ids?,
                     last_used_at: value.last_used_at?,
                     masked_key: value.masked_key?,
+                    max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
                     name: value.name?,
                     owner_id: value.owner_id?,
@@ -7129,8 +7308,10 @@ link-local addresses are refused unless the server allows them.*/
                     created_at: Ok(value.created_at),
                     expires_at: Ok(value.expires_at),
                     id: Ok(value.id),
+                    index_ids: Ok(value.index_ids),
                     last_used_at: Ok(value.last_used_at),
                     masked_key: Ok(value.masked_key),
+                    max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                     owner_id: Ok(value.owner_id),
@@ -7149,6 +7330,14 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::string::String,
             >,
             expires_in_days: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
+            index_ids: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKeyCreateIndexIdsItem>,
+                ::std::string::String,
+            >,
+            max_top_k: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU32>,
                 ::std::string::String,
             >,
@@ -7178,6 +7367,8 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(Default::default()),
                     expires_in_days: Ok(Default::default()),
+                    index_ids: Ok(Default::default()),
+                    max_top_k: Ok(Default::default()),
                     metadata: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
                     owner_id: Ok(Default::default()),
@@ -7212,6 +7403,34 @@ link-local addresses are refused unless the server allows them.*/
                         format!(
                             "error converting supplied value for expires_in_days: {e}"
                         )
+                    });
+                self
+            }
+            pub fn index_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ApiKeyCreateIndexIdsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
+            pub fn max_top_k<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_top_k = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for max_top_k: {e}")
                     });
                 self
             }
@@ -7291,6 +7510,8 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
                     expires_in_days: value.expires_in_days?,
+                    index_ids: value.index_ids?,
+                    max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
                     name: value.name?,
                     owner_id: value.owner_id?,
@@ -7304,6 +7525,8 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
                     expires_in_days: Ok(value.expires_in_days),
+                    index_ids: Ok(value.index_ids),
+                    max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                     owner_id: Ok(value.owner_id),
@@ -7429,6 +7652,14 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
             >,
+            index_ids: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKeyUpdateIndexIdsItem>,
+                ::std::string::String,
+            >,
+            max_top_k: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU32>,
+                ::std::string::String,
+            >,
             metadata: ::std::result::Result<
                 ::std::collections::HashMap<
                     ::std::string::String,
@@ -7453,6 +7684,8 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     allowed_cidrs: Ok(Default::default()),
+                    index_ids: Ok(Default::default()),
+                    max_top_k: Ok(Default::default()),
                     metadata: Ok(Default::default()),
                     name: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -7470,6 +7703,34 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
+            pub fn index_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ApiKeyUpdateIndexIdsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index_ids: {e}")
+                    });
+                self
+            }
+            pub fn max_top_k<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU32>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_top_k = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for max_top_k: {e}")
                     });
                 self
             }
@@ -7538,6 +7799,8 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
+                    index_ids: value.index_ids?,
+                    max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
                     name: value.name?,
                     owner_id: value.owner_id?,
@@ -7549,6 +7812,8 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::ApiKeyUpdate) -> Self {
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
+                    index_ids: Ok(value.index_ids),
+                    max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                     owner_id: Ok(value.owner_id),
@@ -14738,6 +15003,8 @@ Create, update, execute, cancel and retry operations take an `Idempotency-Key` h
 
 Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: `search`, `read` or `write`) against the limits of the key, or of its organisation, or of the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` with `Retry-After`.
 
+An API key may be restricted to some indexes (`index_ids`); each operation's `x-index-access` says how it meets such a key (`path`, `named`: other indexes are refused with 403 `index_not_allowed`; `listed`: only the key's indexes are shown; `owned`: what belongs to another index does not exist; `organisation`: refused; `independent`: allowed).
+
 Version: 2.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
@@ -14795,6 +15062,8 @@ given).
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/api-keys`
 
 Arguments:
@@ -14819,6 +15088,8 @@ secret store. The caller's token must hold every scope it grants (no escalation)
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/api-keys`
 
 Arguments:
@@ -14841,6 +15112,8 @@ Returns one key, masked.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/api-keys/{key_id}`
 
 ```ignore
@@ -14857,6 +15130,8 @@ let response = client.api_key_view()
 Removes the key; it stops working at once.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `DELETE` request to `/api-keys/{key_id}`
 
@@ -14875,6 +15150,8 @@ Renames the key or replaces its own rate limits. New limits hold on every instan
 as fast as a revocation does. The caller's token must hold every scope of the key.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `PATCH` request to `/api-keys/{key_id}`
 
@@ -14899,6 +15176,8 @@ Soft-disables the key: it stops working at once and stays listed as `revoked`.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/api-keys/{key_id}/revoke`
 
 Arguments:
@@ -14920,6 +15199,8 @@ Returns a new full secret for the key and revokes the old secret (at once, or af
 `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `POST` request to `/api-keys/{key_id}/rotate`
 
@@ -14946,6 +15227,8 @@ few seconds apart; minute buckets are kept 48 hours, hour buckets 90 days, day
 buckets two years.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `GET` request to `/api-keys/{key_id}/usage`
 
@@ -14994,6 +15277,8 @@ answer is extractive, and `mode` and `notice` say so.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.
+
 Sends a `POST` request to `/chat/completions`
 
 ```ignore
@@ -15010,6 +15295,8 @@ let response = client.chat_completion_create()
 Lists this organisation's connectors, ordered by id, header values masked.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `GET` request to `/connectors`
 
@@ -15035,6 +15322,8 @@ the server allows them.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/connectors`
 
 Arguments:
@@ -15057,6 +15346,8 @@ Returns one connector, header values masked.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/connectors/{connector_id}`
 
 ```ignore
@@ -15073,6 +15364,8 @@ let response = client.connector_view()
 Deletes a connector and its stored secrets. Its jobs stay; queued ones fail.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `DELETE` request to `/connectors/{connector_id}`
 
@@ -15094,6 +15387,8 @@ a secret never follows files to a host it was not set for. Jobs already created 
 the files they were created with.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `PATCH` request to `/connectors/{connector_id}`
 
@@ -15119,6 +15414,8 @@ their timestamps and ingests them into the target indexes. Answers 202 with the 
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/connectors/{connector_id}/sync`
 
 Arguments:
@@ -15139,6 +15436,8 @@ let response = client.connector_sync()
 Lists this organisation's indexes, ordered by id.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+**Index restriction:** a restricted key sees only what belongs to its `index_ids`.
 
 Sends a `GET` request to `/indexes`
 
@@ -15162,6 +15461,8 @@ unique in the organisation (409 otherwise).
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.
+
 Sends a `POST` request to `/indexes`
 
 Arguments:
@@ -15184,6 +15485,8 @@ Returns one index with its segment count.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
 Sends a `GET` request to `/indexes/{index_id}`
 
 ```ignore
@@ -15201,6 +15504,8 @@ Deletes an index and every segment in it.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
 Sends a `DELETE` request to `/indexes/{index_id}`
 
 ```ignore
@@ -15217,6 +15522,8 @@ let response = client.index_delete()
 Changes an index's name or description.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
 Sends a `PATCH` request to `/indexes/{index_id}`
 
@@ -15242,6 +15549,8 @@ as users type them) and returns the `top_k` best with highlights.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
 Sends a `POST` request to `/indexes/{index_id}/search`
 
 ```ignore
@@ -15260,6 +15569,8 @@ Stores 1 to 1,000 timed segments in the index. They are searchable within about 
 second of this response, or before it when `wait` is `true`.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
 Sends a `POST` request to `/indexes/{index_id}/segments`
 
@@ -15284,6 +15595,8 @@ Lists this organisation's ingestion jobs, oldest first.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/jobs`
 
 Arguments:
@@ -15306,6 +15619,8 @@ failed file.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/jobs/{job_id}`
 
 ```ignore
@@ -15323,6 +15638,8 @@ Cancels a queued or running job; a running job stops before its next file. Any o
 status is a 409.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `POST` request to `/jobs/{job_id}/cancel`
 
@@ -15347,6 +15664,8 @@ The original stays as it was. Any other status, or a deleted connector, is a 409
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/jobs/{job_id}/retry`
 
 Arguments:
@@ -15370,6 +15689,8 @@ unverified token gets 401 `insufficient_user_authentication`.
 
 **Security:** a JWT bearer token of a verified session; no particular scope.
 
+**Index restriction:** touches no index; a restricted key may call it.
+
 Sends a `GET` request to `/mcp/config`
 
 ```ignore
@@ -15385,6 +15706,8 @@ let response = client.mcp_config_view()
 Lists this organisation's prompts, ordered by id.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+**Index restriction:** touches no index; a restricted key may call it.
 
 Sends a `GET` request to `/prompts`
 
@@ -15408,6 +15731,8 @@ variables it declares, and instructions. A placeholder that is not declared is a
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** touches no index; a restricted key may call it.
+
 Sends a `POST` request to `/prompts`
 
 Arguments:
@@ -15430,6 +15755,8 @@ Returns one prompt.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** touches no index; a restricted key may call it.
+
 Sends a `GET` request to `/prompts/{prompt_id}`
 
 ```ignore
@@ -15447,6 +15774,8 @@ Deletes a prompt. Its runs stay, with their results.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+**Index restriction:** touches no index; a restricted key may call it.
+
 Sends a `DELETE` request to `/prompts/{prompt_id}`
 
 ```ignore
@@ -15463,6 +15792,8 @@ let response = client.prompt_delete()
 Changes a prompt. Runs already created keep the query they were created with.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** touches no index; a restricted key may call it.
 
 Sends a `PATCH` request to `/prompts/{prompt_id}`
 
@@ -15488,6 +15819,8 @@ operator's token, is held to, and the server's ceiling on any limit.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/rate-limits`
 
 ```ignore
@@ -15504,6 +15837,8 @@ Replaces the organisation's default limits. They hold on every instance as fast 
 a key's revocation does.
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `PUT` request to `/rate-limits`
 
@@ -15525,6 +15860,8 @@ let response = client.rate_limit_policy_update()
 Lists this organisation's runs, oldest first.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+**Index restriction:** a restricted key sees only what belongs to its `index_ids`.
 
 Sends a `GET` request to `/runs`
 
@@ -15549,6 +15886,8 @@ with the queued run; poll `run_view` or subscribe a webhook to `run.*` events.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.
+
 Sends a `POST` request to `/runs`
 
 Arguments:
@@ -15571,6 +15910,8 @@ Returns one run with its status, timings, and its result or error.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).
+
 Sends a `GET` request to `/runs/{run_id}`
 
 ```ignore
@@ -15587,6 +15928,8 @@ let response = client.run_view()
 Cancels a queued or running run. Any other status is a 409.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).
 
 Sends a `POST` request to `/runs/{run_id}/cancel`
 
@@ -15610,6 +15953,8 @@ variables); the original stays as it was. Any other status is a 409.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).
+
 Sends a `POST` request to `/runs/{run_id}/retry`
 
 Arguments:
@@ -15632,6 +15977,8 @@ first page, with a page token for the next.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.
+
 Sends a `POST` request to `/search`
 
 ```ignore
@@ -15650,6 +15997,8 @@ is a 400 problem.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.
+
 Sends a `GET` request to `/search/{page_token}`
 
 ```ignore
@@ -15667,6 +16016,8 @@ Counts each key's requests per family and outcome, grouped by key, in one call (
 `api_key_usage` for buckets, ranges and retention).
 
 **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `GET` request to `/usage`
 
@@ -15690,6 +16041,8 @@ let response = client.usage_report()
 Lists this organisation's webhooks, ordered by id.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `GET` request to `/webhooks`
 
@@ -15716,6 +16069,8 @@ them.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `POST` request to `/webhooks`
 
 Arguments:
@@ -15738,6 +16093,8 @@ Returns one webhook (never its secret).
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/webhooks/{webhook_id}`
 
 ```ignore
@@ -15755,6 +16112,8 @@ Deletes a webhook and its delivery log; queued deliveries are dropped.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `DELETE` request to `/webhooks/{webhook_id}`
 
 ```ignore
@@ -15771,6 +16130,8 @@ let response = client.webhook_delete()
 Changes a webhook's URL, events, description or whether it is enabled.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `PATCH` request to `/webhooks/{webhook_id}`
 
@@ -15796,6 +16157,8 @@ status and error, oldest first.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
 Sends a `GET` request to `/webhooks/{webhook_id}/deliveries`
 
 Arguments:
@@ -15819,6 +16182,8 @@ Queues a `webhook.test` delivery to this webhook (even if it is not subscribed t
 it) and answers 202 with the delivery.
 
 **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
 
 Sends a `POST` request to `/webhooks/{webhook_id}/test`
 

@@ -323,6 +323,8 @@ impl TestServer {
                 allowed_cidrs: Vec::new(),
                 metadata: Default::default(),
                 owner_id: None,
+                index_ids: Vec::new(),
+                max_top_k: None,
             })
             .send()
             .await

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
+use poem_openapi::{types::MaybeUndefined, Enum, Object};
 
 use crate::scopes::Scope;
 
@@ -40,6 +40,16 @@ pub struct ApiKeyCreate {
     /// it.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub owner_id: Option<String>,
+    /// The indexes the key may touch, by id (an index created later under one of these ids
+    /// is covered); empty: every index of the organisation. A restricted key is refused
+    /// organisation-wide operations (webhooks) and sees only its indexes in lists.
+    #[oai(validator(max_items = 100, max_length = 64, pattern = r"^idx_[a-z0-9_-]{1,60}$"))]
+    pub index_ids: Option<Vec<String>>,
+    /// The most hits one request may ask for (`top_k` of a search, chat or run, `page_size`
+    /// of a cross-index search), for keys handed to browsers; omitted: the operations' own
+    /// limits.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+    pub max_top_k: Option<u32>,
 }
 
 /// Changes to a key; fields left out stay as they are.
@@ -63,9 +73,15 @@ pub struct ApiKeyUpdate {
     #[oai(validator(max_properties = 16))]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Who the key is for in your own system (a user or tenant id); keys can be listed by
-    /// it.
+    /// it. `null` removes it.
     #[oai(validator(min_length = 1, max_length = 128))]
-    pub owner_id: Option<String>,
+    pub owner_id: MaybeUndefined<String>,
+    /// The indexes the key may touch, replacing the list; empty: every index.
+    #[oai(validator(max_items = 100, max_length = 64, pattern = r"^idx_[a-z0-9_-]{1,60}$"))]
+    pub index_ids: Option<Vec<String>>,
+    /// The most hits one request may ask for; `null` removes the cap.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+    pub max_top_k: MaybeUndefined<u32>,
 }
 
 /// Options of a rotation.
@@ -111,6 +127,10 @@ pub struct ApiKey {
     pub metadata: BTreeMap<String, String>,
     /// Who the key is for in your own system.
     pub owner_id: Option<String>,
+    /// The indexes the key may touch; empty: every index.
+    pub index_ids: Vec<String>,
+    /// The most hits one request may ask for; absent: no cap of the key's own.
+    pub max_top_k: Option<u32>,
 }
 
 /// An API key with its full secret: returned only by create and rotate.

@@ -15,7 +15,11 @@ use super::{
     jwt::{TokenError, TokenVerifier},
     verified_tokens::VerifiedToken,
 };
-use crate::db::{columns::RateLimitList, entities::api_key, point_reads::PointReads};
+use crate::db::{
+    columns::{IndexIdList, RateLimitList},
+    entities::api_key,
+    point_reads::PointReads,
+};
 
 /// `last_used_at` is written at most this often per key, off the request path.
 const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
@@ -118,6 +122,8 @@ impl Authenticator {
             scopes: key.scopes.to_vec(),
             verified: false,
             rate_limits: key.rate_limits.0,
+            index_ids: key.index_ids.0,
+            max_top_k: key.max_top_k.and_then(|n| u32::try_from(n).ok()),
         })
     }
 
@@ -139,6 +145,8 @@ impl Authenticator {
             scopes,
             verified,
             rate_limits: RateLimitList::none().0,
+            index_ids: IndexIdList::every().0,
+            max_top_k: None,
         })
     }
 }

@@ -23,6 +23,7 @@ use videovector_api_spec::{
 
 use super::{
     authenticator::{Authenticator, CredentialError},
+    index_restriction,
     route_table::RouteTable,
 };
 use crate::rate_limits::{
@@ -147,6 +148,13 @@ impl<E: Endpoint> GuardEndpoint<E> {
         if let Err(error) = check_scope(&principal, &rule) {
             return Ok(error.into_problem_response());
         }
+        let path = req.uri().path();
+        let path = path
+            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
+            .unwrap_or(path);
+        if let Err(error) = index_restriction::check(&principal, &rule, path) {
+            return Ok(error.into_problem_response());
+        }
         req.set_data(principal);
         req.set_data(MatchedRule(rule));
         Ok(match self.inner.call(req).await {
@@ -173,6 +181,7 @@ pub async fn authenticate_caller(
         required_scope: None,
         idempotent: false,
         family: None,
+        index_access: None,
     };
     authenticate(authenticator, req, &rule).await
 }

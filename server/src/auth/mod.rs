@@ -5,6 +5,7 @@
 pub mod api_key_secret;
 pub mod authenticator;
 pub mod guard;
+pub mod index_restriction;
 pub mod jwt;
 pub mod login_turns;
 pub mod passwords;

@@ -264,6 +264,47 @@ impl TextCodec for NetworkList {
 
 text_column!([] NetworkList);
 
+/// The indexes an API key may touch, stored as JSON ids (`[]`: every index). Read with the
+/// key on every request, so each distinct text is parsed once and shared, as
+/// [`RateLimitList`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexIdList(pub Arc<[String]>);
+
+impl IndexIdList {
+    pub fn new(ids: Vec<String>) -> Self {
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        IndexIdList(ids.into())
+    }
+
+    /// No restriction: every index.
+    pub fn every() -> Self {
+        static EMPTY: OnceLock<Arc<[String]>> = OnceLock::new();
+        IndexIdList(EMPTY.get_or_init(|| Arc::from(Vec::new())).clone())
+    }
+}
+
+impl TextCodec for IndexIdList {
+    fn encode(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "[]".into())
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        if text == "[]" {
+            return Ok(IndexIdList::every());
+        }
+        static MEMO: OnceLock<Mutex<HashMap<String, IndexIdList>>> = OnceLock::new();
+        memoized(&MEMO, text, |text| {
+            serde_json::from_str::<Vec<String>>(text)
+                .map(|ids| IndexIdList(ids.into()))
+                .map_err(|e| format!("stored index ids do not parse: {e}"))
+        })
+    }
+}
+
+text_column!([] IndexIdList);
+
 /// A webhook event type, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventName(pub WebhookEventType);

@@ -61,7 +61,7 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
-    use crate::db::columns::{JsonText, NetworkList, RateLimitList, ScopeList};
+    use crate::db::columns::{IndexIdList, JsonText, NetworkList, RateLimitList, ScopeList};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
@@ -92,6 +92,10 @@ pub mod api_key {
         pub metadata: JsonText<std::collections::BTreeMap<String, String>>,
         /// Who the key is for in the customer's system.
         pub owner_id: Option<String>,
+        /// The indexes the key may touch (empty: every index).
+        pub index_ids: IndexIdList,
+        /// The most hits one request may ask for.
+        pub max_top_k: Option<i32>,
     }
     no_relations!();
 
@@ -140,6 +144,15 @@ pub mod index {
     /// This organisation's indexes.
     pub fn for_org(org_id: &str) -> Select<Entity> {
         Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+
+    /// The indexes `who` may see: the organisation's, within a key's `index_ids`.
+    pub fn visible_to(who: &videovector_api_spec::Principal) -> Select<Entity> {
+        let all = for_org(&who.org_id);
+        match who.index_restriction() {
+            Some(ids) => all.filter(Column::Id.is_in(ids.iter().cloned())),
+            None => all,
+        }
     }
 }
 
@@ -323,6 +336,15 @@ pub mod run {
     /// This organisation's runs.
     pub fn for_org(org_id: &str) -> Select<Entity> {
         Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+
+    /// The runs `who` may see: the organisation's, over a key's `index_ids`.
+    pub fn visible_to(who: &videovector_api_spec::Principal) -> Select<Entity> {
+        let all = for_org(&who.org_id);
+        match who.index_restriction() {
+            Some(ids) => all.filter(Column::IndexId.is_in(ids.iter().cloned())),
+            None => all,
+        }
     }
 
     pub use super::status::*;

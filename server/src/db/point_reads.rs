@@ -36,7 +36,7 @@ const CACHE_CAPACITY: usize = 10_000;
 
 const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
      previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
-     rotated_at, rate_limits, allowed_cidrs, metadata, owner_id FROM api_keys \
+     rotated_at, rate_limits, allowed_cidrs, metadata, owner_id, index_ids, max_top_k FROM api_keys \
      WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
 
 const ORG_RATE_LIMITS: &str = "SELECT rate_limits FROM organizations WHERE id = ?1";
@@ -246,6 +246,8 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         allowed_cidrs: row.get(15)?,
         metadata: row.get(16)?,
         owner_id: row.get(17)?,
+        index_ids: row.get(18)?,
+        max_top_k: row.get(19)?,
     })
 }
 

@@ -24,6 +24,7 @@ use videovector_api_spec::{
         indexes::{Index, IndexPage},
         prompts::{Prompt, PromptPage},
     },
+    index_access::IndexAccess,
     Credential as PrincipalCredential, Principal,
 };
 
@@ -137,7 +138,8 @@ impl VideoVectorMcp {
         Tool::new(
             INSPECT_TOOL,
             "Which tools this credential may call, and for each one it may not, the scope it \
-             needs. Requires no scope.",
+             needs; the indexes it is restricted to (`index_ids`, absent: every index) and its \
+             cap on hits (`max_top_k`). Requires no scope.",
             schema,
         )
     }
@@ -150,9 +152,12 @@ impl VideoVectorMcp {
             .iter()
             .map(|tool| {
                 let required = tool.required_scope();
+                // A key restricted to some indexes may not call an organisation-wide tool.
+                let spans_organisation = principal.index_restriction().is_some()
+                    && tool.rule.index_access == Some(IndexAccess::Organisation);
                 json!({
                     "name": tool.rule.operation_id,
-                    "allowed": required.is_none_or(|s| principal.holds(s)),
+                    "allowed": required.is_none_or(|s| principal.holds(s)) && !spans_organisation,
                     "required_scope": required.map(|s| s.as_str()),
                 })
             })
@@ -169,6 +174,8 @@ impl VideoVectorMcp {
             "organization_id": principal.org_id,
             "credential": credential,
             "scopes": principal.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "index_ids": principal.index_restriction(),
+            "max_top_k": principal.max_top_k,
             "tools": tools,
         })
     }

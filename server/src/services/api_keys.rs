@@ -23,7 +23,7 @@ use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::api_key_secret,
     db::{
-        columns::{JsonText, NetworkList, RateLimitList, ScopeList},
+        columns::{IndexIdList, JsonText, NetworkList, RateLimitList, ScopeList},
         entities::api_key,
         notifications::Notice,
         point_reads::PointReads,
@@ -68,6 +68,8 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         allowed_cidrs: model.allowed_cidrs.cidrs.to_vec(),
         metadata: model.metadata.0.clone(),
         owner_id: model.owner_id.clone(),
+        index_ids: model.index_ids.0.to_vec(),
+        max_top_k: model.max_top_k.and_then(|n| u32::try_from(n).ok()),
     }
 }
 
@@ -196,6 +198,8 @@ impl ApiKeyService for ApiKeys {
             allowed_cidrs: Set(allowed_cidrs),
             metadata: Set(JsonText(metadata)),
             owner_id: Set(request.owner_id),
+            index_ids: Set(IndexIdList::new(request.index_ids.unwrap_or_default())),
+            max_top_k: Set(request.max_top_k.map(|n| n as i32)),
         };
         let saved = model
             .insert(&self.db)
@@ -254,7 +258,9 @@ impl ApiKeyService for ApiKeys {
             && request.rate_limits.is_none()
             && allowed_cidrs.is_none()
             && request.metadata.is_none()
-            && request.owner_id.is_none();
+            && request.owner_id.is_undefined()
+            && request.index_ids.is_none()
+            && request.max_top_k.is_undefined();
         if unchanged {
             return Ok(to_dto(&key));
         }
@@ -271,8 +277,14 @@ impl ApiKeyService for ApiKeys {
         if let Some(metadata) = request.metadata {
             model.metadata = Set(JsonText(metadata));
         }
-        if let Some(owner_id) = request.owner_id {
-            model.owner_id = Set(Some(owner_id));
+        if !request.owner_id.is_undefined() {
+            model.owner_id = Set(request.owner_id.take());
+        }
+        if let Some(ids) = request.index_ids {
+            model.index_ids = Set(IndexIdList::new(ids));
+        }
+        if !request.max_top_k.is_undefined() {
+            model.max_top_k = Set(request.max_top_k.take().map(|n| n as i32));
         }
         let saved = self
             .write(model)

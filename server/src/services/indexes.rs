@@ -13,6 +13,7 @@ use sea_orm::{
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{indexes::*, search::*},
+    index_access,
     problem::FieldError,
     services::{IndexService, PageParams, ServiceResult},
     ApiError, Principal,
@@ -139,6 +140,9 @@ impl Indexes {
     }
 
     async fn find(&self, who: &Principal, index_id: &str) -> ServiceResult<index::Model> {
+        // The guard refused this already (`x-index-access: path`); held here too, so no
+        // other way in can reach past a key's restriction.
+        index_access::check_named(who, [&index_id.to_string()])?;
         self.reads
             .index_in_org(&who.org_id, index_id)
             .await
@@ -160,8 +164,16 @@ impl IndexService for Indexes {
                     ),
                 )]))
             }
+            None if who.index_restriction().is_some() => {
+                return Err(ApiError::forbidden(
+                    ErrorCode::IndexNotAllowed,
+                    "a key restricted to some indexes creates only those: give the new \
+                     index's `id`, one of the key's `index_ids`",
+                ))
+            }
             None => new_id("idx"),
         };
+        index_access::check_named(who, [&id])?;
         let name = request.name.trim().to_string();
         if name.is_empty() {
             return Err(super::blank_name());
@@ -204,7 +216,7 @@ impl IndexService for Indexes {
         let (rows, next_cursor) = PageRequest::parse(page)?
             .fetch(
                 &self.db,
-                index::for_org(&who.org_id),
+                index::visible_to(who),
                 index::Column::Id,
                 |r| &r.id,
                 "indexes",
@@ -411,8 +423,10 @@ impl IndexService for Indexes {
         request: SearchRequest,
     ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
-        let mut query = SegmentFilter::from_request(request.filters)?
-            .query(&request.query, request.top_k.unwrap_or(10) as usize);
+        let mut query = SegmentFilter::from_request(request.filters)?.query(
+            &request.query,
+            who.hits_wanted(request.top_k, 10, "/top_k")? as usize,
+        );
         let mode = request.mode.unwrap_or_default();
         query.mode = mode;
         query.semantic_ratio = request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO) as f32;

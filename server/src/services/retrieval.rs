@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{chat::*, search::*},
+    index_access,
     services::{RetrievalService, ServiceResult},
     ApiError, Principal,
 };
@@ -218,6 +219,8 @@ impl Retrieval {
     }
 
     async fn page(&self, who: &Principal, state: SearchState) -> ServiceResult<SearchPage> {
+        // Held on every page: a token made before the key was narrowed does not outlive it.
+        index_access::check_named(who, &state.index_ids)?;
         let (hits, more, total) = self
             .retrieve(
                 &who.org_id,
@@ -268,7 +271,8 @@ impl RetrievalService for Retrieval {
             },
             index_ids: request.index_ids,
             offset: 0,
-            page_size: request.page_size.unwrap_or(DEFAULT_PAGE_SIZE) as usize,
+            page_size: who.hits_wanted(request.page_size, DEFAULT_PAGE_SIZE, "/page_size")?
+                as usize,
         };
         self.page(who, state).await
     }
@@ -291,7 +295,8 @@ impl RetrievalService for Retrieval {
                     "the conversation has no user message to answer",
                 )
             })?;
-        let top_k = request.top_k.unwrap_or(DEFAULT_CHAT_EVIDENCE) as usize;
+        index_access::check_named(who, &request.index_ids)?;
+        let top_k = who.hits_wanted(request.top_k, DEFAULT_CHAT_EVIDENCE, "/top_k")? as usize;
         let retrieve = Retrieve::new(&question, request.mode, request.semantic_ratio);
         let (hits, _, _) = self
             .retrieve(&who.org_id, &request.index_ids, &retrieve, 0, top_k)

@@ -9,6 +9,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnectio
 use tokio::sync::Notify;
 use videovector_api_spec::{
     dto::{runs::*, search::SearchMode, webhooks::WebhookEventType},
+    index_access,
     services::{PageParams, RunService, ServiceResult},
     ApiError, Principal,
 };
@@ -99,7 +100,7 @@ impl Runs {
     async fn find(&self, who: &Principal, run_id: &str) -> ServiceResult<run::Model> {
         find_in_org(
             &self.db,
-            run::for_org(&who.org_id),
+            run::visible_to(who),
             run::Column::Id,
             run_id,
             "run",
@@ -147,6 +148,8 @@ fn queued(
 #[async_trait]
 impl RunService for Runs {
     async fn create(&self, who: &Principal, request: RunCreate) -> ServiceResult<Run> {
+        index_access::check_named(who, [&request.index_id])?;
+        let top_k = who.hits_wanted(request.top_k, DEFAULT_TOP_K, "/top_k")?;
         let prompt = Prompts::find(&self.db, &who.org_id, &request.prompt_id).await?;
         let query = render(
             &prompt.query_template,
@@ -180,7 +183,7 @@ impl RunService for Runs {
             retry_of: None,
             query,
             instructions: prompt.instructions,
-            top_k: request.top_k.unwrap_or(DEFAULT_TOP_K) as i32,
+            top_k: top_k as i32,
             retrieval: Some(JsonText(retrieval)),
             result: None,
             error: None,
@@ -195,7 +198,7 @@ impl RunService for Runs {
         let (rows, next_cursor) = PageRequest::parse(page)?
             .fetch(
                 &self.db,
-                run::for_org(&who.org_id),
+                run::visible_to(who),
                 run::Column::Id,
                 |r| &r.id,
                 "runs",

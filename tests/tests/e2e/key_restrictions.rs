@@ -1,6 +1,6 @@
 //! Restricted keys (issue 23, first part): the networks a key may be used from, held on
 //! every operation and MCP tool call whatever the client claims; the key's metadata and
-//! owner, and listing keys by owner; hostile values refused.
+//! owner, and listing keys by owner; hostile values of every restriction refused.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -170,6 +170,22 @@ async fn a_keys_networks_metadata_and_owner_change_and_keys_are_listed_by_owner(
     assert_eq!(updated["allowed_cidrs"], json!(["192.0.2.0/24"]));
     assert_eq!(updated["metadata"], json!({"app": "batch"}));
     assert_eq!(updated["owner_id"], "user_alice", "left out: unchanged");
+    let (status, updated) = answer(
+        http.patch(server.api(&format!("/api-keys/{key_id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"owner_id": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert!(
+        updated.get("owner_id").is_none(),
+        "null removes it: {updated}"
+    );
+    assert_eq!(
+        updated["metadata"],
+        json!({"app": "batch"}),
+        "the rest stays"
+    );
     // The key that was open keeps working.
     assert_eq!(list_indexes(&server, &anyone, None).await.0, StatusCode::OK);
     server.stop().await;
@@ -211,6 +227,7 @@ async fn hostile_restrictions_are_refused_by_pointer() {
     let http = reqwest::Client::new();
     let many: serde_json::Map<String, Value> =
         (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let index_ids: Vec<String> = (0..101).map(|i| format!("idx_{i}")).collect();
     let cases = [
         (
             json!({"allowed_cidrs": ["10.0.0.0/33"]}),
@@ -239,6 +256,23 @@ async fn hostile_restrictions_are_refused_by_pointer() {
         (json!({"owner_id": "x".repeat(129)}), "/owner_id"),
         (json!({"owner_id": ""}), "/owner_id"),
         (json!({"owner_id": "a\u{0}"}), "/owner_id"),
+        (json!({"index_ids": ["idx_../x"]}), "/index_ids/0"),
+        (
+            json!({"index_ids": ["idx_a", "idx_a\u{0}"]}),
+            "/index_ids/1",
+        ),
+        (json!({"index_ids": ["IDX_UPPER"]}), "/index_ids/0"),
+        (
+            json!({"index_ids": [format!("idx_{}", "a".repeat(61))]}),
+            "/index_ids/0",
+        ),
+        (json!({"index_ids": index_ids}), "/index_ids"),
+        (json!({"index_ids": "idx_a"}), "/index_ids"),
+        (json!({"index_ids": [["idx_a"]]}), "/index_ids/0"),
+        (json!({"max_top_k": 0}), "/max_top_k"),
+        (json!({"max_top_k": 1001}), "/max_top_k"),
+        (json!({"max_top_k": -1}), "/max_top_k"),
+        (json!({"max_top_k": "5"}), "/max_top_k"),
     ];
     let (existing, _) = create(&server, &org, json!({})).await;
     let key_id = existing["id"].as_str().unwrap();
@@ -277,6 +311,8 @@ async fn hostile_restrictions_are_refused_by_pointer() {
     .await;
     assert_eq!(unchanged["allowed_cidrs"], json!([]));
     assert_eq!(unchanged["metadata"], json!({}));
+    assert_eq!(unchanged["index_ids"], json!([]));
+    assert!(unchanged.get("max_top_k").is_none(), "{unchanged}");
     let (status, _) = answer(
         http.get(server.api(&format!("/api-keys?owner_id={}", "x".repeat(129))))
             .bearer_auth(&admin),

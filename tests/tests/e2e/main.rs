@@ -15,6 +15,7 @@ mod floods;
 mod flows;
 mod hostile_bodies;
 mod hostile_inputs;
+mod index_restrictions;
 mod jwt_attacks;
 mod key_restrictions;
 mod logins;

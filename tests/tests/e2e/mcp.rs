@@ -22,10 +22,10 @@ use videovector_api_spec::{contract::Contract, security::API_KEY_SCHEME, Scope};
 use videovector_client::types;
 use videovector_tests::{balancer::RoundRobin, common_calls::create_index, TestServer};
 
-type McpClient = RunningService<RoleClient, ()>;
+pub type McpClient = RunningService<RoleClient, ()>;
 
 /// A session against `url` sending one credential header.
-async fn connect(url: &str, header: &'static str, value: &str) -> McpClient {
+pub async fn connect(url: &str, header: &'static str, value: &str) -> McpClient {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(
         HashMap::from([(
             HeaderName::from_static(header),
@@ -69,7 +69,7 @@ async fn tool_names(client: &McpClient) -> BTreeSet<String> {
 }
 
 /// Calls a tool; returns whether it failed and its structured content.
-async fn call(client: &McpClient, name: &'static str, arguments: Value) -> (bool, Value) {
+pub async fn call(client: &McpClient, name: &'static str, arguments: Value) -> (bool, Value) {
     let result = client
         .call_tool(
             CallToolRequestParams::new(name).with_arguments(arguments.as_object().unwrap().clone()),

@@ -133,6 +133,8 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
             allowed_cidrs: Vec::new(),
             metadata: Default::default(),
             owner_id: None,
+            index_ids: Vec::new(),
+            max_top_k: None,
         })
         .send()
         .await

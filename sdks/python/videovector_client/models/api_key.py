@@ -28,6 +28,7 @@ class ApiKey:
         allowed_cidrs (list[str]): Networks the key may be used from; empty: anywhere.
         created_at (datetime.datetime):
         id (str): The key's id (`key_...`).
+        index_ids (list[str]): The indexes the key may touch; empty: every index.
         masked_key (str): The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         metadata (ApiKeyMetadata): Your own labels for the key.
         name (str):
@@ -37,6 +38,7 @@ class ApiKey:
         status (ApiKeyStatus): Where a key stands.
         expires_at (datetime.datetime | Unset):
         last_used_at (datetime.datetime | Unset):
+        max_top_k (int | Unset): The most hits one request may ask for; absent: no cap of the key's own.
         owner_id (str | Unset): Who the key is for in your own system.
         revoked_at (datetime.datetime | Unset):
         rotated_at (datetime.datetime | Unset):
@@ -45,6 +47,7 @@ class ApiKey:
     allowed_cidrs: list[str]
     created_at: datetime.datetime
     id: str
+    index_ids: list[str]
     masked_key: str
     metadata: ApiKeyMetadata
     name: str
@@ -53,6 +56,7 @@ class ApiKey:
     status: ApiKeyStatus
     expires_at: datetime.datetime | Unset = UNSET
     last_used_at: datetime.datetime | Unset = UNSET
+    max_top_k: int | Unset = UNSET
     owner_id: str | Unset = UNSET
     revoked_at: datetime.datetime | Unset = UNSET
     rotated_at: datetime.datetime | Unset = UNSET
@@ -64,6 +68,8 @@ class ApiKey:
         created_at = self.created_at.isoformat()
 
         id = self.id
+
+        index_ids = self.index_ids
 
         masked_key = self.masked_key
 
@@ -91,6 +97,8 @@ class ApiKey:
         if not isinstance(self.last_used_at, Unset):
             last_used_at = self.last_used_at.isoformat()
 
+        max_top_k = self.max_top_k
+
         owner_id = self.owner_id
 
         revoked_at: str | Unset = UNSET
@@ -108,6 +116,7 @@ class ApiKey:
                 "allowed_cidrs": allowed_cidrs,
                 "created_at": created_at,
                 "id": id,
+                "index_ids": index_ids,
                 "masked_key": masked_key,
                 "metadata": metadata,
                 "name": name,
@@ -120,6 +129,8 @@ class ApiKey:
             field_dict["expires_at"] = expires_at
         if last_used_at is not UNSET:
             field_dict["last_used_at"] = last_used_at
+        if max_top_k is not UNSET:
+            field_dict["max_top_k"] = max_top_k
         if owner_id is not UNSET:
             field_dict["owner_id"] = owner_id
         if revoked_at is not UNSET:
@@ -140,6 +151,8 @@ class ApiKey:
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
         id = d.pop("id")
+
+        index_ids = cast(list[str], d.pop("index_ids"))
 
         masked_key = d.pop("masked_key")
 
@@ -177,6 +190,8 @@ class ApiKey:
         else:
             last_used_at = datetime.datetime.fromisoformat(_last_used_at)
 
+        max_top_k = d.pop("max_top_k", UNSET)
+
         owner_id = d.pop("owner_id", UNSET)
 
         _revoked_at = d.pop("revoked_at", UNSET)
@@ -197,6 +212,7 @@ class ApiKey:
             allowed_cidrs=allowed_cidrs,
             created_at=created_at,
             id=id,
+            index_ids=index_ids,
             masked_key=masked_key,
             metadata=metadata,
             name=name,
@@ -205,6 +221,7 @@ class ApiKey:
             status=status,
             expires_at=expires_at,
             last_used_at=last_used_at,
+            max_top_k=max_top_k,
             owner_id=owner_id,
             revoked_at=revoked_at,
             rotated_at=rotated_at,

@@ -30,6 +30,13 @@ class ApiKeyCreate:
             address); empty: anywhere. The client's address is the peer's, or what a trusted
             proxy forwarded.
         expires_in_days (int | Unset): Days until the key expires; omit for a key that does not expire.
+        index_ids (list[str] | Unset): The indexes the key may touch, by id (an index created later under one of these
+            ids
+            is covered); empty: every index of the organisation. A restricted key is refused
+            organisation-wide operations (webhooks) and sees only its indexes in lists.
+        max_top_k (int | Unset): The most hits one request may ask for (`top_k` of a search, chat or run, `page_size`
+            of a cross-index search), for keys handed to browsers; omitted: the operations' own
+            limits.
         metadata (ApiKeyCreateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
             characters, values of
             at most 500.
@@ -45,6 +52,8 @@ class ApiKeyCreate:
     scopes: list[Scope]
     allowed_cidrs: list[str] | Unset = UNSET
     expires_in_days: int | Unset = UNSET
+    index_ids: list[str] | Unset = UNSET
+    max_top_k: int | Unset = UNSET
     metadata: ApiKeyCreateMetadata | Unset = UNSET
     owner_id: str | Unset = UNSET
     rate_limits: list[RateLimit] | Unset = UNSET
@@ -63,6 +72,12 @@ class ApiKeyCreate:
             allowed_cidrs = self.allowed_cidrs
 
         expires_in_days = self.expires_in_days
+
+        index_ids: list[str] | Unset = UNSET
+        if not isinstance(self.index_ids, Unset):
+            index_ids = self.index_ids
+
+        max_top_k = self.max_top_k
 
         metadata: dict[str, Any] | Unset = UNSET
         if not isinstance(self.metadata, Unset):
@@ -89,6 +104,10 @@ class ApiKeyCreate:
             field_dict["allowed_cidrs"] = allowed_cidrs
         if expires_in_days is not UNSET:
             field_dict["expires_in_days"] = expires_in_days
+        if index_ids is not UNSET:
+            field_dict["index_ids"] = index_ids
+        if max_top_k is not UNSET:
+            field_dict["max_top_k"] = max_top_k
         if metadata is not UNSET:
             field_dict["metadata"] = metadata
         if owner_id is not UNSET:
@@ -117,6 +136,10 @@ class ApiKeyCreate:
 
         expires_in_days = d.pop("expires_in_days", UNSET)
 
+        index_ids = cast(list[str], d.pop("index_ids", UNSET))
+
+        max_top_k = d.pop("max_top_k", UNSET)
+
         _metadata = d.pop("metadata", UNSET)
         metadata: ApiKeyCreateMetadata | Unset
         if isinstance(_metadata, Unset):
@@ -140,6 +163,8 @@ class ApiKeyCreate:
             scopes=scopes,
             allowed_cidrs=allowed_cidrs,
             expires_in_days=expires_in_days,
+            index_ids=index_ids,
+            max_top_k=max_top_k,
             metadata=metadata,
             owner_id=owner_id,
             rate_limits=rate_limits,

@@ -26,21 +26,26 @@ class ApiKeyUpdate:
             one
             address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
             proxy forwarded.
+        index_ids (list[str] | Unset): The indexes the key may touch, replacing the list; empty: every index.
+        max_top_k (int | None | Unset): The most hits one request may ask for; `null` removes the cap.
         metadata (ApiKeyUpdateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
             characters, values of
             at most 500. Replaces the map.
         name (str | Unset): A new name.
-        owner_id (str | Unset): Who the key is for in your own system (a user or tenant id); keys can be listed by
-            it.
+        owner_id (None | str | Unset): Who the key is for in your own system (a user or tenant id); keys can be listed
+            by
+            it. `null` removes it.
         rate_limits (list[RateLimit] | Unset): The key's own limits, replacing the ones it had (an empty list: the
             organisation's
             defaults in every family). On every instance within the time a revocation takes.
     """
 
     allowed_cidrs: list[str] | Unset = UNSET
+    index_ids: list[str] | Unset = UNSET
+    max_top_k: int | None | Unset = UNSET
     metadata: ApiKeyUpdateMetadata | Unset = UNSET
     name: str | Unset = UNSET
-    owner_id: str | Unset = UNSET
+    owner_id: None | str | Unset = UNSET
     rate_limits: list[RateLimit] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -49,13 +54,27 @@ class ApiKeyUpdate:
         if not isinstance(self.allowed_cidrs, Unset):
             allowed_cidrs = self.allowed_cidrs
 
+        index_ids: list[str] | Unset = UNSET
+        if not isinstance(self.index_ids, Unset):
+            index_ids = self.index_ids
+
+        max_top_k: int | None | Unset
+        if isinstance(self.max_top_k, Unset):
+            max_top_k = UNSET
+        else:
+            max_top_k = self.max_top_k
+
         metadata: dict[str, Any] | Unset = UNSET
         if not isinstance(self.metadata, Unset):
             metadata = self.metadata.to_dict()
 
         name = self.name
 
-        owner_id = self.owner_id
+        owner_id: None | str | Unset
+        if isinstance(self.owner_id, Unset):
+            owner_id = UNSET
+        else:
+            owner_id = self.owner_id
 
         rate_limits: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.rate_limits, Unset):
@@ -69,6 +88,10 @@ class ApiKeyUpdate:
         field_dict.update({})
         if allowed_cidrs is not UNSET:
             field_dict["allowed_cidrs"] = allowed_cidrs
+        if index_ids is not UNSET:
+            field_dict["index_ids"] = index_ids
+        if max_top_k is not UNSET:
+            field_dict["max_top_k"] = max_top_k
         if metadata is not UNSET:
             field_dict["metadata"] = metadata
         if name is not UNSET:
@@ -88,6 +111,17 @@ class ApiKeyUpdate:
         d = dict(src_dict)
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
 
+        index_ids = cast(list[str], d.pop("index_ids", UNSET))
+
+        def _parse_max_top_k(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_top_k = _parse_max_top_k(d.pop("max_top_k", UNSET))
+
         _metadata = d.pop("metadata", UNSET)
         metadata: ApiKeyUpdateMetadata | Unset
         if isinstance(_metadata, Unset):
@@ -97,7 +131,14 @@ class ApiKeyUpdate:
 
         name = d.pop("name", UNSET)
 
-        owner_id = d.pop("owner_id", UNSET)
+        def _parse_owner_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        owner_id = _parse_owner_id(d.pop("owner_id", UNSET))
 
         _rate_limits = d.pop("rate_limits", UNSET)
         rate_limits: list[RateLimit] | Unset = UNSET
@@ -110,6 +151,8 @@ class ApiKeyUpdate:
 
         api_key_update = cls(
             allowed_cidrs=allowed_cidrs,
+            index_ids=index_ids,
+            max_top_k=max_top_k,
             metadata=metadata,
             name=name,
             owner_id=owner_id,

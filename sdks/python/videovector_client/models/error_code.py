@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_REQUEST_IN_FLIGHT = "idempotency_request_in_flight"
     INDEX_EXISTS = "index_exists"
+    INDEX_NOT_ALLOWED = "index_not_allowed"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"
     INTERNAL_ERROR = "internal_error"

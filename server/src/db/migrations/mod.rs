@@ -19,6 +19,7 @@ mod m0012_embedder_secrets;
 mod m0013_reembeddings;
 mod m0014_rate_limits;
 mod m0015_key_restrictions;
+mod m0016_key_index_restrictions;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -35,6 +36,7 @@ use m0012_embedder_secrets::M0012EmbedderSecrets;
 use m0013_reembeddings::M0013Reembeddings;
 use m0014_rate_limits::M0014RateLimits;
 use m0015_key_restrictions::M0015KeyRestrictions;
+use m0016_key_index_restrictions::M0016KeyIndexRestrictions;
 
 pub struct Migrator;
 
@@ -57,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0013Reembeddings),
             Box::new(M0014RateLimits),
             Box::new(M0015KeyRestrictions),
+            Box::new(M0016KeyIndexRestrictions),
         ]
     }
 }

@@ -127,6 +127,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (ApiKeyCreate): A new API key.
@@ -164,6 +167,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (ApiKeyCreate): A new API key.
@@ -195,6 +201,9 @@ async def asyncio_detailed(
     secret store. The caller's token must hold every scope it grants (no escalation).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):
@@ -230,6 +239,9 @@ async def asyncio(
     secret store. The caller's token must hold every scope it grants (no escalation).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):

@@ -91,6 +91,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
 
@@ -124,6 +127,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
 
@@ -151,6 +157,9 @@ async def asyncio_detailed(
      Removes the key; it stops working at once.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -182,6 +191,9 @@ async def asyncio(
      Removes the key; it stops working at once.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

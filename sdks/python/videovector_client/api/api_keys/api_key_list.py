@@ -109,6 +109,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -149,6 +152,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -183,6 +189,9 @@ async def asyncio_detailed(
     given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         limit (int | Unset):
@@ -221,6 +230,9 @@ async def asyncio(
     given).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         limit (int | Unset):

@@ -120,6 +120,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -156,6 +159,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
      Soft-disables the key: it stops working at once and stays listed as `revoked`.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -220,6 +229,9 @@ async def asyncio(
      Soft-disables the key: it stops working at once and stays listed as `revoked`.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

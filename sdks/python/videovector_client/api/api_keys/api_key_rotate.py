@@ -133,6 +133,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -173,6 +176,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -207,6 +213,9 @@ async def asyncio_detailed(
     `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -245,6 +254,9 @@ async def asyncio(
     `grace_period_seconds`). The key keeps its id, name, scopes and expiry.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

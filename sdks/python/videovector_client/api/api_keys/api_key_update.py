@@ -128,6 +128,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -168,6 +171,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         idempotency_key (str | Unset):
@@ -202,6 +208,9 @@ async def asyncio_detailed(
     as fast as a revocation does. The caller's token must hold every scope of the key.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -240,6 +249,9 @@ async def asyncio(
     as fast as a revocation does. The caller's token must hold every scope of the key.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

@@ -133,6 +133,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         from_ (datetime.datetime | Unset):
@@ -178,6 +181,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
         from_ (datetime.datetime | Unset):
@@ -217,6 +223,9 @@ async def asyncio_detailed(
     buckets two years.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -260,6 +269,9 @@ async def asyncio(
     buckets two years.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

@@ -98,6 +98,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
 
@@ -131,6 +134,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         key_id (str):
 
@@ -158,6 +164,9 @@ async def asyncio_detailed(
      Returns one key, masked.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):
@@ -189,6 +198,9 @@ async def asyncio(
      Returns one key, masked.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         key_id (str):

@@ -124,6 +124,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         body (ChatRequest): A question answered from the evidence in some indexes.
 
@@ -159,6 +162,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         body (ChatRequest): A question answered from the evidence in some indexes.
 
@@ -188,6 +194,9 @@ async def asyncio_detailed(
     answer is extractive, and `mode` and `notice` say so.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         body (ChatRequest): A question answered from the evidence in some indexes.
@@ -221,6 +230,9 @@ async def asyncio(
     answer is extractive, and `mode` and `notice` say so.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         body (ChatRequest): A question answered from the evidence in some indexes.

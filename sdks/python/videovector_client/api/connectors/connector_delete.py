@@ -91,6 +91,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         connector_id (str):
 
@@ -124,6 +127,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         connector_id (str):
 
@@ -151,6 +157,9 @@ async def asyncio_detailed(
      Deletes a connector and its stored secrets. Its jobs stay; queued ones fail.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         connector_id (str):
@@ -182,6 +191,9 @@ async def asyncio(
      Deletes a connector and its stored secrets. Its jobs stay; queued ones fail.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         connector_id (str):

@@ -121,6 +121,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         connector_id (str):
         idempotency_key (str | Unset):
@@ -158,6 +161,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         connector_id (str):
         idempotency_key (str | Unset):
@@ -189,6 +195,9 @@ async def asyncio_detailed(
     their timestamps and ingests them into the target indexes. Answers 202 with the job.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         connector_id (str):
@@ -224,6 +233,9 @@ async def asyncio(
     their timestamps and ingests them into the target indexes. Answers 202 with the job.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         connector_id (str):

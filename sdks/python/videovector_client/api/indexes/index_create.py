@@ -123,6 +123,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         idempotency_key (str | Unset):
         body (IndexCreate): A new index.
@@ -160,6 +163,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         idempotency_key (str | Unset):
         body (IndexCreate): A new index.
@@ -191,6 +197,9 @@ async def asyncio_detailed(
     unique in the organisation (409 otherwise).
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         idempotency_key (str | Unset):
@@ -226,6 +235,9 @@ async def asyncio(
     unique in the organisation (409 otherwise).
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         idempotency_key (str | Unset):

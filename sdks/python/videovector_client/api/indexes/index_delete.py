@@ -91,6 +91,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
 
@@ -124,6 +126,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
 
@@ -151,6 +155,8 @@ async def asyncio_detailed(
      Deletes an index and every segment in it.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):
@@ -182,6 +188,8 @@ async def asyncio(
      Deletes an index and every segment in it.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):

@@ -127,6 +127,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         idempotency_key (str | Unset):
@@ -166,6 +168,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         idempotency_key (str | Unset):
@@ -199,6 +203,8 @@ async def asyncio_detailed(
      Changes an index's name or description.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):
@@ -236,6 +242,8 @@ async def asyncio(
      Changes an index's name or description.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):

@@ -98,6 +98,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
 
@@ -131,6 +133,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
 
@@ -158,6 +162,8 @@ async def asyncio_detailed(
      Returns one index with its segment count.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):
@@ -189,6 +195,8 @@ async def asyncio(
      Returns one index with its segment count.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):

@@ -137,6 +137,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         idempotency_key (str | Unset):
@@ -177,6 +179,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         idempotency_key (str | Unset):
@@ -211,6 +215,8 @@ async def asyncio_detailed(
     second of this response, or before it when `wait` is `true`.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):
@@ -249,6 +255,8 @@ async def asyncio(
     second of this response, or before it when `wait` is `true`.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):

@@ -102,6 +102,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -138,6 +141,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -168,6 +174,9 @@ async def asyncio_detailed(
      Lists this organisation's ingestion jobs, oldest first.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         limit (int | Unset):
@@ -202,6 +211,9 @@ async def asyncio(
      Lists this organisation's ingestion jobs, oldest first.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         limit (int | Unset):

@@ -99,6 +99,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         job_id (str):
 
@@ -133,6 +136,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         job_id (str):
 
@@ -161,6 +167,9 @@ async def asyncio_detailed(
     failed file.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         job_id (str):
@@ -193,6 +202,9 @@ async def asyncio(
     failed file.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         job_id (str):

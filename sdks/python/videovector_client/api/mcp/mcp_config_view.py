@@ -74,6 +74,8 @@ def sync_detailed(
 
     **Security:** a JWT bearer token of a verified session; no particular scope.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -103,6 +105,8 @@ def sync(
 
     **Security:** a JWT bearer token of a verified session; no particular scope.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -127,6 +131,8 @@ async def asyncio_detailed(
     unverified token gets 401 `insufficient_user_authentication`.
 
     **Security:** a JWT bearer token of a verified session; no particular scope.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -154,6 +160,8 @@ async def asyncio(
     unverified token gets 401 `insufficient_user_authentication`.
 
     **Security:** a JWT bearer token of a verified session; no particular scope.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

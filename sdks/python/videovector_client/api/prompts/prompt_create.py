@@ -123,6 +123,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         idempotency_key (str | Unset):
         body (PromptCreate): A new prompt: a named retrieval query template with declared
@@ -162,6 +164,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         idempotency_key (str | Unset):
         body (PromptCreate): A new prompt: a named retrieval query template with declared
@@ -195,6 +199,8 @@ async def asyncio_detailed(
     variables it declares, and instructions. A placeholder that is not declared is a 422.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         idempotency_key (str | Unset):
@@ -232,6 +238,8 @@ async def asyncio(
     variables it declares, and instructions. A placeholder that is not declared is a 422.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         idempotency_key (str | Unset):

@@ -91,6 +91,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
 
@@ -124,6 +126,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
 
@@ -151,6 +155,8 @@ async def asyncio_detailed(
      Deletes a prompt. Its runs stay, with their results.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):
@@ -182,6 +188,8 @@ async def asyncio(
      Deletes a prompt. Its runs stay, with their results.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):

@@ -104,6 +104,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -140,6 +142,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -170,6 +174,8 @@ async def asyncio_detailed(
      Lists this organisation's prompts, ordered by id.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         limit (int | Unset):
@@ -204,6 +210,8 @@ async def asyncio(
      Lists this organisation's prompts, ordered by id.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         limit (int | Unset):

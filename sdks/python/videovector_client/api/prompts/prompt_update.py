@@ -127,6 +127,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
         idempotency_key (str | Unset):
@@ -168,6 +170,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
         idempotency_key (str | Unset):
@@ -203,6 +207,8 @@ async def asyncio_detailed(
      Changes a prompt. Runs already created keep the query they were created with.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):
@@ -242,6 +248,8 @@ async def asyncio(
      Changes a prompt. Runs already created keep the query they were created with.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):

@@ -98,6 +98,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
 
@@ -131,6 +133,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** touches no index; a restricted key may call it.
+
     Args:
         prompt_id (str):
 
@@ -158,6 +162,8 @@ async def asyncio_detailed(
      Returns one prompt.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):
@@ -189,6 +195,8 @@ async def asyncio(
      Returns one prompt.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** touches no index; a restricted key may call it.
 
     Args:
         prompt_id (str):

@@ -127,6 +127,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (RateLimitPolicyUpdate): New default limits of an organisation.
@@ -164,6 +167,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (RateLimitPolicyUpdate): New default limits of an organisation.
@@ -195,6 +201,9 @@ async def asyncio_detailed(
     a key's revocation does.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):
@@ -230,6 +239,9 @@ async def asyncio(
     a key's revocation does.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):

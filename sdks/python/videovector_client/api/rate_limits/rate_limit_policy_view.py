@@ -97,6 +97,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -125,6 +128,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -148,6 +154,9 @@ async def asyncio_detailed(
     operator's token, is held to, and the server's ceiling on any limit.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -174,6 +183,9 @@ async def asyncio(
     operator's token, is held to, and the server's ceiling on any limit.
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

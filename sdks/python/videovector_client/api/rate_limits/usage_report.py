@@ -126,6 +126,9 @@ def sync_detailed(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
@@ -166,6 +169,9 @@ def sync(
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
@@ -200,6 +206,9 @@ async def asyncio_detailed(
     `api_key_usage` for buckets, ranges and retention).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         from_ (datetime.datetime | Unset):
@@ -238,6 +247,9 @@ async def asyncio(
     `api_key_usage` for buckets, ranges and retention).
 
     **Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         from_ (datetime.datetime | Unset):

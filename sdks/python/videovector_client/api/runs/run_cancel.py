@@ -120,6 +120,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
         idempotency_key (str | Unset):
@@ -156,6 +159,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
      Cancels a queued or running run. Any other status is a 409.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):
@@ -220,6 +229,9 @@ async def asyncio(
      Cancels a queued or running run. Any other status is a 409.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):

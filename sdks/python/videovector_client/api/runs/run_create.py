@@ -124,6 +124,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         idempotency_key (str | Unset):
         body (RunCreate): Execute a prompt against an index.
@@ -162,6 +165,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         idempotency_key (str | Unset):
         body (RunCreate): Execute a prompt against an index.
@@ -194,6 +200,9 @@ async def asyncio_detailed(
     with the queued run; poll `run_view` or subscribe a webhook to `run.*` events.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         idempotency_key (str | Unset):
@@ -230,6 +239,9 @@ async def asyncio(
     with the queued run; poll `run_view` or subscribe a webhook to `run.*` events.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         idempotency_key (str | Unset):

@@ -102,6 +102,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a restricted key sees only what belongs to its `index_ids`.
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -138,6 +140,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** a restricted key sees only what belongs to its `index_ids`.
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -168,6 +172,8 @@ async def asyncio_detailed(
      Lists this organisation's runs, oldest first.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a restricted key sees only what belongs to its `index_ids`.
 
     Args:
         limit (int | Unset):
@@ -202,6 +208,8 @@ async def asyncio(
      Lists this organisation's runs, oldest first.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** a restricted key sees only what belongs to its `index_ids`.
 
     Args:
         limit (int | Unset):

@@ -121,6 +121,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
         idempotency_key (str | Unset):
@@ -158,6 +161,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
         idempotency_key (str | Unset):
@@ -189,6 +195,9 @@ async def asyncio_detailed(
     variables); the original stays as it was. Any other status is a 409.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):
@@ -224,6 +233,9 @@ async def asyncio(
     variables); the original stays as it was. Any other status is a 409.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):

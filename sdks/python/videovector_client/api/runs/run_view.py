@@ -98,6 +98,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
 
@@ -131,6 +134,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
 
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
+
     Args:
         run_id (str):
 
@@ -158,6 +164,9 @@ async def asyncio_detailed(
      Returns one run with its status, timings, and its result or error.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):
@@ -189,6 +198,9 @@ async def asyncio(
      Returns one run with its status, timings, and its result or error.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.
+
+    **Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does
+    not exist (404).
 
     Args:
         run_id (str):

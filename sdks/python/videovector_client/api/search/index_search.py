@@ -128,6 +128,8 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         body (SearchRequest): A ranked search over one index.
@@ -165,6 +167,8 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
+
     Args:
         index_id (str):
         body (SearchRequest): A ranked search over one index.
@@ -196,6 +200,8 @@ async def asyncio_detailed(
     as users type them) and returns the `top_k` best with highlights.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):
@@ -231,6 +237,8 @@ async def asyncio(
     as users type them) and returns the `top_k` best with highlights.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.
 
     Args:
         index_id (str):

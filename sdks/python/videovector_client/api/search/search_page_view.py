@@ -106,6 +106,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         page_token (str):
 
@@ -140,6 +143,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         page_token (str):
 
@@ -168,6 +174,9 @@ async def asyncio_detailed(
     is a 400 problem.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         page_token (str):
@@ -200,6 +209,9 @@ async def asyncio(
     is a 400 problem.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         page_token (str):

@@ -121,6 +121,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         body (CrossSearchRequest): A ranked search across several indexes, paginated.
 
@@ -155,6 +158,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
 
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
+
     Args:
         body (CrossSearchRequest): A ranked search across several indexes, paginated.
 
@@ -183,6 +189,9 @@ async def asyncio_detailed(
     first page, with a page token for the next.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         body (CrossSearchRequest): A ranked search across several indexes, paginated.
@@ -215,6 +224,9 @@ async def asyncio(
     first page, with a page token for the next.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.
+
+    **Index restriction:** every index the request names must be one of a restricted key's `index_ids`,
+    else 403 `index_not_allowed`.
 
     Args:
         body (CrossSearchRequest): A ranked search across several indexes, paginated.

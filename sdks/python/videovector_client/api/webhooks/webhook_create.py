@@ -130,6 +130,9 @@ def sync_detailed(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (WebhookCreate): A new webhook endpoint.
@@ -170,6 +173,9 @@ def sync(
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
 
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
+
     Args:
         idempotency_key (str | Unset):
         body (WebhookCreate): A new webhook endpoint.
@@ -204,6 +210,9 @@ async def asyncio_detailed(
     them.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):
@@ -242,6 +251,9 @@ async def asyncio(
     them.
 
     **Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.
+
+    **Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this
+    operation spans the organisation (connectors and their jobs may feed several indexes).
 
     Args:
         idempotency_key (str | Unset):
