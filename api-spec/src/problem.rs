@@ -123,6 +123,9 @@ error_codes! {
     InvalidApiKey = "invalid_api_key",
     /// The bearer token is malformed, invalid, expired or not trusted.
     InvalidToken = "invalid_token",
+    /// The tenant token is malformed, forged or expired, asks for more than its key holds,
+    /// or its key is revoked, expired or deleted; `detail` says which where it may.
+    InvalidTenantToken = "invalid_tenant_token",
     /// The operation takes a JWT bearer token, not an API key.
     BearerRequired = "bearer_required",
     /// The operation needs a verified session.

@@ -50,6 +50,17 @@ pub struct Principal {
     pub index_ids: std::sync::Arc<[String]>,
     /// The most hits one request may ask for (an API key's `max_top_k`).
     pub max_top_k: Option<u32>,
+    /// Filters every search of the request is held to (a tenant token's).
+    pub forced_filters: Option<std::sync::Arc<ForcedFilters>>,
+}
+
+/// What a tenant token lets its holder see, whatever the request's own filters ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForcedFilters {
+    /// Only these media (empty: any).
+    pub media_ids: Vec<String>,
+    /// Only segments carrying every one of these labels.
+    pub labels: Vec<String>,
 }
 
 /// The kind of credential behind a principal.
@@ -117,7 +128,9 @@ fn register_api_key(registry: &mut Registry) {
             ty: "apiKey",
             description: Some(
                 "An API key (`sk_live_...` or `sk_test_...`), sent as `X-API-Key`. Preferred for \
-                 programmatic clients. API keys cannot manage API keys.",
+                 programmatic clients. API keys cannot manage API keys. A tenant token (a JWT \
+                 minted offline from a key's secret, narrowed to some indexes and forced \
+                 filters) is sent the same way; it holds only the `search` scope.",
             ),
             name: Some(API_KEY_HEADER),
             key_in: Some("header"),

@@ -162,6 +162,7 @@ async fn usage_record_cost(report: &mut Report) -> anyhow::Result<()> {
             rate_limits: std::sync::Arc::from(Vec::new()),
             index_ids: std::sync::Arc::from(Vec::new()),
             max_top_k: None,
+            forced_filters: None,
         })
         .collect();
     let rounds = 1_000_000;

@@ -2446,6 +2446,8 @@ Private and loopback addresses are refused unless the server allows them
         InvalidApiKey,
         #[serde(rename = "invalid_token")]
         InvalidToken,
+        #[serde(rename = "invalid_tenant_token")]
+        InvalidTenantToken,
         #[serde(rename = "bearer_required")]
         BearerRequired,
         #[serde(rename = "insufficient_user_authentication")]
@@ -2538,6 +2540,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::AmbiguousCredentials => f.write_str("ambiguous_credentials"),
                 Self::InvalidApiKey => f.write_str("invalid_api_key"),
                 Self::InvalidToken => f.write_str("invalid_token"),
+                Self::InvalidTenantToken => f.write_str("invalid_tenant_token"),
                 Self::BearerRequired => f.write_str("bearer_required"),
                 Self::InsufficientUserAuthentication => {
                     f.write_str("insufficient_user_authentication")
@@ -2598,6 +2601,7 @@ Private and loopback addresses are refused unless the server allows them
                 "ambiguous_credentials" => Ok(Self::AmbiguousCredentials),
                 "invalid_api_key" => Ok(Self::InvalidApiKey),
                 "invalid_token" => Ok(Self::InvalidToken),
+                "invalid_tenant_token" => Ok(Self::InvalidTenantToken),
                 "bearer_required" => Ok(Self::BearerRequired),
                 "insufficient_user_authentication" => {
                     Ok(Self::InsufficientUserAuthentication)

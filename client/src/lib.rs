@@ -2,13 +2,17 @@
 //!
 //! [`generated`] is produced by progenitor from the committed `api-spec/openapi.json`
 //! (regenerate with `cargo run -p videovector-codegen -- generate`); this file adds the
-//! helpers that build a client authenticated with an API key or a bearer token.
+//! helpers that build a client authenticated with an API key or a bearer token, and the
+//! minting of tenant tokens ([`tenant_token`]).
 
 #[rustfmt::skip]
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 mod generated;
 
+pub mod tenant_token;
+
 pub use generated::*;
+pub use tenant_token::{tenant_token, TenantTokenOptions};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 

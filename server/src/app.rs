@@ -195,6 +195,7 @@ impl AppState {
             reads.clone(),
             pepper.clone(),
             verifier,
+            keyring.clone(),
         ));
         let limiter = Arc::new(RateLimiter::new(
             Policy::from_config(&config.rate_limits)?,
@@ -330,6 +331,7 @@ impl AppState {
                 prefix: self.config.api_key_prefix.clone(),
                 policy: self.limiter.policy().clone(),
                 events: self.events.clone(),
+                keyring: self.keyring.clone(),
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),

@@ -28,6 +28,7 @@ guides! {
     "index" => "Overview",
     "authentication" => "Authentication",
     "api-keys" => "Create and rotate API keys",
+    "tenant-tokens" => "Tenant tokens",
     "idempotency" => "Idempotency",
     "rate-limits" => "Rate limits and usage",
     "errors" => "Errors",

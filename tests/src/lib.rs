@@ -532,6 +532,18 @@ impl LocalHttp {
 }
 
 /// A test fixture's bytes (`tests/fixtures/...`).
+/// Sends `request` and reads its answer: the status and the JSON body (`Null` when the body
+/// is not JSON). For tests that must send what the typed client cannot.
+pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let answer = request.send().await.expect("the server answers");
+    let status = answer.status();
+    let bytes = answer.bytes().await.expect("a body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
-use videovector_api_spec::{Credential, Principal};
+use videovector_api_spec::{Credential, Principal, Scope};
 
 use super::{
     api_key_secret,
     jwt::{TokenError, TokenVerifier},
+    tenant_tokens::{self, TenantTokenError},
     verified_tokens::VerifiedToken,
 };
 use crate::db::{
@@ -20,6 +21,7 @@ use crate::db::{
     entities::api_key,
     point_reads::PointReads,
 };
+use crate::secrets_at_rest::{places, Keyring};
 
 /// `last_used_at` is written at most this often per key, off the request path.
 const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
@@ -31,6 +33,8 @@ pub enum CredentialError {
     InvalidKey,
     /// A valid key used from an address outside its `allowed_cidrs`.
     AddressNotAllowed,
+    /// A tenant token refused, and why.
+    InvalidTenantToken(TenantTokenError),
     InvalidToken(TokenError),
     /// The database could not be asked (logged; a 503-class failure, not the client's).
     Unavailable,
@@ -41,6 +45,8 @@ pub struct Authenticator {
     reads: Arc<PointReads>,
     pepper: Vec<u8>,
     verifier: TokenVerifier,
+    /// Opens the keys tenant tokens are signed with.
+    keyring: Arc<Keyring>,
 }
 
 impl Authenticator {
@@ -49,12 +55,14 @@ impl Authenticator {
         reads: Arc<PointReads>,
         pepper: Vec<u8>,
         verifier: TokenVerifier,
+        keyring: Arc<Keyring>,
     ) -> Self {
         Authenticator {
             db,
             reads,
             pepper,
             verifier,
+            keyring,
         }
     }
 
@@ -68,6 +76,9 @@ impl Authenticator {
         secret: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<Principal, CredentialError> {
+        if tenant_tokens::is_token(secret) {
+            return self.tenant_token(secret, client).await;
+        }
         if !api_key_secret::is_well_formed(secret) {
             return Err(CredentialError::InvalidKey);
         }
@@ -97,25 +108,7 @@ impl Authenticator {
         if !key.allowed_cidrs.admits(client) {
             return Err(CredentialError::AddressNotAllowed);
         }
-        if key
-            .last_used_at
-            .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_GRANULARITY_SECONDS)
-        {
-            // Recorded in the cached row too, so the next requests do not write again.
-            self.reads.note_last_use(&digest, now);
-            let db = self.db.clone();
-            let id = key.id.clone();
-            tokio::spawn(async move {
-                let result = api_key::Entity::update_many()
-                    .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-                    .filter(api_key::Column::Id.eq(id))
-                    .exec(&db)
-                    .await;
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "recording an API key's last use");
-                }
-            });
-        }
+        self.note_use(&key, &digest, now);
         Ok(Principal {
             org_id: key.org_id,
             credential: Credential::ApiKey { key_id: key.id },
@@ -124,7 +117,85 @@ impl Authenticator {
             rate_limits: key.rate_limits.0,
             index_ids: key.index_ids.0,
             max_top_k: key.max_top_k.and_then(|n| u32::try_from(n).ok()),
+            forced_filters: None,
         })
+    }
+
+    /// The principal of a tenant token: its key's organisation and budget, the `search`
+    /// scope alone, the token's indexes within the key's, and its filters forced.
+    async fn tenant_token(
+        &self,
+        token: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Principal, CredentialError> {
+        let refused = CredentialError::InvalidTenantToken;
+        let key_id = tenant_tokens::key_id(token).map_err(refused)?;
+        let key = self
+            .reads
+            .api_key_by_id(&key_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "looking up a tenant token's API key");
+                CredentialError::Unavailable
+            })?
+            .ok_or(refused(TenantTokenError::NotVerified))?;
+        let now = Utc::now();
+        if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+            return Err(refused(TenantTokenError::NotVerified));
+        }
+        let sealed = key
+            .tenant_key
+            .as_deref()
+            .ok_or(refused(TenantTokenError::KeyPredatesTokens))?;
+        let signing_key = self
+            .keyring
+            .open(&places::api_key_tenant_key(&key.id), sealed)
+            .map_err(|e| {
+                tracing::error!(error = %e, key_id = %key.id, "opening a tenant token key");
+                refused(TenantTokenError::KeyUnreadable)
+            })?;
+        let grant = tenant_tokens::verify(token, &signing_key, now.timestamp()).map_err(refused)?;
+        if !key.allowed_cidrs.admits(client) {
+            return Err(CredentialError::AddressNotAllowed);
+        }
+        let index_ids =
+            tenant_tokens::narrowed_indexes(&key.index_ids.0, &grant).map_err(refused)?;
+        self.note_use(&key, &format!("id:{}", key.id), now);
+        Ok(Principal {
+            org_id: key.org_id,
+            credential: Credential::ApiKey { key_id: key.id },
+            scopes: vec![Scope::Search],
+            verified: false,
+            rate_limits: key.rate_limits.0,
+            index_ids: index_ids.into(),
+            max_top_k: key.max_top_k.and_then(|n| u32::try_from(n).ok()),
+            forced_filters: Some(Arc::new(grant.filters)),
+        })
+    }
+
+    /// Records the key's use, at most once a [`LAST_USED_GRANULARITY_SECONDS`], off the
+    /// request path; `cached_as` is the key's place in the read cache.
+    fn note_use(&self, key: &api_key::Model, cached_as: &str, now: chrono::DateTime<Utc>) {
+        let due = key
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_GRANULARITY_SECONDS);
+        if !due {
+            return;
+        }
+        // Recorded in the cached row too, so the next requests do not write again.
+        self.reads.note_last_use(cached_as, now);
+        let db = self.db.clone();
+        let id = key.id.clone();
+        tokio::spawn(async move {
+            let result = api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+                .filter(api_key::Column::Id.eq(id))
+                .exec(&db)
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "recording an API key's last use");
+            }
+        });
     }
 
     pub async fn bearer(&self, token: &str) -> Result<Principal, CredentialError> {
@@ -147,6 +218,7 @@ impl Authenticator {
             rate_limits: RateLimitList::none().0,
             index_ids: IndexIdList::every().0,
             max_top_k: None,
+            forced_filters: None,
         })
     }
 }

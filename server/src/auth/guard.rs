@@ -224,6 +224,13 @@ async fn authenticate(
         (Some(secret), _) if accepts_key => match authenticator.api_key(secret, client).await {
             Ok(p) => p,
             Err(CredentialError::Unavailable) => return Err(unavailable()),
+            Err(CredentialError::InvalidTenantToken(why)) => {
+                return Err(unauthorized(
+                    ErrorCode::InvalidTenantToken,
+                    &why.to_string(),
+                    format!("ApiKey {REALM}, error=\"invalid_token\""),
+                ))
+            }
             Err(CredentialError::AddressNotAllowed) => {
                 return Err(ApiError::forbidden(
                     ErrorCode::AddressNotAllowed,

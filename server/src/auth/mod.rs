@@ -12,4 +12,5 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod route_table;
 pub mod server_secrets;
+pub mod tenant_tokens;
 pub mod verified_tokens;

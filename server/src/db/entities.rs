@@ -96,6 +96,9 @@ pub mod api_key {
         pub index_ids: IndexIdList,
         /// The most hits one request may ask for.
         pub max_top_k: Option<i32>,
+        /// The key tenant tokens are signed with, derived from the secret, sealed
+        /// (`secrets_at_rest`); `None` for a key made before tenant tokens, until rotated.
+        pub tenant_key: Option<String>,
     }
     no_relations!();
 

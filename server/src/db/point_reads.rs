@@ -34,10 +34,22 @@ pub const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Rows kept per kind.
 const CACHE_CAPACITY: usize = 10_000;
 
-const API_KEY_BY_DIGEST: &str = "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
-     previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
-     rotated_at, rate_limits, allowed_cidrs, metadata, owner_id, index_ids, max_top_k FROM api_keys \
-     WHERE digest = ?1 OR previous_digest = ?1 LIMIT 1";
+/// A key's row by the condition `$where` (columns in [`api_key_from_row`]'s order).
+macro_rules! select_api_key {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
+             previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
+             rotated_at, rate_limits, allowed_cidrs, metadata, owner_id, index_ids, max_top_k, \
+             tenant_key FROM api_keys WHERE ",
+            $where
+        )
+    };
+}
+
+const API_KEY_BY_DIGEST: &str = select_api_key!("digest = ?1 OR previous_digest = ?1 LIMIT 1");
+
+const API_KEY_BY_ID: &str = select_api_key!("id = ?1");
 
 const ORG_RATE_LIMITS: &str = "SELECT rate_limits FROM organizations WHERE id = ?1";
 
@@ -166,6 +178,31 @@ impl PointReads {
         }
     }
 
+    /// The key `key_id` (a tenant token names its key by id). Cached beside the keys found
+    /// by digest, under `id:<key id>`, and forgotten with them.
+    pub async fn api_key_by_id(&self, key_id: &str) -> Result<Option<api_key::Model>, DbErr> {
+        match &self.source {
+            Source::Sqlite(readers) => readers.read(|conn| {
+                conn.prepare_cached(API_KEY_BY_ID)?
+                    .query_row([key_id], api_key_from_row)
+                    .optional()
+            }),
+            Source::Postgres(orm) => {
+                let CachedOrm { db, keys, .. } = orm.as_ref();
+                let cache_key = format!("id:{key_id}");
+                if let Some(key) = keys.get(&cache_key) {
+                    return Ok(Some(key));
+                }
+                let ticket = keys.ticket();
+                let key = api_key::Entity::find_by_id(key_id).one(db).await?;
+                if let Some(key) = &key {
+                    keys.insert(ticket, cache_key, key.clone());
+                }
+                Ok(key)
+            }
+        }
+    }
+
     /// The default rate limits of organisation `org_id` (`None`: it has set none, or it does
     /// not exist).
     pub async fn org_rate_limits(&self, org_id: &str) -> Result<Option<Arc<[RateLimit]>>, DbErr> {
@@ -248,6 +285,7 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         owner_id: row.get(17)?,
         index_ids: row.get(18)?,
         max_top_k: row.get(19)?,
+        tenant_key: row.get(20)?,
     })
 }
 

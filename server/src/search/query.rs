@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use videovector_api_spec::{
     dto::search::{SearchFilters, SearchMode},
     problem::FieldError,
+    security::ForcedFilters,
     ApiError,
 };
 
@@ -131,6 +132,37 @@ impl SegmentFilter {
             start_gte: filters.start_seconds_gte,
             end_lte: filters.end_seconds_lte,
         })
+    }
+
+    /// This filter within `forced` (a tenant token's): media among both lists (a request
+    /// naming only media outside the forced ones matches nothing), and the labels of both,
+    /// each required.
+    pub fn held_to(mut self, forced: Option<&ForcedFilters>) -> SegmentFilter {
+        let Some(forced) = forced else {
+            return self;
+        };
+        if !forced.media_ids.is_empty() {
+            self.media_ids = if self.media_ids.is_empty() {
+                forced.media_ids.clone()
+            } else {
+                let both: Vec<String> = self
+                    .media_ids
+                    .into_iter()
+                    .filter(|m| forced.media_ids.contains(m))
+                    .collect();
+                match both.is_empty() {
+                    // A media id is never empty, so this one matches no segment.
+                    true => vec![String::new()],
+                    false => both,
+                }
+            };
+        }
+        for label in &forced.labels {
+            if !self.labels.contains(label) {
+                self.labels.push(label.clone());
+            }
+        }
+        self
     }
 
     /// A query for `text` under this filter.
@@ -666,6 +698,33 @@ fn highlight(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forced_filter_only_narrows() {
+        let forced = ForcedFilters {
+            media_ids: vec!["a".into(), "b".into()],
+            labels: vec!["tenant:1".into()],
+        };
+        let asked = |media: &[&str], labels: &[&str]| SegmentFilter {
+            media_ids: media.iter().map(|m| m.to_string()).collect(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            ..SegmentFilter::default()
+        };
+        let held = asked(&[], &[]).held_to(Some(&forced));
+        assert_eq!(
+            (held.media_ids, held.labels),
+            (
+                vec!["a".to_string(), "b".into()],
+                vec!["tenant:1".to_string()]
+            )
+        );
+        let held = asked(&["b", "c"], &["news"]).held_to(Some(&forced));
+        assert_eq!(held.media_ids, ["b"]);
+        assert_eq!(held.labels, ["news", "tenant:1"]);
+        // Only media outside the forced ones: nothing, not everything.
+        assert_eq!(asked(&["c"], &[]).held_to(Some(&forced)).media_ids, [""]);
+        assert_eq!(asked(&["c"], &[]).held_to(None).media_ids, ["c"]);
+    }
 
     fn doc(id: &str, media: &str, start: f64, text: &str, labels: &[&str]) -> SegmentDoc {
         SegmentDoc {

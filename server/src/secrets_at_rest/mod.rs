@@ -187,6 +187,10 @@ pub mod places {
         format!("connectors.headers:{connector_id}")
     }
 
+    pub fn api_key_tenant_key(key_id: &str) -> String {
+        format!("api_keys.tenant_key:{key_id}")
+    }
+
     pub fn webhook_secret(webhook_id: &str) -> String {
         format!("webhooks.secret:{webhook_id}")
     }

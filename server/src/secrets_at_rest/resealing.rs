@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::{is_sealed, places, Keyring};
-use crate::db::entities::{connector, idempotency_record, index, webhook};
+use crate::db::entities::{api_key, connector, idempotency_record, index, webhook};
 
 /// Which stored values to rewrite.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -99,6 +99,15 @@ pub async fn reseal_all(
         which,
         (index::Column::Uid, index::Column::PendingEmbedderSecret),
         places::pending_embedder_api_key,
+        &mut report,
+    )
+    .await?;
+    reseal_column::<api_key::Entity, String>(
+        db,
+        keyring,
+        which,
+        (api_key::Column::Id, api_key::Column::TenantKey),
+        places::api_key_tenant_key,
         &mut report,
     )
     .await?;

@@ -21,7 +21,7 @@ use videovector_api_spec::{
 
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
-    auth::api_key_secret,
+    auth::{api_key_secret, tenant_tokens},
     db::{
         columns::{IndexIdList, JsonText, NetworkList, RateLimitList, ScopeList},
         entities::api_key,
@@ -31,6 +31,7 @@ use crate::{
     events::Events,
     ids::new_id,
     rate_limits::policy::Policy,
+    secrets_at_rest::{places, Keyring},
 };
 
 pub struct ApiKeys {
@@ -42,6 +43,18 @@ pub struct ApiKeys {
     pub policy: Policy,
     /// Tells the organisation's webhooks of each change (the masked key, never a secret).
     pub events: Events,
+    /// Seals the key each secret's tenant tokens are signed with.
+    pub keyring: Arc<Keyring>,
+}
+
+impl ApiKeys {
+    /// The sealed key the tenant tokens of `secret` (of key `key_id`) are signed with.
+    fn tenant_key(&self, key_id: &str, secret: &str) -> String {
+        self.keyring.seal(
+            &places::api_key_tenant_key(key_id),
+            &tenant_tokens::signing_key(secret),
+        )
+    }
 }
 
 fn to_dto(model: &api_key::Model) -> ApiKey {
@@ -177,8 +190,10 @@ impl ApiKeyService for ApiKeys {
         check_metadata(&metadata)?;
         let secret = api_key_secret::generate(&self.prefix);
         let now = Utc::now();
+        let id = new_id("key");
         let model = api_key::ActiveModel {
-            id: Set(new_id("key")),
+            tenant_key: Set(Some(self.tenant_key(&id, &secret))),
+            id: Set(id),
             org_id: Set(who.org_id.clone()),
             name: Set(name),
             scopes: Set(scopes),
@@ -323,6 +338,9 @@ impl ApiKeyService for ApiKeys {
         let mut model: api_key::ActiveModel = key.into();
         model.digest = Set(api_key_secret::digest(&self.pepper, &secret));
         model.hint = Set(api_key_secret::mask(&secret));
+        // Tokens minted from the old secret end with it, at once (a grace period keeps only
+        // the old secret itself working).
+        model.tenant_key = Set(Some(self.tenant_key(key_id, &secret)));
         model.previous_digest = Set((grace > 0).then_some(old_digest));
         model.previous_valid_until = Set((grace > 0).then(|| now + Duration::seconds(grace)));
         model.rotated_at = Set(Some(now));

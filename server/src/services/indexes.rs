@@ -423,10 +423,12 @@ impl IndexService for Indexes {
         request: SearchRequest,
     ) -> ServiceResult<SearchResults> {
         let idx = self.find(who, index_id).await?;
-        let mut query = SegmentFilter::from_request(request.filters)?.query(
-            &request.query,
-            who.hits_wanted(request.top_k, 10, "/top_k")? as usize,
-        );
+        let mut query = SegmentFilter::from_request(request.filters)?
+            .held_to(who.forced_filters.as_deref())
+            .query(
+                &request.query,
+                who.hits_wanted(request.top_k, 10, "/top_k")? as usize,
+            );
         let mode = request.mode.unwrap_or_default();
         query.mode = mode;
         query.semantic_ratio = request.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO) as f32;

@@ -218,9 +218,12 @@ impl Retrieval {
         ))
     }
 
-    async fn page(&self, who: &Principal, state: SearchState) -> ServiceResult<SearchPage> {
-        // Held on every page: a token made before the key was narrowed does not outlive it.
+    async fn page(&self, who: &Principal, mut state: SearchState) -> ServiceResult<SearchPage> {
+        // Held on every page: a token made before the key was narrowed does not outlive it,
+        // and a page token made by another credential cannot lift a tenant token's filters.
         index_access::check_named(who, &state.index_ids)?;
+        state.retrieve.filters =
+            std::mem::take(&mut state.retrieve.filters).held_to(who.forced_filters.as_deref());
         let (hits, more, total) = self
             .retrieve(
                 &who.org_id,
@@ -297,7 +300,8 @@ impl RetrievalService for Retrieval {
             })?;
         index_access::check_named(who, &request.index_ids)?;
         let top_k = who.hits_wanted(request.top_k, DEFAULT_CHAT_EVIDENCE, "/top_k")? as usize;
-        let retrieve = Retrieve::new(&question, request.mode, request.semantic_ratio);
+        let mut retrieve = Retrieve::new(&question, request.mode, request.semantic_ratio);
+        retrieve.filters = retrieve.filters.held_to(who.forced_filters.as_deref());
         let (hits, _, _) = self
             .retrieve(&who.org_id, &request.index_ids, &retrieve, 0, top_k)
             .await?;

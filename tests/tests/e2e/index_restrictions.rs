@@ -11,7 +11,7 @@ use videovector_api_spec::{
     contract::Contract, index_access::IndexAccess, rules::OperationRule, security::API_KEY_SCHEME,
     Scope,
 };
-use videovector_tests::{TestOrg, TestServer};
+use videovector_tests::{answer, TestOrg, TestServer};
 
 const MINE: &str = "idx_mine";
 const THEIRS: &str = "idx_theirs";
@@ -33,13 +33,7 @@ async fn send(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let answer = request.send().await.expect("the server answers");
-    let status = answer.status();
-    let bytes = answer.bytes().await.expect("a body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    answer(request).await
 }
 
 enum Credential<'a> {

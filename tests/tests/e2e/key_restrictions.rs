@@ -5,17 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use videovector_api_spec::Scope;
-use videovector_tests::{TestOrg, TestServer};
-
-async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let answer = request.send().await.expect("the server answers");
-    let status = answer.status();
-    let bytes = answer.bytes().await.expect("a body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use videovector_tests::{answer, TestOrg, TestServer};
 
 /// Creates a key through the API with `extra` fields; returns the answer's key and secret.
 async fn create(server: &TestServer, org: &TestOrg, extra: Value) -> (Value, String) {

@@ -28,4 +28,5 @@ mod retrieval;
 mod runs;
 mod secrets_at_rest;
 mod spec_sync;
+mod tenant_tokens;
 mod webhooks;

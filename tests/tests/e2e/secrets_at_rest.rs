@@ -16,6 +16,7 @@ use crate::webhooks::{deliveries, verify};
 
 /// The secrets this test creates, as text.
 struct Created {
+    key_id: String,
     key_secret: String,
     rotated_key_secret: String,
     webhook_id: String,
@@ -40,6 +41,13 @@ impl Created {
             .map(|s| s.bytes().map(|b| format!("{b:02x}")).collect())
             .collect();
         plain.extend(hex);
+        // The key its tenant tokens are signed with, in hex and in base64.
+        let tenant_key = videovector_client::tenant_token::signing_key(&self.rotated_key_secret);
+        plain.push(tenant_key.iter().map(|b| format!("{b:02x}")).collect());
+        plain.push(base64::engine::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            tenant_key,
+        ));
         plain
             .into_iter()
             .map(|s| (s.clone(), s.into_bytes()))
@@ -182,6 +190,7 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
         .unwrap()
         .into_inner();
     Created {
+        key_id: key.key.id,
         key_secret: key.secret,
         rotated_key_secret: rotated.secret,
         webhook_id: webhook.webhook.id,
@@ -194,6 +203,23 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
 /// Everything sealed still opens: replays return the secrets, the connector's headers
 /// read, and a test delivery carries a signature made with the webhook's secret.
 async fn assert_everything_opens(client: &Client, receiver: &LocalHttp, created: &Created) {
+    use videovector_client::ClientInfo;
+    // The key's tenant tokens verify: its sealed signing key opens.
+    let token = videovector_client::tenant_token(
+        &created.key_id,
+        &created.rotated_key_secret,
+        std::time::Duration::from_secs(60),
+        &Default::default(),
+    )
+    .unwrap();
+    let searched = reqwest::Client::new()
+        .post(format!("{}/indexes/idx_rest/search", client.baseurl()))
+        .header("X-API-Key", token)
+        .json(&serde_json::json!({"query": "anything"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(searched.status(), reqwest::StatusCode::OK);
     let replayed = client
         .webhook_create()
         .idempotency_key("hook-1")
@@ -260,12 +286,12 @@ async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
     assert_everything_opens(&client, &receiver, &created).await;
 
     // Step 2: `reseal-secrets` rewrites what the old key sealed (four idempotent responses,
-    // the webhook's secret, the connector's headers).
+    // the webhook's secret, the connector's headers, the API key's tenant token key).
     let keyring = videovector_server::app::load_keyring(server.config()).unwrap();
     let report = reseal_all(server.db(), &keyring, Reseal::NotCurrent)
         .await
         .unwrap();
-    assert_eq!((report.resealed, report.unreadable), (6, 0), "{report:?}");
+    assert_eq!((report.resealed, report.unreadable), (7, 0), "{report:?}");
     let again = reseal_all(server.db(), &keyring, Reseal::NotCurrent)
         .await
         .unwrap();

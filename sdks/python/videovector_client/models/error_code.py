@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     INVALID_PAGE_TOKEN = "invalid_page_token"
     INVALID_SEGMENTS = "invalid_segments"
     INVALID_TEMPLATE = "invalid_template"
+    INVALID_TENANT_TOKEN = "invalid_tenant_token"
     INVALID_TOKEN = "invalid_token"
     INVALID_TRANSITION = "invalid_transition"
     INVALID_URL = "invalid_url"

@@ -20,6 +20,7 @@ mod m0013_reembeddings;
 mod m0014_rate_limits;
 mod m0015_key_restrictions;
 mod m0016_key_index_restrictions;
+mod m0017_tenant_token_keys;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -37,6 +38,7 @@ use m0013_reembeddings::M0013Reembeddings;
 use m0014_rate_limits::M0014RateLimits;
 use m0015_key_restrictions::M0015KeyRestrictions;
 use m0016_key_index_restrictions::M0016KeyIndexRestrictions;
+use m0017_tenant_token_keys::M0017TenantTokenKeys;
 
 pub struct Migrator;
 
@@ -60,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0014RateLimits),
             Box::new(M0015KeyRestrictions),
             Box::new(M0016KeyIndexRestrictions),
+            Box::new(M0017TenantTokenKeys),
         ]
     }
 }
