@@ -12,6 +12,10 @@ Sets up through the REST API (a token, a search key, an index with segments), th
   operation in the committed spec, naming its scope; searching for `rotate` finds the
   API-keys guide and searching for `index_search` finds the operation's section (and a
   query of markup is shown as text).
+  The web-page search example (browser-search.html), served by the static server, so another
+  origin than the API's: with a tenant token of a key listing that origin, the page finds
+  only its tenant's segments through the CORS preflight; with a key that does not list it,
+  the page shows `origin_not_allowed`.
 Screenshots go to SCREENSHOT_DIR. Exits non-zero on the first failure.
 """
 
@@ -62,6 +66,67 @@ def seed(url, email, password):
     segment = {"media_id": "news-1", "start_seconds": 12.0, "end_seconds": 16.5, "text": SEGMENT_TEXT}
     api(url, "POST", f"/indexes/{index['id']}/segments", {"wait": True, "segments": [segment]}, {"X-API-Key": key})
     return key, index["id"]
+
+
+def tenant_token(key_id, secret, **narrowing):
+    """A tenant token minted by the generated SDK's helper (standard library only)."""
+    import importlib.util
+
+    helper = Path(__file__).resolve().parent.parent / "sdks/python/videovector_client/tenant_token.py"
+    spec = importlib.util.spec_from_file_location("tenant_token", helper)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.tenant_token(key_id, secret, 600, **narrowing)
+
+
+def browser_search(browser, url, email, password, static_site, shots):
+    """The example page, on another origin than the API, driven as a visitor would."""
+    token = api(url, "POST", "/auth/token", {"email": email, "password": password})["access_token"]
+    operator = {"Authorization": f"Bearer {token}"}
+    origin = static_site.rstrip("/")
+    index = api(url, "POST", "/indexes", {"name": "Two tenants"}, operator)["id"]
+    segments = [
+        {"media_id": media, "start_seconds": i * 10.0, "end_seconds": i * 10.0 + 5.0,
+         "labels": [label], "text": f"the harbour bridge at dawn, reel {i}"}
+        for media, label in [("tenant-1-reel", "tenant:1"), ("tenant-2-reel", "tenant:2")]
+        for i in range(3)
+    ]
+    api(url, "POST", f"/indexes/{index}/segments", {"wait": True, "segments": segments}, operator)
+    listed = api(url, "POST", "/api-keys",
+                 {"name": "shop", "scopes": ["search"], "allowed_origins": [origin]}, operator)
+    unlisted = api(url, "POST", "/api-keys", {"name": "elsewhere", "scopes": ["search"]}, operator)
+
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    problems = []
+    watch(page, problems)
+    page.goto(f"{origin}/browser-search.html")
+
+    def search_with(token):
+        page.locator('#vv-search-form input[name="api"]').fill(f"{url}/api/v2")
+        page.locator('#vv-search-form input[name="token"]').fill(token)
+        page.locator('#vv-search-form input[name="index"]').fill(index)
+        page.locator('#vv-search-form input[name="query"]').fill("harbour bridge")
+        page.locator('#vv-search-form button[type="submit"]').click()
+        page.wait_for_function("document.getElementById('vv-search-status').dataset.state !== 'busy'"
+                               " && document.getElementById('vv-search-status').textContent !== ''")
+        return page.locator("#vv-search-status").inner_text()
+
+    one = tenant_token(listed["key"]["id"], listed["secret"], index_ids=[index], labels=["tenant:1"])
+    status = search_with(one)
+    media = page.locator("#vv-search-results li").evaluate_all("items => items.map(i => i.dataset.mediaId)")
+    page.screenshot(path=str(shots / "browser-search.png"))
+    check(status == "3 hit(s)", f"the example page showed {status!r}")
+    check(set(media) == {"tenant-1-reel"}, f"the example page showed other tenants' media: {media}")
+    check(not problems, f"browser-search: {len(problems)} problems, the first: {problems[:5]}")
+
+    elsewhere = tenant_token(unlisted["key"]["id"], unlisted["secret"], index_ids=[index])
+    status = search_with(elsewhere)
+    page.screenshot(path=str(shots / "browser-search-refused.png"))
+    check("403 origin_not_allowed" in status and origin in status, f"the refusal read {status!r}")
+    check(page.locator("#vv-search-results li").count() == 0, "a refused search showed hits")
+    page.close()
+    print(f"browser: the web-page example on {origin} found only its tenant's 3 hits with a tenant "
+          "token, and showed origin_not_allowed for a key that does not list the page")
 
 
 def watch(page, problems):
@@ -221,6 +286,8 @@ def main():
             crawl(browser, site, shots, label)
             reference_lists_every_operation(browser, site, spec)
             search(browser, site, shots, label)
+        if static_site:
+            browser_search(browser, url, email, password, static_site, shots)
         browser.close()
     print(f"browser: screenshots in {shots}")
 

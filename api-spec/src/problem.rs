@@ -141,6 +141,9 @@ error_codes! {
     InsufficientScope = "insufficient_scope",
     /// The API key may not be used from the client's address (its `allowed_cidrs`).
     AddressNotAllowed = "address_not_allowed",
+    /// The API key may not be used from the web page that sent the request (its
+    /// `allowed_origins`).
+    OriginNotAllowed = "origin_not_allowed",
     /// The API key may not touch this index, or any organisation-wide resource (its
     /// `index_ids`).
     IndexNotAllowed = "index_not_allowed",

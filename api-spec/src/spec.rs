@@ -46,7 +46,11 @@ with `Retry-After`.\n\n\
 An API key may be restricted to some indexes (`index_ids`); each operation's \
 `x-index-access` says how it meets such a key (`path`, `named`: other indexes are refused \
 with 403 `index_not_allowed`; `listed`: only the key's indexes are shown; `owned`: what \
-belongs to another index does not exist; `organisation`: refused; `independent`: allowed).";
+belongs to another index does not exist; `organisation`: refused; `independent`: allowed).\n\n\
+Browsers: a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) at any path \
+below is answered 204 for any page, with the path's methods and the headers `X-API-Key`, \
+`Content-Type` and `Idempotency-Key`; the request that follows from another site's page is \
+held to its key's `allowed_origins` (403 `origin_not_allowed`).";
 
 /// The poem-openapi service for the declarations (mounted by the server).
 pub fn service() -> OpenApiService<Api, ()> {

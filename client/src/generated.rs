@@ -68,6 +68,8 @@ pub mod types {
     pub struct ApiKey {
         ///Networks the key may be used from; empty: anywhere.
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
+        ///Web pages the key may be used from, by origin; empty: no page of another site.
+        pub allowed_origins: ::std::vec::Vec<::std::string::String>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -116,6 +118,9 @@ address); empty: anywhere. The client's address is the peer's, or what a trusted
 proxy forwarded.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
+        #[doc = "Web pages the key may be used from, by origin (`https://shop.example.com`,\n`http://localhost:3000`, or `https://*.example.com` for every subdomain). A browser\nrequest from any other page is refused (403 `origin_not_allowed`); empty: no page of\nanother site (the server's own Swagger UI and docs still work)."]
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_origins: ::std::vec::Vec<ApiKeyCreateAllowedOriginsItem>,
         ///Days until the key expires; omit for a key that does not expire.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in_days: ::std::option::Option<::std::num::NonZeroU32>,
@@ -156,6 +161,61 @@ to the organisation's defaults. Each may allow at most the server's
     impl ApiKeyCreate {
         pub fn builder() -> builder::ApiKeyCreate {
             Default::default()
+        }
+    }
+    ///`ApiKeyCreateAllowedOriginsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyCreateAllowedOriginsItem(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyCreateAllowedOriginsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyCreateAllowedOriginsItem> for ::std::string::String {
+        fn from(value: ApiKeyCreateAllowedOriginsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyCreateAllowedOriginsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 300usize {
+                return Err("longer than 300 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyCreateAllowedOriginsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ApiKeyCreateAllowedOriginsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateAllowedOriginsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`ApiKeyCreateIdempotencyKey`
@@ -677,6 +737,10 @@ address); empty: anywhere. Replaces the list. The client's address is the peer's
 proxy forwarded.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
+        /**Web pages the key may be used from, by origin, replacing the list; empty: no page of
+another site.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_origins: ::std::vec::Vec<ApiKeyUpdateAllowedOriginsItem>,
         ///The indexes the key may touch, replacing the list; empty: every index.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub index_ids: ::std::vec::Vec<ApiKeyUpdateIndexIdsItem>,
@@ -708,6 +772,61 @@ defaults in every family). On every instance within the time a revocation takes.
     impl ApiKeyUpdate {
         pub fn builder() -> builder::ApiKeyUpdate {
             Default::default()
+        }
+    }
+    ///`ApiKeyUpdateAllowedOriginsItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyUpdateAllowedOriginsItem(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyUpdateAllowedOriginsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyUpdateAllowedOriginsItem> for ::std::string::String {
+        fn from(value: ApiKeyUpdateAllowedOriginsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyUpdateAllowedOriginsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 300usize {
+                return Err("longer than 300 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyUpdateAllowedOriginsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ApiKeyUpdateAllowedOriginsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyUpdateAllowedOriginsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`ApiKeyUpdateIdempotencyKey`
@@ -2462,6 +2581,8 @@ Private and loopback addresses are refused unless the server allows them
         InsufficientScope,
         #[serde(rename = "address_not_allowed")]
         AddressNotAllowed,
+        #[serde(rename = "origin_not_allowed")]
+        OriginNotAllowed,
         #[serde(rename = "index_not_allowed")]
         IndexNotAllowed,
         #[serde(rename = "scope_escalation")]
@@ -2550,6 +2671,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::RateLimited => f.write_str("rate_limited"),
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
                 Self::AddressNotAllowed => f.write_str("address_not_allowed"),
+                Self::OriginNotAllowed => f.write_str("origin_not_allowed"),
                 Self::IndexNotAllowed => f.write_str("index_not_allowed"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
                 Self::ScopeNotAllowed => f.write_str("scope_not_allowed"),
@@ -2611,6 +2733,7 @@ Private and loopback addresses are refused unless the server allows them
                 "rate_limited" => Ok(Self::RateLimited),
                 "insufficient_scope" => Ok(Self::InsufficientScope),
                 "address_not_allowed" => Ok(Self::AddressNotAllowed),
+                "origin_not_allowed" => Ok(Self::OriginNotAllowed),
                 "index_not_allowed" => Ok(Self::IndexNotAllowed),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
                 "scope_not_allowed" => Ok(Self::ScopeNotAllowed),
@@ -6996,6 +7119,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
             >,
+            allowed_origins: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -7057,6 +7184,9 @@ link-local addresses are refused unless the server allows them.*/
                     allowed_cidrs: Err(
                         "no value supplied for allowed_cidrs".to_string(),
                     ),
+                    allowed_origins: Err(
+                        "no value supplied for allowed_origins".to_string(),
+                    ),
                     created_at: Err("no value supplied for created_at".to_string()),
                     expires_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -7085,6 +7215,20 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
+            pub fn allowed_origins<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_origins = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for allowed_origins: {e}"
+                        )
                     });
                 self
             }
@@ -7287,6 +7431,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
+                    allowed_origins: value.allowed_origins?,
                     created_at: value.created_at?,
                     expires_at: value.expires_at?,
                     id: value.id?,
@@ -7309,6 +7454,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::ApiKey) -> Self {
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
+                    allowed_origins: Ok(value.allowed_origins),
                     created_at: Ok(value.created_at),
                     expires_at: Ok(value.expires_at),
                     id: Ok(value.id),
@@ -7331,6 +7477,10 @@ link-local addresses are refused unless the server allows them.*/
         pub struct ApiKeyCreate {
             allowed_cidrs: ::std::result::Result<
                 ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            allowed_origins: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKeyCreateAllowedOriginsItem>,
                 ::std::string::String,
             >,
             expires_in_days: ::std::result::Result<
@@ -7370,6 +7520,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     allowed_cidrs: Ok(Default::default()),
+                    allowed_origins: Ok(Default::default()),
                     expires_in_days: Ok(Default::default()),
                     index_ids: Ok(Default::default()),
                     max_top_k: Ok(Default::default()),
@@ -7391,6 +7542,22 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
+            pub fn allowed_origins<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ApiKeyCreateAllowedOriginsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_origins = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for allowed_origins: {e}"
+                        )
                     });
                 self
             }
@@ -7513,6 +7680,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
+                    allowed_origins: value.allowed_origins?,
                     expires_in_days: value.expires_in_days?,
                     index_ids: value.index_ids?,
                     max_top_k: value.max_top_k?,
@@ -7528,6 +7696,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::ApiKeyCreate) -> Self {
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
+                    allowed_origins: Ok(value.allowed_origins),
                     expires_in_days: Ok(value.expires_in_days),
                     index_ids: Ok(value.index_ids),
                     max_top_k: Ok(value.max_top_k),
@@ -7656,6 +7825,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
             >,
+            allowed_origins: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKeyUpdateAllowedOriginsItem>,
+                ::std::string::String,
+            >,
             index_ids: ::std::result::Result<
                 ::std::vec::Vec<super::ApiKeyUpdateIndexIdsItem>,
                 ::std::string::String,
@@ -7688,6 +7861,7 @@ link-local addresses are refused unless the server allows them.*/
             fn default() -> Self {
                 Self {
                     allowed_cidrs: Ok(Default::default()),
+                    allowed_origins: Ok(Default::default()),
                     index_ids: Ok(Default::default()),
                     max_top_k: Ok(Default::default()),
                     metadata: Ok(Default::default()),
@@ -7707,6 +7881,22 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for allowed_cidrs: {e}")
+                    });
+                self
+            }
+            pub fn allowed_origins<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ApiKeyUpdateAllowedOriginsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed_origins = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for allowed_origins: {e}"
+                        )
                     });
                 self
             }
@@ -7803,6 +7993,7 @@ link-local addresses are refused unless the server allows them.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
+                    allowed_origins: value.allowed_origins?,
                     index_ids: value.index_ids?,
                     max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
@@ -7816,6 +8007,7 @@ link-local addresses are refused unless the server allows them.*/
             fn from(value: super::ApiKeyUpdate) -> Self {
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
+                    allowed_origins: Ok(value.allowed_origins),
                     index_ids: Ok(value.index_ids),
                     max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
@@ -15008,6 +15200,8 @@ Create, update, execute, cancel and retry operations take an `Idempotency-Key` h
 Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: `search`, `read` or `write`) against the limits of the key, or of its organisation, or of the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` with `Retry-After`.
 
 An API key may be restricted to some indexes (`index_ids`); each operation's `x-index-access` says how it meets such a key (`path`, `named`: other indexes are refused with 403 `index_not_allowed`; `listed`: only the key's indexes are shown; `owned`: what belongs to another index does not exist; `organisation`: refused; `independent`: allowed).
+
+Browsers: a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) at any path below is answered 204 for any page, with the path's methods and the headers `X-API-Key`, `Content-Type` and `Idempotency-Key`; the request that follows from another site's page is held to its key's `allowed_origins` (403 `origin_not_allowed`).
 
 Version: 2.0.0*/
 pub struct Client {

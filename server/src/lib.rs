@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod browser_origins;
 pub mod captions;
 pub mod client_address;
 pub mod cluster;

@@ -164,6 +164,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../assets/search.js"),
     ),
+    (
+        "assets/browser-search.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/browser-search.js"),
+    ),
 ];
 
 /// The `docs/*.md` sources under `docs_dir` that are neither a guide nor deliberately left

@@ -29,6 +29,7 @@ guides! {
     "authentication" => "Authentication",
     "api-keys" => "Create and rotate API keys",
     "tenant-tokens" => "Tenant tokens",
+    "browser-search" => "Search from a web page",
     "idempotency" => "Idempotency",
     "rate-limits" => "Rate limits and usage",
     "errors" => "Errors",

@@ -2,7 +2,8 @@
 //! [`ResponseTap`] on each server it starts, so no request escapes the check, whichever client
 //! sent it (the generated client, raw HTTP, a second instance). An answer conforms when:
 //! - its status is one its operation declares (an unknown path answers 404 and a known path
-//!   with an undeclared method 405 with `Allow`, both as problems);
+//!   with an undeclared method 405 with `Allow`, both as problems; a CORS preflight
+//!   `OPTIONS` 204 with the path's methods);
 //! - its content type is the declared one (no body where none is declared);
 //! - its body validates against the declared schema under OpenAPI 3.0 rules;
 //! - a problem's `status` is the HTTP status;
@@ -198,6 +199,21 @@ impl Contract {
     ) -> Verdict {
         let methods = self.table.allowed_methods(below);
         let what = format!("{method} {BASE_PATH}{below} (no operation) answered {status}");
+        if method == "OPTIONS" && status == 204 && !methods.is_empty() {
+            // A CORS preflight (the spec's description): its allowed methods, no body.
+            let listed: BTreeSet<String> = allow
+                .unwrap_or_default()
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect();
+            let wanted: BTreeSet<String> = methods.iter().map(|m| m.to_string()).collect();
+            return match listed == wanted && body.is_empty() {
+                true => Ok(None),
+                false => Err(format!(
+                    "{what}: a preflight allowing {allow:?}, expected {wanted:?}"
+                )),
+            };
+        }
         let expected = if methods.is_empty() { 404 } else { 405 };
         if status != expected {
             return Err(format!("{what}: expected {expected}"));
@@ -277,7 +293,8 @@ impl ContractLog {
             exchange.path,
             exchange.status.as_u16(),
             header("content-type"),
-            header("allow"),
+            // A preflight's methods stand where a 405's `Allow` does.
+            header("allow").or(header("access-control-allow-methods")),
             exchange.body,
         );
         self.checked.fetch_add(1, Ordering::Relaxed);

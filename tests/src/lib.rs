@@ -321,6 +321,7 @@ impl TestServer {
                 expires_in_days: None,
                 rate_limits: Vec::new(),
                 allowed_cidrs: Vec::new(),
+                allowed_origins: Vec::new(),
                 metadata: Default::default(),
                 owner_id: None,
                 index_ids: Vec::new(),

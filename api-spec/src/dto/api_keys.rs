@@ -32,6 +32,12 @@ pub struct ApiKeyCreate {
     /// proxy forwarded.
     #[oai(validator(max_items = 32))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// Web pages the key may be used from, by origin (`https://shop.example.com`,
+    /// `http://localhost:3000`, or `https://*.example.com` for every subdomain). A browser
+    /// request from any other page is refused (403 `origin_not_allowed`); empty: no page of
+    /// another site (the server's own Swagger UI and docs still work).
+    #[oai(validator(max_items = 32, max_length = 300))]
+    pub allowed_origins: Option<Vec<String>>,
     /// Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
     /// at most 500.
     #[oai(validator(max_properties = 16))]
@@ -68,6 +74,10 @@ pub struct ApiKeyUpdate {
     /// proxy forwarded.
     #[oai(validator(max_items = 32))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// Web pages the key may be used from, by origin, replacing the list; empty: no page of
+    /// another site.
+    #[oai(validator(max_items = 32, max_length = 300))]
+    pub allowed_origins: Option<Vec<String>>,
     /// Your own labels for the key: at most 16 entries, names of 1–40 characters, values of
     /// at most 500. Replaces the map.
     #[oai(validator(max_properties = 16))]
@@ -123,6 +133,8 @@ pub struct ApiKey {
     pub rate_limits: Vec<RateLimit>,
     /// Networks the key may be used from; empty: anywhere.
     pub allowed_cidrs: Vec<String>,
+    /// Web pages the key may be used from, by origin; empty: no page of another site.
+    pub allowed_origins: Vec<String>,
     /// Your own labels for the key.
     pub metadata: BTreeMap<String, String>,
     /// Who the key is for in your own system.

@@ -33,11 +33,28 @@ pub enum CredentialError {
     InvalidKey,
     /// A valid key used from an address outside its `allowed_cidrs`.
     AddressNotAllowed,
+    /// A valid key used from a web page outside its `allowed_origins`.
+    OriginNotAllowed,
     /// A tenant token refused, and why.
     InvalidTenantToken(TenantTokenError),
     InvalidToken(TokenError),
     /// The database could not be asked (logged; a 503-class failure, not the client's).
     Unavailable,
+}
+
+/// Ok when a valid key may be used from `client` and the page at `origin`.
+fn held_to_networks_and_pages(
+    key: &api_key::Model,
+    client: Option<std::net::IpAddr>,
+    origin: Option<&str>,
+) -> Result<(), CredentialError> {
+    if !key.allowed_cidrs.admits(client) {
+        return Err(CredentialError::AddressNotAllowed);
+    }
+    if origin.is_some_and(|origin| !key.allowed_origins.admits(origin)) {
+        return Err(CredentialError::OriginNotAllowed);
+    }
+    Ok(())
 }
 
 pub struct Authenticator {
@@ -70,14 +87,17 @@ impl Authenticator {
         &self.pepper
     }
 
-    /// The principal of the key `secret`, used by a client at `client` (`None`: unknown).
+    /// The principal of the key `secret` (or of a tenant token), used by a client at
+    /// `client` (`None`: unknown) from the web page at `origin` (`None`: not from another
+    /// site's page).
     pub async fn api_key(
         &self,
         secret: &str,
         client: Option<std::net::IpAddr>,
+        origin: Option<&str>,
     ) -> Result<Principal, CredentialError> {
         if tenant_tokens::is_token(secret) {
-            return self.tenant_token(secret, client).await;
+            return self.tenant_token(secret, client, origin).await;
         }
         if !api_key_secret::is_well_formed(secret) {
             return Err(CredentialError::InvalidKey);
@@ -105,9 +125,7 @@ impl Authenticator {
         {
             return Err(CredentialError::InvalidKey);
         }
-        if !key.allowed_cidrs.admits(client) {
-            return Err(CredentialError::AddressNotAllowed);
-        }
+        held_to_networks_and_pages(&key, client, origin)?;
         self.note_use(&key, &digest, now);
         Ok(Principal {
             org_id: key.org_id,
@@ -127,6 +145,7 @@ impl Authenticator {
         &self,
         token: &str,
         client: Option<std::net::IpAddr>,
+        origin: Option<&str>,
     ) -> Result<Principal, CredentialError> {
         let refused = CredentialError::InvalidTenantToken;
         let key_id = tenant_tokens::key_id(token).map_err(refused)?;
@@ -155,9 +174,7 @@ impl Authenticator {
                 refused(TenantTokenError::KeyUnreadable)
             })?;
         let grant = tenant_tokens::verify(token, &signing_key, now.timestamp()).map_err(refused)?;
-        if !key.allowed_cidrs.admits(client) {
-            return Err(CredentialError::AddressNotAllowed);
-        }
+        held_to_networks_and_pages(&key, client, origin)?;
         let index_ids =
             tenant_tokens::narrowed_indexes(&key.index_ids.0, &grant).map_err(refused)?;
         self.note_use(&key, &format!("id:{}", key.id), now);

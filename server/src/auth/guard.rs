@@ -26,6 +26,7 @@ use super::{
     index_restriction,
     route_table::RouteTable,
 };
+use crate::browser_origins;
 use crate::rate_limits::{
     limiter::{RateLimiter, Verdict},
     usage::UsageCounter,
@@ -67,7 +68,64 @@ pub struct GuardEndpoint<E> {
 impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        // Every answer to another site's page is readable by it: the key's own pages are
+        // held in `authenticate`, and the answers hold nothing the key did not give.
+        let origin = browser_origins::cross_origin(req.headers()).map(str::to_string);
+        let mut response = match &origin {
+            Some(origin) if is_preflight(&req) => self.preflight(&req, origin),
+            _ => self.respond(req).await?,
+        };
+        if let Some(origin) = &origin {
+            browser_origins::allow(response.headers_mut(), origin);
+        }
+        Ok(response)
+    }
+}
+
+/// A CORS preflight: `OPTIONS` asking which method and headers another site's page may send.
+fn is_preflight(req: &Request) -> bool {
+    req.method() == poem::http::Method::OPTIONS
+        && req.headers().contains_key("access-control-request-method")
+}
+
+impl<E: Endpoint> GuardEndpoint<E> {
+    /// The answer to a preflight at a path the API serves: any page may ask (a preflight
+    /// carries no credential, so no key's list can be read); the request that follows is
+    /// held to its key's `allowed_origins`.
+    fn preflight(&self, req: &Request, origin: &str) -> Response {
+        let path = req.uri().path();
+        let path = path
+            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
+            .unwrap_or(path);
+        let methods = self.table.allowed_methods(path);
+        if methods.is_empty() {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                format!("no operation lives at {}", req.original_uri().path()),
+            )
+            .into_problem_response();
+        }
+        let methods = methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut response = Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header("access-control-allow-methods", methods)
+            .header(
+                "access-control-allow-headers",
+                browser_origins::ALLOW_HEADERS,
+            )
+            .header("access-control-max-age", browser_origins::MAX_AGE_SECONDS)
+            .finish();
+        browser_origins::allow(response.headers_mut(), origin);
+        response
+    }
+
+    async fn respond(&self, mut req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
         let path = path
             .strip_prefix(videovector_api_spec::spec::BASE_PATH)
@@ -135,9 +193,7 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         }
         Ok(response)
     }
-}
 
-impl<E: Endpoint> GuardEndpoint<E> {
     /// Checks the scope and hands the request on with its principal.
     async fn call_inner(
         &self,
@@ -207,6 +263,7 @@ async fn authenticate(
         .get("authorization")
         .map(|v| v.to_str().unwrap_or(""));
     let client = req.data::<ClientAddress>().map(|c| c.0);
+    let origin = browser_origins::cross_origin(req.headers());
     let challenge = if accepts_key {
         format!("ApiKey {REALM}, Bearer {REALM}")
     } else {
@@ -221,30 +278,43 @@ async fn authenticate(
                 challenge,
             ))
         }
-        (Some(secret), _) if accepts_key => match authenticator.api_key(secret, client).await {
-            Ok(p) => p,
-            Err(CredentialError::Unavailable) => return Err(unavailable()),
-            Err(CredentialError::InvalidTenantToken(why)) => {
-                return Err(unauthorized(
-                    ErrorCode::InvalidTenantToken,
-                    &why.to_string(),
-                    format!("ApiKey {REALM}, error=\"invalid_token\""),
-                ))
+        (Some(secret), _) if accepts_key => {
+            match authenticator.api_key(secret, client, origin).await {
+                Ok(p) => p,
+                Err(CredentialError::Unavailable) => return Err(unavailable()),
+                Err(CredentialError::InvalidTenantToken(why)) => {
+                    return Err(unauthorized(
+                        ErrorCode::InvalidTenantToken,
+                        &why.to_string(),
+                        format!("ApiKey {REALM}, error=\"invalid_token\""),
+                    ))
+                }
+                Err(CredentialError::OriginNotAllowed) => {
+                    return Err(ApiError::forbidden(
+                        ErrorCode::OriginNotAllowed,
+                        format!(
+                            "this API key may not be used from the web page at {} (add the \
+                         origin to the key's `allowed_origins`, or mint a tenant token from a \
+                         key that lists it)",
+                            origin.unwrap_or_default()
+                        ),
+                    ))
+                }
+                Err(CredentialError::AddressNotAllowed) => {
+                    return Err(ApiError::forbidden(
+                        ErrorCode::AddressNotAllowed,
+                        "this API key may not be used from your address (see its `allowed_cidrs`)",
+                    ))
+                }
+                Err(_) => {
+                    return Err(unauthorized(
+                        ErrorCode::InvalidApiKey,
+                        "the API key is unknown, revoked, expired or deleted",
+                        format!("ApiKey {REALM}, error=\"invalid_key\""),
+                    ))
+                }
             }
-            Err(CredentialError::AddressNotAllowed) => {
-                return Err(ApiError::forbidden(
-                    ErrorCode::AddressNotAllowed,
-                    "this API key may not be used from your address (see its `allowed_cidrs`)",
-                ))
-            }
-            Err(_) => {
-                return Err(unauthorized(
-                    ErrorCode::InvalidApiKey,
-                    "the API key is unknown, revoked, expired or deleted",
-                    format!("ApiKey {REALM}, error=\"invalid_key\""),
-                ))
-            }
-        },
+        }
         (Some(_), None) => {
             return Err(unauthorized(
                 ErrorCode::BearerRequired,

@@ -29,7 +29,7 @@ use videovector_api_spec::{
     Scope,
 };
 
-use crate::client_address::IpNetwork;
+use crate::{browser_origins::AllowedOrigin, client_address::IpNetwork};
 
 /// How a typed value is written to and read from its text column.
 pub trait TextCodec: Sized {
@@ -206,63 +206,104 @@ impl TextCodec for RateLimitList {
 
 text_column!([] RateLimitList);
 
-/// Networks an API key may be used from, stored as the CIDR strings given (JSON). Read with
-/// the key on every request, so each distinct text is parsed once and shared, as
-/// [`RateLimitList`].
+/// A list of texts each parsed into a `T` (an API key's networks, its web pages), stored as
+/// the texts given (JSON) and shown back as given. Read with the key on every request, so
+/// each distinct text is parsed once and shared, as [`RateLimitList`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct NetworkList {
-    /// As given (shown back as given).
-    pub cidrs: Arc<[String]>,
-    pub networks: Arc<[IpNetwork]>,
+pub struct ParsedList<T> {
+    /// As given.
+    pub given: Arc<[String]>,
+    pub parsed: Arc<[T]>,
 }
 
-impl NetworkList {
-    /// `cidrs` parsed; the index and message of the first that is not a network.
-    pub fn parse(cidrs: Vec<String>) -> Result<Self, (usize, String)> {
-        let networks = cidrs
+/// An item of a [`ParsedList`]: how it parses, and where lists of it are remembered.
+pub trait ListItem: Clone + Send + Sync + 'static {
+    /// What an item is called in a stored value's error.
+    const NOUN: &'static str;
+    fn parse(text: &str) -> Result<Self, String>;
+    /// The memo of decoded lists (one static per item type: the statics of a generic
+    /// function are shared by all its instances).
+    fn memo() -> &'static OnceLock<Mutex<HashMap<String, ParsedList<Self>>>>;
+}
+
+impl<T: ListItem> ParsedList<T> {
+    /// `given` parsed; the index and message of the first that does not parse.
+    pub fn parse(given: Vec<String>) -> Result<Self, (usize, String)> {
+        let parsed = given
             .iter()
             .enumerate()
-            .map(|(i, c)| IpNetwork::parse(c).map_err(|e| (i, e.to_string())))
+            .map(|(i, text)| T::parse(text).map_err(|e| (i, e)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(NetworkList {
-            cidrs: cidrs.into(),
-            networks: networks.into(),
+        Ok(ParsedList {
+            given: given.into(),
+            parsed: parsed.into(),
         })
-    }
-
-    /// Whether a client at `address` may use the key (`None`: the address is not known,
-    /// which only an in-process call has).
-    pub fn admits(&self, address: Option<std::net::IpAddr>) -> bool {
-        self.networks.is_empty()
-            || address.is_some_and(|a| self.networks.iter().any(|n| n.contains(a)))
     }
 }
 
-impl TextCodec for NetworkList {
+impl<T: ListItem> TextCodec for ParsedList<T> {
     fn encode(&self) -> String {
-        serde_json::to_string(&self.cidrs).unwrap_or_else(|_| "[]".into())
+        serde_json::to_string(&self.given).unwrap_or_else(|_| "[]".into())
     }
 
     fn decode(text: &str) -> Result<Self, String> {
-        static EMPTY: OnceLock<NetworkList> = OnceLock::new();
-        if text == "[]" {
-            let empty = || NetworkList {
-                cidrs: Arc::from(Vec::new()),
-                networks: Arc::from(Vec::new()),
-            };
-            return Ok(EMPTY.get_or_init(empty).clone());
-        }
-        static MEMO: OnceLock<Mutex<HashMap<String, NetworkList>>> = OnceLock::new();
-        memoized(&MEMO, text, |text| {
-            let cidrs: Vec<String> = serde_json::from_str(text)
-                .map_err(|e| format!("stored networks do not parse: {e}"))?;
-            NetworkList::parse(cidrs)
-                .map_err(|(_, e)| format!("a stored network does not parse: {e}"))
+        memoized(T::memo(), text, |text| {
+            let given: Vec<String> = serde_json::from_str(text)
+                .map_err(|e| format!("a stored list of {}s does not parse: {e}", T::NOUN))?;
+            ParsedList::parse(given)
+                .map_err(|(_, e)| format!("a stored {} does not parse: {e}", T::NOUN))
         })
     }
 }
 
-text_column!([] NetworkList);
+text_column!([T] ParsedList<T>);
+
+/// The networks an API key may be used from (empty: anywhere).
+pub type NetworkList = ParsedList<IpNetwork>;
+
+impl ListItem for IpNetwork {
+    const NOUN: &'static str = "network";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        IpNetwork::parse(text).map_err(|e| e.to_string())
+    }
+
+    fn memo() -> &'static OnceLock<Mutex<HashMap<String, NetworkList>>> {
+        static MEMO: OnceLock<Mutex<HashMap<String, NetworkList>>> = OnceLock::new();
+        &MEMO
+    }
+}
+
+impl NetworkList {
+    /// Whether a client at `address` may use the key (`None`: the address is not known,
+    /// which only an in-process call has).
+    pub fn admits(&self, address: Option<std::net::IpAddr>) -> bool {
+        self.parsed.is_empty() || address.is_some_and(|a| self.parsed.iter().any(|n| n.contains(a)))
+    }
+}
+
+/// The web pages of other sites an API key may be used from (empty: none).
+pub type OriginList = ParsedList<AllowedOrigin>;
+
+impl ListItem for AllowedOrigin {
+    const NOUN: &'static str = "origin";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        AllowedOrigin::parse(text)
+    }
+
+    fn memo() -> &'static OnceLock<Mutex<HashMap<String, OriginList>>> {
+        static MEMO: OnceLock<Mutex<HashMap<String, OriginList>>> = OnceLock::new();
+        &MEMO
+    }
+}
+
+impl OriginList {
+    /// Whether a page at `origin` may use the key.
+    pub fn admits(&self, origin: &str) -> bool {
+        self.parsed.iter().any(|a| a.admits(origin))
+    }
+}
 
 /// The indexes an API key may touch, stored as JSON ids (`[]`: every index). Read with the
 /// key on every request, so each distinct text is parsed once and shared, as

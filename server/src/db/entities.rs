@@ -61,7 +61,9 @@ pub mod operator {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
-    use crate::db::columns::{IndexIdList, JsonText, NetworkList, RateLimitList, ScopeList};
+    use crate::db::columns::{
+        IndexIdList, JsonText, NetworkList, OriginList, RateLimitList, ScopeList,
+    };
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
@@ -99,6 +101,8 @@ pub mod api_key {
         /// The key tenant tokens are signed with, derived from the secret, sealed
         /// (`secrets_at_rest`); `None` for a key made before tenant tokens, until rotated.
         pub tenant_key: Option<String>,
+        /// The web pages the key may be used from (empty: none of another site).
+        pub allowed_origins: OriginList,
     }
     no_relations!();
 

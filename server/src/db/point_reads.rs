@@ -41,7 +41,7 @@ macro_rules! select_api_key {
             "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
              previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
              rotated_at, rate_limits, allowed_cidrs, metadata, owner_id, index_ids, max_top_k, \
-             tenant_key FROM api_keys WHERE ",
+             tenant_key, allowed_origins FROM api_keys WHERE ",
             $where
         )
     };
@@ -286,6 +286,7 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         index_ids: row.get(18)?,
         max_top_k: row.get(19)?,
         tenant_key: row.get(20)?,
+        allowed_origins: row.get(21)?,
     })
 }
 

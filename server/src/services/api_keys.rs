@@ -23,7 +23,7 @@ use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
     auth::{api_key_secret, tenant_tokens},
     db::{
-        columns::{IndexIdList, JsonText, NetworkList, RateLimitList, ScopeList},
+        columns::{IndexIdList, JsonText, NetworkList, OriginList, RateLimitList, ScopeList},
         entities::api_key,
         notifications::Notice,
         point_reads::PointReads,
@@ -78,7 +78,8 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         revoked_at: model.revoked_at,
         rotated_at: model.rotated_at,
         rate_limits: model.rate_limits.0.to_vec(),
-        allowed_cidrs: model.allowed_cidrs.cidrs.to_vec(),
+        allowed_cidrs: model.allowed_cidrs.given.to_vec(),
+        allowed_origins: model.allowed_origins.given.to_vec(),
         metadata: model.metadata.0.clone(),
         owner_id: model.owner_id.clone(),
         index_ids: model.index_ids.0.to_vec(),
@@ -94,6 +95,13 @@ const METADATA_VALUE_MAX: usize = 500;
 fn networks(cidrs: Vec<String>) -> Result<NetworkList, ApiError> {
     NetworkList::parse(cidrs).map_err(|(i, why)| {
         ApiError::validation(vec![FieldError::body(format!("/allowed_cidrs/{i}"), why)])
+    })
+}
+
+/// The origins given, parsed; a 422 naming each that is not one.
+fn origins(origins: Vec<String>) -> Result<OriginList, ApiError> {
+    OriginList::parse(origins).map_err(|(i, why)| {
+        ApiError::validation(vec![FieldError::body(format!("/allowed_origins/{i}"), why)])
     })
 }
 
@@ -186,6 +194,7 @@ impl ApiKeyService for ApiKeys {
         let rate_limits = request.rate_limits.unwrap_or_default();
         self.policy.check(&rate_limits, "rate_limits")?;
         let allowed_cidrs = networks(request.allowed_cidrs.unwrap_or_default())?;
+        let allowed_origins = origins(request.allowed_origins.unwrap_or_default())?;
         let metadata = request.metadata.unwrap_or_default();
         check_metadata(&metadata)?;
         let secret = api_key_secret::generate(&self.prefix);
@@ -211,6 +220,7 @@ impl ApiKeyService for ApiKeys {
             rotated_at: Set(None),
             rate_limits: Set(RateLimitList::new(rate_limits)),
             allowed_cidrs: Set(allowed_cidrs),
+            allowed_origins: Set(allowed_origins),
             metadata: Set(JsonText(metadata)),
             owner_id: Set(request.owner_id),
             index_ids: Set(IndexIdList::new(request.index_ids.unwrap_or_default())),
@@ -261,6 +271,7 @@ impl ApiKeyService for ApiKeys {
             self.policy.check(limits, "rate_limits")?;
         }
         let allowed_cidrs = request.allowed_cidrs.map(networks).transpose()?;
+        let allowed_origins = request.allowed_origins.map(origins).transpose()?;
         if let Some(metadata) = &request.metadata {
             check_metadata(metadata)?;
         }
@@ -272,6 +283,7 @@ impl ApiKeyService for ApiKeys {
         let unchanged = name.is_none()
             && request.rate_limits.is_none()
             && allowed_cidrs.is_none()
+            && allowed_origins.is_none()
             && request.metadata.is_none()
             && request.owner_id.is_undefined()
             && request.index_ids.is_none()
@@ -288,6 +300,9 @@ impl ApiKeyService for ApiKeys {
         }
         if let Some(networks) = allowed_cidrs {
             model.allowed_cidrs = Set(networks);
+        }
+        if let Some(origins) = allowed_origins {
+            model.allowed_origins = Set(origins);
         }
         if let Some(metadata) = request.metadata {
             model.metadata = Set(JsonText(metadata));

@@ -1,6 +1,7 @@
 //! Restricted keys (issue 23, first part): the networks a key may be used from, held on
 //! every operation and MCP tool call whatever the client claims; the key's metadata and
-//! owner, and listing keys by owner; hostile values of every restriction refused.
+//! owner, and listing keys by owner; the web pages a key may be used from (CORS); hostile
+//! values of every restriction refused.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -263,6 +264,35 @@ async fn hostile_restrictions_are_refused_by_pointer() {
         (json!({"max_top_k": 1001}), "/max_top_k"),
         (json!({"max_top_k": -1}), "/max_top_k"),
         (json!({"max_top_k": "5"}), "/max_top_k"),
+        (
+            json!({"allowed_origins": ["shop.example.com"]}),
+            "/allowed_origins/0",
+        ),
+        (
+            json!({"allowed_origins": ["https://a.test", "https://a.test/path"]}),
+            "/allowed_origins/1",
+        ),
+        (json!({"allowed_origins": ["*"]}), "/allowed_origins/0"),
+        (
+            json!({"allowed_origins": ["https://*.com"]}),
+            "/allowed_origins/0",
+        ),
+        (
+            json!({"allowed_origins": ["https://A.test"]}),
+            "/allowed_origins/0",
+        ),
+        (
+            json!({"allowed_origins": ["https://a.test\u{0}"]}),
+            "/allowed_origins/0",
+        ),
+        (
+            json!({"allowed_origins": [format!("https://{}.test", "a".repeat(300))]}),
+            "/allowed_origins/0",
+        ),
+        (
+            json!({"allowed_origins": vec!["https://a.test"; 33]}),
+            "/allowed_origins",
+        ),
     ];
     let (existing, _) = create(&server, &org, json!({})).await;
     let key_id = existing["id"].as_str().unwrap();
@@ -302,6 +332,7 @@ async fn hostile_restrictions_are_refused_by_pointer() {
     assert_eq!(unchanged["allowed_cidrs"], json!([]));
     assert_eq!(unchanged["metadata"], json!({}));
     assert_eq!(unchanged["index_ids"], json!([]));
+    assert_eq!(unchanged["allowed_origins"], json!([]));
     assert!(unchanged.get("max_top_k").is_none(), "{unchanged}");
     let (status, _) = answer(
         http.get(server.api(&format!("/api-keys?owner_id={}", "x".repeat(129))))
@@ -309,5 +340,126 @@ async fn hostile_restrictions_are_refused_by_pointer() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    server.stop().await;
+}
+
+/// `GET /indexes` with `key` as the page at `origin` would send it.
+async fn list_from_page(server: &TestServer, key: &str, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.api("/indexes"))
+        .header("X-API-Key", key)
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_is_used_only_from_the_web_pages_it_names() {
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let shop = "https://shop.example.com";
+    let (key, listed) = create(
+        &server,
+        &org,
+        json!({"allowed_origins": [shop, "https://*.example.net"]}),
+    )
+    .await;
+    assert_eq!(
+        key["allowed_origins"],
+        json!([shop, "https://*.example.net"])
+    );
+    let (_, unlisted) = create(&server, &org, json!({})).await;
+
+    // A preflight carries no key: it is answered for any page, at paths the API serves.
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            server.api("/indexes/idx_a/search"),
+        )
+        .header("Origin", "https://elsewhere.test")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some("https://elsewhere.test")
+    );
+    assert_eq!(
+        header(&preflight, "access-control-allow-methods").as_deref(),
+        Some("POST")
+    );
+    assert!(header(&preflight, "access-control-allow-headers")
+        .unwrap()
+        .contains("X-API-Key"));
+
+    // The request itself is held to the key's pages.
+    for (secret, origin, allowed) in [
+        (&listed, shop, true),
+        (&listed, "https://a.example.net", true),
+        (&listed, "https://shop.example.com.evil.test", false),
+        (&listed, "http://shop.example.com", false),
+        (&unlisted, shop, false),
+    ] {
+        let answer = list_from_page(&server, secret, origin).await;
+        // Readable by the page either way, so a refusal says why.
+        assert_eq!(
+            header(&answer, "access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+        assert!(header(&answer, "vary").unwrap().contains("Origin"));
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap();
+        match allowed {
+            true => assert_eq!(status, StatusCode::OK, "{origin}: {body}"),
+            false => {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{origin}: {body}");
+                assert_eq!(body["code"], "origin_not_allowed", "{body}");
+                assert!(body["detail"].as_str().unwrap().contains(origin), "{body}");
+            }
+        }
+    }
+    // The server's own pages (Swagger UI, the docs) are same-origin; clients that are not
+    // browsers send no `Origin`.
+    let own = server.url();
+    assert_eq!(
+        list_from_page(&server, &unlisted, &own).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        list_indexes(&server, &unlisted, None).await.0,
+        StatusCode::OK
+    );
+    // A tenant token is held to its key's pages.
+    let token = videovector_client::tenant_token(
+        key["id"].as_str().unwrap(),
+        &listed,
+        std::time::Duration::from_secs(60),
+        &Default::default(),
+    )
+    .unwrap();
+    let search = |origin: &'static str| {
+        reqwest::Client::new()
+            .post(server.api("/search"))
+            .header("X-API-Key", &token)
+            .header("Origin", origin)
+            .json(&json!({"query": "x", "index_ids": ["idx_none"]}))
+            .send()
+    };
+    let refused = search("https://elsewhere.test").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // Past the origin check, the search itself answers (the index does not exist).
+    assert_eq!(
+        search("https://shop.example.com").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     server.stop().await;
 }

@@ -139,6 +139,7 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
             expires_in_days: None,
             rate_limits: Vec::new(),
             allowed_cidrs: Vec::new(),
+            allowed_origins: Vec::new(),
             metadata: Default::default(),
             owner_id: None,
             index_ids: Vec::new(),

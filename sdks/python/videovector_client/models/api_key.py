@@ -26,6 +26,7 @@ class ApiKey:
 
     Attributes:
         allowed_cidrs (list[str]): Networks the key may be used from; empty: anywhere.
+        allowed_origins (list[str]): Web pages the key may be used from, by origin; empty: no page of another site.
         created_at (datetime.datetime):
         id (str): The key's id (`key_...`).
         index_ids (list[str]): The indexes the key may touch; empty: every index.
@@ -45,6 +46,7 @@ class ApiKey:
     """
 
     allowed_cidrs: list[str]
+    allowed_origins: list[str]
     created_at: datetime.datetime
     id: str
     index_ids: list[str]
@@ -64,6 +66,8 @@ class ApiKey:
 
     def to_dict(self) -> dict[str, Any]:
         allowed_cidrs = self.allowed_cidrs
+
+        allowed_origins = self.allowed_origins
 
         created_at = self.created_at.isoformat()
 
@@ -114,6 +118,7 @@ class ApiKey:
         field_dict.update(
             {
                 "allowed_cidrs": allowed_cidrs,
+                "allowed_origins": allowed_origins,
                 "created_at": created_at,
                 "id": id,
                 "index_ids": index_ids,
@@ -147,6 +152,8 @@ class ApiKey:
 
         d = dict(src_dict)
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs"))
+
+        allowed_origins = cast(list[str], d.pop("allowed_origins"))
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -210,6 +217,7 @@ class ApiKey:
 
         api_key = cls(
             allowed_cidrs=allowed_cidrs,
+            allowed_origins=allowed_origins,
             created_at=created_at,
             id=id,
             index_ids=index_ids,

@@ -29,6 +29,10 @@ class ApiKeyCreate:
             one
             address); empty: anywhere. The client's address is the peer's, or what a trusted
             proxy forwarded.
+        allowed_origins (list[str] | Unset): Web pages the key may be used from, by origin (`https://shop.example.com`,
+            `http://localhost:3000`, or `https://*.example.com` for every subdomain). A browser
+            request from any other page is refused (403 `origin_not_allowed`); empty: no page of
+            another site (the server's own Swagger UI and docs still work).
         expires_in_days (int | Unset): Days until the key expires; omit for a key that does not expire.
         index_ids (list[str] | Unset): The indexes the key may touch, by id (an index created later under one of these
             ids
@@ -51,6 +55,7 @@ class ApiKeyCreate:
     name: str
     scopes: list[Scope]
     allowed_cidrs: list[str] | Unset = UNSET
+    allowed_origins: list[str] | Unset = UNSET
     expires_in_days: int | Unset = UNSET
     index_ids: list[str] | Unset = UNSET
     max_top_k: int | Unset = UNSET
@@ -70,6 +75,10 @@ class ApiKeyCreate:
         allowed_cidrs: list[str] | Unset = UNSET
         if not isinstance(self.allowed_cidrs, Unset):
             allowed_cidrs = self.allowed_cidrs
+
+        allowed_origins: list[str] | Unset = UNSET
+        if not isinstance(self.allowed_origins, Unset):
+            allowed_origins = self.allowed_origins
 
         expires_in_days = self.expires_in_days
 
@@ -102,6 +111,8 @@ class ApiKeyCreate:
         )
         if allowed_cidrs is not UNSET:
             field_dict["allowed_cidrs"] = allowed_cidrs
+        if allowed_origins is not UNSET:
+            field_dict["allowed_origins"] = allowed_origins
         if expires_in_days is not UNSET:
             field_dict["expires_in_days"] = expires_in_days
         if index_ids is not UNSET:
@@ -134,6 +145,8 @@ class ApiKeyCreate:
 
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
 
+        allowed_origins = cast(list[str], d.pop("allowed_origins", UNSET))
+
         expires_in_days = d.pop("expires_in_days", UNSET)
 
         index_ids = cast(list[str], d.pop("index_ids", UNSET))
@@ -162,6 +175,7 @@ class ApiKeyCreate:
             name=name,
             scopes=scopes,
             allowed_cidrs=allowed_cidrs,
+            allowed_origins=allowed_origins,
             expires_in_days=expires_in_days,
             index_ids=index_ids,
             max_top_k=max_top_k,

@@ -26,6 +26,9 @@ class ApiKeyUpdate:
             one
             address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
             proxy forwarded.
+        allowed_origins (list[str] | Unset): Web pages the key may be used from, by origin, replacing the list; empty:
+            no page of
+            another site.
         index_ids (list[str] | Unset): The indexes the key may touch, replacing the list; empty: every index.
         max_top_k (int | None | Unset): The most hits one request may ask for; `null` removes the cap.
         metadata (ApiKeyUpdateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
@@ -41,6 +44,7 @@ class ApiKeyUpdate:
     """
 
     allowed_cidrs: list[str] | Unset = UNSET
+    allowed_origins: list[str] | Unset = UNSET
     index_ids: list[str] | Unset = UNSET
     max_top_k: int | None | Unset = UNSET
     metadata: ApiKeyUpdateMetadata | Unset = UNSET
@@ -53,6 +57,10 @@ class ApiKeyUpdate:
         allowed_cidrs: list[str] | Unset = UNSET
         if not isinstance(self.allowed_cidrs, Unset):
             allowed_cidrs = self.allowed_cidrs
+
+        allowed_origins: list[str] | Unset = UNSET
+        if not isinstance(self.allowed_origins, Unset):
+            allowed_origins = self.allowed_origins
 
         index_ids: list[str] | Unset = UNSET
         if not isinstance(self.index_ids, Unset):
@@ -88,6 +96,8 @@ class ApiKeyUpdate:
         field_dict.update({})
         if allowed_cidrs is not UNSET:
             field_dict["allowed_cidrs"] = allowed_cidrs
+        if allowed_origins is not UNSET:
+            field_dict["allowed_origins"] = allowed_origins
         if index_ids is not UNSET:
             field_dict["index_ids"] = index_ids
         if max_top_k is not UNSET:
@@ -110,6 +120,8 @@ class ApiKeyUpdate:
 
         d = dict(src_dict)
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
+
+        allowed_origins = cast(list[str], d.pop("allowed_origins", UNSET))
 
         index_ids = cast(list[str], d.pop("index_ids", UNSET))
 
@@ -151,6 +163,7 @@ class ApiKeyUpdate:
 
         api_key_update = cls(
             allowed_cidrs=allowed_cidrs,
+            allowed_origins=allowed_origins,
             index_ids=index_ids,
             max_top_k=max_top_k,
             metadata=metadata,

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     NO_EMBEDDER = "no_embedder"
     NO_USER_MESSAGE = "no_user_message"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     PAGE_TOKEN_EXPIRED = "page_token_expired"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     PROMPT_EXISTS = "prompt_exists"

@@ -21,6 +21,7 @@ mod m0014_rate_limits;
 mod m0015_key_restrictions;
 mod m0016_key_index_restrictions;
 mod m0017_tenant_token_keys;
+mod m0018_key_origins;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -39,6 +40,7 @@ use m0014_rate_limits::M0014RateLimits;
 use m0015_key_restrictions::M0015KeyRestrictions;
 use m0016_key_index_restrictions::M0016KeyIndexRestrictions;
 use m0017_tenant_token_keys::M0017TenantTokenKeys;
+use m0018_key_origins::M0018KeyOrigins;
 
 pub struct Migrator;
 
@@ -63,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0015KeyRestrictions),
             Box::new(M0016KeyIndexRestrictions),
             Box::new(M0017TenantTokenKeys),
+            Box::new(M0018KeyOrigins),
         ]
     }
 }
