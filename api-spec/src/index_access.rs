@@ -115,6 +115,8 @@ pub const OPERATIONS: &[(&str, IndexAccess)] = &[
     ("job_cancel", IndexAccess::Organisation),
     ("job_retry", IndexAccess::Organisation),
     ("mcp_config_view", IndexAccess::Independent),
+    ("organization_view", IndexAccess::Organisation),
+    ("organization_update", IndexAccess::Organisation),
     ("prompt_list", IndexAccess::Independent),
     ("prompt_create", IndexAccess::Independent),
     ("prompt_delete", IndexAccess::Independent),

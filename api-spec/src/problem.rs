@@ -141,6 +141,8 @@ error_codes! {
     InsufficientScope = "insufficient_scope",
     /// The API key may not be used from the client's address (its `allowed_cidrs`).
     AddressNotAllowed = "address_not_allowed",
+    /// A signed report's signature does not verify under the reporter key it names.
+    InvalidSignature = "invalid_signature",
     /// The API key may not be used from the web page that sent the request (its
     /// `allowed_origins`).
     OriginNotAllowed = "origin_not_allowed",
@@ -377,6 +379,15 @@ problem_set!(
     415 => "The body is not `application/json`.",
     422 => "A value breaks the schema (`errors[]` names each one), or the request is otherwise invalid.",
     429 => "Too many attempts; retry after `Retry-After` seconds.",
+);
+problem_set!(
+    /// Errors of a public operation whose body is signed by its sender (`leaked_key_report`).
+    SignedBodyErrors:
+    400 => "The body is not JSON.",
+    401 => "The signature does not verify, or names a key no reporter is configured with (`invalid_signature`).",
+    413 => "The body is too large.",
+    415 => "The body is not `application/json`.",
+    422 => "A value breaks the schema (`errors[]` names each one).",
 );
 problem_set!(
     /// Errors of an authenticated read of one resource.

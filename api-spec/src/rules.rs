@@ -8,7 +8,7 @@ use crate::{
     dto::rate_limits::RateLimitFamily,
     index_access::{IndexAccess, INDEX_ACCESS_EXTENSION},
     scopes::Scope,
-    spec::{RATE_LIMIT_FAMILY_EXTENSION, REQUIRED_SCOPE_EXTENSION},
+    spec::{RATE_LIMIT_FAMILY_EXTENSION, REQUIRED_SCOPE_EXTENSION, SIGNED_BODY_EXTENSION},
 };
 
 /// What one operation requires of a request, as its spec says.
@@ -29,6 +29,8 @@ pub struct OperationRule {
     pub family: Option<RateLimitFamily>,
     /// How it meets a key restricted to some indexes (`None`: a public operation).
     pub index_access: Option<IndexAccess>,
+    /// Whether its body is signed by its sender (kept as received for the check).
+    pub signed_body: bool,
 }
 
 /// Every operation's rule, in spec order. Fails on an unknown scope name.
@@ -109,6 +111,10 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                 idempotent,
                 family,
                 index_access,
+                signed_body: operation
+                    .get(SIGNED_BODY_EXTENSION)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             });
         }
     }

@@ -31,6 +31,11 @@ pub const API_KEY_HEADER: &str = "X-API-Key";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub std::net::IpAddr);
 
+/// A request's body exactly as received, kept in the request's data for an operation that
+/// checks a signature over it (`x-signed-body`); its handler parses the same bytes.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub bytes::Bytes);
+
 /// Who is calling, as established by the server's guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -50,6 +55,9 @@ pub struct Principal {
     pub index_ids: std::sync::Arc<[String]>,
     /// The most hits one request may ask for (an API key's `max_top_k`).
     pub max_top_k: Option<u32>,
+    /// Limits counted per client address rather than for the whole credential (a key's
+    /// `client_rate_limits`).
+    pub client_rate_limits: std::sync::Arc<[crate::dto::rate_limits::RateLimit]>,
     /// Filters every search of the request is held to (a tenant token's).
     pub forced_filters: Option<std::sync::Arc<ForcedFilters>>,
 }

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     dto::{
-        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, prompts::*,
-        rate_limits::*, runs::*, search::*, webhooks::*,
+        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, organization::*,
+        prompts::*, rate_limits::*, runs::*, search::*, webhooks::*,
     },
     problem::ApiError,
     security::Principal,
@@ -65,6 +65,14 @@ pub trait ApiKeyService: Send + Sync {
     ) -> ServiceResult<ApiKeyWithSecret>;
     async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey>;
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()>;
+    /// Checks a secret scanner's signed report and answers for each token whether it is a
+    /// key of this server, recording the leak on those that are (and revoking them where
+    /// their organisation says so).
+    async fn report_leaks(
+        &self,
+        report: SignedReport<'_>,
+        tokens: Vec<LeakedKeyReport>,
+    ) -> ServiceResult<Vec<LeakedKeyVerdict>>;
 }
 
 /// Manages indexes, their segments, and searches them.
@@ -228,4 +236,26 @@ pub struct Services {
     pub webhooks: Arc<dyn WebhookService>,
     pub mcp: Arc<dyn McpService>,
     pub rate_limits: Arc<dyn RateLimitService>,
+    pub organization: Arc<dyn OrganizationService>,
+}
+
+/// The caller's organisation and its settings.
+#[async_trait]
+pub trait OrganizationService: Send + Sync {
+    async fn view(&self, who: &Principal) -> ServiceResult<Organization>;
+    async fn update(
+        &self,
+        who: &Principal,
+        request: OrganizationUpdate,
+    ) -> ServiceResult<Organization>;
+}
+
+/// A signed report of leaked tokens, as its sender signed it.
+pub struct SignedReport<'a> {
+    /// The sender's name for the key it signed with.
+    pub key_identifier: &'a str,
+    /// Base64 of the DER ECDSA P-256 SHA-256 signature of `body`.
+    pub signature: &'a str,
+    /// The body exactly as received.
+    pub body: &'a [u8],
 }

@@ -19,6 +19,11 @@ use crate::{
 pub const BASE_PATH: &str = "/api/v2";
 /// The vendor extension that carries an operation's required scope.
 pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
+/// The vendor extension that marks an operation whose body is signed by its sender: the
+/// server keeps the bytes as received for the signature check.
+pub const SIGNED_BODY_EXTENSION: &str = "x-signed-body";
+/// The operations whose bodies are signed.
+const SIGNED_BODIES: &[&str] = &["leaked_key_report"];
 /// The vendor extension that names the rate limit family an operation is counted in.
 pub const RATE_LIMIT_FAMILY_EXTENSION: &str = "x-rate-limit-family";
 /// The API's version, as published.
@@ -109,6 +114,10 @@ fn post_process(mut spec: Value) -> Value {
                     move_scope_to_extension(operation);
                     declare_rate_limits(operation);
                     declare_index_access(operation);
+                    let id = operation.get("operationId").and_then(Value::as_str);
+                    if id.is_some_and(|id| SIGNED_BODIES.contains(&id)) {
+                        operation.insert(SIGNED_BODY_EXTENSION.into(), Value::Bool(true));
+                    }
                 }
             }
         }

@@ -160,6 +160,7 @@ async fn usage_record_cost(report: &mut Report) -> anyhow::Result<()> {
             scopes: Vec::new(),
             verified: false,
             rate_limits: std::sync::Arc::from(Vec::new()),
+            client_rate_limits: std::sync::Arc::from(Vec::new()),
             index_ids: std::sync::Arc::from(Vec::new()),
             max_top_k: None,
             forced_filters: None,

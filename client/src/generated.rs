@@ -70,6 +70,8 @@ pub mod types {
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
         ///Web pages the key may be used from, by origin; empty: no page of another site.
         pub allowed_origins: ::std::vec::Vec<::std::string::String>,
+        ///Limits counted per client address.
+        pub client_rate_limits: ::std::vec::Vec<RateLimit>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -81,6 +83,8 @@ pub mod types {
         pub last_used_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub leak: ::std::option::Option<KeyLeak>,
         ///The secret's prefix and last characters, e.g. `sk_live_…x4Qz`.
         pub masked_key: ::std::string::String,
         ///The most hits one request may ask for; absent: no cap of the key's own.
@@ -121,6 +125,11 @@ proxy forwarded.*/
         #[doc = "Web pages the key may be used from, by origin (`https://shop.example.com`,\n`http://localhost:3000`, or `https://*.example.com` for every subdomain). A browser\nrequest from any other page is refused (403 `origin_not_allowed`); empty: no page of\nanother site (the server's own Swagger UI and docs still work)."]
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_origins: ::std::vec::Vec<ApiKeyCreateAllowedOriginsItem>,
+        /**Limits counted per client address (an IPv6 client by its /64) rather than for the
+whole key: for keys whose tenant tokens go to browsers, so one visitor cannot spend
+everyone's budget. Checked before the key's own limits.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub client_rate_limits: ::std::vec::Vec<RateLimit>,
         ///Days until the key expires; omit for a key that does not expire.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in_days: ::std::option::Option<::std::num::NonZeroU32>,
@@ -741,6 +750,9 @@ proxy forwarded.*/
 another site.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_origins: ::std::vec::Vec<ApiKeyUpdateAllowedOriginsItem>,
+        ///Limits counted per client address, replacing the ones it had (empty: none).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub client_rate_limits: ::std::vec::Vec<RateLimit>,
         ///The indexes the key may touch, replacing the list; empty: every index.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub index_ids: ::std::vec::Vec<ApiKeyUpdateIndexIdsItem>,
@@ -2581,6 +2593,8 @@ Private and loopback addresses are refused unless the server allows them
         InsufficientScope,
         #[serde(rename = "address_not_allowed")]
         AddressNotAllowed,
+        #[serde(rename = "invalid_signature")]
+        InvalidSignature,
         #[serde(rename = "origin_not_allowed")]
         OriginNotAllowed,
         #[serde(rename = "index_not_allowed")]
@@ -2671,6 +2685,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::RateLimited => f.write_str("rate_limited"),
                 Self::InsufficientScope => f.write_str("insufficient_scope"),
                 Self::AddressNotAllowed => f.write_str("address_not_allowed"),
+                Self::InvalidSignature => f.write_str("invalid_signature"),
                 Self::OriginNotAllowed => f.write_str("origin_not_allowed"),
                 Self::IndexNotAllowed => f.write_str("index_not_allowed"),
                 Self::ScopeEscalation => f.write_str("scope_escalation"),
@@ -2733,6 +2748,7 @@ Private and loopback addresses are refused unless the server allows them
                 "rate_limited" => Ok(Self::RateLimited),
                 "insufficient_scope" => Ok(Self::InsufficientScope),
                 "address_not_allowed" => Ok(Self::AddressNotAllowed),
+                "invalid_signature" => Ok(Self::InvalidSignature),
                 "origin_not_allowed" => Ok(Self::OriginNotAllowed),
                 "index_not_allowed" => Ok(Self::IndexNotAllowed),
                 "scope_escalation" => Ok(Self::ScopeEscalation),
@@ -3749,6 +3765,456 @@ Omit it and the server picks one.*/
             value.parse()
         }
     }
+    ///Where a key was found leaked, as its reporter said.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct KeyLeak {
+        ///When the first report of it arrived.
+        pub reported_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Who reported it (the configured reporter's name, e.g. `github`).
+        pub reporter: ::std::string::String,
+        ///What kind of place it was found in (e.g. `content`, `commit`), as reported.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source: ::std::option::Option<::std::string::String>,
+        ///Where it was found, as reported.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<::std::string::String>,
+    }
+    impl KeyLeak {
+        pub fn builder() -> builder::KeyLeak {
+            Default::default()
+        }
+    }
+    ///Whether a reported token is one of this server's keys.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum LeakLabel {
+        #[serde(rename = "true_positive")]
+        TruePositive,
+        #[serde(rename = "false_positive")]
+        FalsePositive,
+    }
+    impl ::std::fmt::Display for LeakLabel {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::TruePositive => f.write_str("true_positive"),
+                Self::FalsePositive => f.write_str("false_positive"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for LeakLabel {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "true_positive" => Ok(Self::TruePositive),
+                "false_positive" => Ok(Self::FalsePositive),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeakLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    /**One token a secret scanner found in public, as GitHub's secret scanning partner
+program sends it.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct LeakedKeyReport {
+        ///What kind of place it was found in.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source: ::std::option::Option<LeakedKeyReportSource>,
+        ///The token found.
+        pub token: LeakedKeyReportToken,
+        ///The scanner's name for the kind of token.
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<LeakedKeyReportType>,
+        ///Where it was found.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<LeakedKeyReportUrl>,
+    }
+    impl LeakedKeyReport {
+        pub fn builder() -> builder::LeakedKeyReport {
+            Default::default()
+        }
+    }
+    ///`LeakedKeyReportGithubPublicKeyIdentifier`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportGithubPublicKeyIdentifier(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportGithubPublicKeyIdentifier {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportGithubPublicKeyIdentifier>
+    for ::std::string::String {
+        fn from(value: LeakedKeyReportGithubPublicKeyIdentifier) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportGithubPublicKeyIdentifier {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 256usize {
+                return Err("longer than 256 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportGithubPublicKeyIdentifier {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for LeakedKeyReportGithubPublicKeyIdentifier {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportGithubPublicKeyIdentifier {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`LeakedKeyReportGithubPublicKeySignature`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportGithubPublicKeySignature(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportGithubPublicKeySignature {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportGithubPublicKeySignature>
+    for ::std::string::String {
+        fn from(value: LeakedKeyReportGithubPublicKeySignature) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportGithubPublicKeySignature {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportGithubPublicKeySignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for LeakedKeyReportGithubPublicKeySignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportGithubPublicKeySignature {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///What kind of place it was found in.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportSource(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportSource {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportSource> for ::std::string::String {
+        fn from(value: LeakedKeyReportSource) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportSource {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeakedKeyReportSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportSource {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The token found.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportToken(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportToken {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportToken> for ::std::string::String {
+        fn from(value: LeakedKeyReportToken) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportToken {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1024usize {
+                return Err("longer than 1024 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeakedKeyReportToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The scanner's name for the kind of token.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportType(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportType {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportType> for ::std::string::String {
+        fn from(value: LeakedKeyReportType) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeakedKeyReportType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportType {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Where it was found.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeakedKeyReportUrl(::std::string::String);
+    impl ::std::ops::Deref for LeakedKeyReportUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeakedKeyReportUrl> for ::std::string::String {
+        fn from(value: LeakedKeyReportUrl) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LeakedKeyReportUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2048usize {
+                return Err("longer than 2048 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeakedKeyReportUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeakedKeyReportUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeakedKeyReportUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**The answer about one reported token. The token itself is not repeated: it is named by
+the hex SHA-256 of its text.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct LeakedKeyVerdict {
+        pub label: LeakLabel,
+        /**Whether the key is revoked now (by this report, under its organisation's policy, or
+before).*/
+        pub revoked: bool,
+        ///Hex SHA-256 of the reported token.
+        pub token_hash: ::std::string::String,
+        ///Whether the key worked when the report arrived.
+        pub was_active: bool,
+    }
+    impl LeakedKeyVerdict {
+        pub fn builder() -> builder::LeakedKeyVerdict {
+            Default::default()
+        }
+    }
     ///MCP client configuration for this organisation, ready to paste into a client's settings.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct McpConfig {
@@ -3810,6 +4276,168 @@ Omit it and the server picks one.*/
     impl McpTool {
         pub fn builder() -> builder::McpTool {
             Default::default()
+        }
+    }
+    ///The caller's organisation and its settings.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Organization {
+        ///The organisation's id (`org_...`).
+        pub id: ::std::string::String,
+        pub name: ::std::string::String,
+        /**Whether a key a secret scanner reports found in public is revoked at once (the
+default); either way `api_key.leaked` is sent and the key's view says where.*/
+        pub revoke_leaked_keys: bool,
+    }
+    impl Organization {
+        pub fn builder() -> builder::Organization {
+            Default::default()
+        }
+    }
+    ///Changes to the organisation; fields left out stay as they are.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct OrganizationUpdate {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<OrganizationUpdateName>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub revoke_leaked_keys: ::std::option::Option<bool>,
+    }
+    impl OrganizationUpdate {
+        pub fn builder() -> builder::OrganizationUpdate {
+            Default::default()
+        }
+    }
+    ///`OrganizationUpdateIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct OrganizationUpdateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for OrganizationUpdateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<OrganizationUpdateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: OrganizationUpdateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for OrganizationUpdateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[ -~]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[ -~]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for OrganizationUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for OrganizationUpdateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OrganizationUpdateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`OrganizationUpdateName`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct OrganizationUpdateName(::std::string::String);
+    impl ::std::ops::Deref for OrganizationUpdateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<OrganizationUpdateName> for ::std::string::String {
+        fn from(value: OrganizationUpdateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for OrganizationUpdateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for OrganizationUpdateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for OrganizationUpdateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OrganizationUpdateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///An RFC 9457 problem. `code` is stable and machine-readable; `detail` is for people.
@@ -6774,6 +7402,12 @@ link-local addresses are refused unless the server allows them.*/
         ApiKeyRevoked,
         #[serde(rename = "api_key.deleted")]
         ApiKeyDeleted,
+        #[serde(rename = "api_key.expiring")]
+        ApiKeyExpiring,
+        #[serde(rename = "api_key.expired")]
+        ApiKeyExpired,
+        #[serde(rename = "api_key.leaked")]
+        ApiKeyLeaked,
         #[serde(rename = "webhook.test")]
         WebhookTest,
     }
@@ -6791,6 +7425,9 @@ link-local addresses are refused unless the server allows them.*/
                 Self::ApiKeyRotated => f.write_str("api_key.rotated"),
                 Self::ApiKeyRevoked => f.write_str("api_key.revoked"),
                 Self::ApiKeyDeleted => f.write_str("api_key.deleted"),
+                Self::ApiKeyExpiring => f.write_str("api_key.expiring"),
+                Self::ApiKeyExpired => f.write_str("api_key.expired"),
+                Self::ApiKeyLeaked => f.write_str("api_key.leaked"),
                 Self::WebhookTest => f.write_str("webhook.test"),
             }
         }
@@ -6812,6 +7449,9 @@ link-local addresses are refused unless the server allows them.*/
                 "api_key.rotated" => Ok(Self::ApiKeyRotated),
                 "api_key.revoked" => Ok(Self::ApiKeyRevoked),
                 "api_key.deleted" => Ok(Self::ApiKeyDeleted),
+                "api_key.expiring" => Ok(Self::ApiKeyExpiring),
+                "api_key.expired" => Ok(Self::ApiKeyExpired),
+                "api_key.leaked" => Ok(Self::ApiKeyLeaked),
                 "webhook.test" => Ok(Self::WebhookTest),
                 _ => Err("invalid value".into()),
             }
@@ -7123,6 +7763,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
             >,
+            client_rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -7138,6 +7782,10 @@ link-local addresses are refused unless the server allows them.*/
             >,
             last_used_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            leak: ::std::result::Result<
+                ::std::option::Option<super::KeyLeak>,
                 ::std::string::String,
             >,
             masked_key: ::std::result::Result<
@@ -7187,11 +7835,15 @@ link-local addresses are refused unless the server allows them.*/
                     allowed_origins: Err(
                         "no value supplied for allowed_origins".to_string(),
                     ),
+                    client_rate_limits: Err(
+                        "no value supplied for client_rate_limits".to_string(),
+                    ),
                     created_at: Err("no value supplied for created_at".to_string()),
                     expires_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     index_ids: Err("no value supplied for index_ids".to_string()),
                     last_used_at: Ok(Default::default()),
+                    leak: Ok(Default::default()),
                     masked_key: Err("no value supplied for masked_key".to_string()),
                     max_top_k: Ok(Default::default()),
                     metadata: Err("no value supplied for metadata".to_string()),
@@ -7228,6 +7880,20 @@ link-local addresses are refused unless the server allows them.*/
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for allowed_origins: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn client_rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for client_rate_limits: {e}"
                         )
                     });
                 self
@@ -7291,6 +7957,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for last_used_at: {e}")
+                    });
+                self
+            }
+            pub fn leak<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::KeyLeak>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.leak = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for leak: {e}")
                     });
                 self
             }
@@ -7432,11 +8110,13 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
                     allowed_origins: value.allowed_origins?,
+                    client_rate_limits: value.client_rate_limits?,
                     created_at: value.created_at?,
                     expires_at: value.expires_at?,
                     id: value.id?,
                     index_ids: value.index_ids?,
                     last_used_at: value.last_used_at?,
+                    leak: value.leak?,
                     masked_key: value.masked_key?,
                     max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
@@ -7455,11 +8135,13 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
                     allowed_origins: Ok(value.allowed_origins),
+                    client_rate_limits: Ok(value.client_rate_limits),
                     created_at: Ok(value.created_at),
                     expires_at: Ok(value.expires_at),
                     id: Ok(value.id),
                     index_ids: Ok(value.index_ids),
                     last_used_at: Ok(value.last_used_at),
+                    leak: Ok(value.leak),
                     masked_key: Ok(value.masked_key),
                     max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
@@ -7481,6 +8163,10 @@ link-local addresses are refused unless the server allows them.*/
             >,
             allowed_origins: ::std::result::Result<
                 ::std::vec::Vec<super::ApiKeyCreateAllowedOriginsItem>,
+                ::std::string::String,
+            >,
+            client_rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
                 ::std::string::String,
             >,
             expires_in_days: ::std::result::Result<
@@ -7521,6 +8207,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(Default::default()),
                     allowed_origins: Ok(Default::default()),
+                    client_rate_limits: Ok(Default::default()),
                     expires_in_days: Ok(Default::default()),
                     index_ids: Ok(Default::default()),
                     max_top_k: Ok(Default::default()),
@@ -7557,6 +8244,20 @@ link-local addresses are refused unless the server allows them.*/
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for allowed_origins: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn client_rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for client_rate_limits: {e}"
                         )
                     });
                 self
@@ -7681,6 +8382,7 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
                     allowed_origins: value.allowed_origins?,
+                    client_rate_limits: value.client_rate_limits?,
                     expires_in_days: value.expires_in_days?,
                     index_ids: value.index_ids?,
                     max_top_k: value.max_top_k?,
@@ -7697,6 +8399,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
                     allowed_origins: Ok(value.allowed_origins),
+                    client_rate_limits: Ok(value.client_rate_limits),
                     expires_in_days: Ok(value.expires_in_days),
                     index_ids: Ok(value.index_ids),
                     max_top_k: Ok(value.max_top_k),
@@ -7829,6 +8532,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<super::ApiKeyUpdateAllowedOriginsItem>,
                 ::std::string::String,
             >,
+            client_rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimit>,
+                ::std::string::String,
+            >,
             index_ids: ::std::result::Result<
                 ::std::vec::Vec<super::ApiKeyUpdateIndexIdsItem>,
                 ::std::string::String,
@@ -7862,6 +8569,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(Default::default()),
                     allowed_origins: Ok(Default::default()),
+                    client_rate_limits: Ok(Default::default()),
                     index_ids: Ok(Default::default()),
                     max_top_k: Ok(Default::default()),
                     metadata: Ok(Default::default()),
@@ -7896,6 +8604,20 @@ link-local addresses are refused unless the server allows them.*/
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for allowed_origins: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn client_rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for client_rate_limits: {e}"
                         )
                     });
                 self
@@ -7994,6 +8716,7 @@ link-local addresses are refused unless the server allows them.*/
                 Ok(Self {
                     allowed_cidrs: value.allowed_cidrs?,
                     allowed_origins: value.allowed_origins?,
+                    client_rate_limits: value.client_rate_limits?,
                     index_ids: value.index_ids?,
                     max_top_k: value.max_top_k?,
                     metadata: value.metadata?,
@@ -8008,6 +8731,7 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     allowed_cidrs: Ok(value.allowed_cidrs),
                     allowed_origins: Ok(value.allowed_origins),
+                    client_rate_limits: Ok(value.client_rate_limits),
                     index_ids: Ok(value.index_ids),
                     max_top_k: Ok(value.max_top_k),
                     metadata: Ok(value.metadata),
@@ -10868,6 +11592,309 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct KeyLeak {
+            reported_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            reporter: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for KeyLeak {
+            fn default() -> Self {
+                Self {
+                    reported_at: Err("no value supplied for reported_at".to_string()),
+                    reporter: Err("no value supplied for reporter".to_string()),
+                    source: Ok(Default::default()),
+                    url: Ok(Default::default()),
+                }
+            }
+        }
+        impl KeyLeak {
+            pub fn reported_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reported_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reported_at: {e}")
+                    });
+                self
+            }
+            pub fn reporter<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reporter = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reporter: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<KeyLeak> for super::KeyLeak {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: KeyLeak,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    reported_at: value.reported_at?,
+                    reporter: value.reporter?,
+                    source: value.source?,
+                    url: value.url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::KeyLeak> for KeyLeak {
+            fn from(value: super::KeyLeak) -> Self {
+                Self {
+                    reported_at: Ok(value.reported_at),
+                    reporter: Ok(value.reporter),
+                    source: Ok(value.source),
+                    url: Ok(value.url),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct LeakedKeyReport {
+            source: ::std::result::Result<
+                ::std::option::Option<super::LeakedKeyReportSource>,
+                ::std::string::String,
+            >,
+            token: ::std::result::Result<
+                super::LeakedKeyReportToken,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<
+                ::std::option::Option<super::LeakedKeyReportType>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<
+                ::std::option::Option<super::LeakedKeyReportUrl>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for LeakedKeyReport {
+            fn default() -> Self {
+                Self {
+                    source: Ok(Default::default()),
+                    token: Err("no value supplied for token".to_string()),
+                    type_: Ok(Default::default()),
+                    url: Ok(Default::default()),
+                }
+            }
+        }
+        impl LeakedKeyReport {
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::LeakedKeyReportSource>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+            pub fn token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::LeakedKeyReportToken>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::LeakedKeyReportType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::LeakedKeyReportUrl>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<LeakedKeyReport> for super::LeakedKeyReport {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: LeakedKeyReport,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    source: value.source?,
+                    token: value.token?,
+                    type_: value.type_?,
+                    url: value.url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::LeakedKeyReport> for LeakedKeyReport {
+            fn from(value: super::LeakedKeyReport) -> Self {
+                Self {
+                    source: Ok(value.source),
+                    token: Ok(value.token),
+                    type_: Ok(value.type_),
+                    url: Ok(value.url),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct LeakedKeyVerdict {
+            label: ::std::result::Result<super::LeakLabel, ::std::string::String>,
+            revoked: ::std::result::Result<bool, ::std::string::String>,
+            token_hash: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            was_active: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for LeakedKeyVerdict {
+            fn default() -> Self {
+                Self {
+                    label: Err("no value supplied for label".to_string()),
+                    revoked: Err("no value supplied for revoked".to_string()),
+                    token_hash: Err("no value supplied for token_hash".to_string()),
+                    was_active: Err("no value supplied for was_active".to_string()),
+                }
+            }
+        }
+        impl LeakedKeyVerdict {
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::LeakLabel>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {e}")
+                    });
+                self
+            }
+            pub fn revoked<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.revoked = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for revoked: {e}")
+                    });
+                self
+            }
+            pub fn token_hash<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token_hash = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token_hash: {e}")
+                    });
+                self
+            }
+            pub fn was_active<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.was_active = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for was_active: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<LeakedKeyVerdict> for super::LeakedKeyVerdict {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: LeakedKeyVerdict,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    label: value.label?,
+                    revoked: value.revoked?,
+                    token_hash: value.token_hash?,
+                    was_active: value.was_active?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::LeakedKeyVerdict> for LeakedKeyVerdict {
+            fn from(value: super::LeakedKeyVerdict) -> Self {
+                Self {
+                    label: Ok(value.label),
+                    revoked: Ok(value.revoked),
+                    token_hash: Ok(value.token_hash),
+                    was_active: Ok(value.was_active),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct McpConfig {
             mcp_servers: ::std::result::Result<super::McpServers, ::std::string::String>,
             organization_id: ::std::result::Result<
@@ -11190,6 +12217,150 @@ link-local addresses are refused unless the server allows them.*/
                     description: Ok(value.description),
                     name: Ok(value.name),
                     required_scope: Ok(value.required_scope),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Organization {
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            revoke_leaked_keys: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for Organization {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    revoke_leaked_keys: Err(
+                        "no value supplied for revoke_leaked_keys".to_string(),
+                    ),
+                }
+            }
+        }
+        impl Organization {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn revoke_leaked_keys<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.revoke_leaked_keys = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for revoke_leaked_keys: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Organization> for super::Organization {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Organization,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    name: value.name?,
+                    revoke_leaked_keys: value.revoke_leaked_keys?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Organization> for Organization {
+            fn from(value: super::Organization) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    name: Ok(value.name),
+                    revoke_leaked_keys: Ok(value.revoke_leaked_keys),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct OrganizationUpdate {
+            name: ::std::result::Result<
+                ::std::option::Option<super::OrganizationUpdateName>,
+                ::std::string::String,
+            >,
+            revoke_leaked_keys: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OrganizationUpdate {
+            fn default() -> Self {
+                Self {
+                    name: Ok(Default::default()),
+                    revoke_leaked_keys: Ok(Default::default()),
+                }
+            }
+        }
+        impl OrganizationUpdate {
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::OrganizationUpdateName>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn revoke_leaked_keys<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.revoke_leaked_keys = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for revoke_leaked_keys: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OrganizationUpdate> for super::OrganizationUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OrganizationUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    name: value.name?,
+                    revoke_leaked_keys: value.revoke_leaked_keys?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::OrganizationUpdate> for OrganizationUpdate {
+            fn from(value: super::OrganizationUpdate) -> Self {
+                Self {
+                    name: Ok(value.name),
+                    revoke_leaked_keys: Ok(value.revoke_leaked_keys),
                 }
             }
         }
@@ -15879,6 +17050,33 @@ let response = client.job_retry()
     pub fn job_retry(&self) -> builder::JobRetry<'_> {
         builder::JobRetry::new(self)
     }
+    /**Report leaked keys
+
+Public, and signed: for secret scanners (GitHub's secret scanning partner program
+sends exactly this). The body lists tokens found in public; it is signed with ECDSA
+P-256 over SHA-256 by a key the server is configured with (`leak_reporters`), named
+in `Github-Public-Key-Identifier`, the base64 DER signature in
+`Github-Public-Key-Signature`. Each token that is one of this server's keys is
+recorded on the key (its view's `leak`), announced as `api_key.leaked`, and revoked at
+once unless its organisation turned `revoke_leaked_keys` off.
+
+Sends a `POST` request to `/leaked-keys`
+
+Arguments:
+- `github_public_key_identifier`: Which reporter key signed the body.
+- `github_public_key_signature`: Base64 of the DER ECDSA P-256 SHA-256 signature of the body.
+- `body`: The tokens found (at most 1,000).
+```ignore
+let response = client.leaked_key_report()
+    .github_public_key_identifier(github_public_key_identifier)
+    .github_public_key_signature(github_public_key_signature)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn leaked_key_report(&self) -> builder::LeakedKeyReport<'_> {
+        builder::LeakedKeyReport::new(self)
+    }
     /**Get the MCP client configuration
 
 Returns the configuration an MCP client needs to reach VideoVector for this
@@ -15898,6 +17096,47 @@ let response = client.mcp_config_view()
 ```*/
     pub fn mcp_config_view(&self) -> builder::McpConfigView<'_> {
         builder::McpConfigView::new(self)
+    }
+    /**Get the organisation
+
+Returns the caller's organisation and its settings.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
+Sends a `GET` request to `/organization`
+
+```ignore
+let response = client.organization_view()
+    .send()
+    .await;
+```*/
+    pub fn organization_view(&self) -> builder::OrganizationView<'_> {
+        builder::OrganizationView::new(self)
+    }
+    /**Change the organisation's settings
+
+Renames the organisation or changes what happens to a key reported leaked.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
+Sends a `PATCH` request to `/organization`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
+- `body`
+```ignore
+let response = client.organization_update()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn organization_update(&self) -> builder::OrganizationUpdate<'_> {
+        builder::OrganizationUpdate::new(self)
     }
     /**List prompts
 
@@ -20589,6 +21828,181 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::leaked_key_report`]
+
+[`Client::leaked_key_report`]: super::Client::leaked_key_report*/
+    #[derive(Debug, Clone)]
+    pub struct LeakedKeyReport<'a> {
+        client: &'a super::Client,
+        github_public_key_identifier: Result<
+            types::LeakedKeyReportGithubPublicKeyIdentifier,
+            String,
+        >,
+        github_public_key_signature: Result<
+            types::LeakedKeyReportGithubPublicKeySignature,
+            String,
+        >,
+        body: Result<::std::vec::Vec<types::LeakedKeyReport>, String>,
+    }
+    impl<'a> LeakedKeyReport<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                github_public_key_identifier: Err(
+                    "github_public_key_identifier was not initialized".to_string(),
+                ),
+                github_public_key_signature: Err(
+                    "github_public_key_signature was not initialized".to_string(),
+                ),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn github_public_key_identifier<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeakedKeyReportGithubPublicKeyIdentifier>,
+        {
+            self.github_public_key_identifier = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `LeakedKeyReportGithubPublicKeyIdentifier` for github_public_key_identifier failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn github_public_key_signature<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeakedKeyReportGithubPublicKeySignature>,
+        {
+            self.github_public_key_signature = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `LeakedKeyReportGithubPublicKeySignature` for github_public_key_signature failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<types::LeakedKeyReport>>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < LeakedKeyReport >` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/leaked-keys`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::LeakedKeyVerdict>>,
+            Error<types::Problem>,
+        > {
+            let Self {
+                client,
+                github_public_key_identifier,
+                github_public_key_signature,
+                body,
+            } = self;
+            let github_public_key_identifier = github_public_key_identifier
+                .map_err(Error::InvalidRequest)?;
+            let github_public_key_signature = github_public_key_signature
+                .map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/leaked-keys", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map
+                .append(
+                    "Github-Public-Key-Identifier",
+                    github_public_key_identifier.to_string().try_into()?,
+                );
+            header_map
+                .append(
+                    "Github-Public-Key-Signature",
+                    github_public_key_signature.to_string().try_into()?,
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leaked_key_report",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::mcp_config_view`]
 
 [`Client::mcp_config_view`]: super::Client::mcp_config_view*/
@@ -20634,6 +22048,288 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::organization_view`]
+
+[`Client::organization_view`]: super::Client::organization_view*/
+    #[derive(Debug, Clone)]
+    pub struct OrganizationView<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> OrganizationView<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/organization`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Organization>, Error<types::Problem>> {
+            let Self { client } = self;
+            let url = format!("{}/organization", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "organization_view",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::organization_update`]
+
+[`Client::organization_update`]: super::Client::organization_update*/
+    #[derive(Debug, Clone)]
+    pub struct OrganizationUpdate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::OrganizationUpdateIdempotencyKey>, String>,
+        body: Result<types::builder::OrganizationUpdate, String>,
+    }
+    impl<'a> OrganizationUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::OrganizationUpdateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `OrganizationUpdateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::OrganizationUpdate>,
+            <V as std::convert::TryInto<
+                types::OrganizationUpdate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `OrganizationUpdate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::OrganizationUpdate,
+            ) -> types::builder::OrganizationUpdate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/organization`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Organization>, Error<types::Problem>> {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::OrganizationUpdate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/organization", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "organization_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -14,6 +14,7 @@ use crate::{
     auth::{
         authenticator::Authenticator,
         jwt::{TokenIssuer, TokenVerifier},
+        leak_reporters::LeakReporters,
         rate_limit::LoginLimiter,
         route_table::RouteTable,
         server_secrets,
@@ -45,6 +46,7 @@ use crate::{
         indexes::Indexes,
         jobs::Jobs,
         mcp::Mcp,
+        organization::Organizations,
         page_token::PageTokens,
         prompts::Prompts,
         rate_limits::RateLimits,
@@ -53,7 +55,8 @@ use crate::{
         webhooks::Webhooks,
     },
     workers::{
-        deliveries::DeliveryWorker, jobs::JobWorker, reembeddings::ReembedWorker, runs::RunWorker,
+        deliveries::DeliveryWorker, jobs::JobWorker, key_expiry::KeyExpiryNotices,
+        reembeddings::ReembedWorker, runs::RunWorker,
     },
 };
 
@@ -94,6 +97,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Counts every answer to an API key, written in batches.
     pub usage: Arc<UsageCounter>,
+    /// The secret scanners whose signed reports of leaked keys are believed.
+    pub leak_reporters: Arc<LeakReporters>,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -203,6 +208,7 @@ impl AppState {
             backend.is_postgres().then(|| db.clone()),
         ));
         let usage = Arc::new(UsageCounter::new(db.clone()));
+        let leak_reporters = Arc::new(LeakReporters::from_config(&config.leak_reporters)?);
         let engine = Arc::new(
             SearchEngine::new(config.search_dir())?
                 .approximate_from(config.approximate_search_from),
@@ -285,6 +291,13 @@ impl AppState {
                 lease,
             })
             .spawn();
+            KeyExpiryNotices {
+                db: db.clone(),
+                events: events.clone(),
+                warning: Duration::from_secs(config.key_expiry_warning_seconds),
+                every: Duration::from_millis(config.key_expiry_check_ms),
+            }
+            .spawn(shutdown.child_token());
             Arc::new(DeliveryWorker {
                 db: db.clone(),
                 wake: events.wake.clone(),
@@ -317,6 +330,7 @@ impl AppState {
             reembed_wake,
             events,
             limiter,
+            leak_reporters,
             usage,
         }))
     }
@@ -332,6 +346,7 @@ impl AppState {
                 policy: self.limiter.policy().clone(),
                 events: self.events.clone(),
                 keyring: self.keyring.clone(),
+                reporters: self.leak_reporters.clone(),
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),
@@ -373,6 +388,9 @@ impl AppState {
                 db: self.db.clone(),
                 reads: self.reads.clone(),
                 policy: self.limiter.policy().clone(),
+            }),
+            organization: Arc::new(Organizations {
+                db: self.db.clone(),
             }),
         })
     }

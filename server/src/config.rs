@@ -68,6 +68,14 @@ pub struct Config {
     /// the database, another instance takes its work over this long after the last
     /// heartbeat.
     pub queue_lease_ms: u64,
+    /// Secret scanners whose signed reports of leaked keys are accepted
+    /// (`POST /leaked-keys`): each key they sign with, by the identifier they send.
+    pub leak_reporters: Vec<LeakReporter>,
+    /// How long before an API key expires `api_key.expiring` is sent (once per key).
+    pub key_expiry_warning_seconds: u64,
+    /// How often an instance with workers looks for keys to announce as expiring or
+    /// expired, in milliseconds.
+    pub key_expiry_check_ms: u64,
     /// Changes the segment change log keeps (instances with workers compact it each
     /// minute); a search copy further behind rebuilds from the segments.
     pub segment_changes_retained: u64,
@@ -88,6 +96,19 @@ pub struct RateLimitsConfig {
     pub max_requests_per_second: u32,
     /// How often each instance writes the usage it counted, in milliseconds.
     pub usage_flush_ms: u64,
+}
+
+/// One key a secret scanner signs its reports with (GitHub publishes its keys at
+/// `https://api.github.com/meta/public_keys/secret_scanning`; copy them here: nothing is
+/// fetched at run time).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LeakReporter {
+    /// Who reports (recorded on the key, e.g. `github`).
+    pub name: String,
+    /// The identifier the reporter sends in `Github-Public-Key-Identifier`.
+    pub key_identifier: String,
+    /// The ECDSA P-256 public key, PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key_pem: String,
 }
 
 /// A limit in the configuration (`family` is `search`, `read` or `write`).
@@ -191,6 +212,9 @@ impl Default for Config {
             approximate_search_from: crate::search::engine::APPROXIMATE_FROM,
             workers: true,
             queue_lease_ms: 30_000,
+            leak_reporters: Vec::new(),
+            key_expiry_warning_seconds: 7 * 86_400,
+            key_expiry_check_ms: 60_000,
             segment_changes_retained: 100_000,
             rate_limits: RateLimitsConfig::default(),
             log: "info".into(),
@@ -245,6 +269,10 @@ impl Config {
         anyhow::ensure!(
             self.queue_lease_ms >= 500,
             "queue_lease_ms must be at least 500 (a heartbeat renews it every third)"
+        );
+        anyhow::ensure!(
+            self.key_expiry_check_ms >= 10,
+            "key_expiry_check_ms must be at least 10"
         );
         // The limits themselves are checked when the server builds its policy from them
         // (`rate_limits::policy::Policy::from_config`), before it listens.

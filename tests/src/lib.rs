@@ -320,6 +320,7 @@ impl TestServer {
                 scopes,
                 expires_in_days: None,
                 rate_limits: Vec::new(),
+                client_rate_limits: Vec::new(),
                 allowed_cidrs: Vec::new(),
                 allowed_origins: Vec::new(),
                 metadata: Default::default(),

@@ -27,6 +27,11 @@ pub struct ApiKeyCreate {
     /// `max_requests_per_second` averaged over its window.
     #[oai(validator(max_items = 24))]
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Limits counted per client address (an IPv6 client by its /64) rather than for the
+    /// whole key: for keys whose tenant tokens go to browsers, so one visitor cannot spend
+    /// everyone's budget. Checked before the key's own limits.
+    #[oai(validator(max_items = 8))]
+    pub client_rate_limits: Option<Vec<RateLimit>>,
     /// Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
     /// address); empty: anywhere. The client's address is the peer's, or what a trusted
     /// proxy forwarded.
@@ -69,6 +74,9 @@ pub struct ApiKeyUpdate {
     /// defaults in every family). On every instance within the time a revocation takes.
     #[oai(validator(max_items = 24))]
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Limits counted per client address, replacing the ones it had (empty: none).
+    #[oai(validator(max_items = 8))]
+    pub client_rate_limits: Option<Vec<RateLimit>>,
     /// Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
     /// address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
     /// proxy forwarded.
@@ -131,6 +139,8 @@ pub struct ApiKey {
     /// The key's own limits; a family none of them names is held to the organisation's
     /// defaults.
     pub rate_limits: Vec<RateLimit>,
+    /// Limits counted per client address.
+    pub client_rate_limits: Vec<RateLimit>,
     /// Networks the key may be used from; empty: anywhere.
     pub allowed_cidrs: Vec<String>,
     /// Web pages the key may be used from, by origin; empty: no page of another site.
@@ -143,6 +153,65 @@ pub struct ApiKey {
     pub index_ids: Vec<String>,
     /// The most hits one request may ask for; absent: no cap of the key's own.
     pub max_top_k: Option<u32>,
+    /// Where the key was found leaked, when a secret scanner reported it.
+    pub leak: Option<KeyLeak>,
+}
+
+/// Where a key was found leaked, as its reporter said.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
+pub struct KeyLeak {
+    /// When the first report of it arrived.
+    pub reported_at: DateTime<Utc>,
+    /// Who reported it (the configured reporter's name, e.g. `github`).
+    pub reporter: String,
+    /// Where it was found, as reported.
+    pub url: Option<String>,
+    /// What kind of place it was found in (e.g. `content`, `commit`), as reported.
+    pub source: Option<String>,
+}
+
+/// One token a secret scanner found in public, as GitHub's secret scanning partner
+/// program sends it.
+#[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct LeakedKeyReport {
+    /// The token found.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub token: String,
+    /// The scanner's name for the kind of token.
+    #[oai(rename = "type", validator(max_length = 200))]
+    pub token_type: Option<String>,
+    /// Where it was found.
+    #[oai(validator(max_length = 2048))]
+    pub url: Option<String>,
+    /// What kind of place it was found in.
+    #[oai(validator(max_length = 200))]
+    pub source: Option<String>,
+}
+
+/// Whether a reported token is one of this server's keys.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum LeakLabel {
+    /// A key of this server (active, revoked or expired).
+    TruePositive,
+    /// Not a key of this server.
+    FalsePositive,
+}
+
+/// The answer about one reported token. The token itself is not repeated: it is named by
+/// the hex SHA-256 of its text.
+#[derive(Object, Debug, Clone)]
+pub struct LeakedKeyVerdict {
+    /// Hex SHA-256 of the reported token.
+    pub token_hash: String,
+    pub label: LeakLabel,
+    /// Whether the key worked when the report arrived.
+    pub was_active: bool,
+    /// Whether the key is revoked now (by this report, under its organisation's policy, or
+    /// before).
+    pub revoked: bool,
 }
 
 /// An API key with its full secret: returned only by create and rotate.

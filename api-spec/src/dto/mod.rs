@@ -6,6 +6,7 @@ pub mod chat;
 pub mod connectors;
 pub mod indexes;
 pub mod mcp;
+pub mod organization;
 pub mod prompts;
 pub mod rate_limits;
 pub mod runs;

@@ -30,13 +30,22 @@ pub enum WebhookEventType {
     ApiKeyRevoked,
     #[oai(rename = "api_key.deleted")]
     ApiKeyDeleted,
+    /// An API key expires within the server's warning time (sent once per key).
+    #[oai(rename = "api_key.expiring")]
+    ApiKeyExpiring,
+    /// An API key has expired (sent once per key).
+    #[oai(rename = "api_key.expired")]
+    ApiKeyExpired,
+    /// A secret scanner reported an API key found in public (`data.key.leak` says where).
+    #[oai(rename = "api_key.leaked")]
+    ApiKeyLeaked,
     /// Sent by `webhook_test` only.
     #[oai(rename = "webhook.test")]
     WebhookTest,
 }
 
 impl WebhookEventType {
-    pub const ALL: [WebhookEventType; 12] = [
+    pub const ALL: [WebhookEventType; 15] = [
         WebhookEventType::RunSucceeded,
         WebhookEventType::RunFailed,
         WebhookEventType::RunCancelled,
@@ -48,6 +57,9 @@ impl WebhookEventType {
         WebhookEventType::ApiKeyRotated,
         WebhookEventType::ApiKeyRevoked,
         WebhookEventType::ApiKeyDeleted,
+        WebhookEventType::ApiKeyExpiring,
+        WebhookEventType::ApiKeyExpired,
+        WebhookEventType::ApiKeyLeaked,
         WebhookEventType::WebhookTest,
     ];
 
@@ -64,6 +76,9 @@ impl WebhookEventType {
             WebhookEventType::ApiKeyRotated => "api_key.rotated",
             WebhookEventType::ApiKeyRevoked => "api_key.revoked",
             WebhookEventType::ApiKeyDeleted => "api_key.deleted",
+            WebhookEventType::ApiKeyExpiring => "api_key.expiring",
+            WebhookEventType::ApiKeyExpired => "api_key.expired",
+            WebhookEventType::ApiKeyLeaked => "api_key.leaked",
             WebhookEventType::WebhookTest => "webhook.test",
         }
     }

@@ -2,7 +2,7 @@
 //! Scopes: `read` to list, view and read usage, `write` to create, update, rotate and
 //! revoke (never granting more than the caller holds), `admin` to delete.
 
-use poem::web::Data;
+use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -12,11 +12,11 @@ use poem_openapi::{
 use super::ApiTag;
 use crate::{
     dto::{api_keys::*, rate_limits::*},
-    problem::{DeleteErrors, ListErrors, Problems, ViewErrors, WriteErrors},
+    problem::{DeleteErrors, ListErrors, Problems, SignedBodyErrors, ViewErrors, WriteErrors},
     responses::{Created, NoContent, Ok200},
     scopes::Scope,
-    security::BearerOnly,
-    services::{PageParams, Services, UsageParams},
+    security::{BearerOnly, RawBody},
+    services::{PageParams, Services, SignedReport, UsageParams},
 };
 
 use crate::dto::text::IdempotencyKey;
@@ -215,5 +215,50 @@ impl ApiKeysApi {
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.api_keys.delete(&auth.0, &key_id.0).await?;
         Ok(NoContent)
+    }
+
+    /// Report leaked keys
+    ///
+    /// Public, and signed: for secret scanners (GitHub's secret scanning partner program
+    /// sends exactly this). The body lists tokens found in public; it is signed with ECDSA
+    /// P-256 over SHA-256 by a key the server is configured with (`leak_reporters`), named
+    /// in `Github-Public-Key-Identifier`, the base64 DER signature in
+    /// `Github-Public-Key-Signature`. Each token that is one of this server's keys is
+    /// recorded on the key (its view's `leak`), announced as `api_key.leaked`, and revoked at
+    /// once unless its organisation turned `revoke_leaked_keys` off.
+    #[oai(
+        path = "/leaked-keys",
+        method = "post",
+        operation_id = "leaked_key_report"
+    )]
+    async fn leaked_key_report(
+        &self,
+        services: Data<&Services>,
+        request: &Request,
+        /// Which reporter key signed the body.
+        #[oai(
+            name = "Github-Public-Key-Identifier",
+            validator(min_length = 1, max_length = 256)
+        )]
+        key_identifier: Header<String>,
+        /// Base64 of the DER ECDSA P-256 SHA-256 signature of the body.
+        #[oai(
+            name = "Github-Public-Key-Signature",
+            validator(min_length = 1, max_length = 1024)
+        )]
+        signature: Header<String>,
+        /// The tokens found (at most 1,000).
+        body: Json<Vec<LeakedKeyReport>>,
+    ) -> Result<Ok200<Vec<LeakedKeyVerdict>>, Problems<SignedBodyErrors>> {
+        let raw = request
+            .data::<RawBody>()
+            .map(|b| &b.0[..])
+            .unwrap_or_default();
+        let report = SignedReport {
+            key_identifier: &key_identifier.0,
+            signature: &signature.0,
+            body: raw,
+        };
+        Ok(Ok200(services.api_keys.report_leaks(report, body.0).await?))
     }
 }

@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod indexes;
 pub mod jobs;
 pub mod mcp;
+pub mod organization;
 pub mod prompts;
 pub mod rate_limits;
 pub mod runs;
@@ -47,6 +48,8 @@ pub enum ApiTag {
     /// only).
     #[oai(rename = "Rate limits")]
     RateLimits,
+    /// The caller's organisation and its settings (JWT bearer only).
+    Organization,
 }
 
 /// The whole API, in tag order.
@@ -64,6 +67,7 @@ pub type Api = (
     webhooks::WebhooksApi,
     mcp::McpApi,
     rate_limits::RateLimitsApi,
+    organization::OrganizationApi,
 );
 
 /// The API value to mount or describe.
@@ -82,5 +86,6 @@ pub fn api() -> Api {
         webhooks::WebhooksApi,
         mcp::McpApi,
         rate_limits::RateLimitsApi,
+        organization::OrganizationApi,
     )
 }

@@ -170,7 +170,8 @@ impl<E: Endpoint> GuardEndpoint<E> {
         let Some(family) = rule.family else {
             return self.call_inner(req, principal, rule).await;
         };
-        let verdict = match self.limiter.check(&principal, family).await {
+        let client = req.data::<ClientAddress>().map(|c| c.0);
+        let verdict = match self.limiter.check(&principal, family, client).await {
             Ok(verdict) => verdict,
             Err(error) => return Ok(error.into_problem_response()),
         };
@@ -238,6 +239,7 @@ pub async fn authenticate_caller(
         idempotent: false,
         family: None,
         index_access: None,
+        signed_body: false,
     };
     authenticate(authenticator, req, &rule).await
 }

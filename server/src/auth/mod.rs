@@ -7,6 +7,7 @@ pub mod authenticator;
 pub mod guard;
 pub mod index_restriction;
 pub mod jwt;
+pub mod leak_reporters;
 pub mod login_turns;
 pub mod passwords;
 pub mod rate_limit;

@@ -224,6 +224,9 @@ pub trait ListItem: Clone + Send + Sync + 'static {
     /// The memo of decoded lists (one static per item type: the statics of a generic
     /// function are shared by all its instances).
     fn memo() -> &'static OnceLock<Mutex<HashMap<String, ParsedList<Self>>>>;
+    /// The empty list, shared: most keys have no restriction, and `[]` is read without a
+    /// lock.
+    fn empty() -> &'static OnceLock<ParsedList<Self>>;
 }
 
 impl<T: ListItem> ParsedList<T> {
@@ -247,6 +250,13 @@ impl<T: ListItem> TextCodec for ParsedList<T> {
     }
 
     fn decode(text: &str) -> Result<Self, String> {
+        if text == "[]" {
+            let empty = || ParsedList {
+                given: Arc::from(Vec::new()),
+                parsed: Arc::from(Vec::new()),
+            };
+            return Ok(T::empty().get_or_init(empty).clone());
+        }
         memoized(T::memo(), text, |text| {
             let given: Vec<String> = serde_json::from_str(text)
                 .map_err(|e| format!("a stored list of {}s does not parse: {e}", T::NOUN))?;
@@ -272,6 +282,11 @@ impl ListItem for IpNetwork {
         static MEMO: OnceLock<Mutex<HashMap<String, NetworkList>>> = OnceLock::new();
         &MEMO
     }
+
+    fn empty() -> &'static OnceLock<NetworkList> {
+        static EMPTY: OnceLock<NetworkList> = OnceLock::new();
+        &EMPTY
+    }
 }
 
 impl NetworkList {
@@ -295,6 +310,11 @@ impl ListItem for AllowedOrigin {
     fn memo() -> &'static OnceLock<Mutex<HashMap<String, OriginList>>> {
         static MEMO: OnceLock<Mutex<HashMap<String, OriginList>>> = OnceLock::new();
         &MEMO
+    }
+
+    fn empty() -> &'static OnceLock<OriginList> {
+        static EMPTY: OnceLock<OriginList> = OnceLock::new();
+        &EMPTY
     }
 }
 

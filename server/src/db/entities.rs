@@ -34,6 +34,8 @@ pub mod organization {
         pub created_at: DateTimeUtc,
         /// The organisation's default rate limits; `None` for the server's.
         pub rate_limits: Option<RateLimitList>,
+        /// Whether a key reported leaked is revoked at once.
+        pub revoke_leaked_keys: bool,
     }
     no_relations!();
 }
@@ -103,6 +105,17 @@ pub mod api_key {
         pub tenant_key: Option<String>,
         /// The web pages the key may be used from (empty: none of another site).
         pub allowed_origins: OriginList,
+        /// Limits counted per client address.
+        pub client_rate_limits: RateLimitList,
+        /// When `api_key.expiring` was sent for it.
+        pub expiring_notice_at: Option<DateTimeUtc>,
+        /// When `api_key.expired` was sent for it.
+        pub expired_notice_at: Option<DateTimeUtc>,
+        /// When a secret scanner first reported it found in public, who, and where.
+        pub leak_reported_at: Option<DateTimeUtc>,
+        pub leak_reporter: Option<String>,
+        pub leak_url: Option<String>,
+        pub leak_source: Option<String>,
     }
     no_relations!();
 

@@ -41,7 +41,9 @@ macro_rules! select_api_key {
             "SELECT id, org_id, name, scopes, digest, hint, previous_digest, \
              previous_valid_until, created_by, created_at, expires_at, last_used_at, revoked_at, \
              rotated_at, rate_limits, allowed_cidrs, metadata, owner_id, index_ids, max_top_k, \
-             tenant_key, allowed_origins FROM api_keys WHERE ",
+             tenant_key, allowed_origins, client_rate_limits, expiring_notice_at, \
+             expired_notice_at, leak_reported_at, leak_reporter, leak_url, leak_source \
+             FROM api_keys WHERE ",
             $where
         )
     };
@@ -287,6 +289,13 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<api_key::Model> {
         max_top_k: row.get(19)?,
         tenant_key: row.get(20)?,
         allowed_origins: row.get(21)?,
+        client_rate_limits: row.get(22)?,
+        expiring_notice_at: optional_timestamp(row, 23)?,
+        expired_notice_at: optional_timestamp(row, 24)?,
+        leak_reported_at: optional_timestamp(row, 25)?,
+        leak_reporter: row.get(26)?,
+        leak_url: row.get(27)?,
+        leak_source: row.get(28)?,
     })
 }
 

@@ -25,6 +25,7 @@ use videovector_api_spec::{
     contract::{Contract, Operation, Parameter, RequestBody, Segment},
     problem::{FieldError, FieldLocation},
     schema_check::SchemaChecker,
+    security::RawBody,
     ApiError, ErrorCode,
 };
 
@@ -244,10 +245,12 @@ impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let Some(input) = req
-            .data::<MatchedRule>()
-            .and_then(|rule| self.contract.operations.get(&rule.0.operation_id))
-        else {
+        let Some((input, signed_body)) = req.data::<MatchedRule>().and_then(|rule| {
+            self.contract
+                .operations
+                .get(&rule.0.operation_id)
+                .map(|input| (input, rule.0.signed_body))
+        }) else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let mut errors = self.contract.check_params(input, &req);
@@ -288,6 +291,9 @@ impl<E: Endpoint> Endpoint for RequestChecksEndpoint<E> {
                     Ok(found) => errors.extend(found),
                     Err(malformed) => return Ok(malformed.into_problem_response()),
                 }
+            }
+            if signed_body {
+                req.set_data(RawBody(body.clone()));
             }
             req.set_body(body);
         }

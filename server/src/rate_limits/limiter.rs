@@ -21,7 +21,7 @@ use super::{
     shared,
     windows::{policy_header, standing_header, Admission, Decision, Granting, Limit, Windows},
 };
-use crate::db::point_reads::PointReads;
+use crate::{client_address::limit_key, db::point_reads::PointReads};
 
 /// Rounds of asking the shared counter before a check gives up (other requests of this
 /// instance spent each grant before this one could).
@@ -103,12 +103,35 @@ impl RateLimiter {
         &self.policy
     }
 
-    /// Counts a request of `who` in `family`; `None` when no limit holds.
+    /// Counts a request of `who`, from a client at `client`, in `family`; `None` when no
+    /// limit holds. A key's `client_rate_limits` are counted first, per client address (an
+    /// IPv6 client by its /64): one visitor's flood is refused before it spends the key's
+    /// budget.
     pub async fn check(
         &self,
         who: &Principal,
         family: RateLimitFamily,
+        client: Option<std::net::IpAddr>,
     ) -> Result<Option<Verdict>, ApiError> {
+        if let Some(client) = client {
+            let per_client: Vec<Limit<'_>> = who
+                .client_rate_limits
+                .iter()
+                .filter(|l| l.family == family)
+                .map(|l| Limit {
+                    name: &l.name,
+                    quota: l.quota,
+                    window_seconds: l.window_seconds,
+                })
+                .collect();
+            if !per_client.is_empty() {
+                let subject = format!("{}@{}", subject(who, family), limit_key(client));
+                let verdict = self.admit(&subject, &per_client).await?;
+                if !verdict.allowed {
+                    return Ok(Some(verdict));
+                }
+            }
+        }
         // A key with limits of its own in the family needs nothing of its organisation's.
         let org = match who.rate_limits.iter().any(|l| l.family == family) {
             true => None,
@@ -123,10 +146,14 @@ impl RateLimiter {
         if limits.is_empty() {
             return Ok(None);
         }
-        let subject = subject(who, family);
+        self.admit(&subject(who, family), &limits).await.map(Some)
+    }
+
+    /// Counts a request of `subject` against `limits`.
+    async fn admit(&self, subject: &str, limits: &[Limit<'_>]) -> Result<Verdict, ApiError> {
         for _ in 0..MAX_GRANT_ROUNDS {
-            match self.windows.admit(&subject, &limits, SystemTime::now()) {
-                Admission::Decided(decision) => return Ok(Some(Verdict::of(&limits, &decision))),
+            match self.windows.admit(subject, limits, SystemTime::now()) {
+                Admission::Decided(decision) => return Ok(Verdict::of(limits, &decision)),
                 Admission::NeedsGrants(needs) => {
                     for need in needs {
                         let (grant, total) = match &self.shared {

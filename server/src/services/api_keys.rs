@@ -15,13 +15,13 @@ use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     dto::{api_keys::*, webhooks::WebhookEventType},
     problem::FieldError,
-    services::{ApiKeyService, PageParams, ServiceResult},
+    services::{ApiKeyService, PageParams, ServiceResult, SignedReport},
     ApiError, Principal, Scope,
 };
 
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
-    auth::{api_key_secret, tenant_tokens},
+    auth::{api_key_secret, leak_reporters::LeakReporters, tenant_tokens},
     db::{
         columns::{IndexIdList, JsonText, NetworkList, OriginList, RateLimitList, ScopeList},
         entities::api_key,
@@ -45,6 +45,8 @@ pub struct ApiKeys {
     pub events: Events,
     /// Seals the key each secret's tenant tokens are signed with.
     pub keyring: Arc<Keyring>,
+    /// The secret scanners whose signed reports of leaked keys are believed.
+    pub reporters: Arc<LeakReporters>,
 }
 
 impl ApiKeys {
@@ -57,7 +59,8 @@ impl ApiKeys {
     }
 }
 
-fn to_dto(model: &api_key::Model) -> ApiKey {
+/// The key as the API shows it: masked, with its status now.
+pub fn to_dto(model: &api_key::Model) -> ApiKey {
     let now = Utc::now();
     let status = if model.revoked_at.is_some() {
         ApiKeyStatus::Revoked
@@ -78,10 +81,17 @@ fn to_dto(model: &api_key::Model) -> ApiKey {
         revoked_at: model.revoked_at,
         rotated_at: model.rotated_at,
         rate_limits: model.rate_limits.0.to_vec(),
+        client_rate_limits: model.client_rate_limits.0.to_vec(),
         allowed_cidrs: model.allowed_cidrs.given.to_vec(),
         allowed_origins: model.allowed_origins.given.to_vec(),
         metadata: model.metadata.0.clone(),
         owner_id: model.owner_id.clone(),
+        leak: model.leak_reported_at.map(|reported_at| KeyLeak {
+            reported_at,
+            reporter: model.leak_reporter.clone().unwrap_or_default(),
+            url: model.leak_url.clone(),
+            source: model.leak_source.clone(),
+        }),
         index_ids: model.index_ids.0.to_vec(),
         max_top_k: model.max_top_k.and_then(|n| u32::try_from(n).ok()),
     }
@@ -148,15 +158,24 @@ fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), Api
 impl ApiKeys {
     /// Queues `event` for the key as it now is, naming who changed it.
     async fn announce(&self, who: &Principal, event: WebhookEventType, key: &ApiKey) {
-        let data = serde_json::json!({
-            "key": key.to_json(),
-            "actor": who.owner(),
-        });
-        self.events.emit(&who.org_id, event, data).await;
+        self.announce_as(&who.org_id, &who.owner(), event, key)
+            .await;
+    }
+
+    /// Queues `event` for the key of `org_id` as it now is, naming `actor`.
+    pub(super) async fn announce_as(
+        &self,
+        org_id: &str,
+        actor: &str,
+        event: WebhookEventType,
+        key: &ApiKey,
+    ) {
+        let data = serde_json::json!({"key": key.to_json(), "actor": actor});
+        self.events.emit(org_id, event, data).await;
     }
 
     /// Saves a changed key and tells every instance to forget what it cached of it.
-    async fn write(&self, model: api_key::ActiveModel) -> Result<api_key::Model, DbErr> {
+    pub(super) async fn write(&self, model: api_key::ActiveModel) -> Result<api_key::Model, DbErr> {
         let txn = self.db.begin().await?;
         let saved = model.update(&txn).await?;
         let notice = Notice::ApiKey {
@@ -193,6 +212,9 @@ impl ApiKeyService for ApiKeys {
         }
         let rate_limits = request.rate_limits.unwrap_or_default();
         self.policy.check(&rate_limits, "rate_limits")?;
+        let client_rate_limits = request.client_rate_limits.unwrap_or_default();
+        self.policy
+            .check(&client_rate_limits, "client_rate_limits")?;
         let allowed_cidrs = networks(request.allowed_cidrs.unwrap_or_default())?;
         let allowed_origins = origins(request.allowed_origins.unwrap_or_default())?;
         let metadata = request.metadata.unwrap_or_default();
@@ -219,12 +241,19 @@ impl ApiKeyService for ApiKeys {
             revoked_at: Set(None),
             rotated_at: Set(None),
             rate_limits: Set(RateLimitList::new(rate_limits)),
+            client_rate_limits: Set(RateLimitList::new(client_rate_limits)),
             allowed_cidrs: Set(allowed_cidrs),
             allowed_origins: Set(allowed_origins),
             metadata: Set(JsonText(metadata)),
             owner_id: Set(request.owner_id),
             index_ids: Set(IndexIdList::new(request.index_ids.unwrap_or_default())),
             max_top_k: Set(request.max_top_k.map(|n| n as i32)),
+            expiring_notice_at: Set(None),
+            expired_notice_at: Set(None),
+            leak_reported_at: Set(None),
+            leak_reporter: Set(None),
+            leak_url: Set(None),
+            leak_source: Set(None),
         };
         let saved = model
             .insert(&self.db)
@@ -270,6 +299,9 @@ impl ApiKeyService for ApiKeys {
         if let Some(limits) = &request.rate_limits {
             self.policy.check(limits, "rate_limits")?;
         }
+        if let Some(limits) = &request.client_rate_limits {
+            self.policy.check(limits, "client_rate_limits")?;
+        }
         let allowed_cidrs = request.allowed_cidrs.map(networks).transpose()?;
         let allowed_origins = request.allowed_origins.map(origins).transpose()?;
         if let Some(metadata) = &request.metadata {
@@ -282,6 +314,7 @@ impl ApiKeyService for ApiKeys {
         };
         let unchanged = name.is_none()
             && request.rate_limits.is_none()
+            && request.client_rate_limits.is_none()
             && allowed_cidrs.is_none()
             && allowed_origins.is_none()
             && request.metadata.is_none()
@@ -297,6 +330,9 @@ impl ApiKeyService for ApiKeys {
         }
         if let Some(limits) = request.rate_limits {
             model.rate_limits = Set(RateLimitList::new(limits));
+        }
+        if let Some(limits) = request.client_rate_limits {
+            model.client_rate_limits = Set(RateLimitList::new(limits));
         }
         if let Some(networks) = allowed_cidrs {
             model.allowed_cidrs = Set(networks);
@@ -387,6 +423,14 @@ impl ApiKeyService for ApiKeys {
         self.announce(who, WebhookEventType::ApiKeyRevoked, &key)
             .await;
         Ok(key)
+    }
+
+    async fn report_leaks(
+        &self,
+        report: SignedReport<'_>,
+        tokens: Vec<LeakedKeyReport>,
+    ) -> ServiceResult<Vec<LeakedKeyVerdict>> {
+        super::leaked_keys::report(self, report, tokens).await
     }
 
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {

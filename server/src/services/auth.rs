@@ -228,12 +228,14 @@ pub async fn create_organization(
         name: name.to_string(),
         created_at: Utc::now(),
         rate_limits: None,
+        revoke_leaked_keys: true,
     };
     organization::Entity::insert(organization::ActiveModel {
         id: Set(org.id.clone()),
         name: Set(org.name.clone()),
         created_at: Set(org.created_at),
         rate_limits: Set(None),
+        revoke_leaked_keys: Set(true),
     })
     .exec(db)
     .await?;

@@ -1,9 +1,10 @@
 //! Background workers that drain queues living in the database: runs, connector jobs,
-//! re-embeddings and webhook deliveries. Work survives restarts; on PostgreSQL several instances share the
+//! re-embeddings and webhook deliveries; and the announcer of keys' expiry. Work survives restarts; on PostgreSQL several instances share the
 //! queues, each row claimed by exactly one (`FOR UPDATE SKIP LOCKED`, in `db::queue`).
 
 pub mod deliveries;
 pub mod jobs;
+pub mod key_expiry;
 pub mod reembeddings;
 pub mod runs;
 

@@ -61,6 +61,7 @@ async fn a_tour_reaches_every_operation_and_every_answer_keeps_the_spec() {
     connectors_and_jobs(&client, &index, &files).await;
     webhooks(&client, &files).await;
     client.mcp_config_view().send().await.unwrap();
+    organization(&client, &anonymous).await;
     client.index_delete().index_id(&index).send().await.unwrap();
 
     // A typed problem for an id that does not exist, with its documented code.
@@ -190,6 +191,38 @@ async fn rate_limits_and_usage(client: &Client, url: &str) {
         .send()
         .await
         .unwrap();
+}
+
+/// The organisation's settings, and a leaked-key report no configured reporter signed.
+async fn organization(client: &Client, anonymous: &Client) {
+    let settings = client
+        .organization_view()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(settings.revoke_leaked_keys);
+    let changed = client
+        .organization_update()
+        .body(types::OrganizationUpdate::builder().revoke_leaked_keys(Some(false)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!changed.revoke_leaked_keys);
+    let unsigned = problem(
+        anonymous
+            .leaked_key_report()
+            .github_public_key_identifier("nobody")
+            .github_public_key_signature("AAAA")
+            .body(vec![types::LeakedKeyReport::builder()
+                .token("sk_live_x")
+                .try_into()
+                .unwrap()])
+            .send()
+            .await,
+    );
+    assert_eq!(unsigned.code, types::ErrorCode::InvalidSignature);
 }
 
 /// Creates, reads, fills and searches an index; returns its id.

@@ -18,6 +18,7 @@ mod hostile_inputs;
 mod index_restrictions;
 mod jwt_attacks;
 mod key_restrictions;
+mod leaked_keys;
 mod logins;
 mod mcp;
 mod meaning;

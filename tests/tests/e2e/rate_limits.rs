@@ -2,7 +2,8 @@
 //! headers on every answer to a credential, the 429 and the budget back after it, named
 //! limits, the organisation's defaults and a key's own, a change made on one instance held
 //! on the other (and, on PostgreSQL, one budget across both), hostile limits, and usage
-//! counts by family and outcome rolled up to hours and days.
+//! counts by family and outcome rolled up to hours and days; limits counted per client
+//! address.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -433,11 +434,30 @@ async fn hostile_limits_are_refused_by_pointer_and_change_nothing() {
     cases.push((serde_json::from_str(&nested).unwrap(), "/rate_limits/0"));
     cases.push((json!({"name": "not a list"}), "/rate_limits"));
     for (limits, pointer) in cases {
-        for (method, path) in [
-            (reqwest::Method::POST, "/api-keys".to_string()),
-            (reqwest::Method::PATCH, format!("/api-keys/{key_id}")),
+        for (method, path, field) in [
+            (
+                reqwest::Method::POST,
+                "/api-keys".to_string(),
+                "rate_limits",
+            ),
+            (
+                reqwest::Method::PATCH,
+                format!("/api-keys/{key_id}"),
+                "rate_limits",
+            ),
+            (
+                reqwest::Method::POST,
+                "/api-keys".to_string(),
+                "client_rate_limits",
+            ),
+            (
+                reqwest::Method::PATCH,
+                format!("/api-keys/{key_id}"),
+                "client_rate_limits",
+            ),
         ] {
-            let body = json!({"name": "k", "scopes": ["read"], "rate_limits": limits});
+            let pointer = pointer.replacen("/rate_limits", &format!("/{field}"), 1);
+            let body = json!({"name": "k", "scopes": ["read"], field: limits});
             let answer = send(
                 http.request(method.clone(), server.api(&path))
                     .bearer_auth(&admin)
@@ -457,8 +477,8 @@ async fn hostile_limits_are_refused_by_pointer_and_change_nothing() {
                 .filter_map(|e| e["pointer"].as_str())
                 .collect();
             assert!(
-                pointers.iter().any(|p| p.starts_with(pointer)),
-                "{method} {limits}: {pointers:?}"
+                pointers.iter().any(|p| p.starts_with(&pointer)),
+                "{method} {field} {limits}: {pointers:?}"
             );
         }
         let put = send(
@@ -820,6 +840,93 @@ async fn operators_tokens_are_counted_per_operator_against_the_organisations_lim
     assert_eq!(
         get(server.token(&second, &[Scope::Read])).await.status,
         StatusCode::OK
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_limits_hold_each_visitor_of_a_key_apart() {
+    let server = TestServer::start_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let org = server.org(true).await;
+    let admin = server.token(&org, &[Scope::Admin]);
+    let limit = json!([{"name": "per_visitor", "family": "search", "quota": 2,
+                        "window_seconds": 3600}]);
+    let created = send(
+        reqwest::Client::new()
+            .post(server.api("/api-keys"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "browser", "scopes": ["search"], "client_rate_limits": limit})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["key"]["client_rate_limits"], limit);
+    let key_id = created.body["key"]["id"].as_str().unwrap();
+    // Held for the key's tenant tokens, whose visitors it is meant for.
+    let token = videovector_client::tenant_token(
+        key_id,
+        created.body["secret"].as_str().unwrap(),
+        Duration::from_secs(600),
+        &Default::default(),
+    )
+    .unwrap();
+    let search_from = |address: &'static str| {
+        send(
+            reqwest::Client::new()
+                .post(server.api("/search"))
+                .header("X-API-Key", &token)
+                .header("X-Forwarded-For", address)
+                .json(&json!({"query": "x", "index_ids": ["idx_none"]})),
+        )
+    };
+    // Past the limit, the search answers 404 (no such index): the budget was not the issue.
+    for _ in 0..2 {
+        assert_eq!(
+            search_from("203.0.113.1").await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let refused = search_from("203.0.113.1").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("per_visitor"));
+    assert!(refused.header("retry-after").is_some());
+    // Another visitor has a budget of its own; one IPv6 subscriber's /64 is one visitor.
+    assert_eq!(
+        search_from("203.0.113.2").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        search_from("2001:db8:1:2::1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        search_from("2001:db8:1:2::ffff").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        search_from("2001:db8:1:2::abcd").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The limit is the search family's: reads of the key are not counted in it.
+    let limits = send(
+        reqwest::Client::new()
+            .patch(server.api(&format!("/api-keys/{key_id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"client_rate_limits": []})),
+    )
+    .await;
+    assert_eq!(limits.status, StatusCode::OK, "{}", limits.body);
+    assert_eq!(limits.body["client_rate_limits"], json!([]));
+    assert_eq!(
+        search_from("203.0.113.1").await.status,
+        StatusCode::NOT_FOUND
     );
     server.stop().await;
 }

@@ -138,6 +138,7 @@ async fn create_secrets(client: &Client, receiver: &LocalHttp) -> Created {
             scopes: vec![types::Scope::Read],
             expires_in_days: None,
             rate_limits: Vec::new(),
+            client_rate_limits: Vec::new(),
             allowed_cidrs: Vec::new(),
             allowed_origins: Vec::new(),
             metadata: Default::default(),

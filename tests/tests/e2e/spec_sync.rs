@@ -56,11 +56,12 @@ fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
 
 #[test]
 fn security_table_snapshot() {
-    let mut table =
-        String::from("operation | method | path | schemes | scope | idempotency | family\n");
+    let mut table = String::from(
+        "operation | method | path | schemes | scope | idempotency | family | index access\n",
+    );
     for rule in Contract::committed().operations().iter().map(|o| &o.rule) {
         table.push_str(&format!(
-            "{} | {} | {BASE_PATH}{} | {} | {} | {} | {}\n",
+            "{} | {} | {BASE_PATH}{} | {} | {} | {} | {} | {}\n",
             rule.operation_id,
             rule.method,
             rule.path,
@@ -78,6 +79,7 @@ fn security_table_snapshot() {
                 "-"
             },
             rule.family.map_or("-", |f| f.as_str()),
+            rule.index_access.map_or("-", |a| a.as_str()),
         ));
     }
     insta::assert_snapshot!(table);

@@ -1,7 +1,7 @@
 //! Webhooks through the generated client: a run's outcome delivered to a local receiver with
 //! a Standard Webhooks signature this test verifies on its own, a failing receiver retried,
-//! the delivery log, test events, masked secrets, private targets refused by default, and
-//! an idempotent replay of run creation.
+//! the delivery log, test events, masked secrets, private targets refused by default, an
+//! idempotent replay of run creation, and keys' lifecycle and expiry announced.
 
 use std::{collections::HashMap, sync::atomic::Ordering};
 
@@ -363,5 +363,131 @@ async fn key_lifecycle_events_are_delivered_masked_and_name_who_acted() {
             "api_key.updated"
         ]
     );
+    server.stop().await;
+}
+
+/// The events `receiver` has received, verified, as `(type, key id)`.
+fn key_events(receiver: &LocalHttp, secret: &str) -> Vec<(String, String)> {
+    let received: Vec<RecordedRequest> = receiver.requests.lock().unwrap().clone();
+    received
+        .iter()
+        .map(|request| {
+            let event = verify(secret, request);
+            assert_eq!(event["data"]["actor"], "videovector", "{event}");
+            (
+                event["type"].as_str().unwrap().to_string(),
+                event["data"]["key"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn expiring_and_expired_keys_are_announced_once_by_one_of_two_instances() {
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    use videovector_server::db::entities::api_key;
+    let receiver = LocalHttp::start(vec![]).await;
+    let soon = |c: &mut videovector_server::config::Config| {
+        c.allow_private_targets = true;
+        c.key_expiry_check_ms = 20;
+        c.key_expiry_warning_seconds = 2 * 86_400;
+    };
+    let server = TestServer::start_with(soon).await;
+    let other = server.second_instance_with(soon).await;
+    let org = server.org(true).await;
+    let client = server.admin_client(&org);
+    let hook = client
+        .webhook_create()
+        .body(
+            types::WebhookCreate::builder()
+                .url(receiver.url("/hooks/expiry"))
+                .event_types(vec![
+                    types::WebhookEventType::ApiKeyExpiring,
+                    types::WebhookEventType::ApiKeyExpired,
+                ]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let key = |days: u32| {
+        let client = &client;
+        async move {
+            client
+                .api_key_create()
+                .body(
+                    types::ApiKeyCreate::builder()
+                        .name("expiring")
+                        .scopes(vec![types::Scope::Read])
+                        .expires_in_days(Some(days.try_into().unwrap())),
+                )
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .key
+                .id
+        }
+    };
+    // Revoked first, then brought within the warning time: never announced.
+    let revoked = key(30).await;
+    client
+        .api_key_revoke()
+        .key_id(&revoked)
+        .send()
+        .await
+        .unwrap();
+    let expires_in = |id: &str, seconds: i64| {
+        let id = id.to_string();
+        let db = server.db().clone();
+        async move {
+            api_key::Entity::update_many()
+                .col_expr(
+                    api_key::Column::ExpiresAt,
+                    Expr::value(chrono::Utc::now() + chrono::Duration::seconds(seconds)),
+                )
+                .filter(api_key::Column::Id.eq(id))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+    };
+    expires_in(&revoked, 3600).await;
+    let tomorrow = key(1).await;
+    let next_month = key(30).await;
+
+    let until = |wanted: usize| {
+        let (receiver, secret) = (&receiver, &hook.secret);
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let events = key_events(receiver, secret);
+                if events.len() >= wanted {
+                    return events;
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "{events:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(
+        until(1).await,
+        [("api_key.expiring".to_string(), tomorrow.clone())]
+    );
+    // It expires (moved into the past, as time would).
+    expires_in(&tomorrow, -1).await;
+    let events = until(2).await;
+    assert_eq!(events[1], ("api_key.expired".to_string(), tomorrow.clone()));
+    // Many looks later, by both instances: still once each, and nothing of the others.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = key_events(&receiver, &hook.secret);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(!events
+        .iter()
+        .any(|(_, id)| *id == next_month || *id == revoked));
+    other.stop().await;
     server.stop().await;
 }

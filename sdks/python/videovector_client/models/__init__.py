@@ -49,11 +49,17 @@ from .job_file_status import JobFileStatus
 from .job_page import JobPage
 from .job_progress import JobProgress
 from .job_status import JobStatus
+from .key_leak import KeyLeak
+from .leak_label import LeakLabel
+from .leaked_key_report import LeakedKeyReport
+from .leaked_key_verdict import LeakedKeyVerdict
 from .mcp_config import McpConfig
 from .mcp_headers import McpHeaders
 from .mcp_server import McpServer
 from .mcp_servers import McpServers
 from .mcp_tool import McpTool
+from .organization import Organization
+from .organization_update import OrganizationUpdate
 from .problem import Problem
 from .prompt import Prompt
 from .prompt_create import PromptCreate
@@ -150,11 +156,17 @@ __all__ = (
     "JobPage",
     "JobProgress",
     "JobStatus",
+    "KeyLeak",
+    "LeakedKeyReport",
+    "LeakedKeyVerdict",
+    "LeakLabel",
     "McpConfig",
     "McpHeaders",
     "McpServer",
     "McpServers",
     "McpTool",
+    "Organization",
+    "OrganizationUpdate",
     "Problem",
     "Prompt",
     "PromptCreate",

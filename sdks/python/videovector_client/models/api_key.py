@@ -14,6 +14,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.api_key_metadata import ApiKeyMetadata
+    from ..models.key_leak import KeyLeak
     from ..models.rate_limit import RateLimit
 
 
@@ -27,6 +28,7 @@ class ApiKey:
     Attributes:
         allowed_cidrs (list[str]): Networks the key may be used from; empty: anywhere.
         allowed_origins (list[str]): Web pages the key may be used from, by origin; empty: no page of another site.
+        client_rate_limits (list[RateLimit]): Limits counted per client address.
         created_at (datetime.datetime):
         id (str): The key's id (`key_...`).
         index_ids (list[str]): The indexes the key may touch; empty: every index.
@@ -39,6 +41,7 @@ class ApiKey:
         status (ApiKeyStatus): Where a key stands.
         expires_at (datetime.datetime | Unset):
         last_used_at (datetime.datetime | Unset):
+        leak (KeyLeak | Unset): Where a key was found leaked, as its reporter said.
         max_top_k (int | Unset): The most hits one request may ask for; absent: no cap of the key's own.
         owner_id (str | Unset): Who the key is for in your own system.
         revoked_at (datetime.datetime | Unset):
@@ -47,6 +50,7 @@ class ApiKey:
 
     allowed_cidrs: list[str]
     allowed_origins: list[str]
+    client_rate_limits: list[RateLimit]
     created_at: datetime.datetime
     id: str
     index_ids: list[str]
@@ -58,6 +62,7 @@ class ApiKey:
     status: ApiKeyStatus
     expires_at: datetime.datetime | Unset = UNSET
     last_used_at: datetime.datetime | Unset = UNSET
+    leak: KeyLeak | Unset = UNSET
     max_top_k: int | Unset = UNSET
     owner_id: str | Unset = UNSET
     revoked_at: datetime.datetime | Unset = UNSET
@@ -68,6 +73,11 @@ class ApiKey:
         allowed_cidrs = self.allowed_cidrs
 
         allowed_origins = self.allowed_origins
+
+        client_rate_limits = []
+        for client_rate_limits_item_data in self.client_rate_limits:
+            client_rate_limits_item = client_rate_limits_item_data.to_dict()
+            client_rate_limits.append(client_rate_limits_item)
 
         created_at = self.created_at.isoformat()
 
@@ -101,6 +111,10 @@ class ApiKey:
         if not isinstance(self.last_used_at, Unset):
             last_used_at = self.last_used_at.isoformat()
 
+        leak: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.leak, Unset):
+            leak = self.leak.to_dict()
+
         max_top_k = self.max_top_k
 
         owner_id = self.owner_id
@@ -119,6 +133,7 @@ class ApiKey:
             {
                 "allowed_cidrs": allowed_cidrs,
                 "allowed_origins": allowed_origins,
+                "client_rate_limits": client_rate_limits,
                 "created_at": created_at,
                 "id": id,
                 "index_ids": index_ids,
@@ -134,6 +149,8 @@ class ApiKey:
             field_dict["expires_at"] = expires_at
         if last_used_at is not UNSET:
             field_dict["last_used_at"] = last_used_at
+        if leak is not UNSET:
+            field_dict["leak"] = leak
         if max_top_k is not UNSET:
             field_dict["max_top_k"] = max_top_k
         if owner_id is not UNSET:
@@ -148,12 +165,20 @@ class ApiKey:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.api_key_metadata import ApiKeyMetadata  # noqa: PLC0415
+        from ..models.key_leak import KeyLeak  # noqa: PLC0415
         from ..models.rate_limit import RateLimit  # noqa: PLC0415
 
         d = dict(src_dict)
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs"))
 
         allowed_origins = cast(list[str], d.pop("allowed_origins"))
+
+        client_rate_limits = []
+        _client_rate_limits = d.pop("client_rate_limits")
+        for client_rate_limits_item_data in _client_rate_limits:
+            client_rate_limits_item = RateLimit.from_dict(client_rate_limits_item_data)
+
+            client_rate_limits.append(client_rate_limits_item)
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -197,6 +222,13 @@ class ApiKey:
         else:
             last_used_at = datetime.datetime.fromisoformat(_last_used_at)
 
+        _leak = d.pop("leak", UNSET)
+        leak: KeyLeak | Unset
+        if isinstance(_leak, Unset):
+            leak = UNSET
+        else:
+            leak = KeyLeak.from_dict(_leak)
+
         max_top_k = d.pop("max_top_k", UNSET)
 
         owner_id = d.pop("owner_id", UNSET)
@@ -218,6 +250,7 @@ class ApiKey:
         api_key = cls(
             allowed_cidrs=allowed_cidrs,
             allowed_origins=allowed_origins,
+            client_rate_limits=client_rate_limits,
             created_at=created_at,
             id=id,
             index_ids=index_ids,
@@ -229,6 +262,7 @@ class ApiKey:
             status=status,
             expires_at=expires_at,
             last_used_at=last_used_at,
+            leak=leak,
             max_top_k=max_top_k,
             owner_id=owner_id,
             revoked_at=revoked_at,

@@ -33,6 +33,10 @@ class ApiKeyCreate:
             `http://localhost:3000`, or `https://*.example.com` for every subdomain). A browser
             request from any other page is refused (403 `origin_not_allowed`); empty: no page of
             another site (the server's own Swagger UI and docs still work).
+        client_rate_limits (list[RateLimit] | Unset): Limits counted per client address (an IPv6 client by its /64)
+            rather than for the
+            whole key: for keys whose tenant tokens go to browsers, so one visitor cannot spend
+            everyone's budget. Checked before the key's own limits.
         expires_in_days (int | Unset): Days until the key expires; omit for a key that does not expire.
         index_ids (list[str] | Unset): The indexes the key may touch, by id (an index created later under one of these
             ids
@@ -56,6 +60,7 @@ class ApiKeyCreate:
     scopes: list[Scope]
     allowed_cidrs: list[str] | Unset = UNSET
     allowed_origins: list[str] | Unset = UNSET
+    client_rate_limits: list[RateLimit] | Unset = UNSET
     expires_in_days: int | Unset = UNSET
     index_ids: list[str] | Unset = UNSET
     max_top_k: int | Unset = UNSET
@@ -79,6 +84,13 @@ class ApiKeyCreate:
         allowed_origins: list[str] | Unset = UNSET
         if not isinstance(self.allowed_origins, Unset):
             allowed_origins = self.allowed_origins
+
+        client_rate_limits: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.client_rate_limits, Unset):
+            client_rate_limits = []
+            for client_rate_limits_item_data in self.client_rate_limits:
+                client_rate_limits_item = client_rate_limits_item_data.to_dict()
+                client_rate_limits.append(client_rate_limits_item)
 
         expires_in_days = self.expires_in_days
 
@@ -113,6 +125,8 @@ class ApiKeyCreate:
             field_dict["allowed_cidrs"] = allowed_cidrs
         if allowed_origins is not UNSET:
             field_dict["allowed_origins"] = allowed_origins
+        if client_rate_limits is not UNSET:
+            field_dict["client_rate_limits"] = client_rate_limits
         if expires_in_days is not UNSET:
             field_dict["expires_in_days"] = expires_in_days
         if index_ids is not UNSET:
@@ -147,6 +161,15 @@ class ApiKeyCreate:
 
         allowed_origins = cast(list[str], d.pop("allowed_origins", UNSET))
 
+        _client_rate_limits = d.pop("client_rate_limits", UNSET)
+        client_rate_limits: list[RateLimit] | Unset = UNSET
+        if _client_rate_limits is not UNSET:
+            client_rate_limits = []
+            for client_rate_limits_item_data in _client_rate_limits:
+                client_rate_limits_item = RateLimit.from_dict(client_rate_limits_item_data)
+
+                client_rate_limits.append(client_rate_limits_item)
+
         expires_in_days = d.pop("expires_in_days", UNSET)
 
         index_ids = cast(list[str], d.pop("index_ids", UNSET))
@@ -176,6 +199,7 @@ class ApiKeyCreate:
             scopes=scopes,
             allowed_cidrs=allowed_cidrs,
             allowed_origins=allowed_origins,
+            client_rate_limits=client_rate_limits,
             expires_in_days=expires_in_days,
             index_ids=index_ids,
             max_top_k=max_top_k,

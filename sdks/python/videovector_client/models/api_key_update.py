@@ -29,6 +29,8 @@ class ApiKeyUpdate:
         allowed_origins (list[str] | Unset): Web pages the key may be used from, by origin, replacing the list; empty:
             no page of
             another site.
+        client_rate_limits (list[RateLimit] | Unset): Limits counted per client address, replacing the ones it had
+            (empty: none).
         index_ids (list[str] | Unset): The indexes the key may touch, replacing the list; empty: every index.
         max_top_k (int | None | Unset): The most hits one request may ask for; `null` removes the cap.
         metadata (ApiKeyUpdateMetadata | Unset): Your own labels for the key: at most 16 entries, names of 1–40
@@ -45,6 +47,7 @@ class ApiKeyUpdate:
 
     allowed_cidrs: list[str] | Unset = UNSET
     allowed_origins: list[str] | Unset = UNSET
+    client_rate_limits: list[RateLimit] | Unset = UNSET
     index_ids: list[str] | Unset = UNSET
     max_top_k: int | None | Unset = UNSET
     metadata: ApiKeyUpdateMetadata | Unset = UNSET
@@ -61,6 +64,13 @@ class ApiKeyUpdate:
         allowed_origins: list[str] | Unset = UNSET
         if not isinstance(self.allowed_origins, Unset):
             allowed_origins = self.allowed_origins
+
+        client_rate_limits: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.client_rate_limits, Unset):
+            client_rate_limits = []
+            for client_rate_limits_item_data in self.client_rate_limits:
+                client_rate_limits_item = client_rate_limits_item_data.to_dict()
+                client_rate_limits.append(client_rate_limits_item)
 
         index_ids: list[str] | Unset = UNSET
         if not isinstance(self.index_ids, Unset):
@@ -98,6 +108,8 @@ class ApiKeyUpdate:
             field_dict["allowed_cidrs"] = allowed_cidrs
         if allowed_origins is not UNSET:
             field_dict["allowed_origins"] = allowed_origins
+        if client_rate_limits is not UNSET:
+            field_dict["client_rate_limits"] = client_rate_limits
         if index_ids is not UNSET:
             field_dict["index_ids"] = index_ids
         if max_top_k is not UNSET:
@@ -122,6 +134,15 @@ class ApiKeyUpdate:
         allowed_cidrs = cast(list[str], d.pop("allowed_cidrs", UNSET))
 
         allowed_origins = cast(list[str], d.pop("allowed_origins", UNSET))
+
+        _client_rate_limits = d.pop("client_rate_limits", UNSET)
+        client_rate_limits: list[RateLimit] | Unset = UNSET
+        if _client_rate_limits is not UNSET:
+            client_rate_limits = []
+            for client_rate_limits_item_data in _client_rate_limits:
+                client_rate_limits_item = RateLimit.from_dict(client_rate_limits_item_data)
+
+                client_rate_limits.append(client_rate_limits_item)
 
         index_ids = cast(list[str], d.pop("index_ids", UNSET))
 
@@ -164,6 +185,7 @@ class ApiKeyUpdate:
         api_key_update = cls(
             allowed_cidrs=allowed_cidrs,
             allowed_origins=allowed_origins,
+            client_rate_limits=client_rate_limits,
             index_ids=index_ids,
             max_top_k=max_top_k,
             metadata=metadata,

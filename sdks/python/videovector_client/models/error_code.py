@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     INVALID_HEADERS = "invalid_headers"
     INVALID_PAGE_TOKEN = "invalid_page_token"
     INVALID_SEGMENTS = "invalid_segments"
+    INVALID_SIGNATURE = "invalid_signature"
     INVALID_TEMPLATE = "invalid_template"
     INVALID_TENANT_TOKEN = "invalid_tenant_token"
     INVALID_TOKEN = "invalid_token"

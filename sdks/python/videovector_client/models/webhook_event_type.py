@@ -5,6 +5,9 @@ from enum import StrEnum
 class WebhookEventType(StrEnum):
     API_KEY_CREATED = "api_key.created"
     API_KEY_DELETED = "api_key.deleted"
+    API_KEY_EXPIRED = "api_key.expired"
+    API_KEY_EXPIRING = "api_key.expiring"
+    API_KEY_LEAKED = "api_key.leaked"
     API_KEY_REVOKED = "api_key.revoked"
     API_KEY_ROTATED = "api_key.rotated"
     API_KEY_UPDATED = "api_key.updated"

@@ -22,6 +22,9 @@ mod m0015_key_restrictions;
 mod m0016_key_index_restrictions;
 mod m0017_tenant_token_keys;
 mod m0018_key_origins;
+mod m0019_key_client_limits;
+mod m0020_key_expiry_notices;
+mod m0021_leaked_keys;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -41,6 +44,9 @@ use m0015_key_restrictions::M0015KeyRestrictions;
 use m0016_key_index_restrictions::M0016KeyIndexRestrictions;
 use m0017_tenant_token_keys::M0017TenantTokenKeys;
 use m0018_key_origins::M0018KeyOrigins;
+use m0019_key_client_limits::M0019KeyClientLimits;
+use m0020_key_expiry_notices::M0020KeyExpiryNotices;
+use m0021_leaked_keys::M0021LeakedKeys;
 
 pub struct Migrator;
 
@@ -66,6 +72,9 @@ impl MigratorTrait for Migrator {
             Box::new(M0016KeyIndexRestrictions),
             Box::new(M0017TenantTokenKeys),
             Box::new(M0018KeyOrigins),
+            Box::new(M0019KeyClientLimits),
+            Box::new(M0020KeyExpiryNotices),
+            Box::new(M0021LeakedKeys),
         ]
     }
 }
