@@ -27,6 +27,8 @@ enum Expect {
 enum Cred {
     None,
     Key(String),
+    /// A key sent by a page of another site (`Origin`).
+    KeyFromPage(String, &'static str),
     Bearer(String),
 }
 
@@ -61,6 +63,7 @@ async fn call(
     request = match cred {
         Cred::None => request,
         Cred::Key(k) => request.header("X-API-Key", k),
+        Cred::KeyFromPage(k, origin) => request.header("X-API-Key", k).header("Origin", *origin),
         Cred::Bearer(t) => request.bearer_auth(t),
     };
     if rule.method != "GET" && rule.method != "DELETE" {
@@ -245,6 +248,105 @@ async fn every_operation_enforces_what_the_spec_declares() {
                 .contains("error=\"insufficient_user_authentication\""));
         }
         check(rule, "unverified admin JWT", expect, got);
+    }
+    server.stop().await;
+}
+
+/// Creates a key with `extra` restrictions through the API; returns its id and secret.
+async fn restricted_key(
+    server: &TestServer,
+    org: &videovector_tests::TestOrg,
+    extra: serde_json::Value,
+) -> (String, String) {
+    let mut body = serde_json::json!({"name": "restricted", "scopes": ["admin"]});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (status, created) = videovector_tests::answer(
+        reqwest::Client::new()
+            .post(server.api("/api-keys"))
+            .bearer_auth(server.token(org, &[Scope::Admin]))
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["key"]["id"].as_str().unwrap().to_string(),
+        created["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The matrix beyond scopes: for every operation an API key may call, a key used from
+/// outside its networks, a key used from a page it does not list, one used from a page it
+/// lists, and a tenant token (which holds `search` alone), each as the spec's schemes and
+/// scopes imply. (Index restrictions have their own matrix, `index_restrictions`.)
+#[tokio::test]
+async fn every_operation_holds_networks_pages_and_tenant_tokens() {
+    const PAGE: &str = "https://shop.example.com";
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let (_, elsewhere) = restricted_key(
+        &server,
+        &org,
+        serde_json::json!({"allowed_cidrs": ["10.0.0.0/8"]}),
+    )
+    .await;
+    let (_, pageless) = restricted_key(&server, &org, serde_json::json!({})).await;
+    let (listed_id, listed) = restricted_key(
+        &server,
+        &org,
+        serde_json::json!({"allowed_origins": [PAGE]}),
+    )
+    .await;
+    let token = videovector_client::tenant_token(
+        &listed_id,
+        &listed,
+        std::time::Duration::from_secs(600),
+        &Default::default(),
+    )
+    .unwrap();
+    let refused = |rule: &OperationRule,
+                   case: &str,
+                   got: (StatusCode, serde_json::Value, Option<String>),
+                   code: &str| {
+        assert_eq!(
+            got.0,
+            StatusCode::FORBIDDEN,
+            "{} / {case}: {}",
+            rule.operation_id,
+            got.1
+        );
+        assert_eq!(got.1["code"], code, "{} / {case}", rule.operation_id);
+    };
+    let rules: Vec<OperationRule> = rules()
+        .into_iter()
+        .filter(|r| r.schemes.iter().any(|s| s == API_KEY_SCHEME))
+        .collect();
+    assert!(rules.len() >= 30, "{} operations take keys", rules.len());
+    for rule in &rules {
+        let got = call(&server, rule, &Cred::Key(elsewhere.clone())).await;
+        refused(
+            rule,
+            "a key outside its networks",
+            got,
+            "address_not_allowed",
+        );
+        let got = call(&server, rule, &Cred::KeyFromPage(pageless.clone(), PAGE)).await;
+        refused(
+            rule,
+            "a key from a page it does not list",
+            got,
+            "origin_not_allowed",
+        );
+        let got = call(&server, rule, &Cred::KeyFromPage(listed.clone(), PAGE)).await;
+        check(rule, "a key from a page it lists", Expect::Pass, got);
+        let got = call(&server, rule, &Cred::KeyFromPage(token.clone(), PAGE)).await;
+        check(
+            rule,
+            "a tenant token",
+            scope_expectation(rule, Scope::Search),
+            got,
+        );
     }
     server.stop().await;
 }

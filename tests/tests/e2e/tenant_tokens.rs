@@ -169,6 +169,13 @@ async fn a_tenant_token_sees_only_its_tenant_on_every_search() {
         }
     }
     assert_eq!(seen, BTreeSet::from(["tenant:1".into()]));
+    let body = json!({"query": "bridge", "index_ids": ["idx_a"], "page_size": 50});
+    let (status, page) = send(&server, Method::POST, "/search", &token, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        labels_of(&page["hits"]),
+        BTreeSet::from(["tenant:1".into()])
+    );
     let body = json!({"query": "bridge", "index_ids": ["idx_a", "idx_b"]});
     let (status, problem) = send(&server, Method::POST, "/search", &token, Some(body)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
@@ -192,6 +199,22 @@ async fn a_tenant_token_sees_only_its_tenant_on_every_search() {
         .map(|c| c["media_id"].as_str().unwrap())
         .collect();
     assert_eq!(media, BTreeSet::from(["m1"]), "{answer}");
+
+    // Every operation a tenant token may call (the spec's `search` scope) was tried above,
+    // so a new one cannot escape the forced filters untested.
+    let searches: BTreeSet<String> = videovector_api_spec::contract::Contract::committed()
+        .operations()
+        .iter()
+        .filter(|o| o.rule.required_scope == Some(Scope::Search))
+        .map(|o| o.rule.operation_id.clone())
+        .collect();
+    let tried = [
+        "index_search",
+        "search_query",
+        "search_page_view",
+        "chat_completion_create",
+    ];
+    assert_eq!(searches, tried.iter().map(|s| s.to_string()).collect());
 
     // Only `search`: reading and writing are refused by scope.
     let (status, problem) = send(&server, Method::GET, "/indexes", &token, None).await;
