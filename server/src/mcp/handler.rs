@@ -29,7 +29,7 @@ use videovector_api_spec::{
 };
 
 use super::{
-    catalog::Catalog,
+    catalog::{Catalog, OperationTool},
     dispatch::{ApiAnswer, Credential, Dispatch},
 };
 use crate::services::prompts::render;
@@ -92,6 +92,14 @@ fn cursor_arguments(request: &Option<PaginatedRequestParams>) -> JsonObject {
     arguments
 }
 
+/// Whether `principal` may call `tool`: it holds the scope, and a key restricted to some
+/// indexes is not calling an organisation-wide operation (the spec's `x-index-access`).
+fn may_call(principal: &Principal, tool: &OperationTool) -> bool {
+    let spans_organisation = principal.index_restriction().is_some()
+        && tool.rule.index_access == Some(IndexAccess::Organisation);
+    tool.required_scope().is_none_or(|s| principal.holds(s)) && !spans_organisation
+}
+
 /// The arguments of an operation on one resource: its id under the path parameter `name`.
 fn id_argument(name: &str, id: &str) -> JsonObject {
     let mut arguments = JsonObject::new();
@@ -151,14 +159,10 @@ impl VideoVectorMcp {
             .catalog
             .iter()
             .map(|tool| {
-                let required = tool.required_scope();
-                // A key restricted to some indexes may not call an organisation-wide tool.
-                let spans_organisation = principal.index_restriction().is_some()
-                    && tool.rule.index_access == Some(IndexAccess::Organisation);
                 json!({
                     "name": tool.rule.operation_id,
-                    "allowed": required.is_none_or(|s| principal.holds(s)) && !spans_organisation,
-                    "required_scope": required.map(|s| s.as_str()),
+                    "allowed": may_call(principal, tool),
+                    "required_scope": tool.required_scope().map(|s| s.as_str()),
                 })
             })
             .collect();
@@ -248,7 +252,7 @@ impl ServerHandler for VideoVectorMcp {
         let mut tools: Vec<Tool> = self
             .catalog
             .iter()
-            .filter(|t| t.required_scope().is_none_or(|s| caller.principal.holds(s)))
+            .filter(|t| may_call(&caller.principal, t))
             .map(|t| t.tool.clone())
             .collect();
         tools.push(Self::inspect_tool());

@@ -451,6 +451,16 @@ async fn through_mcp_a_restricted_key_sees_and_reaches_only_its_indexes() {
         .map(|c| c["index_id"].as_str().unwrap())
         .collect();
     assert_eq!(cited, BTreeSet::from([MINE]), "{answer}");
+    // The tools it is offered leave out what it may not call.
+    let offered: BTreeSet<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(offered.contains("index_search") && offered.contains("prompt_list"));
+    assert!(!offered.contains("webhook_list") && !offered.contains("connector_create"));
     let (_, inspected) = super::mcp::call(&client, "credential_inspect", json!({})).await;
     assert_eq!(inspected["index_ids"], json!([MINE, UNBORN]), "{inspected}");
     let allowed = |name: &str| {
