@@ -39,6 +39,10 @@ pub const PATTERN_MEANINGS: &[(&str, &str)] = &[
         RATE_LIMIT_PATTERN,
         "must be `\"name\";r=<remaining>;t=<seconds to reset>`",
     ),
+    (
+        REQUEST_ID_PATTERN,
+        "must be 1-200 of letters, digits and `._:/+=-`",
+    ),
 ];
 
 /// The `RateLimit-Policy` header: every limit as `"name";q=<quota>;w=<window seconds>`.
@@ -47,6 +51,10 @@ pub const RATE_LIMIT_POLICY_PATTERN: &str =
 
 /// The `RateLimit` header: one limit as `"name";r=<remaining>;t=<seconds to reset>`.
 pub const RATE_LIMIT_PATTERN: &str = r#"^"[a-z0-9_]{1,64}";r=[0-9]+;t=[0-9]+$"#;
+
+/// The pattern of a request id (`X-Request-Id`): what the server keeps from a caller, and
+/// what it makes itself.
+pub const REQUEST_ID_PATTERN: &str = r"^[A-Za-z0-9._:/+=-]{1,200}$";
 
 /// The pattern of a rate limit's name (and of other short machine names).
 pub const LIMIT_NAME_PATTERN: &str = r"^[a-z0-9_]{1,64}$";

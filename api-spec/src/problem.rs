@@ -36,6 +36,9 @@ pub struct Problem {
     /// Field-level validation errors.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// The request's id, as in its `X-Request-Id`: quote it when asking for help.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
 }
 
 /// One invalid value of a request.
@@ -241,6 +244,7 @@ impl ApiError {
                 code,
                 required_scope: None,
                 errors: None,
+                request_id: None,
             }),
             headers: Vec::new(),
         }

@@ -31,6 +31,10 @@ pub const API_KEY_HEADER: &str = "X-API-Key";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub std::net::IpAddr);
 
+/// The request's id (`X-Request-Id`), in the request's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
 /// A request's body exactly as received, kept in the request's data for an operation that
 /// checks a signature over it (`x-signed-body`); its handler parses the same bytes.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::{
     endpoints::{api, Api},
     index_access::{self, IndexAccess, INDEX_ACCESS_EXTENSION},
-    patterns::{NO_NUL_PATTERN, RATE_LIMIT_PATTERN, RATE_LIMIT_POLICY_PATTERN},
+    patterns::{NO_NUL_PATTERN, RATE_LIMIT_PATTERN, RATE_LIMIT_POLICY_PATTERN, REQUEST_ID_PATTERN},
 };
 
 /// Where the API is mounted.
@@ -104,6 +104,7 @@ fn post_process(mut spec: Value) -> Value {
     add_links(&mut spec);
     declare_nullable(&mut spec);
     declare_rate_limit_headers(&mut spec);
+    declare_request_id(&mut spec);
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -385,6 +386,29 @@ fn add_links(spec: &mut Value) {
             }
         }
     }
+}
+
+/// `X-Request-Id` on every answer of every operation, declared once under
+/// `components.headers` (required: the server always sends it).
+fn declare_request_id(spec: &mut Value) {
+    spec["components"]["headers"]["X-Request-Id"] = json!({
+        "description": "The request's id: the caller's `X-Request-Id` when it sent a \
+            well-formed one (1-200 of letters, digits and `._:/+=-`), else one the server \
+            made. Problems repeat it in `request_id`; quote it when asking for help.",
+        "required": true,
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    });
+    let header = json!({"$ref": "#/components/headers/X-Request-Id"});
+    for_each_object_mut(&mut spec["paths"], &mut |map| {
+        if let Some(responses) = map.get_mut("responses").and_then(Value::as_object_mut) {
+            for response in responses.values_mut().filter_map(Value::as_object_mut) {
+                let headers = response.entry("headers").or_insert_with(|| json!({}));
+                if let Some(headers) = headers.as_object_mut() {
+                    headers.insert("X-Request-Id".into(), header.clone());
+                }
+            }
+        }
+    });
 }
 
 /// Request properties declared `MaybeUndefined` (where `null` means "remove it"): poem-openapi

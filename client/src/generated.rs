@@ -4449,6 +4449,9 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         ///Field-level validation errors.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub errors: ::std::vec::Vec<FieldError>,
+        ///The request's id, as in its `X-Request-Id`: quote it when asking for help.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub request_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub required_scope: ::std::option::Option<Scope>,
         ///The HTTP status code.
@@ -12372,6 +12375,10 @@ link-local addresses are refused unless the server allows them.*/
                 ::std::vec::Vec<super::FieldError>,
                 ::std::string::String,
             >,
+            request_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             required_scope: ::std::result::Result<
                 ::std::option::Option<super::Scope>,
                 ::std::string::String,
@@ -12386,6 +12393,7 @@ link-local addresses are refused unless the server allows them.*/
                     code: Err("no value supplied for code".to_string()),
                     detail: Err("no value supplied for detail".to_string()),
                     errors: Ok(Default::default()),
+                    request_id: Ok(Default::default()),
                     required_scope: Ok(Default::default()),
                     status: Err("no value supplied for status".to_string()),
                     title: Err("no value supplied for title".to_string()),
@@ -12427,6 +12435,18 @@ link-local addresses are refused unless the server allows them.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for errors: {e}")
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {e}")
                     });
                 self
             }
@@ -12490,6 +12510,7 @@ link-local addresses are refused unless the server allows them.*/
                     code: value.code?,
                     detail: value.detail?,
                     errors: value.errors?,
+                    request_id: value.request_id?,
                     required_scope: value.required_scope?,
                     status: value.status?,
                     title: value.title?,
@@ -12503,6 +12524,7 @@ link-local addresses are refused unless the server allows them.*/
                     code: Ok(value.code),
                     detail: Ok(value.detail),
                     errors: Ok(value.errors),
+                    request_id: Ok(value.request_id),
                     required_scope: Ok(value.required_scope),
                     status: Ok(value.status),
                     title: Ok(value.title),

@@ -25,7 +25,8 @@ it names:
   "status": 403,
   "detail": "this operation requires the `write` scope",
   "code": "insufficient_scope",
-  "required_scope": "write"
+  "required_scope": "write",
+  "request_id": "req_01jdz8k4m5n6p7q8r9s0t1v2w3"
 }
 ```
 
@@ -38,6 +39,10 @@ it names:
 - `Retry-After` (seconds) comes with `too_many_attempts`, `idempotency_request_in_flight`
   and `unavailable`; `WWW-Authenticate` with `401` answers; `Allow` with
   `method_not_allowed`.
+- `request_id` is the request's id, also in the `X-Request-Id` header of every answer
+  (errors or not): yours when you sent a well-formed `X-Request-Id` (1-200 of letters,
+  digits and `._:/+=-`), else one the server made. The server's log lines for the request
+  carry it too; quote it when asking for help.
 - A `5xx` problem never carries the cause: it is logged on the server.
 
 ## Codes

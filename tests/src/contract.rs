@@ -7,8 +7,9 @@
 //! - its content type is the declared one (no body where none is declared);
 //! - its body validates against the declared schema under OpenAPI 3.0 rules;
 //! - a problem's `status` is the HTTP status;
-//! - each response header it declares (`RateLimit`, `RateLimit-Policy`, `Retry-After`) holds
-//!   its schema when sent, and the rate limit headers are sent only where declared.
+//! - each response header it declares (`RateLimit`, `RateLimit-Policy`, `Retry-After`,
+//!   `X-Request-Id`) holds its schema when sent, a required one (`X-Request-Id`) is always
+//!   sent, and the rate limit headers are sent only where declared.
 //!
 //! A violation fails the test that received it when its server is dropped or stopped: the
 //! message names the operation, the status and the JSON pointer.
@@ -104,15 +105,18 @@ impl Contract {
             }
         }
         for (name, header) in declared.into_iter().flatten() {
-            let Some(value) = headers.get(name.as_str()) else {
-                continue;
-            };
             let header = match header["$ref"].as_str() {
                 Some(pointer) => self
                     .document
                     .pointer(pointer.trim_start_matches('#'))
                     .unwrap_or(&Value::Null),
                 None => header,
+            };
+            let Some(value) = headers.get(name.as_str()) else {
+                if header["required"] == Value::Bool(true) {
+                    return fail(format!("the required header `{name}` is missing"));
+                }
+                continue;
             };
             let schema = &header["schema"];
             let text = value.to_str().unwrap_or("\u{0}");

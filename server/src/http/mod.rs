@@ -1,5 +1,5 @@
-//! The HTTP surface: routes, middleware (problem mapping, guard, idempotency, connections
-//! kept usable), Swagger UI, health checks.
+//! The HTTP surface: routes, middleware (problem mapping, guard, idempotency, request ids,
+//! connections kept usable), Swagger UI, health checks.
 
 pub mod docs;
 pub mod idempotency;
@@ -7,6 +7,7 @@ pub mod keep_alive;
 pub mod lingering;
 pub mod problems;
 pub mod request_checks;
+pub mod request_id;
 pub mod response_tap;
 pub mod routes;
 pub mod site;

@@ -24,6 +24,7 @@ use super::{
     keep_alive::keep_connections_usable,
     problems::ProblemMapping,
     request_checks::{large_body_budget, RequestChecks, RequestContract},
+    request_id,
     response_tap::{self, ResponseTap},
     site,
 };
@@ -111,6 +112,8 @@ impl Surface {
             .with(CatchPanic::new())
             .with(ProblemMapping)
             .with(Tracing)
+            // Outside the request's log lines, inside what the test harness observes.
+            .around(request_id::assign)
             .around(move |next, req| response_tap::observe(next, req, tap.clone()))
             .around(keep_connections_usable)
             .map_to_response())
@@ -123,6 +126,8 @@ impl Surface {
         let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
             Route::new()
                 .nest(BASE_PATH, api)
+                // Each tool call is a request of its own, with its own id.
+                .around(request_id::assign)
                 .around(move |next, req| response_tap::observe(next, req, tap.clone()))
                 .map_to_response()
                 .boxed(),

@@ -111,8 +111,10 @@ fn an_undeclared_method_must_answer_405_with_allow() {
 fn rate_limit_headers_are_held_to_their_declarations() {
     use poem::http::{HeaderMap, HeaderValue};
     let contract = Contract::committed();
+    // Every answer names its request.
     let with = |pairs: &[(&'static str, &'static str)]| {
         let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("req_1"));
         for (name, value) in pairs {
             headers.insert(*name, HeaderValue::from_static(value));
         }
@@ -155,4 +157,14 @@ fn rate_limit_headers_are_held_to_their_declarations() {
     }
     // Public operations are not counted, so declare no limits.
     assert!(contract.check_headers("token_create", 200, &good).is_err());
+    // The request id is required on every answer, and held to its pattern.
+    let mut unnamed = good.clone();
+    unnamed.remove("x-request-id");
+    let message = contract
+        .check_headers("index_list", 200, &unnamed)
+        .unwrap_err();
+    assert!(message.contains("X-Request-Id"), "{message}");
+    let mut odd = good.clone();
+    odd.insert("x-request-id", HeaderValue::from_static("has space"));
+    assert!(contract.check_headers("index_list", 200, &odd).is_err());
 }

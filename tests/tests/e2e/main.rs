@@ -24,6 +24,7 @@ mod mcp;
 mod meaning;
 mod meaning_rest;
 mod rate_limits;
+mod request_ids;
 mod resources;
 mod retrieval;
 mod runs;

@@ -29,6 +29,7 @@ class Problem:
         title (str): A short, human-readable summary of the problem type.
         type_ (str): A URI naming the problem type (`urn:videovector:problem:<code>`).
         errors (list[FieldError] | Unset): Field-level validation errors.
+        request_id (str | Unset): The request's id, as in its `X-Request-Id`: quote it when asking for help.
         required_scope (Scope | Unset): A public scope. A credential holding a scope satisfies every requirement at or
             below it.
     """
@@ -39,6 +40,7 @@ class Problem:
     title: str
     type_: str
     errors: list[FieldError] | Unset = UNSET
+    request_id: str | Unset = UNSET
     required_scope: Scope | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -60,6 +62,8 @@ class Problem:
                 errors_item = errors_item_data.to_dict()
                 errors.append(errors_item)
 
+        request_id = self.request_id
+
         required_scope: str | Unset = UNSET
         if not isinstance(self.required_scope, Unset):
             required_scope = self.required_scope.value
@@ -77,6 +81,8 @@ class Problem:
         )
         if errors is not UNSET:
             field_dict["errors"] = errors
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
         if required_scope is not UNSET:
             field_dict["required_scope"] = required_scope
 
@@ -106,6 +112,8 @@ class Problem:
 
                 errors.append(errors_item)
 
+        request_id = d.pop("request_id", UNSET)
+
         _required_scope = d.pop("required_scope", UNSET)
         required_scope: Scope | Unset
         if isinstance(_required_scope, Unset):
@@ -120,6 +128,7 @@ class Problem:
             title=title,
             type_=type_,
             errors=errors,
+            request_id=request_id,
             required_scope=required_scope,
         )
 
