@@ -168,12 +168,12 @@ pub fn organisation_refused() -> ApiError {
 
 /// Ok when the principal may touch every index of `ids`, else the 403 naming the first it
 /// may not.
-pub fn check_named<'a>(
+pub fn check_named<S: AsRef<str>>(
     who: &Principal,
-    ids: impl IntoIterator<Item = &'a String>,
+    ids: impl IntoIterator<Item = S>,
 ) -> Result<(), ApiError> {
-    match ids.into_iter().find(|id| !who.may_touch_index(id)) {
-        Some(id) => Err(not_allowed(id)),
+    match ids.into_iter().find(|id| !who.may_touch_index(id.as_ref())) {
+        Some(id) => Err(not_allowed(id.as_ref())),
         None => Ok(()),
     }
 }

@@ -33,6 +33,24 @@ pub struct OperationRule {
     pub signed_body: bool,
 }
 
+/// The value the extension `name` of `operation` names, parsed by `parse`; `None` when the
+/// operation has none, an error naming `what` for a value `parse` does not know.
+fn named_extension<T>(
+    operation: &Value,
+    operation_id: &str,
+    name: &str,
+    what: &str,
+    parse: &dyn Fn(&str) -> Option<T>,
+) -> Result<Option<T>, String> {
+    let Some(value) = operation.get(name) else {
+        return Ok(None);
+    };
+    let text = value.as_str().unwrap_or_default();
+    parse(text)
+        .map(Some)
+        .ok_or_else(|| format!("{operation_id}: unknown {what} `{text}`"))
+}
+
 /// Every operation's rule, in spec order. Fails on an unknown scope name.
 pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
     let mut rules = Vec::new();
@@ -62,35 +80,27 @@ pub fn operation_rules(spec: &Value) -> Result<Vec<OperationRule>, String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let required_scope = match operation.get(REQUIRED_SCOPE_EXTENSION) {
-                None => None,
-                Some(v) => {
-                    let name = v.as_str().unwrap_or_default();
-                    Some(
-                        Scope::parse(name)
-                            .ok_or_else(|| format!("{operation_id}: unknown scope `{name}`"))?,
-                    )
-                }
-            };
-            let family = match operation.get(RATE_LIMIT_FAMILY_EXTENSION) {
-                None => None,
-                Some(v) => {
-                    let name = v.as_str().unwrap_or_default();
-                    Some(RateLimitFamily::parse(name).ok_or_else(|| {
-                        format!("{operation_id}: unknown rate limit family `{name}`")
-                    })?)
-                }
-            };
-            let index_access =
-                match operation.get(INDEX_ACCESS_EXTENSION) {
-                    None => None,
-                    Some(v) => {
-                        let name = v.as_str().unwrap_or_default();
-                        Some(IndexAccess::parse(name).ok_or_else(|| {
-                            format!("{operation_id}: unknown index access `{name}`")
-                        })?)
-                    }
-                };
+            let required_scope = named_extension(
+                operation,
+                &operation_id,
+                REQUIRED_SCOPE_EXTENSION,
+                "scope",
+                &Scope::parse,
+            )?;
+            let family = named_extension(
+                operation,
+                &operation_id,
+                RATE_LIMIT_FAMILY_EXTENSION,
+                "rate limit family",
+                &RateLimitFamily::parse,
+            )?;
+            let index_access = named_extension(
+                operation,
+                &operation_id,
+                INDEX_ACCESS_EXTENSION,
+                "index access",
+                &IndexAccess::parse,
+            )?;
             let idempotent = operation
                 .get("parameters")
                 .and_then(Value::as_array)

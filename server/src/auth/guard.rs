@@ -83,6 +83,12 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     }
 }
 
+/// `path` below the API's base path (as the route table and the spec name it).
+fn below_base(path: &str) -> &str {
+    path.strip_prefix(videovector_api_spec::spec::BASE_PATH)
+        .unwrap_or(path)
+}
+
 /// A CORS preflight: `OPTIONS` asking which method and headers another site's page may send.
 fn is_preflight(req: &Request) -> bool {
     req.method() == poem::http::Method::OPTIONS
@@ -94,10 +100,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
     /// carries no credential, so no key's list can be read); the request that follows is
     /// held to its key's `allowed_origins`.
     fn preflight(&self, req: &Request, origin: &str) -> Response {
-        let path = req.uri().path();
-        let path = path
-            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
-            .unwrap_or(path);
+        let path = below_base(req.uri().path());
         let methods = self.table.allowed_methods(path);
         if methods.is_empty() {
             return ApiError::new(
@@ -126,10 +129,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
     }
 
     async fn respond(&self, mut req: Request) -> poem::Result<Response> {
-        let path = req.uri().path();
-        let path = path
-            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
-            .unwrap_or(path);
+        let path = below_base(req.uri().path());
         let Some(rule) = self.table.find(req.method(), path).cloned() else {
             let allowed = self.table.allowed_methods(path);
             if allowed.is_empty() {
@@ -205,10 +205,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
         if let Err(error) = check_scope(&principal, &rule) {
             return Ok(error.into_problem_response());
         }
-        let path = req.uri().path();
-        let path = path
-            .strip_prefix(videovector_api_spec::spec::BASE_PATH)
-            .unwrap_or(path);
+        let path = below_base(req.uri().path());
         if let Err(error) = index_restriction::check(&principal, &rule, path) {
             return Ok(error.into_problem_response());
         }

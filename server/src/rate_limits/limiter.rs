@@ -118,11 +118,7 @@ impl RateLimiter {
                 .client_rate_limits
                 .iter()
                 .filter(|l| l.family == family)
-                .map(|l| Limit {
-                    name: &l.name,
-                    quota: l.quota,
-                    window_seconds: l.window_seconds,
-                })
+                .map(Limit::of)
                 .collect();
             if !per_client.is_empty() {
                 let subject = format!("{}@{}", subject(who, family), limit_key(client));

@@ -98,11 +98,7 @@ impl Policy {
         source
             .iter()
             .filter(|l| l.family == family)
-            .map(|l| Limit {
-                name: &l.name,
-                quota: l.quota,
-                window_seconds: l.window_seconds,
-            })
+            .map(Limit::of)
             .collect()
     }
 

@@ -30,6 +30,17 @@ pub struct Limit<'a> {
     pub window_seconds: u32,
 }
 
+impl<'a> Limit<'a> {
+    /// The limit `limit` sets, borrowed.
+    pub fn of(limit: &'a videovector_api_spec::dto::rate_limits::RateLimit) -> Limit<'a> {
+        Limit {
+            name: &limit.name,
+            quota: limit.quota,
+            window_seconds: limit.window_seconds,
+        }
+    }
+}
+
 /// Where a request leaves one limit: for the `RateLimit` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing<'a> {

@@ -142,7 +142,7 @@ impl Indexes {
     async fn find(&self, who: &Principal, index_id: &str) -> ServiceResult<index::Model> {
         // The guard refused this already (`x-index-access: path`); held here too, so no
         // other way in can reach past a key's restriction.
-        index_access::check_named(who, [&index_id.to_string()])?;
+        index_access::check_named(who, [index_id])?;
         self.reads
             .index_in_org(&who.org_id, index_id)
             .await
