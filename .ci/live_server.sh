@@ -1,4 +1,4 @@
-# Sourced by .ci/fuzz, .ci/mcp, .ci/sdk and .ci/browser: starts `videovector serve`
+# Sourced by .ci/fuzz, .ci/mcp, .ci/sdk, .ci/audit and .ci/browser: starts `videovector serve`
 # ($server_bin) on 127.0.0.1:0 with a fresh data dir and a bootstrap operator, on SQLite or on
 # $database_url when set, and sets $work, $url, $email, $password and $server_pid; the EXIT
 # trap stops every server started. `start_instance NAME [VAR=VALUE...]` starts another
@@ -34,7 +34,7 @@ start_instance() {
     VIDEOVECTOR_ALLOW_PRIVATE_TARGETS=true
     # A limit in every family that no CI client reaches (every answer still carries the
     # RateLimit headers), and usage written every 200 ms.
-    VIDEOVECTOR_RATE_LIMITS__DEFAULTS='[{name="search_per_second",family="search",quota=1000000,window_seconds=1},{name="read_per_second",family="read",quota=1000000,window_seconds=1},{name="write_per_second",family="write",quota=1000000,window_seconds=1}]'
+    VIDEOVECTOR_RATE_LIMITS__DEFAULTS='[{name="search_per_second",family="search",quota=1000000,window_seconds=1},{name="read_per_second",family="read",quota=1000000,window_seconds=1},{name="write_per_second",family="write",quota=1000000,window_seconds=1},{name="audit_per_second",family="audit",quota=1000000,window_seconds=1}]'
     VIDEOVECTOR_RATE_LIMITS__USAGE_FLUSH_MS=200
     NO_COLOR=1
   )

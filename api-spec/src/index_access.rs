@@ -89,6 +89,7 @@ impl IndexAccess {
 /// Every authenticated operation's access; the spec generation fails on one missing here.
 pub const OPERATIONS: &[(&str, IndexAccess)] = &[
     ("api_key_list", IndexAccess::Organisation),
+    ("audit_event_list", IndexAccess::Organisation),
     ("api_key_create", IndexAccess::Organisation),
     ("api_key_delete", IndexAccess::Organisation),
     ("api_key_view", IndexAccess::Organisation),

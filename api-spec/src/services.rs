@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     dto::{
-        api_keys::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*, organization::*,
-        prompts::*, rate_limits::*, runs::*, search::*, webhooks::*,
+        api_keys::*, audit::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*,
+        organization::*, prompts::*, rate_limits::*, runs::*, search::*, webhooks::*,
     },
     problem::ApiError,
     security::Principal,
@@ -237,6 +237,7 @@ pub struct Services {
     pub mcp: Arc<dyn McpService>,
     pub rate_limits: Arc<dyn RateLimitService>,
     pub organization: Arc<dyn OrganizationService>,
+    pub audit: Arc<dyn AuditService>,
 }
 
 /// The caller's organisation and its settings.
@@ -258,4 +259,15 @@ pub struct SignedReport<'a> {
     pub signature: &'a str,
     /// The body exactly as received.
     pub body: &'a [u8],
+}
+
+/// Reads the organisation's audit log.
+#[async_trait]
+pub trait AuditService: Send + Sync {
+    async fn list(
+        &self,
+        who: &Principal,
+        page: PageParams,
+        filter: AuditEventFilter,
+    ) -> ServiceResult<AuditEventPage>;
 }

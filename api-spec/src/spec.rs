@@ -24,6 +24,8 @@ pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
 pub const SIGNED_BODY_EXTENSION: &str = "x-signed-body";
 /// The operations whose bodies are signed.
 const SIGNED_BODIES: &[&str] = &["leaked_key_report"];
+/// The operations counted in a family of their own rather than the one their scope implies.
+const OWN_FAMILIES: &[(&str, &str)] = &[("audit_event_list", "audit")];
 /// The vendor extension that names the rate limit family an operation is counted in.
 pub const RATE_LIMIT_FAMILY_EXTENSION: &str = "x-rate-limit-family";
 /// The API's version, as published.
@@ -44,7 +46,7 @@ true`; the same key with another body is a 422; a retry while the first is in fl
 409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 \
 hours.\n\n\
 Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: \
-`search`, `read` or `write`) against the limits of the key, or of its organisation, or of \
+`search`, `read`, `write`, or `audit` for the audit log) against the limits of the key, or of its organisation, or of \
 the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` \
 (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` \
 with `Retry-After`.\n\n\
@@ -113,6 +115,10 @@ fn post_process(mut spec: Value) -> Value {
             for operation in item.values_mut() {
                 if let Some(operation) = operation.as_object_mut() {
                     move_scope_to_extension(operation);
+                    let id = operation.get("operationId").and_then(Value::as_str);
+                    if let Some((_, family)) = OWN_FAMILIES.iter().find(|(o, _)| Some(*o) == id) {
+                        operation.insert(RATE_LIMIT_FAMILY_EXTENSION.into(), (*family).into());
+                    }
                     declare_rate_limits(operation);
                     declare_index_access(operation);
                     let id = operation.get("operationId").and_then(Value::as_str);

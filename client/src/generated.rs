@@ -1117,6 +1117,507 @@ it. `null` removes it.*/
             Default::default()
         }
     }
+    ///What was done. Each is recorded in the same transaction as the change it describes.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditAction {
+        #[serde(rename = "operator.login")]
+        OperatorLogin,
+        #[serde(rename = "operator.create")]
+        OperatorCreate,
+        #[serde(rename = "token.mint")]
+        TokenMint,
+        #[serde(rename = "api_key.create")]
+        ApiKeyCreate,
+        #[serde(rename = "api_key.update")]
+        ApiKeyUpdate,
+        #[serde(rename = "api_key.rotate")]
+        ApiKeyRotate,
+        #[serde(rename = "api_key.revoke")]
+        ApiKeyRevoke,
+        #[serde(rename = "api_key.delete")]
+        ApiKeyDelete,
+        #[serde(rename = "api_key.report_leak")]
+        ApiKeyReportLeak,
+        #[serde(rename = "webhook.create")]
+        WebhookCreate,
+        #[serde(rename = "webhook.update")]
+        WebhookUpdate,
+        #[serde(rename = "webhook.delete")]
+        WebhookDelete,
+        #[serde(rename = "connector.create")]
+        ConnectorCreate,
+        #[serde(rename = "connector.update")]
+        ConnectorUpdate,
+        #[serde(rename = "connector.delete")]
+        ConnectorDelete,
+        #[serde(rename = "organization.update")]
+        OrganizationUpdate,
+        #[serde(rename = "organization.update_rate_limits")]
+        OrganizationUpdateRateLimits,
+    }
+    impl ::std::fmt::Display for AuditAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::OperatorLogin => f.write_str("operator.login"),
+                Self::OperatorCreate => f.write_str("operator.create"),
+                Self::TokenMint => f.write_str("token.mint"),
+                Self::ApiKeyCreate => f.write_str("api_key.create"),
+                Self::ApiKeyUpdate => f.write_str("api_key.update"),
+                Self::ApiKeyRotate => f.write_str("api_key.rotate"),
+                Self::ApiKeyRevoke => f.write_str("api_key.revoke"),
+                Self::ApiKeyDelete => f.write_str("api_key.delete"),
+                Self::ApiKeyReportLeak => f.write_str("api_key.report_leak"),
+                Self::WebhookCreate => f.write_str("webhook.create"),
+                Self::WebhookUpdate => f.write_str("webhook.update"),
+                Self::WebhookDelete => f.write_str("webhook.delete"),
+                Self::ConnectorCreate => f.write_str("connector.create"),
+                Self::ConnectorUpdate => f.write_str("connector.update"),
+                Self::ConnectorDelete => f.write_str("connector.delete"),
+                Self::OrganizationUpdate => f.write_str("organization.update"),
+                Self::OrganizationUpdateRateLimits => {
+                    f.write_str("organization.update_rate_limits")
+                }
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "operator.login" => Ok(Self::OperatorLogin),
+                "operator.create" => Ok(Self::OperatorCreate),
+                "token.mint" => Ok(Self::TokenMint),
+                "api_key.create" => Ok(Self::ApiKeyCreate),
+                "api_key.update" => Ok(Self::ApiKeyUpdate),
+                "api_key.rotate" => Ok(Self::ApiKeyRotate),
+                "api_key.revoke" => Ok(Self::ApiKeyRevoke),
+                "api_key.delete" => Ok(Self::ApiKeyDelete),
+                "api_key.report_leak" => Ok(Self::ApiKeyReportLeak),
+                "webhook.create" => Ok(Self::WebhookCreate),
+                "webhook.update" => Ok(Self::WebhookUpdate),
+                "webhook.delete" => Ok(Self::WebhookDelete),
+                "connector.create" => Ok(Self::ConnectorCreate),
+                "connector.update" => Ok(Self::ConnectorUpdate),
+                "connector.delete" => Ok(Self::ConnectorDelete),
+                "organization.update" => Ok(Self::OrganizationUpdate),
+                "organization.update_rate_limits" => {
+                    Ok(Self::OrganizationUpdateRateLimits)
+                }
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///The actor of an event.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditActor {
+        pub id: ::std::string::String,
+        #[serde(rename = "type")]
+        pub type_: AuditActorType,
+    }
+    impl AuditActor {
+        pub fn builder() -> builder::AuditActor {
+            Default::default()
+        }
+    }
+    ///Who acted.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditActorType {
+        #[serde(rename = "operator")]
+        Operator,
+        #[serde(rename = "jwt")]
+        Jwt,
+        #[serde(rename = "api_key")]
+        ApiKey,
+        #[serde(rename = "leak_reporter")]
+        LeakReporter,
+        #[serde(rename = "cli")]
+        Cli,
+    }
+    impl ::std::fmt::Display for AuditActorType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Operator => f.write_str("operator"),
+                Self::Jwt => f.write_str("jwt"),
+                Self::ApiKey => f.write_str("api_key"),
+                Self::LeakReporter => f.write_str("leak_reporter"),
+                Self::Cli => f.write_str("cli"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditActorType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "operator" => Ok(Self::Operator),
+                "jwt" => Ok(Self::Jwt),
+                "api_key" => Ok(Self::ApiKey),
+                "leak_reporter" => Ok(Self::LeakReporter),
+                "cli" => Ok(Self::Cli),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditActorType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditActorType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    /**One field's change: `from` is absent for a creation, `to` for a deletion. Secrets are
+never shown: a changed secret is `"[redacted]"`.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct AuditChange {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub from: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub to: ::std::option::Option<::serde_json::Value>,
+    }
+    impl AuditChange {
+        pub fn builder() -> builder::AuditChange {
+            Default::default()
+        }
+    }
+    ///One recorded action.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEvent {
+        pub action: AuditAction,
+        pub actor: AuditActor,
+        ///The fields the action changed, by name.
+        pub changes: ::std::collections::HashMap<::std::string::String, AuditChange>,
+        ///The client's address (after trusted proxies), when the action came over HTTP.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_address: ::std::option::Option<::std::string::String>,
+        /**HMAC-SHA-256 of this event's contents and `previous_hash`, under a key only the
+server holds; `videovector audit verify` checks the whole chain.*/
+        pub hash: ::std::string::String,
+        ///The event's id (`aud_...`).
+        pub id: ::std::string::String,
+        pub occurred_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub outcome: AuditOutcome,
+        /**`hash` of the event before it (64 zeros for the first): a copy that links each
+event to its predecessor lets you notice a removed or reordered event.*/
+        pub previous_hash: ::std::string::String,
+        ///The `X-Request-Id` of the request that acted (also in its log lines and problem).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub request_id: ::std::option::Option<::std::string::String>,
+        /**Its place in the organisation's chain: 1, 2, 3, ... with no gaps; an event becomes
+visible only after every event before it, so polling with `after_sequence` never
+skips one.*/
+        pub sequence: i64,
+        pub target: AuditTarget,
+    }
+    impl AuditEvent {
+        pub fn builder() -> builder::AuditEvent {
+            Default::default()
+        }
+    }
+    ///`AuditEventListActorId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventListActorId(::std::string::String);
+    impl ::std::ops::Deref for AuditEventListActorId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventListActorId> for ::std::string::String {
+        fn from(value: AuditEventListActorId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for AuditEventListActorId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 300usize {
+                return Err("longer than 300 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventListActorId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventListActorId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventListActorId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AuditEventListTargetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventListTargetId(::std::string::String);
+    impl ::std::ops::Deref for AuditEventListTargetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventListTargetId> for ::std::string::String {
+        fn from(value: AuditEventListTargetId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for AuditEventListTargetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 300usize {
+                return Err("longer than 300 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventListTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventListTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventListTargetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One page of audit events, oldest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEventPage {
+        pub items: ::std::vec::Vec<AuditEvent>,
+        ///Pass as `cursor` for the next page; absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    impl AuditEventPage {
+        pub fn builder() -> builder::AuditEventPage {
+            Default::default()
+        }
+    }
+    ///Whether the action took effect.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditOutcome {
+        #[serde(rename = "success")]
+        Success,
+        #[serde(rename = "failure")]
+        Failure,
+    }
+    impl ::std::fmt::Display for AuditOutcome {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Success => f.write_str("success"),
+                Self::Failure => f.write_str("failure"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditOutcome {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "success" => Ok(Self::Success),
+                "failure" => Ok(Self::Failure),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///The target of an event.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditTarget {
+        pub id: ::std::string::String,
+        #[serde(rename = "type")]
+        pub type_: AuditTargetType,
+    }
+    impl AuditTarget {
+        pub fn builder() -> builder::AuditTarget {
+            Default::default()
+        }
+    }
+    ///What was acted on.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditTargetType {
+        #[serde(rename = "operator")]
+        Operator,
+        #[serde(rename = "api_key")]
+        ApiKey,
+        #[serde(rename = "webhook")]
+        Webhook,
+        #[serde(rename = "connector")]
+        Connector,
+        #[serde(rename = "organization")]
+        Organization,
+    }
+    impl ::std::fmt::Display for AuditTargetType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Operator => f.write_str("operator"),
+                Self::ApiKey => f.write_str("api_key"),
+                Self::Webhook => f.write_str("webhook"),
+                Self::Connector => f.write_str("connector"),
+                Self::Organization => f.write_str("organization"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditTargetType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "operator" => Ok(Self::Operator),
+                "api_key" => Ok(Self::ApiKey),
+                "webhook" => Ok(Self::Webhook),
+                "connector" => Ok(Self::Connector),
+                "organization" => Ok(Self::Organization),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditTargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditTargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A caption file's format.
     #[derive(
         ::serde::Deserialize,
@@ -5271,7 +5772,8 @@ fixed windows aligned to the epoch (a 60-second window starts on each whole minu
     }
     /**The family of operations a limit counts. Each operation's family is its
 `x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
-`read` for `read`, `write` for `write` and `admin`.*/
+`read` for `read`, `write` for `write` and `admin`; `audit` for the audit log alone (a
+SIEM's polling is budgeted apart from people's reads).*/
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -5291,6 +5793,8 @@ fixed windows aligned to the epoch (a 60-second window starts on each whole minu
         Read,
         #[serde(rename = "write")]
         Write,
+        #[serde(rename = "audit")]
+        Audit,
     }
     impl ::std::fmt::Display for RateLimitFamily {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -5298,6 +5802,7 @@ fixed windows aligned to the epoch (a 60-second window starts on each whole minu
                 Self::Search => f.write_str("search"),
                 Self::Read => f.write_str("read"),
                 Self::Write => f.write_str("write"),
+                Self::Audit => f.write_str("audit"),
             }
         }
     }
@@ -5310,6 +5815,7 @@ fixed windows aligned to the epoch (a 60-second window starts on each whole minu
                 "search" => Ok(Self::Search),
                 "read" => Ok(Self::Read),
                 "write" => Ok(Self::Write),
+                "audit" => Ok(Self::Audit),
                 _ => Err("invalid value".into()),
             }
         }
@@ -8879,6 +9385,484 @@ link-local addresses are refused unless the server allows them.*/
                 Self {
                     key: Ok(value.key),
                     secret: Ok(value.secret),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditActor {
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<super::AuditActorType, ::std::string::String>,
+        }
+        impl ::std::default::Default for AuditActor {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl AuditActor {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActorType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditActor> for super::AuditActor {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditActor,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditActor> for AuditActor {
+            fn from(value: super::AuditActor) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditChange {
+            from: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AuditChange {
+            fn default() -> Self {
+                Self {
+                    from: Ok(Default::default()),
+                    to: Ok(Default::default()),
+                }
+            }
+        }
+        impl AuditChange {
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditChange> for super::AuditChange {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditChange,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    from: value.from?,
+                    to: value.to?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditChange> for AuditChange {
+            fn from(value: super::AuditChange) -> Self {
+                Self {
+                    from: Ok(value.from),
+                    to: Ok(value.to),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditEvent {
+            action: ::std::result::Result<super::AuditAction, ::std::string::String>,
+            actor: ::std::result::Result<super::AuditActor, ::std::string::String>,
+            changes: ::std::result::Result<
+                ::std::collections::HashMap<::std::string::String, super::AuditChange>,
+                ::std::string::String,
+            >,
+            client_address: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            hash: ::std::result::Result<::std::string::String, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            occurred_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            outcome: ::std::result::Result<super::AuditOutcome, ::std::string::String>,
+            previous_hash: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            request_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            sequence: ::std::result::Result<i64, ::std::string::String>,
+            target: ::std::result::Result<super::AuditTarget, ::std::string::String>,
+        }
+        impl ::std::default::Default for AuditEvent {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    actor: Err("no value supplied for actor".to_string()),
+                    changes: Err("no value supplied for changes".to_string()),
+                    client_address: Ok(Default::default()),
+                    hash: Err("no value supplied for hash".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    occurred_at: Err("no value supplied for occurred_at".to_string()),
+                    outcome: Err("no value supplied for outcome".to_string()),
+                    previous_hash: Err(
+                        "no value supplied for previous_hash".to_string(),
+                    ),
+                    request_id: Ok(Default::default()),
+                    sequence: Err("no value supplied for sequence".to_string()),
+                    target: Err("no value supplied for target".to_string()),
+                }
+            }
+        }
+        impl AuditEvent {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditAction>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for action: {e}")
+                    });
+                self
+            }
+            pub fn actor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActor>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor: {e}")
+                    });
+                self
+            }
+            pub fn changes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        super::AuditChange,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for changes: {e}")
+                    });
+                self
+            }
+            pub fn client_address<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_address = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for client_address: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn hash<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.hash = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for hash: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn occurred_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.occurred_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for occurred_at: {e}")
+                    });
+                self
+            }
+            pub fn outcome<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditOutcome>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outcome = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outcome: {e}")
+                    });
+                self
+            }
+            pub fn previous_hash<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous_hash = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for previous_hash: {e}")
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {e}")
+                    });
+                self
+            }
+            pub fn sequence<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sequence = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sequence: {e}")
+                    });
+                self
+            }
+            pub fn target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditTarget>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditEvent> for super::AuditEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    actor: value.actor?,
+                    changes: value.changes?,
+                    client_address: value.client_address?,
+                    hash: value.hash?,
+                    id: value.id?,
+                    occurred_at: value.occurred_at?,
+                    outcome: value.outcome?,
+                    previous_hash: value.previous_hash?,
+                    request_id: value.request_id?,
+                    sequence: value.sequence?,
+                    target: value.target?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditEvent> for AuditEvent {
+            fn from(value: super::AuditEvent) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    actor: Ok(value.actor),
+                    changes: Ok(value.changes),
+                    client_address: Ok(value.client_address),
+                    hash: Ok(value.hash),
+                    id: Ok(value.id),
+                    occurred_at: Ok(value.occurred_at),
+                    outcome: Ok(value.outcome),
+                    previous_hash: Ok(value.previous_hash),
+                    request_id: Ok(value.request_id),
+                    sequence: Ok(value.sequence),
+                    target: Ok(value.target),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditEventPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::AuditEvent>,
+                ::std::string::String,
+            >,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AuditEventPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+        impl AuditEventPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditEvent>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditEventPage> for super::AuditEventPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEventPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditEventPage> for AuditEventPage {
+            fn from(value: super::AuditEventPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditTarget {
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<super::AuditTargetType, ::std::string::String>,
+        }
+        impl ::std::default::Default for AuditTarget {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl AuditTarget {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditTarget> for super::AuditTarget {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditTarget,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditTarget> for AuditTarget {
+            fn from(value: super::AuditTarget) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    type_: Ok(value.type_),
                 }
             }
         }
@@ -16390,7 +17374,7 @@ Scopes are hierarchical: `admin` > `write` > `read` > `search`. Each operation's
 
 Create, update, execute, cancel and retry operations take an `Idempotency-Key` header: a retry with the same key and body returns the stored response with `Idempotent-Replayed: true`; the same key with another body is a 422; a retry while the first is in flight is a 409 with `Retry-After`. Keys are scoped to your organisation and credential and last 24 hours.
 
-Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: `search`, `read` or `write`) against the limits of the key, or of its organisation, or of the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` with `Retry-After`.
+Every authenticated operation is counted in a rate limit family (`x-rate-limit-family`: `search`, `read`, `write`, or `audit` for the audit log) against the limits of the key, or of its organisation, or of the server. Answers carry `RateLimit-Policy` (every limit of the family) and `RateLimit` (the one with the fewest requests left); past a limit the answer is a 429 `rate_limited` with `Retry-After`.
 
 An API key may be restricted to some indexes (`index_ids`); each operation's `x-index-access` says how it meets such a key (`path`, `named`: other indexes are refused with 403 `index_not_allowed`; `listed`: only the key's indexes are shown; `owned`: what belongs to another index does not exist; `organisation`: refused; `independent`: allowed).
 
@@ -16640,6 +17624,44 @@ let response = client.api_key_usage()
 ```*/
     pub fn api_key_usage(&self) -> builder::ApiKeyUsage<'_> {
         builder::ApiKeyUsage::new(self)
+    }
+    /**List audit events
+
+Lists the organisation's audit events, oldest first, optionally only those of one
+action, actor or target, or of a time range. To follow the log, keep the last
+`sequence` you saw and pass it as `after_sequence` on the next poll: sequences have no
+gaps and appear in order.
+
+**Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.
+
+**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).
+
+Sends a `GET` request to `/audit-events`
+
+Arguments:
+- `action`: Only events of this action.
+- `actor_id`: Only events of this actor (an operator, key or reporter id).
+- `after_sequence`: Only events after this sequence number (the last one you have).
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1–100 (default 20).
+- `since`: Only events at or after this time (RFC 3339).
+- `target_id`: Only events about this target (a key, webhook, connector or operator id).
+- `until`: Only events before this time (RFC 3339).
+```ignore
+let response = client.audit_event_list()
+    .action(action)
+    .actor_id(actor_id)
+    .after_sequence(after_sequence)
+    .cursor(cursor)
+    .limit(limit)
+    .since(since)
+    .target_id(target_id)
+    .until(until)
+    .send()
+    .await;
+```*/
+    pub fn audit_event_list(&self) -> builder::AuditEventList<'_> {
+        builder::AuditEventList::new(self)
     }
     /**Exchange operator credentials for a JWT
 
@@ -18918,6 +19940,254 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::audit_event_list`]
+
+[`Client::audit_event_list`]: super::Client::audit_event_list*/
+    #[derive(Debug, Clone)]
+    pub struct AuditEventList<'a> {
+        client: &'a super::Client,
+        action: Result<Option<types::AuditAction>, String>,
+        actor_id: Result<Option<types::AuditEventListActorId>, String>,
+        after_sequence: Result<Option<i64>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        since: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        target_id: Result<Option<types::AuditEventListTargetId>, String>,
+        until: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> AuditEventList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                action: Ok(None),
+                actor_id: Ok(None),
+                after_sequence: Ok(None),
+                cursor: Ok(None),
+                limit: Ok(None),
+                since: Ok(None),
+                target_id: Ok(None),
+                until: Ok(None),
+            }
+        }
+        pub fn action<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditAction>,
+        {
+            self.action = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditAction` for action failed".to_string()
+                });
+            self
+        }
+        pub fn actor_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventListActorId>,
+        {
+            self.actor_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventListActorId` for actor_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn after_sequence<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.after_sequence = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `i64` for after_sequence failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn since<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.since = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for since failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn target_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventListTargetId>,
+        {
+            self.target_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventListTargetId` for target_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn until<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.until = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for until failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/audit-events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AuditEventPage>, Error<types::Problem>> {
+            let Self {
+                client,
+                action,
+                actor_id,
+                after_sequence,
+                cursor,
+                limit,
+                since,
+                target_id,
+                until,
+            } = self;
+            let action = action.map_err(Error::InvalidRequest)?;
+            let actor_id = actor_id.map_err(Error::InvalidRequest)?;
+            let after_sequence = after_sequence.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let since = since.map_err(Error::InvalidRequest)?;
+            let target_id = target_id.map_err(Error::InvalidRequest)?;
+            let until = until.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/audit-events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("action", &action))
+                .query(&progenitor_client::QueryParam::new("actor_id", &actor_id))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "after_sequence",
+                        &after_sequence,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("since", &since))
+                .query(&progenitor_client::QueryParam::new("target_id", &target_id))
+                .query(&progenitor_client::QueryParam::new("until", &until))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "audit_event_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

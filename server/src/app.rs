@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use videovector_api_spec::{contract::Contract, services::Services};
 
 use crate::{
+    audit::{retention::AuditRetention, AuditLog},
     auth::{
         authenticator::Authenticator,
         jwt::{TokenIssuer, TokenVerifier},
@@ -41,6 +42,7 @@ use crate::{
     },
     services::{
         api_keys::ApiKeys,
+        audit_events::AuditEvents,
         auth::{Auth, LoginLimits},
         connectors::Connectors,
         indexes::Indexes,
@@ -99,6 +101,8 @@ pub struct AppState {
     pub usage: Arc<UsageCounter>,
     /// The secret scanners whose signed reports of leaked keys are believed.
     pub leak_reporters: Arc<LeakReporters>,
+    /// Appends to the organisations' audit chains.
+    pub audit: AuditLog,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -188,6 +192,7 @@ impl AppState {
             tracing::info!(count = report.resealed, "sealed secrets stored in clear");
         }
         let issuer = Arc::new(TokenIssuer::new(&config.jwt, &signing));
+        let audit = AuditLog::new(&pepper, &config.jwt.issuer);
         let verifier = TokenVerifier::new(&config.jwt, &signing).await?;
         let Storage {
             backend,
@@ -240,6 +245,7 @@ impl AppState {
                 per_pair: config.login_max_failures,
                 per_client: config.login_max_failures_per_client,
             },
+            audit.clone(),
         ));
         spawn_idempotency_sweeper(db.clone());
         let embedders = Arc::new(Embedders {
@@ -298,6 +304,15 @@ impl AppState {
                 every: Duration::from_millis(config.key_expiry_check_ms),
             }
             .spawn(shutdown.child_token());
+            if config.audit_retention_days > 0 {
+                AuditRetention {
+                    db: db.clone(),
+                    key: audit.key().clone(),
+                    keep: chrono::Duration::days(i64::from(config.audit_retention_days)),
+                    every: Duration::from_millis(config.audit_prune_ms),
+                }
+                .spawn(shutdown.child_token());
+            }
             Arc::new(DeliveryWorker {
                 db: db.clone(),
                 wake: events.wake.clone(),
@@ -332,6 +347,7 @@ impl AppState {
             limiter,
             leak_reporters,
             usage,
+            audit,
         }))
     }
 
@@ -347,6 +363,7 @@ impl AppState {
                 events: self.events.clone(),
                 keyring: self.keyring.clone(),
                 reporters: self.leak_reporters.clone(),
+                audit: self.audit.clone(),
             }),
             indexes: Arc::new(Indexes {
                 db: self.db.clone(),
@@ -371,6 +388,7 @@ impl AppState {
                 allow_private_targets: self.config.allow_private_targets,
                 job_wake: self.job_wake.clone(),
                 keyring: self.keyring.clone(),
+                audit: self.audit.clone(),
             }),
             jobs: Arc::new(Jobs {
                 db: self.db.clone(),
@@ -382,14 +400,20 @@ impl AppState {
                 allow_private_targets: self.config.allow_private_targets,
                 events: self.events.clone(),
                 keyring: self.keyring.clone(),
+                audit: self.audit.clone(),
             }),
             mcp: Arc::new(Mcp::new(public_url.to_string(), self.catalog.tools())),
             rate_limits: Arc::new(RateLimits {
                 db: self.db.clone(),
                 reads: self.reads.clone(),
                 policy: self.limiter.policy().clone(),
+                audit: self.audit.clone(),
             }),
             organization: Arc::new(Organizations {
+                db: self.db.clone(),
+                audit: self.audit.clone(),
+            }),
+            audit: Arc::new(AuditEvents {
                 db: self.db.clone(),
             }),
         })

@@ -76,6 +76,11 @@ pub struct Config {
     /// How often an instance with workers looks for keys to announce as expiring or
     /// expired, in milliseconds.
     pub key_expiry_check_ms: u64,
+    /// How many days audit events are kept (default 365); 0 keeps them for ever.
+    pub audit_retention_days: u32,
+    /// How often an instance with workers prunes audit events past retention, in
+    /// milliseconds.
+    pub audit_prune_ms: u64,
     /// Changes the segment change log keeps (instances with workers compact it each
     /// minute); a search copy further behind rebuilds from the segments.
     pub segment_changes_retained: u64,
@@ -215,6 +220,8 @@ impl Default for Config {
             leak_reporters: Vec::new(),
             key_expiry_warning_seconds: 7 * 86_400,
             key_expiry_check_ms: 60_000,
+            audit_retention_days: 365,
+            audit_prune_ms: 3_600_000,
             segment_changes_retained: 100_000,
             rate_limits: RateLimitsConfig::default(),
             log: "info".into(),
@@ -273,6 +280,10 @@ impl Config {
         anyhow::ensure!(
             self.key_expiry_check_ms >= 10,
             "key_expiry_check_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            self.audit_prune_ms >= 10,
+            "audit_prune_ms must be at least 10"
         );
         // The limits themselves are checked when the server builds its policy from them
         // (`rate_limits::policy::Policy::from_config`), before it listens.

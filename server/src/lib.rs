@@ -3,6 +3,7 @@
 //! CLI over [`app`], the composition root.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod browser_origins;
 pub mod captions;
@@ -19,6 +20,7 @@ pub mod memory;
 pub mod net_guard;
 pub mod purpose_key;
 pub mod rate_limits;
+pub mod request_context;
 pub mod search;
 pub mod secrets_at_rest;
 pub mod services;

@@ -1,13 +1,17 @@
 //! `videovector`: serve the API, migrate, rebuild the search index, mint tokens, manage
-//! operators.
+//! operators, verify the audit log.
 
 use std::{path::PathBuf, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use videovector_api_spec::Scope;
+use videovector_api_spec::{
+    dto::audit::{AuditAction, AuditActorType, AuditTargetType},
+    Scope,
+};
 use videovector_server::{
     app::Storage,
+    audit::{changes, verify, Actor, AuditLog, Entry},
     config::{Config, Overrides},
     db::{
         self,
@@ -61,6 +65,22 @@ enum Command {
     Operator {
         #[command(subcommand)]
         command: OperatorCommand,
+    },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every organisation's audit chain (or one's) end to end; exits with status 1
+    /// naming the first broken link of each broken chain.
+    Verify {
+        /// Only this organisation's chain.
+        #[arg(long)]
+        organization: Option<String>,
     },
 }
 
@@ -175,10 +195,61 @@ async fn run() -> anyhow::Result<()> {
                 },
             };
             let op = auth::create_operator(&db, &org_id, &email, &password, role, verified).await?;
+            let mut entry = cli_entry(
+                &op.org_id,
+                AuditAction::OperatorCreate,
+                "videovector operator create",
+                &op.id,
+            );
+            entry.changes = changes::diff(
+                None,
+                Some(&serde_json::json!({
+                    "email": op.email,
+                    "role": role.scope().as_str(),
+                    "verified": op.verified,
+                })),
+            );
+            audit_log(&config)?.record(&db, entry).await;
             println!("created operator {} ({}) in {}", op.email, op.id, op.org_id);
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { organization },
+        } => {
+            let db = db::open(&config).await?;
+            let log = audit_log(&config)?;
+            let verdicts = match organization {
+                Some(org_id) => vec![verify::verify_org(&db, log.key(), &org_id).await?],
+                None => verify::verify_all(&db, log.key()).await?,
+            };
+            for verdict in &verdicts {
+                println!("{verdict}");
+            }
+            let broken = verdicts.iter().filter(|v| v.broken.is_some()).count();
+            if broken > 0 {
+                eprintln!("{broken} audit chain(s) broken");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
+}
+
+/// The audit log, keyed as the server keys it.
+fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {
+    let (pepper, _) = videovector_server::app::load_secrets(config)?;
+    Ok(AuditLog::new(&pepper, &config.jwt.issuer))
+}
+
+/// An audit entry for a command run on the server's host.
+fn cli_entry(org_id: &str, action: AuditAction, command: &str, operator_id: &str) -> Entry {
+    Entry::new(
+        org_id,
+        action,
+        Actor::new(AuditActorType::Cli, command),
+        AuditTargetType::Operator,
+        operator_id,
+    )
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -221,21 +292,32 @@ async fn token(config: Config, email: String, scopes: Option<Vec<String>>) -> an
         &config.jwt,
         &signing,
     ));
+    let audit = audit_log(&config)?;
     let auth = auth::Auth::new(
         db.clone(),
         issuer,
         videovector_server::auth::rate_limit::LoginLimiter::new(
-            db,
+            db.clone(),
             std::time::Duration::from_secs(1),
         ),
         auth::LoginLimits {
             per_pair: 1,
             per_client: 1,
         },
+        audit.clone(),
     );
     let token = auth
         .mint_for(&op, scopes)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut entry = cli_entry(
+        &op.org_id,
+        AuditAction::TokenMint,
+        "videovector token",
+        &op.id,
+    );
+    let scopes = serde_json::json!(token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    entry.changes = changes::diff(None, Some(&serde_json::json!({ "scopes": scopes })));
+    audit.record(&db, entry).await;
     println!("{}", token.access_token);
     Ok(())
 }

@@ -37,6 +37,7 @@ guides! {
     "mcp" => "MCP setup",
     "search-by-meaning" => "Search by meaning",
     "webhooks" => "Webhooks",
+    "audit-log" => "Audit log",
     "secrets-at-rest" => "Secrets at rest",
     "deployment" => "Deployment",
     "performance" => "Performance",

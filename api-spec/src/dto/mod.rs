@@ -1,6 +1,7 @@
 //! Request and response bodies, one module per resource.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod connectors;

@@ -8,18 +8,20 @@ use super::text::LimitName;
 
 /// The family of operations a limit counts. Each operation's family is its
 /// `x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
-/// `read` for `read`, `write` for `write` and `admin`.
+/// `read` for `read`, `write` for `write` and `admin`; `audit` for the audit log alone (a
+/// SIEM's polling is budgeted apart from people's reads).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[oai(rename_all = "lowercase")]
 pub enum RateLimitFamily {
     Search,
     Read,
     Write,
+    Audit,
 }
 
 impl RateLimitFamily {
     /// Every family, in order.
-    pub const ALL: [RateLimitFamily; 3] = [Self::Search, Self::Read, Self::Write];
+    pub const ALL: [RateLimitFamily; 4] = [Self::Search, Self::Read, Self::Write, Self::Audit];
 
     /// The family's name, as the spec and the API write it.
     pub fn as_str(self) -> &'static str {
@@ -27,6 +29,7 @@ impl RateLimitFamily {
             Self::Search => "search",
             Self::Read => "read",
             Self::Write => "write",
+            Self::Audit => "audit",
         }
     }
 

@@ -2,6 +2,7 @@
 //! required scope next to itself; nothing else lists them.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod connectors;
@@ -50,6 +51,10 @@ pub enum ApiTag {
     RateLimits,
     /// The caller's organisation and its settings (JWT bearer only).
     Organization,
+    /// The organisation's record of security-relevant actions, chained so that an edit
+    /// shows (JWT bearer only, `admin`).
+    #[oai(rename = "Audit log")]
+    Audit,
 }
 
 /// The whole API, in tag order.
@@ -68,6 +73,7 @@ pub type Api = (
     mcp::McpApi,
     rate_limits::RateLimitsApi,
     organization::OrganizationApi,
+    audit::AuditApi,
 );
 
 /// The API value to mount or describe.
@@ -87,5 +93,6 @@ pub fn api() -> Api {
         mcp::McpApi,
         rate_limits::RateLimitsApi,
         organization::OrganizationApi,
+        audit::AuditApi,
     )
 }

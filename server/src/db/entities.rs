@@ -350,6 +350,8 @@ pub mod run {
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
         pub finished_at: Option<DateTimeUtc>,
+        /// The `X-Request-Id` of the request that created it (its webhook events name it).
+        pub request_id: Option<String>,
     }
     no_relations!();
 
@@ -419,6 +421,8 @@ pub mod job {
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
         pub finished_at: Option<DateTimeUtc>,
+        /// The `X-Request-Id` of the request that created it (its webhook events name it).
+        pub request_id: Option<String>,
     }
     no_relations!();
 
@@ -512,6 +516,8 @@ pub mod webhook_delivery {
         pub next_attempt_ms: i64,
         pub created_at: DateTimeUtc,
         pub delivered_at: Option<DateTimeUtc>,
+        /// The `X-Request-Id` of the request that caused the event, sent as `X-Request-Id`.
+        pub request_id: Option<String>,
     }
     no_relations!();
 
@@ -562,6 +568,65 @@ pub mod api_key_usage {
         pub not_found: i64,
         pub client_error: i64,
         pub server_error: i64,
+    }
+    no_relations!();
+}
+
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    /// One recorded action, chained to the one before it in its organisation
+    /// (`crate::audit` writes and checks the chain).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        /// `aud_...`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        /// 1, 2, 3, ... in its organisation.
+        pub sequence: i64,
+        pub occurred_at: DateTimeUtc,
+        /// Wire names (`api_key.create`, `success`, `operator`, ...).
+        pub action: String,
+        pub outcome: String,
+        pub actor_type: String,
+        pub actor_id: String,
+        pub target_type: String,
+        pub target_id: String,
+        pub client_address: Option<String>,
+        pub request_id: Option<String>,
+        /// JSON object of field changes, exactly as hashed.
+        pub changes: String,
+        pub previous_hash: String,
+        pub hash: String,
+    }
+    no_relations!();
+
+    /// This organisation's events.
+    pub fn for_org(org_id: &str) -> Select<Entity> {
+        Entity::find().filter(Column::OrgId.eq(org_id))
+    }
+}
+
+pub mod audit_head {
+    use sea_orm::entity::prelude::*;
+
+    /// The end of an organisation's audit chain, and where retention cut its start.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: String,
+        /// The last event's sequence and hash.
+        pub sequence: i64,
+        pub hash: String,
+        /// The last pruned event's sequence (0: none) and hash.
+        pub pruned_sequence: i64,
+        pub pruned_hash: String,
+        /// HMAC over the four above, so the head cannot be wound back to hide the last
+        /// events, nor moved forward to hide the first.
+        pub mac: String,
     }
     no_relations!();
 }

@@ -419,6 +419,7 @@ mod tests {
                 next_attempt_ms: Set(due_ms),
                 created_at: Set(chrono::Utc::now()),
                 delivered_at: Set(None),
+                request_id: Set(None),
             }
             .insert(&db)
             .await

@@ -44,6 +44,7 @@ pub async fn insert_run(
         created_at: Set(chrono::Utc::now()),
         started_at: Set(started_at),
         finished_at: Set(None),
+        request_id: Set(None),
     }
     .insert(db)
     .await

@@ -33,6 +33,7 @@ use crate::{
     client_address::{self, TrustedProxies},
     mcp::{catalog::Catalog, dispatch::Dispatch, handler::VideoVectorMcp, transport::McpEndpoint},
     rate_limits::{limiter::RateLimiter, usage::UsageCounter},
+    request_context,
     secrets_at_rest::Keyring,
 };
 
@@ -90,6 +91,8 @@ impl Surface {
                 })
                 .data(self.services.clone())
                 .with(ProblemMapping)
+                // The request's id and client, for its audit events and webhook deliveries.
+                .around(request_context::enter)
                 .boxed(),
         );
         let tap = self.response_tap.clone();

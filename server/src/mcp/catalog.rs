@@ -58,7 +58,12 @@ pub struct ApiCall {
 /// Every operation tool, by name.
 pub struct Catalog {
     tools: BTreeMap<String, Arc<OperationTool>>,
+    /// Operations that back a resource without being tools (a bearer-only read).
+    resource_readers: BTreeMap<String, Arc<OperationTool>>,
 }
+
+/// The operations behind resources that are not tools.
+const RESOURCE_READERS: &[&str] = &["audit_event_list"];
 
 impl OperationTool {
     fn from_operation(contract: &Contract, operation: &Operation) -> OperationTool {
@@ -235,11 +240,30 @@ impl Catalog {
                 (tool.rule.operation_id.clone(), Arc::new(tool))
             })
             .collect();
-        Catalog { tools }
+        let resource_readers = contract
+            .operations()
+            .iter()
+            .filter(|operation| RESOURCE_READERS.contains(&operation.rule.operation_id.as_str()))
+            .map(|operation| {
+                let tool = OperationTool::from_operation(contract, operation);
+                (tool.rule.operation_id.clone(), Arc::new(tool))
+            })
+            .collect();
+        Catalog {
+            tools,
+            resource_readers,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<OperationTool>> {
         self.tools.get(name)
+    }
+
+    /// The operation `name` that a tool or a resource reads through.
+    pub fn reader(&self, name: &str) -> Option<&Arc<OperationTool>> {
+        self.tools
+            .get(name)
+            .or_else(|| self.resource_readers.get(name))
     }
 
     /// The tools as `mcp_config_view` lists them: name, description and required scope.

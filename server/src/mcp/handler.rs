@@ -1,6 +1,7 @@
 //! What the MCP server answers: tools (the API's operations, filtered by the caller's
 //! scopes, plus `credential_inspect`), resources (the organisation's indexes, paged, as
-//! `videovector://indexes/{id}`), and prompts (the organisation's saved prompts, their
+//! `videovector://indexes/{id}`, and for an `admin` bearer the audit log,
+//! `videovector://audit-events`), and prompts (the organisation's saved prompts, their
 //! variables as arguments). Every answer comes from the REST operation behind it, run in
 //! process for the caller's credential ([`Dispatch`]), so the spec's rules hold here too.
 
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use videovector_api_spec::{
     dto::{
+        audit::AuditEventPage,
         indexes::{Index, IndexPage},
         prompts::{Prompt, PromptPage},
     },
@@ -37,6 +39,19 @@ use crate::services::prompts::render;
 /// The tool that tells a credential what it may call.
 pub const INSPECT_TOOL: &str = "credential_inspect";
 const INDEX_URI_PREFIX: &str = "videovector://indexes/";
+/// The audit log resource: the last day's events (up to 100), or those its query asks for
+/// (`?action=…&actor_id=…&target_id=…&since=…&until=…&after_sequence=…`).
+const AUDIT_URI: &str = "videovector://audit-events";
+/// The filters the audit resource's query may carry.
+const AUDIT_FILTERS: &[&str] = &[
+    "action",
+    "actor_id",
+    "target_id",
+    "since",
+    "until",
+    "after_sequence",
+    "cursor",
+];
 
 /// Who calls: put in the HTTP request's extensions by the transport after authentication.
 #[derive(Clone)]
@@ -108,6 +123,60 @@ fn id_argument(name: &str, id: &str) -> JsonObject {
 }
 
 impl VideoVectorMcp {
+    /// Whether the caller may read the audit log (an `admin` bearer token).
+    fn may_read_audit(&self, caller: &Caller) -> bool {
+        matches!(caller.principal.credential, PrincipalCredential::Jwt { .. })
+            && self
+                .catalog
+                .reader("audit_event_list")
+                .is_some_and(|reader| may_call(&caller.principal, reader))
+    }
+
+    /// The audit log resource, read through `audit_event_list` with the URI's filters.
+    async fn read_audit_events(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let mut arguments = JsonObject::new();
+        let parsed = reqwest::Url::parse(uri).map_err(|e| {
+            McpError::invalid_params(format!("`{uri}` is not a valid URI: {e}"), None)
+        })?;
+        for (name, value) in parsed.query_pairs() {
+            if !AUDIT_FILTERS.contains(&name.as_ref()) {
+                return Err(McpError::invalid_params(
+                    format!(
+                        "`{name}` is not a filter of {AUDIT_URI}; use {}",
+                        AUDIT_FILTERS.join(", ")
+                    ),
+                    None,
+                ));
+            }
+            arguments.insert(name.into_owned(), value.into_owned().into());
+        }
+        if arguments.is_empty() {
+            let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+            arguments.insert("since".into(), day_ago.to_rfc3339().into());
+        }
+        arguments.insert("limit".into(), 100.into());
+        let page: AuditEventPage = self
+            .read(
+                caller,
+                "audit_event_list",
+                &arguments,
+                "reading the audit log",
+            )
+            .await?;
+        let result: rmcp::model::ReadResourceResult = from_json(json!({
+            "contents": [{
+                "uri": uri,
+                "mimeType": "application/json",
+                "text": page.to_json().unwrap_or_default().to_string(),
+            }]
+        }))?;
+        Ok(result.into())
+    }
+
     /// Calls the operation `operation_id` with `arguments` as the caller (the path built from
     /// the contract, as for a tool call) and reads the answer as the DTO `T` it declares.
     async fn read<T: ParseFromJSON>(
@@ -117,7 +186,7 @@ impl VideoVectorMcp {
         arguments: &JsonObject,
         what: &str,
     ) -> Result<T, McpError> {
-        let tool = self.catalog.get(operation_id).ok_or_else(|| {
+        let tool = self.catalog.reader(operation_id).ok_or_else(|| {
             McpError::internal_error(format!("{what}: `{operation_id}` is not a tool"), None)
         })?;
         let call = tool
@@ -285,11 +354,20 @@ impl ServerHandler for VideoVectorMcp {
                 "listing indexes",
             )
             .await?;
-        let resources: Vec<Value> = page
-            .items
-            .iter()
-            .map(|index| {
-                json!({
+        let mut resources: Vec<Value> = Vec::new();
+        if request.as_ref().is_none_or(|r| r.cursor.is_none()) && self.may_read_audit(&caller) {
+            resources.push(json!({
+                "uri": AUDIT_URI,
+                "name": "audit-events",
+                "title": "Audit log",
+                "description": "The organisation's security-relevant actions of the last day \
+                    (add ?action=, actor_id=, target_id=, since=, until= or after_sequence= to \
+                    choose others).",
+                "mimeType": "application/json",
+            }));
+        }
+        resources.extend(page.items.iter().map(|index| {
+            json!({
                     "uri": format!("{INDEX_URI_PREFIX}{}", index.id),
                     "name": index.id,
                     "title": index.name,
@@ -298,10 +376,9 @@ impl ServerHandler for VideoVectorMcp {
                         index.description.as_deref().unwrap_or("an index"),
                         index.segment_count
                     ),
-                    "mimeType": "application/json",
-                })
+                "mimeType": "application/json",
             })
-            .collect();
+        }));
         from_json(json!({
             "resources": resources,
             "nextCursor": page.next_cursor,
@@ -329,6 +406,9 @@ impl ServerHandler for VideoVectorMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let caller = caller(&context)?;
+        if request.uri == AUDIT_URI || request.uri.starts_with(&format!("{AUDIT_URI}?")) {
+            return self.read_audit_events(&caller, &request.uri).await;
+        }
         let id = request
             .uri
             .strip_prefix(INDEX_URI_PREFIX)

@@ -9,11 +9,15 @@ use chrono::{Duration, Utc};
 use poem_openapi::types::ToJSON;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter, TransactionTrait, TryIntoModel,
 };
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
-    dto::{api_keys::*, webhooks::WebhookEventType},
+    dto::{
+        api_keys::*,
+        audit::{AuditAction, AuditChange, AuditTargetType},
+        webhooks::WebhookEventType,
+    },
     problem::FieldError,
     services::{ApiKeyService, PageParams, ServiceResult, SignedReport},
     ApiError, Principal, Scope,
@@ -21,6 +25,7 @@ use videovector_api_spec::{
 
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
+    audit::{changes, AuditLog, Entry},
     auth::{api_key_secret, leak_reporters::LeakReporters, tenant_tokens},
     db::{
         columns::{IndexIdList, JsonText, NetworkList, OriginList, RateLimitList, ScopeList},
@@ -47,6 +52,8 @@ pub struct ApiKeys {
     pub keyring: Arc<Keyring>,
     /// The secret scanners whose signed reports of leaked keys are believed.
     pub reporters: Arc<LeakReporters>,
+    /// Records every change, in its transaction, and every refused escalation.
+    pub audit: AuditLog,
 }
 
 impl ApiKeys {
@@ -140,6 +147,35 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
     }
 }
 
+/// What a key's audit event says changed: the fields of its view, and the secret.
+pub(super) fn key_changes(
+    before: Option<&api_key::Model>,
+    after: Option<&api_key::Model>,
+) -> BTreeMap<String, AuditChange> {
+    let view = |m: &api_key::Model| to_dto(m).to_json();
+    let mut changes = changes::diff(
+        before.and_then(view).as_ref(),
+        after.and_then(view).as_ref(),
+    );
+    if let Some(after) = after {
+        if before.is_none_or(|b| b.digest != after.digest) {
+            changes::secret_changed(&mut changes, "secret", before.is_some());
+        }
+    }
+    changes
+}
+
+/// The verb a refused action's problem uses.
+fn verb_of(action: AuditAction) -> &'static str {
+    match action {
+        AuditAction::ApiKeyCreate => "create",
+        AuditAction::ApiKeyRotate => "rotate",
+        AuditAction::ApiKeyRevoke => "revoke",
+        AuditAction::ApiKeyDelete => "delete",
+        _ => "update",
+    }
+}
+
 /// 403 unless the caller holds every scope in `scopes`.
 fn ensure_holds(who: &Principal, scopes: &[Scope], verb: &str) -> Result<(), ApiError> {
     match scopes.iter().find(|s| !who.holds(**s)) {
@@ -174,15 +210,53 @@ impl ApiKeys {
         self.events.emit(org_id, event, data).await;
     }
 
-    /// Saves a changed key and tells every instance to forget what it cached of it.
-    pub(super) async fn write(&self, model: api_key::ActiveModel) -> Result<api_key::Model, DbErr> {
+    /// Saves a changed key with its audit event (`entry`, its changes filled in here from
+    /// the key's view before and after) and tells every instance to forget what it cached
+    /// of it.
+    pub(super) async fn write(
+        &self,
+        before: &api_key::Model,
+        model: api_key::ActiveModel,
+        entry: Entry,
+    ) -> Result<api_key::Model, DbErr> {
+        let after = model.clone().try_into_model()?;
+        let entry = entry.with_changes(key_changes(Some(before), Some(&after)));
         let txn = self.db.begin().await?;
         let saved = model.update(&txn).await?;
+        self.audit.append(&txn, entry).await?;
         let notice = Notice::ApiKey {
             key_id: saved.id.clone(),
         };
         self.reads.commit_announcing(txn, &notice).await?;
         Ok(saved)
+    }
+
+    /// 403 unless `who` holds every scope in `scopes`; a refusal is recorded as a failed
+    /// `action` on `target`.
+    async fn ensure_holds(
+        &self,
+        who: &Principal,
+        scopes: &[Scope],
+        action: AuditAction,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        let held = ensure_holds(who, scopes, verb_of(action));
+        if held.is_err() {
+            let mut entry = self
+                .audit
+                .entry(who, action, AuditTargetType::ApiKey, target)
+                .failed();
+            let wanted = serde_json::json!(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+            entry.changes.insert(
+                "scopes".into(),
+                AuditChange {
+                    from: None,
+                    to: Some(wanted),
+                },
+            );
+            self.audit.record(&self.db, entry).await;
+        }
+        held
     }
 
     async fn find(&self, who: &Principal, key_id: &str) -> ServiceResult<api_key::Model> {
@@ -205,7 +279,8 @@ impl ApiKeyService for ApiKeys {
         request: ApiKeyCreate,
     ) -> ServiceResult<ApiKeyWithSecret> {
         let scopes = ScopeList::new(request.scopes);
-        ensure_holds(who, scopes.as_slice(), "create")?;
+        self.ensure_holds(who, scopes.as_slice(), AuditAction::ApiKeyCreate, "")
+            .await?;
         let name = request.name.trim().to_string();
         if name.is_empty() {
             return Err(crate::services::blank_name());
@@ -255,10 +330,25 @@ impl ApiKeyService for ApiKeys {
             leak_url: Set(None),
             leak_source: Set(None),
         };
-        let saved = model
-            .insert(&self.db)
-            .await
-            .map_err(|e| internal("creating an API key", e))?;
+        let created: Result<api_key::Model, DbErr> = async {
+            let saved = model.clone().try_into_model()?;
+            let entry = self
+                .audit
+                .entry(
+                    who,
+                    AuditAction::ApiKeyCreate,
+                    AuditTargetType::ApiKey,
+                    &saved.id,
+                )
+                .with_changes(key_changes(None, Some(&saved)));
+            self.audit
+                .commit_with(&self.db, entry, |txn| async move {
+                    Ok((model.insert(&txn).await?, txn))
+                })
+                .await
+        }
+        .await;
+        let saved = created.map_err(|e| internal("creating an API key", e))?;
         let key = to_dto(&saved);
         self.announce(who, WebhookEventType::ApiKeyCreated, &key)
             .await;
@@ -295,7 +385,13 @@ impl ApiKeyService for ApiKeys {
         request: ApiKeyUpdate,
     ) -> ServiceResult<ApiKey> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, key.scopes.as_slice(), "update")?;
+        self.ensure_holds(
+            who,
+            key.scopes.as_slice(),
+            AuditAction::ApiKeyUpdate,
+            key_id,
+        )
+        .await?;
         if let Some(limits) = &request.rate_limits {
             self.policy.check(limits, "rate_limits")?;
         }
@@ -324,6 +420,7 @@ impl ApiKeyService for ApiKeys {
         if unchanged {
             return Ok(to_dto(&key));
         }
+        let before = key.clone();
         let mut model: api_key::ActiveModel = key.into();
         if let Some(name) = name {
             model.name = Set(name);
@@ -352,8 +449,14 @@ impl ApiKeyService for ApiKeys {
         if !request.max_top_k.is_undefined() {
             model.max_top_k = Set(request.max_top_k.take().map(|n| n as i32));
         }
+        let entry = self.audit.entry(
+            who,
+            AuditAction::ApiKeyUpdate,
+            AuditTargetType::ApiKey,
+            key_id,
+        );
         let saved = self
-            .write(model)
+            .write(&before, model, entry)
             .await
             .map_err(|e| internal("updating an API key", e))?;
         let key = to_dto(&saved);
@@ -369,7 +472,13 @@ impl ApiKeyService for ApiKeys {
         request: ApiKeyRotate,
     ) -> ServiceResult<ApiKeyWithSecret> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, key.scopes.as_slice(), "rotate")?;
+        self.ensure_holds(
+            who,
+            key.scopes.as_slice(),
+            AuditAction::ApiKeyRotate,
+            key_id,
+        )
+        .await?;
         let now = Utc::now();
         if key.revoked_at.is_some() {
             return Err(ApiError::conflict(
@@ -386,6 +495,7 @@ impl ApiKeyService for ApiKeys {
         let grace = request.grace_period_seconds.unwrap_or(0) as i64;
         let secret = api_key_secret::generate(&self.prefix);
         let old_digest = key.digest.clone();
+        let before = key.clone();
         let mut model: api_key::ActiveModel = key.into();
         model.digest = Set(api_key_secret::digest(&self.pepper, &secret));
         model.hint = Set(api_key_secret::mask(&secret));
@@ -395,8 +505,14 @@ impl ApiKeyService for ApiKeys {
         model.previous_digest = Set((grace > 0).then_some(old_digest));
         model.previous_valid_until = Set((grace > 0).then(|| now + Duration::seconds(grace)));
         model.rotated_at = Set(Some(now));
+        let entry = self.audit.entry(
+            who,
+            AuditAction::ApiKeyRotate,
+            AuditTargetType::ApiKey,
+            key_id,
+        );
         let saved = self
-            .write(model)
+            .write(&before, model, entry)
             .await
             .map_err(|e| internal("rotating an API key", e))?;
         let key = to_dto(&saved);
@@ -407,16 +523,29 @@ impl ApiKeyService for ApiKeys {
 
     async fn revoke(&self, who: &Principal, key_id: &str) -> ServiceResult<ApiKey> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, key.scopes.as_slice(), "revoke")?;
+        self.ensure_holds(
+            who,
+            key.scopes.as_slice(),
+            AuditAction::ApiKeyRevoke,
+            key_id,
+        )
+        .await?;
         if key.revoked_at.is_some() {
             return Ok(to_dto(&key));
         }
+        let before = key.clone();
         let mut model: api_key::ActiveModel = key.into();
         model.revoked_at = Set(Some(Utc::now()));
         model.previous_digest = Set(None);
         model.previous_valid_until = Set(None);
+        let entry = self.audit.entry(
+            who,
+            AuditAction::ApiKeyRevoke,
+            AuditTargetType::ApiKey,
+            key_id,
+        );
         let saved = self
-            .write(model)
+            .write(&before, model, entry)
             .await
             .map_err(|e| internal("revoking an API key", e))?;
         let key = to_dto(&saved);
@@ -435,8 +564,23 @@ impl ApiKeyService for ApiKeys {
 
     async fn delete(&self, who: &Principal, key_id: &str) -> ServiceResult<()> {
         let key = self.find(who, key_id).await?;
-        ensure_holds(who, key.scopes.as_slice(), "delete")?;
+        self.ensure_holds(
+            who,
+            key.scopes.as_slice(),
+            AuditAction::ApiKeyDelete,
+            key_id,
+        )
+        .await?;
         let gone = to_dto(&key);
+        let entry = self
+            .audit
+            .entry(
+                who,
+                AuditAction::ApiKeyDelete,
+                AuditTargetType::ApiKey,
+                key_id,
+            )
+            .with_changes(key_changes(Some(&key), None));
         let deleted: Result<(), DbErr> = async {
             let txn = self.db.begin().await?;
             api_key::Entity::delete_many()
@@ -444,6 +588,7 @@ impl ApiKeyService for ApiKeys {
                 .filter(api_key::Column::OrgId.eq(&who.org_id))
                 .exec(&txn)
                 .await?;
+            self.audit.append(&txn, entry).await?;
             self.reads
                 .commit_announcing(txn, &Notice::ApiKey { key_id: key.id })
                 .await

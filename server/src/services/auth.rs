@@ -11,13 +11,17 @@ use sea_orm::{
 };
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
-    dto::auth::{TokenRequest, TokenResponse},
+    dto::{
+        audit::{AuditAction, AuditActorType, AuditTargetType},
+        auth::{TokenRequest, TokenResponse},
+    },
     services::{AuthService, ServiceResult},
     ApiError, Scope,
 };
 
 use super::internal;
 use crate::{
+    audit::{Actor, AuditLog, Entry},
     auth::{
         jwt::{TokenGrant, TokenIssuer},
         login_turns::{LoginTurns, BACKOFF_CAP},
@@ -39,6 +43,8 @@ pub struct Auth {
     pub limits: LoginLimits,
     /// When each attempt may check its password (fairness under a flood).
     turns: LoginTurns,
+    /// Records each login, and each wrong password for a known operator.
+    audit: AuditLog,
 }
 
 /// How many failed logins are allowed in the limiter's window.
@@ -57,6 +63,7 @@ impl Auth {
         issuer: Arc<TokenIssuer>,
         limiter: LoginLimiter,
         limits: LoginLimits,
+        audit: AuditLog,
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Auth {
@@ -65,7 +72,21 @@ impl Auth {
             limiter,
             limits,
             turns: LoginTurns::new(cores),
+            audit,
         }
+    }
+
+    /// Records a login of `op` (its outcome), as the operator.
+    async fn record_login(&self, op_id: &str, org_id: &str, succeeded: bool) {
+        let entry = Entry::new(
+            org_id,
+            AuditAction::OperatorLogin,
+            Actor::new(AuditActorType::Operator, op_id),
+            AuditTargetType::Operator,
+            op_id,
+        );
+        let entry = if succeeded { entry } else { entry.failed() };
+        self.audit.record(&self.db, entry).await;
     }
 
     /// Mints a token for an operator record (login and `videovector token`).
@@ -177,6 +198,7 @@ impl AuthService for Auth {
             .await
             .map_err(|e| internal("looking up an operator", e))?;
         let password = request.password;
+        let attempted = found.as_ref().map(|op| (op.id.clone(), op.org_id.clone()));
         let ok_operator = match found {
             Some(op) => {
                 let _slot = self.turns.slot(known).await;
@@ -199,6 +221,9 @@ impl AuthService for Auth {
         };
         let Some(op) = ok_operator else {
             // The reservation stands as the failure.
+            if let Some((op_id, org_id)) = attempted {
+                self.record_login(&op_id, &org_id, false).await;
+            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidCredentials,
@@ -214,7 +239,9 @@ impl AuthService for Auth {
             .remember(&pair_key)
             .await
             .map_err(|e| internal("remembering a login client", e))?;
-        self.mint_for(&op, request.scopes)
+        let minted = self.mint_for(&op, request.scopes)?;
+        self.record_login(&op.id, &op.org_id, true).await;
+        Ok(minted)
     }
 }
 

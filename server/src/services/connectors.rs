@@ -1,20 +1,25 @@
 //! Connectors (caption files over HTTP, with secret request headers) and their syncs, which
 //! queue ingestion jobs.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use poem_openapi::types::ToJSON;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TryIntoModel,
 };
 use tokio::sync::Notify;
+use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 use videovector_api_spec::{
-    dto::connectors::*,
+    dto::{
+        audit::{AuditAction, AuditChange, AuditTargetType},
+        connectors::*,
+    },
     services::{ConnectorService, PageParams, ServiceResult},
     ApiError, Principal,
 };
-use videovector_api_spec::{dto::text::NonBlank, ErrorCode};
 
 use super::{
     connector_files::{format_name, format_of},
@@ -22,7 +27,9 @@ use super::{
     find_in_org, internal, jobs,
     pagination::PageRequest,
 };
+use crate::request_context::RequestContext;
 use crate::{
+    audit::{changes, AuditLog},
     captions::Format,
     db::{
         columns::JsonText,
@@ -72,6 +79,25 @@ pub struct Connectors {
     pub job_wake: Arc<Notify>,
     /// Seals header values at rest.
     pub keyring: Arc<Keyring>,
+    /// Records every change, in its transaction.
+    pub audit: AuditLog,
+}
+
+/// What a connector's audit event says changed: its view (header values masked) and, when
+/// header values were given, that they changed.
+fn connector_changes(
+    before: Option<&Connector>,
+    after: Option<&Connector>,
+    headers_given: bool,
+) -> BTreeMap<String, AuditChange> {
+    let mut changes = changes::diff(
+        before.and_then(ToJSON::to_json).as_ref(),
+        after.and_then(ToJSON::to_json).as_ref(),
+    );
+    if headers_given {
+        changes::secret_changed(&mut changes, "header_values", before.is_some());
+    }
+    changes
 }
 
 impl Connectors {
@@ -162,7 +188,7 @@ impl ConnectorService for Connectors {
         let headers = BoundHeaders::bind(request.headers, &files)?;
         let now = Utc::now();
         let id = new_id("con");
-        let saved = connector::ActiveModel {
+        let model = connector::ActiveModel {
             headers: Set(headers.seal(&self.keyring, &id)),
             id: Set(id),
             org_id: Set(who.org_id.clone()),
@@ -171,11 +197,29 @@ impl ConnectorService for Connectors {
             files: Set(JsonText(files)),
             created_at: Set(now),
             updated_at: Set(now),
-        }
-        .insert(&self.db)
-        .await
-        .map_err(|e| internal("creating a connector", e))?;
-        Ok(to_dto(&saved, Some(headers)))
+        };
+        let saved = model
+            .clone()
+            .try_into_model()
+            .map_err(|e| internal("creating a connector", e))?;
+        let shown = to_dto(&saved, Some(headers));
+        let entry = self
+            .audit
+            .entry(
+                who,
+                AuditAction::ConnectorCreate,
+                AuditTargetType::Connector,
+                &saved.id,
+            )
+            .with_changes(connector_changes(None, Some(&shown), true));
+        self.audit
+            .commit_with(&self.db, entry, |txn| async move {
+                model.insert(&txn).await?;
+                Ok(((), txn))
+            })
+            .await
+            .map_err(|e| internal("creating a connector", e))?;
+        Ok(shown)
     }
 
     async fn list(&self, who: &Principal, page: PageParams) -> ServiceResult<ConnectorPage> {
@@ -222,6 +266,7 @@ impl ConnectorService for Connectors {
         // as they now are; kept values never follow files to another origin, they are
         // dropped (the answer shows it) and must be given again. Values that do not open
         // are never needed to set new ones; kept, they stay as stored.
+        let headers_given = request.headers.is_some();
         let headers = match request.headers {
             Some(values) => Some(BoundHeaders::bind(values, &files)?),
             None => match self.headers_of(&existing) {
@@ -234,20 +279,54 @@ impl ConnectorService for Connectors {
             model.headers = Set(headers.seal(&self.keyring, &existing.id));
         }
         model.updated_at = Set(Utc::now());
-        let saved = model
-            .update(&self.db)
+        let after = model
+            .clone()
+            .try_into_model()
+            .map_err(|e| internal("updating a connector", e))?;
+        let shown = to_dto(&after, headers);
+        let entry = self
+            .audit
+            .entry(
+                who,
+                AuditAction::ConnectorUpdate,
+                AuditTargetType::Connector,
+                connector_id,
+            )
+            .with_changes(connector_changes(
+                Some(&self.dto(&existing)),
+                Some(&shown),
+                headers_given,
+            ));
+        self.audit
+            .commit_with(&self.db, entry, |txn| async move {
+                model.update(&txn).await?;
+                Ok(((), txn))
+            })
             .await
             .map_err(|e| internal("updating a connector", e))?;
-        Ok(to_dto(&saved, headers))
+        Ok(shown)
     }
 
     async fn delete(&self, who: &Principal, connector_id: &str) -> ServiceResult<()> {
         let existing = self.find(who, connector_id).await?;
-        connector::Entity::delete_by_id(existing.id)
-            .exec(&self.db)
+        let entry = self
+            .audit
+            .entry(
+                who,
+                AuditAction::ConnectorDelete,
+                AuditTargetType::Connector,
+                connector_id,
+            )
+            .with_changes(connector_changes(Some(&self.dto(&existing)), None, false));
+        self.audit
+            .commit_with(&self.db, entry, |txn| async move {
+                connector::Entity::delete_by_id(existing.id)
+                    .exec(&txn)
+                    .await?;
+                Ok(((), txn))
+            })
             .await
-            .map_err(|e| internal("deleting a connector", e))?;
-        Ok(())
+            .map_err(|e| internal("deleting a connector", e))
     }
 
     async fn sync(&self, who: &Principal, connector_id: &str) -> ServiceResult<Job> {
@@ -264,6 +343,7 @@ impl ConnectorService for Connectors {
             created_at: Set(Utc::now()),
             started_at: Set(None),
             finished_at: Set(None),
+            request_id: Set(RequestContext::current_request_id()),
         }
         .insert(&self.db)
         .await

@@ -15,6 +15,7 @@ use videovector_api_spec::{
 };
 
 use super::{find_in_org, internal, pagination::PageRequest, queued_work::Work};
+use crate::request_context::RequestContext;
 use crate::{
     db::entities::{connector, job},
     db::queue::{self, QueueStatus},
@@ -165,6 +166,7 @@ impl JobService for Jobs {
             created_at: Set(Utc::now()),
             started_at: Set(None),
             finished_at: Set(None),
+            request_id: Set(RequestContext::current_request_id()),
         }
         .insert(&self.db)
         .await

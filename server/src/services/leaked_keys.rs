@@ -10,7 +10,11 @@ use poem::http::StatusCode;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use videovector_api_spec::{
-    dto::{api_keys::*, webhooks::WebhookEventType},
+    dto::{
+        api_keys::*,
+        audit::{AuditAction, AuditActorType, AuditTargetType},
+        webhooks::WebhookEventType,
+    },
     problem::FieldError,
     services::{ServiceResult, SignedReport},
     ApiError, ErrorCode,
@@ -21,6 +25,7 @@ use super::{
     internal,
 };
 use crate::{
+    audit::{Actor, Entry},
     auth::api_key_secret,
     db::entities::{api_key, organization},
 };
@@ -118,6 +123,7 @@ async fn record(
     }
     let now = Utc::now();
     let org_id = key.org_id.clone();
+    let before = key.clone();
     let mut model: api_key::ActiveModel = key.into();
     if first_report {
         model.leak_reported_at = Set(Some(now));
@@ -128,8 +134,15 @@ async fn record(
     if revoke {
         model.revoked_at = Set(Some(now));
     }
+    let entry = Entry::new(
+        &org_id,
+        AuditAction::ApiKeyReportLeak,
+        Actor::new(AuditActorType::LeakReporter, reporter),
+        AuditTargetType::ApiKey,
+        &before.id,
+    );
     let saved = keys
-        .write(model)
+        .write(&before, model, entry)
         .await
         .map_err(|e| internal("recording a leaked key", e))?;
     let shown = to_dto(&saved);

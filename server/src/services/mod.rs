@@ -1,6 +1,7 @@
 //! The implementations of the contract's service traits, one module per resource.
 
 pub mod api_keys;
+pub mod audit_events;
 pub mod auth;
 pub mod connector_files;
 pub mod connector_headers;

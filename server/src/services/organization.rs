@@ -1,18 +1,29 @@
 //! The caller's organisation and its settings (`/organization`).
 
 use async_trait::async_trait;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use poem_openapi::types::ToJSON;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TryIntoModel,
+};
 use videovector_api_spec::{
-    dto::organization::*,
+    dto::{
+        audit::{AuditAction, AuditTargetType},
+        organization::*,
+    },
     services::{OrganizationService, ServiceResult},
     ApiError, Principal,
 };
 
 use super::internal;
-use crate::db::entities::organization;
+use crate::{
+    audit::{changes, AuditLog},
+    db::entities::organization,
+};
 
 pub struct Organizations {
     pub db: DatabaseConnection,
+    /// Records each change of the settings, in its transaction.
+    pub audit: AuditLog,
 }
 
 fn to_dto(model: organization::Model) -> Organization {
@@ -53,6 +64,7 @@ impl OrganizationService for Organizations {
         if name.is_none() && request.revoke_leaked_keys.is_none() {
             return Ok(to_dto(org));
         }
+        let before = to_dto(org.clone()).to_json();
         let mut model: organization::ActiveModel = org.into();
         if let Some(name) = name {
             model.name = Set(name);
@@ -60,10 +72,25 @@ impl OrganizationService for Organizations {
         if let Some(revoke) = request.revoke_leaked_keys {
             model.revoke_leaked_keys = Set(revoke);
         }
-        let saved = model
-            .update(&self.db)
-            .await
-            .map_err(|e| internal("updating an organisation", e))?;
+        let saved: Result<organization::Model, DbErr> = async {
+            let after = to_dto(model.clone().try_into_model()?).to_json();
+            let entry = self
+                .audit
+                .entry(
+                    who,
+                    AuditAction::OrganizationUpdate,
+                    AuditTargetType::Organization,
+                    &who.org_id,
+                )
+                .with_changes(changes::diff(before.as_ref(), after.as_ref()));
+            self.audit
+                .commit_with(&self.db, entry, |txn| async move {
+                    Ok((model.update(&txn).await?, txn))
+                })
+                .await
+        }
+        .await;
+        let saved = saved.map_err(|e| internal("updating an organisation", e))?;
         Ok(to_dto(saved))
     }
 }

@@ -4,12 +4,16 @@ use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use poem_openapi::types::ToJSON;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect, TransactionTrait, TryIntoModel,
 };
 use videovector_api_spec::{
-    dto::rate_limits::*,
+    dto::{
+        audit::{AuditAction, AuditTargetType},
+        rate_limits::*,
+    },
     problem::{FieldError, FieldLocation},
     services::{RateLimitService, ServiceResult, UsageParams},
     ApiError, Principal,
@@ -17,6 +21,7 @@ use videovector_api_spec::{
 
 use super::{find_in_org, internal};
 use crate::{
+    audit::{changes, AuditLog},
     db::{
         columns::RateLimitList,
         entities::{api_key, api_key_usage, organization},
@@ -33,6 +38,8 @@ pub struct RateLimits {
     pub db: DatabaseConnection,
     pub reads: Arc<PointReads>,
     pub policy: Policy,
+    /// Records each change of the organisation's limits, in its transaction.
+    pub audit: AuditLog,
 }
 
 /// The longest range a usage query may cover, per granularity, and the range it covers when
@@ -87,12 +94,24 @@ impl RateLimitService for RateLimits {
     ) -> ServiceResult<RateLimitPolicy> {
         self.policy.check(&request.limits, "limits")?;
         let org = self.organization(&who.org_id).await?;
+        let before = self.policy_of(&org).to_json();
         let mut model: organization::ActiveModel = org.into();
         model.rate_limits =
             Set((!request.limits.is_empty()).then(|| RateLimitList::new(request.limits)));
         let saved: Result<organization::Model, sea_orm::DbErr> = async {
+            let after = self.policy_of(&model.clone().try_into_model()?).to_json();
+            let entry = self
+                .audit
+                .entry(
+                    who,
+                    AuditAction::OrganizationUpdateRateLimits,
+                    AuditTargetType::Organization,
+                    &who.org_id,
+                )
+                .with_changes(changes::diff(before.as_ref(), after.as_ref()));
             let txn = self.db.begin().await?;
             let saved = model.update(&txn).await?;
+            self.audit.append(&txn, entry).await?;
             let notice = Notice::Organization {
                 org_id: saved.id.clone(),
             };

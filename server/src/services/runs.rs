@@ -21,6 +21,7 @@ use super::{
     queued_work::Work,
     retrieval::DEFAULT_SEMANTIC_RATIO,
 };
+use crate::request_context::RequestContext;
 use crate::{
     db::columns::JsonText,
     db::entities::{index, run},
@@ -142,6 +143,8 @@ fn queued(
         created_at: Set(Utc::now()),
         started_at: Set(None),
         finished_at: Set(None),
+        // A retry is caused by the retrying request, not the first one.
+        request_id: Set(RequestContext::current_request_id()),
     }
 }
 
@@ -190,6 +193,7 @@ impl RunService for Runs {
             created_at: Utc::now(),
             started_at: None,
             finished_at: None,
+            request_id: None,
         };
         self.enqueue(queued(&who.org_id, &base, 1, None)).await
     }

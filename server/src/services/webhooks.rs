@@ -1,31 +1,38 @@
 //! Webhook endpoints: create (the signing secret is returned once), list, view, update,
 //! delete, the delivery log, and test events.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{TimeZone, Utc};
+use poem_openapi::types::ToJSON;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait, TryIntoModel,
 };
 use serde_json::json;
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
-    dto::webhooks::*,
+    dto::{
+        audit::{AuditAction, AuditChange, AuditTargetType},
+        webhooks::*,
+    },
     services::{PageParams, ServiceResult, WebhookService},
     ApiError, Principal,
 };
 
 use super::{find_in_org, internal, pagination::PageRequest};
 use crate::{
+    audit::{changes, AuditLog},
     db::columns::ApiJson,
     db::entities::{webhook, webhook_delivery},
     db::queue::QueueStatus,
     events::{payload, Events},
     ids::new_id,
     net_guard,
+    request_context::RequestContext,
     secrets_at_rest::{places, Keyring},
 };
 
@@ -92,6 +99,24 @@ pub struct Webhooks {
     pub events: Events,
     /// Seals signing secrets at rest.
     pub keyring: Arc<Keyring>,
+    /// Records every change, in its transaction.
+    pub audit: AuditLog,
+}
+
+/// What a webhook's audit event says changed.
+fn webhook_changes(
+    before: Option<&webhook::Model>,
+    after: Option<&webhook::Model>,
+) -> BTreeMap<String, AuditChange> {
+    let view = |m: &webhook::Model| to_dto(m).to_json();
+    let mut changes = changes::diff(
+        before.and_then(view).as_ref(),
+        after.and_then(view).as_ref(),
+    );
+    if before.is_none() && after.is_some() {
+        changes::secret_changed(&mut changes, "secret", false);
+    }
+    changes
 }
 
 impl Webhooks {
@@ -124,7 +149,7 @@ impl WebhookService for Webhooks {
         let secret = new_secret();
         let now = Utc::now();
         let id = new_id("whk");
-        let saved = webhook::ActiveModel {
+        let model = webhook::ActiveModel {
             secret: Set(self.keyring.seal_str(&places::webhook_secret(&id), &secret)),
             id: Set(id),
             org_id: Set(who.org_id.clone()),
@@ -134,10 +159,25 @@ impl WebhookService for Webhooks {
             enabled: Set(request.enabled.unwrap_or(true)),
             created_at: Set(now),
             updated_at: Set(now),
+        };
+        let created: Result<webhook::Model, DbErr> = async {
+            let txn = self.db.begin().await?;
+            let saved = model.insert(&txn).await?;
+            let entry = self
+                .audit
+                .entry(
+                    who,
+                    AuditAction::WebhookCreate,
+                    AuditTargetType::Webhook,
+                    &saved.id,
+                )
+                .with_changes(webhook_changes(None, Some(&saved)));
+            self.audit.append(&txn, entry).await?;
+            txn.commit().await?;
+            Ok(saved)
         }
-        .insert(&self.db)
-        .await
-        .map_err(|e| internal("creating a webhook", e))?;
+        .await;
+        let saved = created.map_err(|e| internal("creating a webhook", e))?;
         Ok(WebhookWithSecret {
             secret,
             webhook: to_dto(&saved),
@@ -171,6 +211,7 @@ impl WebhookService for Webhooks {
         request: WebhookUpdate,
     ) -> ServiceResult<Webhook> {
         let existing = self.find(who, webhook_id).await?;
+        let before = existing.clone();
         let mut model: webhook::ActiveModel = existing.into();
         if let Some(url) = request.url {
             self.check_url(&url)?;
@@ -186,25 +227,53 @@ impl WebhookService for Webhooks {
             model.enabled = Set(enabled);
         }
         model.updated_at = Set(Utc::now());
-        let saved = model
-            .update(&self.db)
-            .await
-            .map_err(|e| internal("updating a webhook", e))?;
+        let updated: Result<webhook::Model, DbErr> = async {
+            let after = model.clone().try_into_model()?;
+            let entry = self
+                .audit
+                .entry(
+                    who,
+                    AuditAction::WebhookUpdate,
+                    AuditTargetType::Webhook,
+                    webhook_id,
+                )
+                .with_changes(webhook_changes(Some(&before), Some(&after)));
+            let txn = self.db.begin().await?;
+            let saved = model.update(&txn).await?;
+            self.audit.append(&txn, entry).await?;
+            txn.commit().await?;
+            Ok(saved)
+        }
+        .await;
+        let saved = updated.map_err(|e| internal("updating a webhook", e))?;
         Ok(to_dto(&saved))
     }
 
     async fn delete(&self, who: &Principal, webhook_id: &str) -> ServiceResult<()> {
         let existing = self.find(who, webhook_id).await?;
-        webhook_delivery::Entity::delete_many()
-            .filter(webhook_delivery::Column::WebhookId.eq(&existing.id))
-            .exec(&self.db)
-            .await
-            .map_err(|e| internal("deleting webhook deliveries", e))?;
-        webhook::Entity::delete_by_id(existing.id)
-            .exec(&self.db)
-            .await
-            .map_err(|e| internal("deleting a webhook", e))?;
-        Ok(())
+        let entry = self
+            .audit
+            .entry(
+                who,
+                AuditAction::WebhookDelete,
+                AuditTargetType::Webhook,
+                webhook_id,
+            )
+            .with_changes(webhook_changes(Some(&existing), None));
+        let deleted: Result<(), DbErr> = async {
+            let txn = self.db.begin().await?;
+            webhook_delivery::Entity::delete_many()
+                .filter(webhook_delivery::Column::WebhookId.eq(&existing.id))
+                .exec(&txn)
+                .await?;
+            webhook::Entity::delete_by_id(existing.id.clone())
+                .exec(&txn)
+                .await?;
+            self.audit.append(&txn, entry).await?;
+            txn.commit().await
+        }
+        .await;
+        deleted.map_err(|e| internal("deleting a webhook", e))
     }
 
     async fn deliveries(
@@ -234,13 +303,15 @@ impl WebhookService for Webhooks {
 
     async fn test(&self, who: &Principal, webhook_id: &str) -> ServiceResult<WebhookDelivery> {
         let hook = self.find(who, webhook_id).await?;
+        let cause = RequestContext::current_request_id();
         let body = payload(
             WebhookEventType::WebhookTest,
             json!({ "webhook_id": hook.id, "message": "This is a test event from VideoVector." }),
+            cause.as_deref(),
         );
         let queued = self
             .events
-            .queue(&hook, WebhookEventType::WebhookTest, body)
+            .queue(&hook, WebhookEventType::WebhookTest, body, cause)
             .await
             .map_err(|e| internal("queueing a test delivery", e))?;
         Ok(delivery_to_dto(&queued))

@@ -154,8 +154,12 @@ impl DeliveryWorker {
                 )
             })?;
         let timestamp = Utc::now().timestamp();
-        let response = client
-            .post(url)
+        let mut request = client.post(url);
+        if let Some(request_id) = &model.request_id {
+            // The request that caused the event: the receiver's logs and ours name it alike.
+            request = request.header("x-request-id", request_id);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("user-agent", "VideoVector-Webhooks/2")
             .header("webhook-id", &model.id)

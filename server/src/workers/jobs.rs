@@ -165,7 +165,9 @@ impl JobWorker {
                     WebhookEventType::JobFailed
                 };
                 let data = jobs::to_dto(&done).to_json().unwrap_or_default();
-                self.events.emit(&done.org_id, event, data).await;
+                self.events
+                    .emit_caused(&done.org_id, event, data, done.request_id.clone())
+                    .await;
             }
         }
         Ok(())

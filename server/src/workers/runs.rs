@@ -69,7 +69,9 @@ impl RunWorker {
                     WebhookEventType::RunFailed
                 };
                 let data = to_dto(&done).to_json().unwrap_or_default();
-                self.events.emit(&done.org_id, event, data).await;
+                self.events
+                    .emit_caused(&done.org_id, event, data, done.request_id.clone())
+                    .await;
             }
         }
         Ok(())

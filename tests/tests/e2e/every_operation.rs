@@ -193,7 +193,8 @@ async fn rate_limits_and_usage(client: &Client, url: &str) {
         .unwrap();
 }
 
-/// The organisation's settings, and a leaked-key report no configured reporter signed.
+/// The organisation's settings and their audit event, and a leaked-key report no configured
+/// reporter signed.
 async fn organization(client: &Client, anonymous: &Client) {
     let settings = client
         .organization_view()
@@ -210,6 +211,16 @@ async fn organization(client: &Client, anonymous: &Client) {
         .unwrap()
         .into_inner();
     assert!(!changed.revoke_leaked_keys);
+    // The change is in the audit log, with what changed.
+    let audited = client
+        .audit_event_list()
+        .action(types::AuditAction::OrganizationUpdate)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audited.items.len(), 1);
+    assert!(audited.items[0].changes.contains_key("revoke_leaked_keys"));
     let unsigned = problem(
         anonymous
             .leaked_key_report()

@@ -166,6 +166,31 @@ async fn a_reported_key_is_marked_announced_and_revoked_and_others_are_told_apar
         .collect();
     types.sort();
     assert_eq!(types, ["api_key.leaked", "api_key.revoked"]);
+
+    // In the audit log once, as the reporter, with where it was found and the revocation.
+    let (status, page) = answer(
+        reqwest::Client::new()
+            .get(server.api("/audit-events?action=api_key.report_leak"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(
+        events[0]["actor"],
+        json!({"type": "leak_reporter", "id": "github"})
+    );
+    assert_eq!(
+        events[0]["target"],
+        json!({"type": "api_key", "id": key_id})
+    );
+    assert_eq!(events[0]["changes"]["status"]["to"], "revoked", "{page}");
+    assert_eq!(
+        events[0]["changes"]["leak"]["to"]["source"], "content",
+        "{page}"
+    );
+    assert!(!page.to_string().contains(&secret[8..]));
     server.stop().await;
 }
 

@@ -1,6 +1,7 @@
 //! The one end-to-end test binary: a real server per test on 127.0.0.1:0, driven by the
 //! generated client (and by raw HTTP where a test must send what the client cannot).
 
+mod audit_log;
 mod chaos;
 mod child_server;
 mod cluster;

@@ -317,6 +317,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
             created_at: Set(long_ago),
             started_at: Set(started_at),
             finished_at: Set(None),
+            request_id: Set(None),
         })
         .exec(server.db())
         .await
@@ -334,6 +335,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
         created_at: Set(long_ago),
         started_at: Set(None),
         finished_at: Set(None),
+        request_id: Set(None),
     })
     .exec(server.db())
     .await

@@ -111,6 +111,7 @@ async fn run_outcomes_are_delivered_signed_and_failures_retried() {
         .await
         .unwrap();
     assert_eq!(run.status(), StatusCode::ACCEPTED);
+    let cause = run.headers()["x-request-id"].to_str().unwrap().to_string();
     let run = run.into_inner();
     let replay = client
         .run_create()
@@ -166,6 +167,10 @@ async fn run_outcomes_are_delivered_signed_and_failures_retried() {
     );
     let event = verify(&created.secret, posts.last().unwrap());
     assert_eq!(event["type"], "run.succeeded");
+    // The request that created the run, named in the body and in a header (the worker
+    // finished it long after that request ended).
+    assert_eq!(event["request_id"], cause.as_str(), "{event}");
+    assert_eq!(posts.last().unwrap().headers["x-request-id"], cause);
     assert_eq!(event["data"]["id"], run.id.as_str());
     assert_eq!(event["data"]["status"], "succeeded");
 

@@ -13,6 +13,16 @@ from .api_key_update import ApiKeyUpdate
 from .api_key_update_metadata import ApiKeyUpdateMetadata
 from .api_key_usage import ApiKeyUsage
 from .api_key_with_secret import ApiKeyWithSecret
+from .audit_action import AuditAction
+from .audit_actor import AuditActor
+from .audit_actor_type import AuditActorType
+from .audit_change import AuditChange
+from .audit_event import AuditEvent
+from .audit_event_changes import AuditEventChanges
+from .audit_event_page import AuditEventPage
+from .audit_outcome import AuditOutcome
+from .audit_target import AuditTarget
+from .audit_target_type import AuditTargetType
 from .caption_format import CaptionFormat
 from .chat_completion import ChatCompletion
 from .chat_message import ChatMessage
@@ -120,6 +130,16 @@ __all__ = (
     "ApiKeyUpdateMetadata",
     "ApiKeyUsage",
     "ApiKeyWithSecret",
+    "AuditAction",
+    "AuditActor",
+    "AuditActorType",
+    "AuditChange",
+    "AuditEvent",
+    "AuditEventChanges",
+    "AuditEventPage",
+    "AuditOutcome",
+    "AuditTarget",
+    "AuditTargetType",
     "CaptionFormat",
     "ChatCompletion",
     "ChatMessage",

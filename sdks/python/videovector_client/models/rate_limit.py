@@ -20,7 +20,8 @@ class RateLimit:
         Attributes:
             family (RateLimitFamily): The family of operations a limit counts. Each operation's family is its
                 `x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
-                `read` for `read`, `write` for `write` and `admin`.
+                `read` for `read`, `write` for `write` and `admin`; `audit` for the audit log alone (a
+                SIEM's polling is budgeted apart from people's reads).
             name (str): The limit's name, unique among the limits it is given with; the `RateLimit` and
                 `RateLimit-Policy` headers name it.
             quota (int): Requests allowed per window.

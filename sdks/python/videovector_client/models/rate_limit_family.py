@@ -3,6 +3,7 @@ from enum import StrEnum
 
 
 class RateLimitFamily(StrEnum):
+    AUDIT = "audit"
     READ = "read"
     SEARCH = "search"
     WRITE = "write"

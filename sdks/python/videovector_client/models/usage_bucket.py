@@ -22,7 +22,8 @@ class UsageBucket:
         client_error (int): Answered with another 4xx.
         family (RateLimitFamily): The family of operations a limit counts. Each operation's family is its
             `x-rate-limit-family` in the spec: `search` for operations that need the `search` scope,
-            `read` for `read`, `write` for `write` and `admin`.
+            `read` for `read`, `write` for `write` and `admin`; `audit` for the audit log alone (a
+            SIEM's polling is budgeted apart from people's reads).
         not_found (int): Answered 404.
         rate_limited (int): Refused with 429 `rate_limited`.
         refused_by_scope (int): Refused with 403 (the key lacks the operation's scope).

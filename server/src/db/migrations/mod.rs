@@ -25,6 +25,7 @@ mod m0018_key_origins;
 mod m0019_key_client_limits;
 mod m0020_key_expiry_notices;
 mod m0021_leaked_keys;
+mod m0022_audit_log;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -47,6 +48,7 @@ use m0018_key_origins::M0018KeyOrigins;
 use m0019_key_client_limits::M0019KeyClientLimits;
 use m0020_key_expiry_notices::M0020KeyExpiryNotices;
 use m0021_leaked_keys::M0021LeakedKeys;
+use m0022_audit_log::M0022AuditLog;
 
 pub struct Migrator;
 
@@ -75,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0019KeyClientLimits),
             Box::new(M0020KeyExpiryNotices),
             Box::new(M0021LeakedKeys),
+            Box::new(M0022AuditLog),
         ]
     }
 }
