@@ -3,7 +3,8 @@
 # $database_url when set, and sets $work, $url, $email, $password and $server_pid; the EXIT
 # trap stops every server started. `start_instance NAME [VAR=VALUE...]` starts another
 # (data dir $work/NAME, extra environment) and sets $url and $server_pid to it. $who names
-# the caller in messages.
+# the caller in messages. A caller may set the array first_instance_env (VAR=VALUE...) for
+# the first instance.
 
 work="$(mktemp -d)"
 server_pids=()
@@ -64,4 +65,5 @@ start_instance() {
   fi
 }
 
-start_instance data
+# The first instance, with any extra environment the caller set in $first_instance_env.
+start_instance data ${first_instance_env[@]+"${first_instance_env[@]}"}

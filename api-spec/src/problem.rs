@@ -331,7 +331,10 @@ impl ApiError {
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
-        builder.body(body)
+        let mut response = builder.body(body);
+        // For the layers outside (metrics count refusals by code) without reading the body.
+        response.set_data(self.problem.code);
+        response
     }
 }
 

@@ -33,6 +33,7 @@ use crate::{
         routes::Surface,
     },
     mcp::catalog::Catalog,
+    metrics::{requests::RequestMetrics, sampled::Sources, Metrics},
     rate_limits::{limiter::RateLimiter, policy::Policy, usage::UsageCounter},
     search::{Indexer, SearchEngine},
     secrets_at_rest::{
@@ -103,6 +104,8 @@ pub struct AppState {
     pub leak_reporters: Arc<LeakReporters>,
     /// Appends to the organisations' audit chains.
     pub audit: AuditLog,
+    /// The Prometheus metrics, when `metrics_listen` is set.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -251,12 +254,30 @@ impl AppState {
         let embedders = Arc::new(Embedders {
             keyring: keyring.clone(),
             allow_private_targets: config.allow_private_targets,
+            counts: Default::default(),
         });
         let retrieval = Arc::new(Retrieval {
             reads: reads.clone(),
             indexer: indexer.clone(),
             tokens: PageTokens::new(&pepper),
             embedders: embedders.clone(),
+        });
+        let metrics = config.metrics_listen.as_ref().map(|_| {
+            Arc::new(Metrics::new(
+                RequestMetrics::new(
+                    contract
+                        .operations()
+                        .iter()
+                        .map(|o| o.rule.operation_id.as_str()),
+                ),
+                Sources {
+                    db: db.clone(),
+                    backend: backend.clone(),
+                    reads: reads.clone(),
+                    indexer: indexer.clone(),
+                    embedders: embedders.clone(),
+                },
+            ))
         });
         let run_wake = Arc::new(tokio::sync::Notify::new());
         let job_wake = Arc::new(tokio::sync::Notify::new());
@@ -348,6 +369,7 @@ impl AppState {
             leak_reporters,
             usage,
             audit,
+            metrics,
         }))
     }
 
@@ -430,6 +452,8 @@ impl AppState {
             authenticator: self.authenticator.clone(),
             limiter: self.limiter.clone(),
             usage: self.usage.clone(),
+            metrics: self.metrics.clone(),
+            access_log: self.config.access_log,
             catalog: self.catalog.clone(),
             services: self.services(public_url)?,
             trusted_proxies: Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?),
@@ -473,6 +497,8 @@ fn spawn_change_log_compactor(db: DatabaseConnection, retained: u64) {
 /// A server running in the background (tests, `serve`).
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` listens, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -519,7 +545,24 @@ pub async fn start_observed(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let metrics_listener = match &config.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics_listen: cannot listen on {address}: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let state = AppState::init(config).await?;
+    if let (Some(metrics), Some(listener)) = (&state.metrics, metrics_listener) {
+        metrics
+            .clone()
+            .serve(listener, state.shutdown.child_token())?;
+    }
     let app = state.surface(&public_url, tap)?.routes()?;
     let shutdown = state.shutdown.clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -537,6 +580,7 @@ pub async fn start_observed(
     });
     Ok(RunningServer {
         addr,
+        metrics_addr,
         state,
         shutdown: Some(tx),
         task,

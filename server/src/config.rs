@@ -76,6 +76,15 @@ pub struct Config {
     /// How often an instance with workers looks for keys to announce as expiring or
     /// expired, in milliseconds.
     pub key_expiry_check_ms: u64,
+    /// Whether every request below `/api/v2` leaves one log line (target
+    /// `videovector::access`: operation, status, duration, scheme, key or token subject,
+    /// inside the request's span with its id). On by default.
+    pub access_log: bool,
+    /// `text` (the default) or `json`: one JSON object per line, for a log pipeline.
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` (Prometheus) listens, e.g. `127.0.0.1:9464`: its own address,
+    /// never the API's. Unset (the default), metrics are neither collected nor served.
+    pub metrics_listen: Option<String>,
     /// How many days audit events are kept (default 365); 0 keeps them for ever.
     pub audit_retention_days: u32,
     /// How often an instance with workers prunes audit events past retention, in
@@ -220,6 +229,9 @@ impl Default for Config {
             leak_reporters: Vec::new(),
             key_expiry_warning_seconds: 7 * 86_400,
             key_expiry_check_ms: 60_000,
+            access_log: true,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
             audit_retention_days: 365,
             audit_prune_ms: 3_600_000,
             segment_changes_retained: 100_000,
@@ -326,4 +338,16 @@ impl Config {
     pub fn search_dir(&self) -> PathBuf {
         self.data_dir.join("search")
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colourless when stderr is not a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: time, level, target, message, fields and the spans'
+    /// fields (`request_id`).
+    Json,
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod mcp;
 pub mod memory;
+pub mod metrics;
 pub mod net_guard;
 pub mod purpose_key;
 pub mod rate_limits;

@@ -3,11 +3,17 @@
 //! alike), read by the audit log and by webhook events, which run deep below the handler
 //! where threading them through every service signature would add nothing but noise. Work
 //! outside a request (workers, the command line) has none.
+//!
+//! Also what the guard learned of a request ([`Access`], left in the answer's data), for its
+//! access log line and metrics.
 
 use std::{future::Future, net::IpAddr};
 
 use poem::{Endpoint, Request};
-use videovector_api_spec::security::{ClientAddress, RequestId};
+use videovector_api_spec::{
+    security::{ClientAddress, RequestId},
+    Credential, Principal,
+};
 
 /// The request being handled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +22,46 @@ pub struct RequestContext {
     pub request_id: Option<String>,
     /// The client's address, after trusted proxies.
     pub client: Option<IpAddr>,
+}
+
+/// How the request authenticated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// A public operation, or no credential checked yet.
+    #[default]
+    None,
+    ApiKey,
+    TenantToken,
+    Bearer,
+}
+
+impl Scheme {
+    pub fn of(principal: &Principal) -> Scheme {
+        match (&principal.credential, &principal.forced_filters) {
+            (Credential::ApiKey { .. }, Some(_)) => Scheme::TenantToken,
+            (Credential::ApiKey { .. }, None) => Scheme::ApiKey,
+            (Credential::Jwt { .. }, _) => Scheme::Bearer,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::None => "none",
+            Scheme::ApiKey => "api_key",
+            Scheme::TenantToken => "tenant_token",
+            Scheme::Bearer => "bearer",
+        }
+    }
+}
+
+/// What the guard learned of a request, left in its answer's data for the access log.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The spec's `operationId`; none for a path no operation serves.
+    pub operation: Option<String>,
+    pub scheme: Scheme,
+    /// The key's id, or the token's issuer and subject.
+    pub credential: Option<String>,
 }
 
 tokio::task_local! {

@@ -40,6 +40,7 @@ guides! {
     "audit-log" => "Audit log",
     "secrets-at-rest" => "Secrets at rest",
     "deployment" => "Deployment",
+    "operations" => "Operations",
     "performance" => "Performance",
     "adding-an-endpoint" => "Adding an endpoint",
 }

@@ -242,6 +242,13 @@ impl TestServer {
     }
 
     /// The configuration this server runs with.
+    /// Where `GET /metrics` listens, when the test set `metrics_listen`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.server
+            .metrics_addr
+            .map(|addr| format!("http://{addr}/metrics"))
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -8,7 +8,7 @@
 //! A request is counted before its scope is checked: a flood of refused requests spends the
 //! budget like any other.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use poem::{
     http::{HeaderValue, StatusCode},
@@ -17,7 +17,7 @@ use poem::{
 use videovector_api_spec::ErrorCode;
 use videovector_api_spec::{
     rules::OperationRule,
-    security::{ClientAddress, API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
+    security::{ClientAddress, Credential, API_KEY_SCHEME, BEARER_SCHEME, VERIFIED_BEARER_SCHEME},
     ApiError, Principal,
 };
 
@@ -26,10 +26,14 @@ use super::{
     index_restriction,
     route_table::RouteTable,
 };
-use crate::browser_origins;
 use crate::rate_limits::{
     limiter::{RateLimiter, Verdict},
     usage::UsageCounter,
+};
+use crate::{
+    browser_origins,
+    metrics::Metrics,
+    request_context::{Access, Scheme},
 };
 
 /// The matched operation's rule, stored in request data for later layers.
@@ -41,6 +45,8 @@ pub struct Guard {
     pub authenticator: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     pub usage: Arc<UsageCounter>,
+    /// Counts each answer by operation, status and scheme, when metrics are on.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl<E: Endpoint> Middleware<E> for Guard {
@@ -53,6 +59,7 @@ impl<E: Endpoint> Middleware<E> for Guard {
             authenticator: self.authenticator.clone(),
             limiter: self.limiter.clone(),
             usage: self.usage.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -63,18 +70,53 @@ pub struct GuardEndpoint<E> {
     authenticator: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
     usage: Arc<UsageCounter>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let mut note = Note::default();
+        let mut response = self.answer(req, &mut note).await?;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let operation = note.operation.as_deref().unwrap_or("unmatched");
+        if let Some(metrics) = &self.metrics {
+            let refusal = response.data::<ErrorCode>().map(|code| code.as_str());
+            metrics
+                .requests
+                .observe(operation, note.scheme, status, elapsed, refusal);
+        }
+        response.set_data(Access {
+            operation: note.operation.take(),
+            scheme: note.scheme,
+            credential: note.credential.take(),
+        });
+        Ok(response)
+    }
+}
+
+/// What the guard learned of a request, for its metrics and (as [`Access`] in the answer's
+/// data) its access log line.
+#[derive(Default)]
+struct Note {
+    operation: Option<String>,
+    scheme: Scheme,
+    /// The key's id, or the token's issuer and subject.
+    credential: Option<String>,
+}
+
+impl<E: Endpoint> GuardEndpoint<E> {
+    /// The answer; `note` learns the operation and the credential.
+    async fn answer(&self, req: Request, note: &mut Note) -> poem::Result<Response> {
         // Every answer to another site's page is readable by it: the key's own pages are
         // held in `authenticate`, and the answers hold nothing the key did not give.
         let origin = browser_origins::cross_origin(req.headers()).map(str::to_string);
         let mut response = match &origin {
             Some(origin) if is_preflight(&req) => self.preflight(&req, origin),
-            _ => self.respond(req).await?,
+            _ => self.respond(req, note).await?,
         };
         if let Some(origin) = &origin {
             browser_origins::allow(response.headers_mut(), origin);
@@ -128,7 +170,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
         response
     }
 
-    async fn respond(&self, mut req: Request) -> poem::Result<Response> {
+    async fn respond(&self, mut req: Request, note: &mut Note) -> poem::Result<Response> {
         let path = below_base(req.uri().path());
         let Some(rule) = self.table.find(req.method(), path).cloned() else {
             let allowed = self.table.allowed_methods(path);
@@ -159,6 +201,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
             .with_header("Allow", allow)
             .into_problem_response());
         };
+        note.operation = Some(rule.operation_id.clone());
         if rule.schemes.is_empty() {
             req.set_data(MatchedRule(rule));
             return self.inner.call(req).await.map(IntoResponse::into_response);
@@ -167,6 +210,11 @@ impl<E: Endpoint> GuardEndpoint<E> {
             Ok(principal) => principal,
             Err(error) => return Ok(error.into_problem_response()),
         };
+        note.scheme = Scheme::of(&principal);
+        note.credential = Some(match &principal.credential {
+            Credential::ApiKey { key_id } => key_id.clone(),
+            Credential::Jwt { issuer, subject } => format!("{issuer}|{subject}"),
+        });
         let Some(family) = rule.family else {
             return self.call_inner(req, principal, rule).await;
         };
@@ -175,6 +223,10 @@ impl<E: Endpoint> GuardEndpoint<E> {
             Ok(verdict) => verdict,
             Err(error) => return Ok(error.into_problem_response()),
         };
+        if let Some(metrics) = &self.metrics {
+            let allowed = verdict.as_ref().is_none_or(|v| v.allowed);
+            metrics.requests.rate_limit(family, allowed);
+        }
         let counted = self.usage.counts(&principal);
         let response = match verdict {
             Some(refused) if !refused.allowed => refused.refusal().into_problem_response(),

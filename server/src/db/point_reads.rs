@@ -93,6 +93,19 @@ impl PointReads {
         PointReads { source }
     }
 
+    /// Each cache's lookups answered from it and not, by the rows it holds (`api_keys`,
+    /// `indexes`, `org_rate_limits`); none on SQLite, which caches nothing.
+    pub fn cache_counts(&self) -> Vec<(&'static str, (u64, u64))> {
+        match &self.source {
+            Source::Sqlite(_) => Vec::new(),
+            Source::Postgres(orm) => vec![
+                ("api_keys", orm.keys.hits_and_misses()),
+                ("indexes", orm.indexes.hits_and_misses()),
+                ("org_rate_limits", orm.org_limits.hits_and_misses()),
+            ],
+        }
+    }
+
     /// Whether rows are being cached now (notices are followed).
     pub fn is_live(&self) -> bool {
         matches!(&self.source, Source::Postgres(orm) if orm.keys.is_live())

@@ -29,6 +29,9 @@ pub struct ReadCache<K, V> {
     capacity: usize,
     epoch: AtomicU64,
     live: AtomicBool,
+    /// Lookups answered from the cache, and not (the metrics' hit rate).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// The epoch a read started in.
@@ -44,11 +47,28 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
             capacity,
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
     /// A fresh entry for `key`, if the cache is live and holds one.
     pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let found = self.find(key);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn find<Q>(&self, key: &Q) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
@@ -59,6 +79,14 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (value, stored) = entries.get(key)?;
         (stored.elapsed() < self.ttl).then(|| value.clone())
+    }
+
+    /// Lookups answered from the cache, and not, since it was made.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Taken before reading the database for an entry to insert.

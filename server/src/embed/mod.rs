@@ -37,6 +37,31 @@ pub struct Settled {
 pub struct Embedders {
     pub keyring: Arc<Keyring>,
     pub allow_private_targets: bool,
+    /// How many texts were handed to an embedder, by purpose (the metrics' rates).
+    pub counts: EmbedCounts,
+}
+
+/// Texts handed to an embedder (built-in or `rest`), by purpose.
+#[derive(Default)]
+pub struct EmbedCounts {
+    /// Segments being ingested.
+    pub segments: std::sync::atomic::AtomicU64,
+    /// Queries searched by meaning.
+    pub queries: std::sync::atomic::AtomicU64,
+    /// Segments re-embedded after an embedder change.
+    pub reembedded: std::sync::atomic::AtomicU64,
+}
+
+/// Whether `embedder` computes vectors here (so its texts are counted).
+fn computes(embedder: Option<&StoredEmbedder>) -> bool {
+    matches!(
+        embedder,
+        Some(StoredEmbedder::BuiltIn { .. } | StoredEmbedder::Rest { .. })
+    )
+}
+
+fn count(counter: &std::sync::atomic::AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Embedders {
@@ -159,6 +184,9 @@ impl Embedders {
         api_key: Option<&str>,
         texts: Vec<String>,
     ) -> Result<Vec<Vec<f32>>, String> {
+        if computes(Some(embedder)) {
+            count(&self.counts.reembedded, texts.len());
+        }
         match embedder {
             StoredEmbedder::BuiltIn { .. } => {
                 let model = BuiltIn::shared()?;
@@ -222,6 +250,9 @@ impl Embedders {
                 "is taken only by an index whose embedder is user_provided".into(),
             ));
         }
+        if computes(embedder) {
+            count(&self.counts.segments, segments.len());
+        }
         match embedder {
             None | Some(StoredEmbedder::UserProvided { .. }) => Ok(segments
                 .into_iter()
@@ -263,6 +294,9 @@ impl Embedders {
         text: &str,
         vector: Option<Vec<f32>>,
     ) -> Result<Vec<f32>, ApiError> {
+        if vector.is_none() && computes(idx.embedder.as_ref().map(|e| &e.0)) {
+            count(&self.counts.queries, 1);
+        }
         match (idx.embedder.as_ref().map(|e| &e.0), vector) {
             (None, _) => Err(no_embedder()),
             (Some(StoredEmbedder::UserProvided { dimensions }), Some(vector)) => {

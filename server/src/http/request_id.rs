@@ -1,8 +1,12 @@
 //! Request ids: every answer carries `X-Request-Id`, the caller's own when it sent a
 //! well-formed one (so its logs and ours name the same request), else one made here
 //! (`req_...`). Every problem body names it in `request_id`, and every log line written
-//! while the request is handled carries it (a `request` span around the whole chain). The
-//! id travels in the request's data as [`RequestId`].
+//! while the request is handled carries it (a `request` span around the whole chain, with
+//! the method and path). The id travels in the request's data as [`RequestId`].
+//!
+//! With the access log on, each request ends with one line (target `videovector::access`):
+//! status, duration, and what the guard learned ([`Access`]: the operation, the credential
+//! scheme and the key or token subject).
 
 use poem::{
     http::{header::CONTENT_TYPE, HeaderValue},
@@ -12,7 +16,7 @@ use tracing::Instrument;
 use videovector_api_spec::problem::PROBLEM_CONTENT_TYPE;
 pub use videovector_api_spec::security::RequestId;
 
-use crate::ids::new_id;
+use crate::{ids::new_id, request_context::Access};
 
 /// The header, as sent and answered.
 pub const HEADER: &str = "x-request-id";
@@ -29,8 +33,13 @@ pub fn well_formed(id: &str) -> bool {
 }
 
 /// The middleware: gives the request its id, and the answer its header (and, for a
-/// problem, its `request_id`).
-pub async fn assign<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+/// problem, its `request_id`); with `access_log`, writes the request's line.
+pub async fn assign<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    access_log: bool,
+) -> poem::Result<Response> {
+    let started = std::time::Instant::now();
     let id = req
         .headers()
         .get(HEADER)
@@ -39,11 +48,30 @@ pub async fn assign<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
         .map(str::to_string)
         .unwrap_or_else(|| new_id("req"));
     req.set_data(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = match next.call(req).instrument(span).await {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let mut response = match next.call(req).instrument(span.clone()).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
+    if access_log {
+        let access = response.data::<Access>();
+        span.in_scope(|| {
+            tracing::info!(
+                target: "videovector::access",
+                status = response.status().as_u16(),
+                duration_us = started.elapsed().as_micros() as u64,
+                operation = access.and_then(|a| a.operation.as_deref()).unwrap_or("-"),
+                scheme = access.map_or("-", |a| a.scheme.name()),
+                credential = access.and_then(|a| a.credential.as_deref()).unwrap_or("-"),
+                "answered"
+            )
+        });
+    }
     if is_problem(&response) {
         response = with_request_id(response, &id).await;
     }

@@ -7,11 +7,7 @@
 use std::sync::Arc;
 
 use poem::{
-    endpoint::BoxEndpoint,
-    get, handler,
-    http::StatusCode,
-    middleware::{CatchPanic, Tracing},
-    web::Data,
+    endpoint::BoxEndpoint, get, handler, http::StatusCode, middleware::CatchPanic, web::Data,
     EndpointExt, IntoResponse, Response, Route,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -32,6 +28,7 @@ use crate::{
     auth::{authenticator::Authenticator, guard::Guard, route_table::RouteTable},
     client_address::{self, TrustedProxies},
     mcp::{catalog::Catalog, dispatch::Dispatch, handler::VideoVectorMcp, transport::McpEndpoint},
+    metrics::Metrics,
     rate_limits::{limiter::RateLimiter, usage::UsageCounter},
     request_context,
     secrets_at_rest::Keyring,
@@ -55,6 +52,10 @@ pub struct Surface {
     pub limiter: Arc<RateLimiter>,
     /// Counts answers to API keys.
     pub usage: Arc<UsageCounter>,
+    /// Counts what the guard sees, when metrics are on.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Whether each request leaves one log line.
+    pub access_log: bool,
     pub catalog: Arc<Catalog>,
     pub services: Services,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -88,6 +89,7 @@ impl Surface {
                     authenticator: self.authenticator.clone(),
                     limiter: self.limiter.clone(),
                     usage: self.usage.clone(),
+                    metrics: self.metrics.clone(),
                 })
                 .data(self.services.clone())
                 .with(ProblemMapping)
@@ -97,6 +99,7 @@ impl Surface {
         );
         let tap = self.response_tap.clone();
         let trusted = self.trusted_proxies.clone();
+        let access_log = self.access_log;
         let mcp = self.mcp_endpoint(api.clone());
         Ok(site::mount(Route::new())?
             .at(docs::SPEC_PATH, get(docs::openapi_json))
@@ -114,9 +117,8 @@ impl Surface {
             // A panic in a handler is a logged 500 problem, not a dropped connection.
             .with(CatchPanic::new())
             .with(ProblemMapping)
-            .with(Tracing)
             // Outside the request's log lines, inside what the test harness observes.
-            .around(request_id::assign)
+            .around(move |next, req| request_id::assign(next, req, access_log))
             .around(move |next, req| response_tap::observe(next, req, tap.clone()))
             .around(keep_connections_usable)
             .map_to_response())
@@ -126,11 +128,12 @@ impl Surface {
     /// the response tap as REST requests are.
     fn mcp_endpoint(&self, api: Arc<BoxEndpoint<'static, Response>>) -> McpEndpoint {
         let tap = self.response_tap.clone();
+        let access_log = self.access_log;
         let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
             Route::new()
                 .nest(BASE_PATH, api)
-                // Each tool call is a request of its own, with its own id.
-                .around(request_id::assign)
+                // Each tool call is a request of its own, with its own id and access line.
+                .around(move |next, req| request_id::assign(next, req, access_log))
                 .around(move |next, req| response_tap::observe(next, req, tap.clone()))
                 .map_to_response()
                 .boxed(),

@@ -18,7 +18,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
     sync::{
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
         Arc,
     },
     time::{Duration, Instant},
@@ -85,6 +85,8 @@ pub struct Indexer {
     stopping: AtomicBool,
     /// Whether notices announce every change, so polling can be rare.
     followed: AtomicBool,
+    /// Segment changes committed to this instance's search copy (the metrics' rate).
+    indexed: AtomicU64,
     /// Batches this instance stored itself, by change number: staged from memory instead
     /// of read back from the database.
     offered: std::sync::Mutex<BTreeMap<i64, Vec<SegmentDoc>>>,
@@ -126,6 +128,7 @@ impl Indexer {
             }),
             stopping: AtomicBool::new(false),
             followed: AtomicBool::new(false),
+            indexed: AtomicU64::new(0),
             offered: std::sync::Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             cursor_path,
@@ -134,6 +137,16 @@ impl Indexer {
 
     pub fn engine(&self) -> &Arc<SearchEngine> {
         &self.engine
+    }
+
+    /// Segment changes committed to this instance's search copy since it started.
+    pub fn indexed(&self) -> u64 {
+        self.indexed.load(Ordering::Relaxed)
+    }
+
+    /// Whether every change is announced by a notice (the listener is up).
+    pub fn followed(&self) -> bool {
+        self.followed.load(Ordering::Acquire)
     }
 
     /// The last change applied to the search indexes.
@@ -439,6 +452,8 @@ impl Indexer {
         let (engine, seq) = (self.engine.clone(), staging.seq);
         tokio::task::spawn_blocking(move || engine.commit_staged(seq)).await??;
         self.advance(seq)?;
+        self.indexed
+            .fetch_add(staging.segments as u64, Ordering::Relaxed);
         staging.segments = 0;
         staging.since = None;
         Ok(())

@@ -24,6 +24,7 @@ mod logins;
 mod mcp;
 mod meaning;
 mod meaning_rest;
+mod metrics;
 mod rate_limits;
 mod request_ids;
 mod resources;
