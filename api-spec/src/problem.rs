@@ -223,6 +223,9 @@ error_codes! {
     InternalError = "internal_error",
     /// A dependency is unavailable; retry after `Retry-After` seconds.
     Unavailable = "unavailable",
+    /// This instance is not ready to serve (`readiness_view`); `detail` names each check
+    /// that failed.
+    NotReady = "not_ready",
 }
 
 /// An error an operation answers with: a problem plus the headers that go with it.
@@ -377,6 +380,11 @@ macro_rules! problem_set {
     };
 }
 
+problem_set!(
+    /// Errors of the readiness check.
+    ReadinessErrors:
+    503 => "Not ready (`not_ready`): `detail` names each check that failed; retry after `Retry-After` seconds.",
+);
 problem_set!(
     /// Errors of a public operation that takes a body (`token_create`).
     PublicBodyErrors:

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::{
     dto::{
-        api_keys::*, audit::*, auth::*, chat::*, connectors::*, indexes::*, mcp::*,
+        api_keys::*, audit::*, auth::*, chat::*, connectors::*, health::*, indexes::*, mcp::*,
         organization::*, prompts::*, rate_limits::*, runs::*, search::*, webhooks::*,
     },
     problem::ApiError,
@@ -238,6 +238,7 @@ pub struct Services {
     pub rate_limits: Arc<dyn RateLimitService>,
     pub organization: Arc<dyn OrganizationService>,
     pub audit: Arc<dyn AuditService>,
+    pub health: Arc<dyn HealthService>,
 }
 
 /// The caller's organisation and its settings.
@@ -270,4 +271,10 @@ pub trait AuditService: Send + Sync {
         page: PageParams,
         filter: AuditEventFilter,
     ) -> ServiceResult<AuditEventPage>;
+}
+
+/// Checks this instance's readiness.
+#[async_trait]
+pub trait HealthService: Send + Sync {
+    async fn readiness(&self) -> ServiceResult<Readiness>;
 }

@@ -5,7 +5,7 @@
 //! baselines (also as JSON with `--json FILE`). Only 127.0.0.1 is ever targeted.
 //!
 //! ```text
-//! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup]
+//! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup|observability]
 //!     [--smoke] [--json FILE] [--concurrency 32] [--duration 5]
 //! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
 //! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
@@ -20,6 +20,7 @@ mod corpus;
 mod eval;
 mod load;
 mod meaning_at_scale;
+mod observability;
 mod rate_limits;
 mod report;
 mod request_path;
@@ -99,6 +100,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
             "scale",
             "request-path",
             "rate-limits",
+            "observability",
             "eval",
         ]
         .contains(&options.scenario.as_str()),
@@ -159,12 +161,14 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         "scale" => scale::run(&mut report, options, admin_url.as_deref()).await?,
         "request-path" => request_path::run(&mut report, options).await?,
         "rate-limits" => rate_limits::run(&mut report, options, admin_url.as_deref()).await?,
+        "observability" => observability::run(&mut report, options, admin_url.as_deref()).await?,
         "eval" => eval::run(&mut report, admin_url.as_deref()).await?,
         _ => {
             scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;
             if options.scenario == "all" {
                 request_path::run(&mut report, options).await?;
                 rate_limits::run(&mut report, options, admin_url.as_deref()).await?;
+                observability::run(&mut report, options, admin_url.as_deref()).await?;
                 eval::run(&mut report, admin_url.as_deref()).await?;
             }
         }

@@ -22,6 +22,8 @@ pub enum BenchLimits {
 
 /// How [`serve`] learns its [`BenchLimits`].
 const LIMITS_ENV: &str = "VIDEOVECTOR_BENCH_LIMITS";
+/// Set when [`serve`] installs the log subscriber the binary installs.
+const LOGS_ENV: &str = "VIDEOVECTOR_BENCH_LOGS";
 
 pub struct ServerProcess {
     child: Child,
@@ -46,6 +48,18 @@ impl ServerProcess {
         database_url: Option<&str>,
         limits: BenchLimits,
     ) -> anyhow::Result<ServerProcess> {
+        Self::start_configured(data_dir, database_url, limits, &[], Stdio::inherit()).await
+    }
+
+    /// [`Self::start_with`] with more settings in `env` (`VIDEOVECTOR_...`), and its log
+    /// subscriber installed (as the binary installs it) writing to `stderr`.
+    pub async fn start_configured(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        limits: BenchLimits,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> anyhow::Result<ServerProcess> {
         let started = Instant::now();
         let mut command = Command::new(std::env::current_exe()?);
         command
@@ -56,7 +70,10 @@ impl ServerProcess {
             .env("VIDEOVECTOR_LOG", "warn")
             .env(LIMITS_ENV, format!("{limits:?}"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
+        if !env.is_empty() {
+            command.env(LOGS_ENV, "1").envs(env.iter().copied());
+        }
         if let Some(url) = database_url {
             command.env("VIDEOVECTOR_DATABASE_URL", url);
         }
@@ -208,6 +225,9 @@ pub async fn serve(data_dir: &str) -> anyhow::Result<()> {
             })
             .to_vec(),
     };
+    if std::env::var_os(LOGS_ENV).is_some() {
+        videovector_server::logging::init(&config);
+    }
     let mut server = videovector_server::start(config).await?;
     println!("LISTENING {}", server.addr);
     server.wait().await?;

@@ -1898,6 +1898,69 @@ skips one.*/
             value.parse()
         }
     }
+    ///A check's state.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CheckState {
+        #[serde(rename = "up")]
+        Up,
+        #[serde(rename = "down")]
+        Down,
+        #[serde(rename = "behind")]
+        Behind,
+        #[serde(rename = "not_applicable")]
+        NotApplicable,
+    }
+    impl ::std::fmt::Display for CheckState {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Up => f.write_str("up"),
+                Self::Down => f.write_str("down"),
+                Self::Behind => f.write_str("behind"),
+                Self::NotApplicable => f.write_str("not_applicable"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for CheckState {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "up" => Ok(Self::Up),
+                "down" => Ok(Self::Down),
+                "behind" => Ok(Self::Behind),
+                "not_applicable" => Ok(Self::NotApplicable),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CheckState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CheckState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A segment an answer rests on.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Citation {
@@ -3166,6 +3229,8 @@ Private and loopback addresses are refused unless the server allows them
         InternalError,
         #[serde(rename = "unavailable")]
         Unavailable,
+        #[serde(rename = "not_ready")]
+        NotReady,
     }
     impl ::std::fmt::Display for ErrorCode {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -3224,6 +3289,7 @@ Private and loopback addresses are refused unless the server allows them
                 Self::NoUserMessage => f.write_str("no_user_message"),
                 Self::InternalError => f.write_str("internal_error"),
                 Self::Unavailable => f.write_str("unavailable"),
+                Self::NotReady => f.write_str("not_ready"),
             }
         }
     }
@@ -3285,6 +3351,7 @@ Private and loopback addresses are refused unless the server allows them
                 "no_user_message" => Ok(Self::NoUserMessage),
                 "internal_error" => Ok(Self::InternalError),
                 "unavailable" => Ok(Self::Unavailable),
+                "not_ready" => Ok(Self::NotReady),
                 _ => Err("invalid value".into()),
             }
         }
@@ -6034,6 +6101,102 @@ server's defaults. An empty list returns every family to the server's defaults.*
         }
     }
     impl ::std::convert::TryFrom<::std::string::String> for RateLimitSource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///The instance is ready: its checks.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Readiness {
+        pub checks: ReadinessChecks,
+        pub status: ReadinessStatus,
+    }
+    impl Readiness {
+        pub fn builder() -> builder::Readiness {
+            Default::default()
+        }
+    }
+    ///One check.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReadinessCheck {
+        ///What is wrong, when it is not `up`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub detail: ::std::option::Option<::std::string::String>,
+        /**Segment changes in the database the search copy has not applied (`search_copy`
+only).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub lag_changes: ::std::option::Option<i64>,
+        pub state: CheckState,
+    }
+    impl ReadinessCheck {
+        pub fn builder() -> builder::ReadinessCheck {
+            Default::default()
+        }
+    }
+    ///Every check of this instance.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReadinessChecks {
+        pub database: ReadinessCheck,
+        pub notification_listener: ReadinessCheck,
+        pub search_copy: ReadinessCheck,
+        pub secrets_key: ReadinessCheck,
+    }
+    impl ReadinessChecks {
+        pub fn builder() -> builder::ReadinessChecks {
+            Default::default()
+        }
+    }
+    ///Whether the instance serves fully, or with something degraded.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ReadinessStatus {
+        #[serde(rename = "ready")]
+        Ready,
+        #[serde(rename = "degraded")]
+        Degraded,
+    }
+    impl ::std::fmt::Display for ReadinessStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ready => f.write_str("ready"),
+                Self::Degraded => f.write_str("degraded"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReadinessStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ready" => Ok(Self::Ready),
+                "degraded" => Ok(Self::Degraded),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReadinessStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReadinessStatus {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -14235,6 +14398,250 @@ link-local addresses are refused unless the server allows them.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Readiness {
+            checks: ::std::result::Result<super::ReadinessChecks, ::std::string::String>,
+            status: ::std::result::Result<super::ReadinessStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for Readiness {
+            fn default() -> Self {
+                Self {
+                    checks: Err("no value supplied for checks".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl Readiness {
+            pub fn checks<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessChecks>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.checks = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for checks: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Readiness> for super::Readiness {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Readiness,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    checks: value.checks?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Readiness> for Readiness {
+            fn from(value: super::Readiness) -> Self {
+                Self {
+                    checks: Ok(value.checks),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReadinessCheck {
+            detail: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            lag_changes: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            state: ::std::result::Result<super::CheckState, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReadinessCheck {
+            fn default() -> Self {
+                Self {
+                    detail: Ok(Default::default()),
+                    lag_changes: Ok(Default::default()),
+                    state: Err("no value supplied for state".to_string()),
+                }
+            }
+        }
+        impl ReadinessCheck {
+            pub fn detail<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.detail = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for detail: {e}")
+                    });
+                self
+            }
+            pub fn lag_changes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lag_changes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lag_changes: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CheckState>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReadinessCheck> for super::ReadinessCheck {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReadinessCheck,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    detail: value.detail?,
+                    lag_changes: value.lag_changes?,
+                    state: value.state?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReadinessCheck> for ReadinessCheck {
+            fn from(value: super::ReadinessCheck) -> Self {
+                Self {
+                    detail: Ok(value.detail),
+                    lag_changes: Ok(value.lag_changes),
+                    state: Ok(value.state),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReadinessChecks {
+            database: ::std::result::Result<
+                super::ReadinessCheck,
+                ::std::string::String,
+            >,
+            notification_listener: ::std::result::Result<
+                super::ReadinessCheck,
+                ::std::string::String,
+            >,
+            search_copy: ::std::result::Result<
+                super::ReadinessCheck,
+                ::std::string::String,
+            >,
+            secrets_key: ::std::result::Result<
+                super::ReadinessCheck,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ReadinessChecks {
+            fn default() -> Self {
+                Self {
+                    database: Err("no value supplied for database".to_string()),
+                    notification_listener: Err(
+                        "no value supplied for notification_listener".to_string(),
+                    ),
+                    search_copy: Err("no value supplied for search_copy".to_string()),
+                    secrets_key: Err("no value supplied for secrets_key".to_string()),
+                }
+            }
+        }
+        impl ReadinessChecks {
+            pub fn database<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessCheck>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.database = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for database: {e}")
+                    });
+                self
+            }
+            pub fn notification_listener<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessCheck>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.notification_listener = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for notification_listener: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn search_copy<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessCheck>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.search_copy = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for search_copy: {e}")
+                    });
+                self
+            }
+            pub fn secrets_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReadinessCheck>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets_key: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReadinessChecks> for super::ReadinessChecks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReadinessChecks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    database: value.database?,
+                    notification_listener: value.notification_listener?,
+                    search_copy: value.search_copy?,
+                    secrets_key: value.secrets_key?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReadinessChecks> for ReadinessChecks {
+            fn from(value: super::ReadinessChecks) -> Self {
+                Self {
+                    database: Ok(value.database),
+                    notification_listener: Ok(value.notification_listener),
+                    search_copy: Ok(value.search_copy),
+                    secrets_key: Ok(value.secrets_key),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Reembedding {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -18335,6 +18742,25 @@ let response = client.rate_limit_policy_update()
 ```*/
     pub fn rate_limit_policy_update(&self) -> builder::RateLimitPolicyUpdate<'_> {
         builder::RateLimitPolicyUpdate::new(self)
+    }
+    /**Check readiness
+
+Public. Answers 200 with each check's state while this instance can serve (`status`
+`degraded` when the notification listener is down or the search copy is behind but
+within the limit), and 503 `not_ready` naming each failed check when it cannot: the
+database is unreachable, the secrets key does not open what the database holds, or
+the search copy is further behind than `readiness_max_lag_changes`. Also served at
+`/readyz` beside the API, for probes.
+
+Sends a `GET` request to `/readyz`
+
+```ignore
+let response = client.readiness_view()
+    .send()
+    .await;
+```*/
+    pub fn readiness_view(&self) -> builder::ReadinessView<'_> {
+        builder::ReadinessView::new(self)
     }
     /**List runs
 
@@ -24661,6 +25087,68 @@ pub mod builder {
                         ),
                     )
                 }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::readiness_view`]
+
+[`Client::readiness_view`]: super::Client::readiness_view*/
+    #[derive(Debug, Clone)]
+    pub struct ReadinessView<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> ReadinessView<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/readyz`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Readiness>, Error<types::Problem>> {
+            let Self { client } = self;
+            let url = format!("{}/readyz", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "readiness_view",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 500u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -53,6 +53,7 @@ use crate::{
         page_token::PageTokens,
         prompts::Prompts,
         rate_limits::RateLimits,
+        readiness::Health,
         retrieval::Retrieval,
         runs::Runs,
         webhooks::Webhooks,
@@ -106,6 +107,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The Prometheus metrics, when `metrics_listen` is set.
     pub metrics: Option<Arc<Metrics>>,
+    /// Which database this instance runs on.
+    pub backend: Backend,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -370,6 +373,7 @@ impl AppState {
             usage,
             audit,
             metrics,
+            backend,
         }))
     }
 
@@ -437,6 +441,13 @@ impl AppState {
             }),
             audit: Arc::new(AuditEvents {
                 db: self.db.clone(),
+            }),
+            health: Arc::new(Health {
+                db: self.db.clone(),
+                backend: self.backend.clone(),
+                indexer: self.indexer.clone(),
+                keyring: self.keyring.clone(),
+                max_lag_changes: self.config.readiness_max_lag_changes,
             }),
         })
     }

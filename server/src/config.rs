@@ -82,6 +82,9 @@ pub struct Config {
     pub access_log: bool,
     /// `text` (the default) or `json`: one JSON object per line, for a log pipeline.
     pub log_format: LogFormat,
+    /// How many segment changes this instance's search copy may be behind the database
+    /// and still be ready (`readiness_view` answers 503 past it; default 10,000).
+    pub readiness_max_lag_changes: i64,
     /// Where `GET /metrics` (Prometheus) listens, e.g. `127.0.0.1:9464`: its own address,
     /// never the API's. Unset (the default), metrics are neither collected nor served.
     pub metrics_listen: Option<String>,
@@ -229,6 +232,7 @@ impl Default for Config {
             leak_reporters: Vec::new(),
             key_expiry_warning_seconds: 7 * 86_400,
             key_expiry_check_ms: 60_000,
+            readiness_max_lag_changes: 10_000,
             access_log: true,
             log_format: LogFormat::Text,
             metrics_listen: None,

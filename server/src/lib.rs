@@ -15,6 +15,7 @@ pub mod embed;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod logging;
 pub mod mcp;
 pub mod memory;
 pub mod metrics;

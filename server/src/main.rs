@@ -1,7 +1,7 @@
 //! `videovector`: serve the API, migrate, rebuild the search index, mint tokens, manage
 //! operators, verify the audit log.
 
-use std::{io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -12,7 +12,7 @@ use videovector_api_spec::{
 use videovector_server::{
     app::Storage,
     audit::{changes, verify, Actor, AuditLog, Entry},
-    config::{Config, LogFormat, Overrides},
+    config::{Config, Overrides},
     db::{
         self,
         columns::Role,
@@ -122,24 +122,7 @@ async fn run() -> anyhow::Result<()> {
             database_url: cli.database_url,
         },
     )?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        // Colour only for a person at a terminal: a file or a pipeline gets plain text.
-        LogFormat::Text => logs
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
-        // One object per line; the request's span (its `request_id`) rides along as `span`.
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
+    videovector_server::logging::init(&config);
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     match cli.command.unwrap_or(Command::Serve) {

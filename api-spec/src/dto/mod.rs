@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod connectors;
+pub mod health;
 pub mod indexes;
 pub mod mcp;
 pub mod organization;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod connectors;
+pub mod health;
 pub mod indexes;
 pub mod jobs;
 pub mod mcp;
@@ -55,6 +56,8 @@ pub enum ApiTag {
     /// shows (JWT bearer only, `admin`).
     #[oai(rename = "Audit log")]
     Audit,
+    /// Whether this instance can serve (public, for load balancers and orchestrators).
+    Health,
 }
 
 /// The whole API, in tag order.
@@ -74,6 +77,7 @@ pub type Api = (
     rate_limits::RateLimitsApi,
     organization::OrganizationApi,
     audit::AuditApi,
+    health::HealthApi,
 );
 
 /// The API value to mount or describe.
@@ -94,5 +98,6 @@ pub fn api() -> Api {
         rate_limits::RateLimitsApi,
         organization::OrganizationApi,
         audit::AuditApi,
+        health::HealthApi,
     )
 }

@@ -10,7 +10,8 @@ use poem::{
     endpoint::BoxEndpoint, get, handler, http::StatusCode, middleware::CatchPanic, web::Data,
     EndpointExt, IntoResponse, Response, Route,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use poem_openapi::types::ToJSON;
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use videovector_api_spec::{services::Services, spec::BASE_PATH};
 
@@ -111,7 +112,7 @@ impl Surface {
             .at("/healthz", get(healthz))
             .at("/readyz", get(readyz))
             .data(docs::swagger_config())
-            .data(Readiness(self.db.clone()))
+            .data(self.services.clone())
             .around(limit_body)
             .around(move |next, req| client_address::find_client(next, req, trusted.clone()))
             // A panic in a handler is a logged 500 problem, not a dropped connection.
@@ -198,18 +199,12 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database `/readyz` asks.
-#[derive(Clone)]
-struct Readiness(DatabaseConnection);
-
+/// `/readyz` beside the API, for probes: the answer of `readiness_view`.
 #[handler]
-async fn readyz(readiness: Data<&Readiness>) -> Response {
-    match readiness.0 .0.execute_unprepared("SELECT 1").await {
-        Ok(_) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
+async fn readyz(services: Data<&Services>) -> Response {
+    match services.health.readiness().await {
+        Ok(readiness) => poem::web::Json(readiness.to_json()).into_response(),
+        Err(problem) => problem.into_problem_response(),
     }
 }
 

@@ -28,22 +28,7 @@ pub const SETTING: &str =
 /// Refuses when a stored check value does not open under `keyring`; otherwise records the
 /// current key's check (once).
 pub async fn verify(db: &DatabaseConnection, keyring: &Keyring) -> anyhow::Result<()> {
-    let checks = check::Entity::find().all(db).await?;
-    for stored in &checks {
-        let opens = keyring.holds(&stored.key_id)
-            && keyring
-                .open_str(&places::key_check(&stored.key_id), &stored.sealed)
-                .is_ok_and(|text| text == CHECK_TEXT);
-        anyhow::ensure!(
-            opens,
-            "the secrets keys configured here do not include key {}, which sealed secrets \
-             stored in this database (connector headers, webhook secrets, stored answers); \
-             every instance on one database must be given the same keys in {SETTING}. \
-             This instance's keys: {}",
-            stored.key_id,
-            keyring.key_ids().join(", ")
-        );
-    }
+    let checks = confirm(db, keyring).await?;
     if !checks.iter().any(|c| c.key_id == keyring.current_id()) {
         let id = keyring.current_id().to_string();
         check::Entity::insert(check::ActiveModel {
@@ -73,4 +58,29 @@ pub async fn retire_all_but_current(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Refuses when a stored check value does not open under `keyring` (what readiness checks
+/// while serving); the checks otherwise.
+pub async fn confirm(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+) -> anyhow::Result<Vec<check::Model>> {
+    let checks = check::Entity::find().all(db).await?;
+    for stored in &checks {
+        let opens = keyring.holds(&stored.key_id)
+            && keyring
+                .open_str(&places::key_check(&stored.key_id), &stored.sealed)
+                .is_ok_and(|text| text == CHECK_TEXT);
+        anyhow::ensure!(
+            opens,
+            "the secrets keys configured here do not include key {}, which sealed secrets \
+             stored in this database (connector headers, webhook secrets, stored answers); \
+             every instance on one database must be given the same keys in {SETTING}. \
+             This instance's keys: {}",
+            stored.key_id,
+            keyring.key_ids().join(", ")
+        );
+    }
+    Ok(checks)
 }

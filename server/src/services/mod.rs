@@ -18,6 +18,7 @@ pub mod pagination;
 pub mod prompts;
 pub mod queued_work;
 pub mod rate_limits;
+pub mod readiness;
 pub mod retrieval;
 pub mod runs;
 pub mod webhooks;

@@ -26,6 +26,7 @@ mod meaning;
 mod meaning_rest;
 mod metrics;
 mod rate_limits;
+mod readiness;
 mod request_ids;
 mod resources;
 mod retrieval;

@@ -28,6 +28,7 @@ from .chat_completion import ChatCompletion
 from .chat_message import ChatMessage
 from .chat_request import ChatRequest
 from .chat_role import ChatRole
+from .check_state import CheckState
 from .citation import Citation
 from .connector import Connector
 from .connector_create import ConnectorCreate
@@ -80,6 +81,10 @@ from .rate_limit_family import RateLimitFamily
 from .rate_limit_policy import RateLimitPolicy
 from .rate_limit_policy_update import RateLimitPolicyUpdate
 from .rate_limit_source import RateLimitSource
+from .readiness import Readiness
+from .readiness_check import ReadinessCheck
+from .readiness_checks import ReadinessChecks
+from .readiness_status import ReadinessStatus
 from .reembedding import Reembedding
 from .reembedding_status import ReembeddingStatus
 from .run import Run
@@ -145,6 +150,7 @@ __all__ = (
     "ChatMessage",
     "ChatRequest",
     "ChatRole",
+    "CheckState",
     "Citation",
     "Connector",
     "ConnectorCreate",
@@ -197,6 +203,10 @@ __all__ = (
     "RateLimitPolicy",
     "RateLimitPolicyUpdate",
     "RateLimitSource",
+    "Readiness",
+    "ReadinessCheck",
+    "ReadinessChecks",
+    "ReadinessStatus",
     "Reembedding",
     "ReembeddingStatus",
     "Run",

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     MISSING_VARIABLE = "missing_variable"
     NOT_FOUND = "not_found"
+    NOT_READY = "not_ready"
     NO_EMBEDDER = "no_embedder"
     NO_USER_MESSAGE = "no_user_message"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
