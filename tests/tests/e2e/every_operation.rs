@@ -61,7 +61,12 @@ async fn a_tour_reaches_every_operation_and_every_answer_keeps_the_spec() {
     connectors_and_jobs(&client, &index, &files).await;
     webhooks(&client, &files).await;
     client.mcp_config_view().send().await.unwrap();
-    let ready = anonymous.readiness_view().send().await.unwrap().into_inner();
+    let ready = anonymous
+        .readiness_view()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(ready.checks.database.state, types::CheckState::Up);
     organization(&client, &anonymous).await;
     client.index_delete().index_id(&index).send().await.unwrap();
