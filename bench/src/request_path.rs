@@ -8,6 +8,9 @@
 //!   layer), one with the layers as `http::routes` installs them. Loaded with GETs, and with
 //!   POSTs of a 4 KiB body refused before it is read (the case the layers exist for: on the
 //!   bare server such a connection may be dropped, which shows as errors).
+//! - **Request ids** (`http::request_id::assign`, with its span, and `request_context`'s
+//!   task-local): a third server with those on top of the connection layers, measured
+//!   against the layered one (the access log off, as no subscriber listens here).
 //! - **Searches on the blocking pool** (`SearchEngine::search_off_thread`): the same
 //!   queries, run on the async workers and through `spawn_blocking`, with a 1 ms timer
 //!   task beside them whose lateness is what every other request on those workers waits.
@@ -26,7 +29,8 @@ use poem::{
 };
 use videovector_server::{
     client_address::{find_client, TrustedProxies},
-    http::{keep_alive::keep_connections_usable, lingering::LingeringAcceptor},
+    http::{keep_alive::keep_connections_usable, lingering::LingeringAcceptor, request_id},
+    request_context,
     search::{query::SearchQuery, SearchEngine},
 };
 
@@ -34,6 +38,7 @@ use crate::{load, report::Report, Options};
 
 const BARE: &str = "bare poem server (baseline)";
 const LAYERED: &str = "with keep-alive, lingering close and client address";
+const WITH_IDS: &str = "with those and request ids (id, span, request context)";
 const REFUSED_BODY: usize = 4 * 1024;
 
 #[handler]
@@ -47,23 +52,42 @@ fn refuse() -> StatusCode {
     StatusCode::UNAUTHORIZED
 }
 
-/// Serves the two routes, bare or layered, on a free loopback port.
-async fn serve(layered: bool) -> anyhow::Result<SocketAddr> {
+/// Which layers a server has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layers {
+    Bare,
+    Connection,
+    RequestIds,
+}
+
+/// Serves the two routes with `layers` on a free loopback port.
+async fn serve(layers: Layers) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let routes = Route::new()
         .at("/ping", get(ping))
         .at("/refuse", post(refuse));
-    if layered {
-        let trusted = Arc::new(TrustedProxies::from_config(&[])?);
-        let app = routes
-            .around(move |next, req| find_client(next, req, trusted.clone()))
-            .around(keep_connections_usable);
-        let acceptor = LingeringAcceptor(TcpAcceptor::from_tokio(listener)?);
-        tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
-    } else {
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
-        tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
+    let trusted = Arc::new(TrustedProxies::from_config(&[])?);
+    let acceptor = LingeringAcceptor(TcpAcceptor::from_tokio(listener)?);
+    match layers {
+        Layers::Bare => {
+            let acceptor = acceptor.0;
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
+        }
+        Layers::Connection => {
+            let app = routes
+                .around(move |next, req| find_client(next, req, trusted.clone()))
+                .around(keep_connections_usable);
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        }
+        Layers::RequestIds => {
+            let app = routes
+                .around(request_context::enter)
+                .around(move |next, req| find_client(next, req, trusted.clone()))
+                .around(|next, req| request_id::assign(next, req, false))
+                .around(keep_connections_usable);
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        }
     }
     Ok(addr)
 }
@@ -74,7 +98,11 @@ pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
 }
 
 async fn connection_layers(report: &mut Report, o: &Options) -> anyhow::Result<()> {
-    let servers = [(BARE, serve(false).await?), (LAYERED, serve(true).await?)];
+    let servers = [
+        (BARE, serve(Layers::Bare).await?),
+        (LAYERED, serve(Layers::Connection).await?),
+        (WITH_IDS, serve(Layers::RequestIds).await?),
+    ];
     let body = Arc::new(vec![b'x'; REFUSED_BODY]);
     for (what, path) in [
         ("GET /ping", "/ping"),
@@ -105,10 +133,17 @@ async fn connection_layers(report: &mut Report, o: &Options) -> anyhow::Result<(
                 measured.push(stats);
             }
         }
-        let baseline = format!("{what}: {BARE}");
         for ((name, _), measured) in servers.iter().zip(rounds) {
             let series = format!("{what}: {name}");
-            let against = (*name != BARE).then_some(baseline.as_str());
+            // Each against the one below it: the connection layers against the bare
+            // server, request ids against the connection layers.
+            let below = match *name {
+                LAYERED => Some(BARE),
+                WITH_IDS => Some(LAYERED),
+                _ => None,
+            };
+            let baseline = below.map(|b| format!("{what}: {b}"));
+            let against = baseline.as_deref();
             let stats = load::median_by_throughput(measured);
             report.series("request-path", &series, o.concurrency, stats, against);
         }
