@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use videovector_api_spec::{contract::Contract, services::Services};
 
 use crate::{
-    audit::{retention::AuditRetention, AuditLog},
+    audit::AuditLog,
     auth::{
         authenticator::Authenticator,
         jwt::{TokenIssuer, TokenVerifier},
@@ -59,8 +59,8 @@ use crate::{
         webhooks::Webhooks,
     },
     workers::{
-        deliveries::DeliveryWorker, jobs::JobWorker, key_expiry::KeyExpiryNotices,
-        reembeddings::ReembedWorker, runs::RunWorker,
+        audit_retention::AuditRetention, deliveries::DeliveryWorker, jobs::JobWorker,
+        key_expiry::KeyExpiryNotices, reembeddings::ReembedWorker, runs::RunWorker,
     },
 };
 

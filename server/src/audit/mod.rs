@@ -4,11 +4,11 @@
 //! request id and the client's address from the request being handled.
 //!
 //! `chain` holds the arithmetic, `changes` how a change is described (secrets never),
-//! `verify` the checker behind `videovector audit verify`, `retention` the pruning.
+//! `verify` the checker behind `videovector audit verify`; the pruning is a worker
+//! (`workers::audit_retention`).
 
 pub mod chain;
 pub mod changes;
-pub mod retention;
 pub mod verify;
 
 use std::{collections::BTreeMap, future::Future};

@@ -31,18 +31,16 @@ pub struct KeyExpiryNotices {
 impl KeyExpiryNotices {
     /// Looks for keys to announce every `every`, until `shutdown`.
     pub fn spawn(self, shutdown: CancellationToken) {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.every);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    _ = shutdown.cancelled() => return,
-                }
-                if let Err(e) = self.announce_due(Utc::now()).await {
-                    tracing::warn!(error = %e, "announcing keys' expiry");
-                }
-            }
-        });
+        let notices = std::sync::Arc::new(self);
+        super::every(
+            notices.every,
+            shutdown,
+            "announcing keys' expiry",
+            move || {
+                let notices = notices.clone();
+                async move { notices.announce_due(Utc::now()).await }
+            },
+        );
     }
 
     /// Sends every notice due at `now`.

@@ -1,7 +1,10 @@
 //! Background workers that drain queues living in the database: runs, connector jobs,
-//! re-embeddings and webhook deliveries; and the announcer of keys' expiry. Work survives restarts; on PostgreSQL several instances share the
-//! queues, each row claimed by exactly one (`FOR UPDATE SKIP LOCKED`, in `db::queue`).
+//! re-embeddings and webhook deliveries; and the periodic ones: the announcer of keys'
+//! expiry and the audit log's retention. Work survives restarts; on PostgreSQL several
+//! instances share the queues, each row claimed by exactly one (`FOR UPDATE SKIP LOCKED`,
+//! in `db::queue`).
 
+pub mod audit_retention;
 pub mod deliveries;
 pub mod jobs;
 pub mod key_expiry;
@@ -14,6 +17,32 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
 use crate::db::queue::{claim, Lease, QueueTable};
+
+/// Runs `job` every `every` until `shutdown`, logging (as `what`) a failed round: the next
+/// round tries again.
+pub fn every<F, Fut, T, E>(
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+    what: &'static str,
+    job: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            if let Err(e) = job().await {
+                tracing::warn!(error = %e, "{what}");
+            }
+        }
+    });
+}
 
 /// How often an idle worker looks for work another instance queued.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);

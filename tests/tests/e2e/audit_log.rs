@@ -15,11 +15,11 @@ use videovector_api_spec::Scope;
 use videovector_server::{
     app::load_secrets,
     audit::{
-        retention::AuditRetention,
         verify::{verify_all, verify_org, Verdict},
         AuditLog,
     },
     db::entities::{audit_event, audit_head},
+    workers::audit_retention::AuditRetention,
 };
 use videovector_tests::{answer, LocalHttp, TestOrg, TestServer};
 

@@ -11,8 +11,10 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::chain::ChainKey;
-use crate::db::entities::{audit_event, audit_head};
+use crate::{
+    audit::chain::ChainKey,
+    db::entities::{audit_event, audit_head},
+};
 
 pub struct AuditRetention {
     pub db: DatabaseConnection,
@@ -25,20 +27,22 @@ pub struct AuditRetention {
 impl AuditRetention {
     /// Prunes every `every`, until `shutdown`.
     pub fn spawn(self, shutdown: CancellationToken) {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.every);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    _ = shutdown.cancelled() => return,
+        let retention = std::sync::Arc::new(self);
+        super::every(
+            retention.every,
+            shutdown,
+            "pruning audit events",
+            move || {
+                let retention = retention.clone();
+                async move {
+                    let pruned = retention.prune(Utc::now()).await?;
+                    if pruned > 0 {
+                        tracing::info!(pruned, "pruned audit events past retention");
+                    }
+                    Ok::<_, DbErr>(())
                 }
-                match self.prune(Utc::now()).await {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "pruned audit events past retention"),
-                    Err(e) => tracing::warn!(error = %e, "pruning audit events"),
-                }
-            }
-        });
+            },
+        );
     }
 
     /// Deletes the events older than the retention time at `now`; returns how many.
