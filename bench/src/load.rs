@@ -96,3 +96,14 @@ pub fn time_each(n: usize, mut f: impl FnMut(usize)) -> Stats {
     }
     Stats::from_latencies(latencies, 0, start.elapsed())
 }
+
+/// One GET with one header: whether it answered 2xx and its body was read whole.
+pub async fn get_ok(http: &reqwest::Client, url: &str, header: (&str, &str)) -> bool {
+    match http.get(url).header(header.0, header.1).send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            ok & r.bytes().await.is_ok()
+        }
+        Err(_) => false,
+    }
+}

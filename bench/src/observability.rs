@@ -22,17 +22,6 @@ const OFF: &str = "GET /indexes/{id}, API key: no metrics, no access log";
 const ON: &str = "GET /indexes/{id}, API key: metrics, JSON access log to a file";
 const ROUNDS: u32 = 3;
 
-async fn get_ok(http: &reqwest::Client, url: &str, key: &str) -> bool {
-    match http.get(url).header("x-api-key", key).send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
-}
-
 pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> anyhow::Result<()> {
     let off_dir = tempfile::tempdir()?;
     let on_dir = tempfile::tempdir()?;
@@ -87,7 +76,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
                 let (http, url, key) = (http.clone(), url.clone(), key.clone());
                 let stats = load::run(connections, o.duration / ROUNDS, move |_| {
                     let (http, url, key) = (http.clone(), url.clone(), key.clone());
-                    async move { get_ok(&http, &url, &key).await }
+                    async move { load::get_ok(&http, &url, ("x-api-key", &key)).await }
                 })
                 .await;
                 measured.push(stats);

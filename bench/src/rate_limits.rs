@@ -63,16 +63,6 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
     Ok(())
 }
 
-async fn get_ok(http: &reqwest::Client, url: &str, key: &str) -> bool {
-    match http.get(url).header("x-api-key", key).send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            ok & r.bytes().await.is_ok()
-        }
-        Err(_) => false,
-    }
-}
-
 async fn cost(report: &mut Report, o: &Options, api: &Arc<Api>) -> anyhow::Result<()> {
     let (_, plain) = api.key(&["read"]).await?;
     // The most the default ceiling (10,000 a second) allows per hour and per day: far more
@@ -105,7 +95,7 @@ async fn cost(report: &mut Report, o: &Options, api: &Arc<Api>) -> anyhow::Resul
                 let (http, url, key) = (api.http.clone(), url.clone(), key.clone());
                 let stats = load::run(connections, o.duration / ROUNDS, move |_| {
                     let (http, url, key) = (http.clone(), url.clone(), key.clone());
-                    async move { get_ok(&http, &url, &key).await }
+                    async move { load::get_ok(&http, &url, ("x-api-key", &key)).await }
                 })
                 .await;
                 measured.push(stats);
@@ -218,7 +208,7 @@ async fn usage(report: &mut Report, o: &Options, api: &Arc<Api>) -> anyhow::Resu
     let stats = load::run(32, o.duration, move |_| {
         let (http, url, key, counted) = (http.clone(), url.clone(), key.clone(), counted.clone());
         async move {
-            let ok = get_ok(&http, &url, &key).await;
+            let ok = load::get_ok(&http, &url, ("x-api-key", &key)).await;
             if ok {
                 counted.fetch_add(1, Ordering::Relaxed);
             }

@@ -144,17 +144,6 @@ pub async fn one_server(
     own.finish().await
 }
 
-async fn get_ok(http: &reqwest::Client, url: &str, header: (&str, &str)) -> bool {
-    match http.get(url).header(header.0, header.1).send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
-}
-
 async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Result<()> {
     const BASELINE: &str = "GET /healthz (no auth, no database)";
     let health = format!("{}/healthz", api.base.trim_end_matches("/api/v2"));
@@ -186,7 +175,7 @@ async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Resul
                 let (http, url, header) = (api.http.clone(), url.clone(), header.clone());
                 let stats = load::run(connections, o.duration / AUTH_ROUNDS, move |_| {
                     let (http, url, header) = (http.clone(), url.clone(), header.clone());
-                    async move { get_ok(&http, &url, (&header.0, &header.1)).await }
+                    async move { load::get_ok(&http, &url, (&header.0, &header.1)).await }
                 })
                 .await;
                 measured.push(stats);
@@ -226,9 +215,9 @@ async fn auth(report: &mut Report, api: &Arc<Api>, o: &Options) -> anyhow::Resul
 
     // Revocation is immediate: the very next request with a revoked key is refused.
     let (id, doomed) = api.key(&["read"]).await?;
-    let before = get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
+    let before = load::get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
     api.revoke(&id).await?;
-    let after = get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
+    let after = load::get_ok(&api.http, &view, ("x-api-key", &doomed)).await;
     report.figure(
         "auth",
         "revoked key refused on the next request",
