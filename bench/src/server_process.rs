@@ -225,9 +225,8 @@ pub async fn serve(data_dir: &str) -> anyhow::Result<()> {
             })
             .to_vec(),
     };
-    if std::env::var_os(LOGS_ENV).is_some() {
-        videovector_server::logging::init(&config);
-    }
+    let _flush_logs =
+        std::env::var_os(LOGS_ENV).map(|_| videovector_server::logging::init(&config));
     let mut server = videovector_server::start(config).await?;
     println!("LISTENING {}", server.addr);
     server.wait().await?;

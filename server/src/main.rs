@@ -122,7 +122,7 @@ async fn run() -> anyhow::Result<()> {
             database_url: cli.database_url,
         },
     )?;
-    videovector_server::logging::init(&config);
+    let _flush_logs = videovector_server::logging::init(&config);
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     match cli.command.unwrap_or(Command::Serve) {
