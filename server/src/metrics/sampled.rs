@@ -15,7 +15,7 @@ use super::exposition::{Exposition, Kind};
 use crate::{
     db::{backend::Backend, point_reads::PointReads},
     embed::Embedders,
-    search::{indexer::current_sequence, Indexer},
+    search::Indexer,
 };
 
 /// Where the sampled numbers come from.
@@ -99,15 +99,14 @@ impl Sources {
             out.sample(age, &[("queue", queue), ("status", status)], seconds);
         }
 
-        match current_sequence(&self.db).await {
-            Ok(latest) => {
+        match self.indexer.lag().await {
+            Ok(behind) => {
                 let lag = "videovector_search_copy_lag_changes";
                 out.metric(
                     lag,
                     Kind::Gauge,
                     "Segment changes in the database this instance's search copy has not applied.",
                 );
-                let behind = (latest - self.indexer.applied()).max(0);
                 out.sample(lag, &[], behind as f64);
             }
             Err(e) => tracing::warn!(error = %e, "metrics: reading the change log"),

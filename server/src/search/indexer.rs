@@ -149,6 +149,12 @@ impl Indexer {
         self.followed.load(Ordering::Acquire)
     }
 
+    /// Segment changes in the database this copy has not applied yet (readiness and the
+    /// metrics report it).
+    pub async fn lag(&self) -> anyhow::Result<i64> {
+        Ok((current_sequence(&self.db).await? - self.applied()).max(0))
+    }
+
     /// The last change applied to the search indexes.
     pub fn applied(&self) -> i64 {
         *self.applied.borrow()

@@ -16,7 +16,7 @@ use videovector_api_spec::{
 
 use crate::{
     db::backend::Backend,
-    search::{indexer::current_sequence, Indexer},
+    search::Indexer,
     secrets_at_rest::{key_checks, Keyring},
 };
 
@@ -76,14 +76,13 @@ impl Health {
         if !database_up {
             return check(CheckState::Down, "the database does not answer".into());
         }
-        let latest = match current_sequence(&self.db).await {
-            Ok(latest) => latest,
+        let lag = match self.indexer.lag().await {
+            Ok(lag) => lag,
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: reading the change log");
                 return check(CheckState::Down, "the change log cannot be read".into());
             }
         };
-        let lag = (latest - self.indexer.applied()).max(0);
         let (state, detail) = match lag {
             0 => (CheckState::Up, None),
             lag if lag <= self.max_lag_changes => (
@@ -137,15 +136,15 @@ impl HealthService for Health {
             secrets_key: self.secrets_key(database_up).await,
             database,
         };
-        let named = [
+        // Without these the instance cannot serve; the listener only makes it slower.
+        let needed = [
             ("database", &checks.database),
-            ("notification_listener", &checks.notification_listener),
             ("search_copy", &checks.search_copy),
             ("secrets_key", &checks.secrets_key),
         ];
-        let failed: Vec<String> = named
+        let failed: Vec<String> = needed
             .iter()
-            .filter(|(name, c)| c.state == CheckState::Down && *name != "notification_listener")
+            .filter(|(_, c)| c.state == CheckState::Down)
             .map(|(name, c)| format!("{name}: {}", c.detail.as_deref().unwrap_or("down")))
             .collect();
         if !failed.is_empty() {
@@ -156,9 +155,8 @@ impl HealthService for Health {
             )
             .with_header("Retry-After", "5"));
         }
-        let degraded = named
-            .iter()
-            .any(|(_, c)| matches!(c.state, CheckState::Down | CheckState::Behind));
+        let degraded = checks.notification_listener.state == CheckState::Down
+            || checks.search_copy.state == CheckState::Behind;
         Ok(Readiness {
             status: if degraded {
                 ReadinessStatus::Degraded
