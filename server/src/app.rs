@@ -58,6 +58,7 @@ use crate::{
         runs::Runs,
         webhooks::Webhooks,
     },
+    traces::{database::record_statement, Exporter as TraceExporter, Tracing},
     workers::{
         audit_retention::AuditRetention, deliveries::DeliveryWorker, jobs::JobWorker,
         key_expiry::KeyExpiryNotices, reembeddings::ReembedWorker, runs::RunWorker,
@@ -109,6 +110,10 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     /// Which database this instance runs on.
     pub backend: Backend,
+    /// The tracer, when traces are on.
+    pub tracing: Option<Tracing>,
+    /// Sends the spans; flushed when the server stops.
+    pub trace_exporter: Option<Arc<TraceExporter>>,
 }
 
 /// The database with the reads and writes built over it: what `serve` and `reindex` share.
@@ -172,7 +177,19 @@ impl AppState {
     /// Opens the database (migrating it), recovers the search indexes, and bootstraps an
     /// operator on first start.
     pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let db = crate::db::open(&config).await?;
+        let mut db = crate::db::open(&config).await?;
+        let (tracing, trace_exporter) = match Tracing::from_config(&config.traces)? {
+            Some((tracing, exporter)) => {
+                let system = match sea_orm::ConnectionTrait::get_database_backend(&db) {
+                    sea_orm::DbBackend::Postgres => "postgresql",
+                    _ => "sqlite",
+                };
+                // Before the connection is cloned: every clone keeps the callback.
+                db.set_metric_callback(move |info| record_statement(system, info));
+                (Some(tracing), Some(Arc::new(exporter)))
+            }
+            None => (None, None),
+        };
         if let Some((email, generated)) = crate::services::auth::bootstrap(
             &db,
             config.bootstrap_email.as_deref(),
@@ -298,6 +315,7 @@ impl AppState {
                 wake: run_wake.clone(),
                 events: events.clone(),
                 lease,
+                tracing: tracing.clone(),
             })
             .spawn();
             Arc::new(JobWorker {
@@ -310,6 +328,7 @@ impl AppState {
                 keyring: keyring.clone(),
                 embedders: embedders.clone(),
                 lease,
+                tracing: tracing.clone(),
             })
             .spawn();
             Arc::new(ReembedWorker {
@@ -345,6 +364,7 @@ impl AppState {
                 max_attempts: config.webhook_max_attempts.max(1),
                 keyring: keyring.clone(),
                 lease,
+                tracing: tracing.clone(),
             })
             .spawn();
         }
@@ -374,6 +394,8 @@ impl AppState {
             audit,
             metrics,
             backend,
+            tracing,
+            trace_exporter,
         }))
     }
 
@@ -465,6 +487,7 @@ impl AppState {
             usage: self.usage.clone(),
             metrics: self.metrics.clone(),
             access_log: self.config.access_log,
+            tracing: self.tracing.clone(),
             catalog: self.catalog.clone(),
             services: self.services(public_url)?,
             trusted_proxies: Arc::new(TrustedProxies::from_config(&self.config.trusted_proxies)?),
@@ -529,6 +552,9 @@ impl RunningServer {
         let served = (&mut self.task).await.unwrap_or(Ok(()));
         if let Err(e) = self.state.indexer.stop().await {
             tracing::error!(error = %e, "committing staged search changes at shutdown");
+        }
+        if let Some(exporter) = self.state.trace_exporter.clone() {
+            let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
         }
         served
     }

@@ -88,6 +88,9 @@ pub struct Config {
     /// Where `GET /metrics` (Prometheus) listens, e.g. `127.0.0.1:9464`: its own address,
     /// never the API's. Unset (the default), metrics are neither collected nor served.
     pub metrics_listen: Option<String>,
+    /// OpenTelemetry traces, exported over OTLP/HTTP; off unless `traces.otlp_endpoint` is
+    /// set.
+    pub traces: TracesConfig,
     /// How many days audit events are kept (default 365); 0 keeps them for ever.
     pub audit_retention_days: u32,
     /// How often an instance with workers prunes audit events past retention, in
@@ -113,6 +116,53 @@ pub struct RateLimitsConfig {
     pub max_requests_per_second: u32,
     /// How often each instance writes the usage it counted, in milliseconds.
     pub usage_flush_ms: u64,
+}
+
+/// Where and how traces are exported (`crate::traces`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TracesConfig {
+    /// The collector's OTLP/HTTP root, e.g. `http://127.0.0.1:4318`: spans are posted to
+    /// `/v1/traces` below it as protobuf. Unset (the default), no span is made.
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export, e.g. a tracing vendor's API key. Treated as
+    /// secrets: never logged.
+    pub otlp_headers: std::collections::BTreeMap<String, String>,
+    /// The share of traces kept (0.0–1.0, default 1.0) for requests that arrive without a
+    /// trace of their own; a caller's `traceparent` decides for its requests.
+    pub sample_ratio: f64,
+    /// The `service.name` the spans carry (default `videovector`).
+    pub service_name: String,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        TracesConfig {
+            otlp_endpoint: None,
+            otlp_headers: Default::default(),
+            sample_ratio: 1.0,
+            service_name: "videovector".into(),
+        }
+    }
+}
+
+impl TracesConfig {
+    /// Where spans are posted: `/v1/traces` below the configured root (as the
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` convention has it); none when tracing is off.
+    pub fn traces_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(root) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        let url = reqwest::Url::parse(root)
+            .map_err(|e| anyhow::anyhow!("traces.otlp_endpoint {root:?}: {e}"))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+            "traces.otlp_endpoint must be an http or https URL, e.g. http://127.0.0.1:4318"
+        );
+        Ok(Some(format!(
+            "{}/v1/traces",
+            url.as_str().trim_end_matches('/')
+        )))
+    }
 }
 
 /// One key a secret scanner signs its reports with (GitHub publishes its keys at
@@ -236,6 +286,7 @@ impl Default for Config {
             access_log: true,
             log_format: LogFormat::Text,
             metrics_listen: None,
+            traces: TracesConfig::default(),
             audit_retention_days: 365,
             audit_prune_ms: 3_600_000,
             segment_changes_retained: 100_000,
@@ -301,6 +352,11 @@ impl Config {
             self.audit_prune_ms >= 10,
             "audit_prune_ms must be at least 10"
         );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.traces.sample_ratio),
+            "traces.sample_ratio must be between 0.0 and 1.0"
+        );
+        self.traces.traces_url()?;
         // The limits themselves are checked when the server builds its policy from them
         // (`rate_limits::policy::Policy::from_config`), before it listens.
         anyhow::ensure!(

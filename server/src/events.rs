@@ -2,7 +2,8 @@
 //! revoked or deleted, one delivery is queued per enabled webhook of its organisation
 //! subscribed to the event. The delivery worker sends them. Each names the request that
 //! caused it (`request_id` in the body, `X-Request-Id` on the delivery): the request being
-//! handled, or for a run or job's outcome, the request that created it.
+//! handled, or for a run or job's outcome, the request that created it. Each also keeps the
+//! trace context it was queued in, which its delivery continues (`crate::traces`).
 
 use std::sync::Arc;
 
@@ -109,6 +110,7 @@ impl Events {
             created_at: now,
             delivered_at: None,
             request_id: cause,
+            trace_parent: crate::traces::propagation::current_traceparent(),
         };
         webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
             id: Set(model.id.clone()),
@@ -122,6 +124,7 @@ impl Events {
             created_at: Set(model.created_at),
             delivered_at: Set(None),
             request_id: Set(model.request_id.clone()),
+            trace_parent: Set(model.trace_parent.clone()),
         })
         .exec_without_returning(&self.db)
         .await?;

@@ -26,6 +26,7 @@ pub mod request_context;
 pub mod search;
 pub mod secrets_at_rest;
 pub mod services;
+pub mod traces;
 pub mod workers;
 
 pub use app::{start, start_observed, AppState, RunningServer};

@@ -45,8 +45,16 @@ impl DirectSqlite {
         }
     }
 
-    /// Runs `query` on a read connection, on the calling thread.
+    /// Runs `query` on a read connection, on the calling thread (a span of the trace being
+    /// recorded, if any).
     pub fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbErr> {
+        crate::traces::database::timed("read", || self.read_untraced(query))
+    }
+
+    fn read_untraced<T>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, DbErr> {
@@ -65,8 +73,15 @@ impl DirectSqlite {
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the write connection, committing
     /// when it returns `Ok`. Blocks while another writer holds the database: call it from
-    /// the blocking pool.
+    /// the blocking pool (with [`crate::traces::Carried`], to stay in the caller's trace).
     pub fn write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, DbErr> {
+        crate::traces::database::timed("write", || self.write_untraced(work))
+    }
+
+    fn write_untraced<T>(
         &self,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, DbErr> {

@@ -352,6 +352,8 @@ pub mod run {
         pub finished_at: Option<DateTimeUtc>,
         /// The `X-Request-Id` of the request that created it (its webhook events name it).
         pub request_id: Option<String>,
+        /// The `traceparent` of the request that created it (its span continues that trace).
+        pub trace_parent: Option<String>,
     }
     no_relations!();
 
@@ -423,6 +425,8 @@ pub mod job {
         pub finished_at: Option<DateTimeUtc>,
         /// The `X-Request-Id` of the request that created it (its webhook events name it).
         pub request_id: Option<String>,
+        /// The `traceparent` of the request that created it (its span continues that trace).
+        pub trace_parent: Option<String>,
     }
     no_relations!();
 
@@ -518,6 +522,8 @@ pub mod webhook_delivery {
         pub delivered_at: Option<DateTimeUtc>,
         /// The `X-Request-Id` of the request that caused the event, sent as `X-Request-Id`.
         pub request_id: Option<String>,
+        /// The `traceparent` of the span that queued it (its delivery continues that trace).
+        pub trace_parent: Option<String>,
     }
     no_relations!();
 

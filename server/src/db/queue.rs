@@ -420,6 +420,7 @@ mod tests {
                 created_at: Set(chrono::Utc::now()),
                 delivered_at: Set(None),
                 request_id: Set(None),
+                trace_parent: Set(None),
             }
             .insert(&db)
             .await

@@ -45,6 +45,7 @@ pub async fn insert_run(
         started_at: Set(started_at),
         finished_at: Set(None),
         request_id: Set(None),
+        trace_parent: Set(None),
     }
     .insert(db)
     .await

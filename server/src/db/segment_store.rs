@@ -120,7 +120,9 @@ impl SegmentStore {
         let (stored, segments) = match &self.direct {
             Some(direct) => {
                 let (direct, idx, ids) = (direct.clone(), idx.clone(), ids.clone());
+                let trace = crate::traces::Carried::current();
                 tokio::task::spawn_blocking(move || {
+                    let _in_trace = trace.enter();
                     direct
                         .write(|txn| store_direct(txn, &idx, &ids, &segments, now))
                         .map(|seq| (seq, segments))
@@ -149,7 +151,9 @@ impl SegmentStore {
         match &self.direct {
             Some(direct) => {
                 let (direct, seqs) = (direct.clone(), seqs.to_vec());
+                let trace = crate::traces::Carried::current();
                 tokio::task::spawn_blocking(move || {
+                    let _in_trace = trace.enter();
                     direct.read(|conn| {
                         let mut select = conn.prepare_cached(SEGMENTS_OF_BATCH)?;
                         let mut rows = Vec::new();

@@ -7,10 +7,12 @@
 //! with a timeout, retried with exponential backoff and jitter when the failure may pass
 //! (no answer, 429, 5xx; `Retry-After` honoured up to [`MAX_WAIT`]). An answer that does
 //! not fit (another count of vectors, other dimensions, values that are not finite) is not
-//! retried: the endpoint is misconfigured, and the caller learns why.
+//! retried: the endpoint is misconfigured, and the caller learns why. With traces on, each
+//! attempt is a span of the caller's trace and sends its `traceparent`.
 
 use std::time::Duration;
 
+use opentelemetry::{trace::SpanKind, KeyValue};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -57,6 +59,12 @@ struct Failure {
     after: Option<Duration>,
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 impl Endpoint<'_> {
     /// The vectors of `texts`, in order, a batch at a time. `Err` says why in words fit for
     /// the caller (never the API key).
@@ -83,7 +91,19 @@ impl Endpoint<'_> {
         });
         let mut attempt = 0u32;
         loop {
-            let failure = match self.attempt(client, url, &body, batch.len()).await {
+            let attempt_call = crate::traces::in_span(
+                "embedding",
+                SpanKind::Client,
+                || {
+                    vec![
+                        KeyValue::new("http.request.method", "POST"),
+                        KeyValue::new("gen_ai.request.model", self.model.to_string()),
+                        KeyValue::new("videovector.inputs", batch.len() as i64),
+                    ]
+                },
+                self.attempt(client, url, &body, batch.len()),
+            );
+            let failure = match attempt_call.await {
                 Ok(vectors) => return Ok(vectors),
                 Err(failure) => failure,
             };
@@ -112,7 +132,12 @@ impl Endpoint<'_> {
         body: &serde_json::Value,
         expected: usize,
     ) -> Result<Vec<Vec<f32>>, Failure> {
-        let mut request = client.post(url.clone()).json(body);
+        // The attempt's span, when traced: the model server's spans continue our trace.
+        let mut trace_headers = http::HeaderMap::new();
+        opentelemetry::Context::map_current(|cx| {
+            crate::traces::propagation::inject(cx, &mut trace_headers)
+        });
+        let mut request = client.post(url.clone()).json(body).headers(trace_headers);
         if let Some(key) = self.api_key {
             request = request.bearer_auth(key);
         }

@@ -8,6 +8,7 @@ pub mod lingering;
 pub mod problems;
 pub mod request_checks;
 pub mod request_id;
+pub mod request_span;
 pub mod response_tap;
 pub mod routes;
 pub mod site;

@@ -21,7 +21,7 @@ use super::{
     keep_alive::keep_connections_usable,
     problems::ProblemMapping,
     request_checks::{large_body_budget, RequestChecks, RequestContract},
-    request_id,
+    request_id, request_span,
     response_tap::{self, ResponseTap},
     site,
 };
@@ -33,6 +33,7 @@ use crate::{
     rate_limits::{limiter::RateLimiter, usage::UsageCounter},
     request_context,
     secrets_at_rest::Keyring,
+    traces::Tracing,
 };
 
 /// Request bodies above this are refused with 413 (a full batch of 1,000 long segments fits).
@@ -57,6 +58,8 @@ pub struct Surface {
     pub metrics: Option<Arc<Metrics>>,
     /// Whether each request leaves one log line.
     pub access_log: bool,
+    /// Makes each request a span, when traces are on.
+    pub tracing: Option<Tracing>,
     pub catalog: Arc<Catalog>,
     pub services: Services,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -101,6 +104,7 @@ impl Surface {
         let tap = self.response_tap.clone();
         let trusted = self.trusted_proxies.clone();
         let access_log = self.access_log;
+        let tracing = self.tracing.clone();
         let mcp = self.mcp_endpoint(api.clone());
         Ok(site::mount(Route::new())?
             .at(docs::SPEC_PATH, get(docs::openapi_json))
@@ -118,6 +122,8 @@ impl Surface {
             // A panic in a handler is a logged 500 problem, not a dropped connection.
             .with(CatchPanic::new())
             .with(ProblemMapping)
+            // Inside the request's id, around all it does.
+            .around(move |next, req| request_span::trace(next, req, tracing.clone()))
             // Outside the request's log lines, inside what the test harness observes.
             .around(move |next, req| request_id::assign(next, req, access_log))
             .around(move |next, req| response_tap::observe(next, req, tap.clone()))
@@ -130,10 +136,13 @@ impl Surface {
     fn mcp_endpoint(&self, api: Arc<BoxEndpoint<'static, Response>>) -> McpEndpoint {
         let tap = self.response_tap.clone();
         let access_log = self.access_log;
+        let tracing = self.tracing.clone();
         let calls: Arc<BoxEndpoint<'static, Response>> = Arc::new(
             Route::new()
                 .nest(BASE_PATH, api)
-                // Each tool call is a request of its own, with its own id and access line.
+                .around(move |next, req| request_span::trace(next, req, tracing.clone()))
+                // Each tool call is a request of its own, with its own id, access line and
+                // span.
                 .around(move |next, req| request_id::assign(next, req, access_log))
                 .around(move |next, req| response_tap::observe(next, req, tap.clone()))
                 .map_to_response()

@@ -190,12 +190,44 @@ pub struct Hit {
     pub media_matches: Option<u32>,
 }
 
+/// The mode as the spec spells it, for a span.
+fn search_mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Lexical => "lexical",
+        SearchMode::Semantic => "semantic",
+        SearchMode::Hybrid => "hybrid",
+    }
+}
+
 impl SearchEngine {
     /// [`Self::search`] of each index uid with its query, on the blocking pool: scoring and
     /// reading stored documents is CPU and disk work that would otherwise hold an async
     /// worker thread, and with it every request waiting on that thread. At most two
     /// searches per core run at once; the others wait their turn without holding a thread.
+    /// A span of the request's trace, when traced: the wait for a slot and the search.
     pub async fn search_off_thread(
+        self: &Arc<Self>,
+        searches: Vec<(String, SearchQuery)>,
+    ) -> tantivy::Result<Vec<Found>> {
+        let mode = searches
+            .first()
+            .map_or("none", |(_, q)| search_mode_name(q.mode));
+        let indexes = searches.len() as i64;
+        crate::traces::in_span(
+            "search",
+            opentelemetry::trace::SpanKind::Internal,
+            || {
+                vec![
+                    opentelemetry::KeyValue::new("videovector.search.mode", mode),
+                    opentelemetry::KeyValue::new("videovector.search.indexes", indexes),
+                ]
+            },
+            self.search_in_slot(searches),
+        )
+        .await
+    }
+
+    async fn search_in_slot(
         self: &Arc<Self>,
         searches: Vec<(String, SearchQuery)>,
     ) -> tantivy::Result<Vec<Found>> {

@@ -344,6 +344,7 @@ impl ConnectorService for Connectors {
             started_at: Set(None),
             finished_at: Set(None),
             request_id: Set(RequestContext::current_request_id()),
+            trace_parent: Set(crate::traces::propagation::current_traceparent()),
         }
         .insert(&self.db)
         .await

@@ -167,6 +167,7 @@ impl JobService for Jobs {
             started_at: Set(None),
             finished_at: Set(None),
             request_id: Set(RequestContext::current_request_id()),
+            trace_parent: Set(crate::traces::propagation::current_traceparent()),
         }
         .insert(&self.db)
         .await

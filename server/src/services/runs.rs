@@ -145,6 +145,7 @@ fn queued(
         finished_at: Set(None),
         // A retry is caused by the retrying request, not the first one.
         request_id: Set(RequestContext::current_request_id()),
+        trace_parent: Set(crate::traces::propagation::current_traceparent()),
     }
 }
 
@@ -194,6 +195,7 @@ impl RunService for Runs {
             started_at: None,
             finished_at: None,
             request_id: None,
+            trace_parent: None,
         };
         self.enqueue(queued(&who.org_id, &base, 1, None)).await
     }

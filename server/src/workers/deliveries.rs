@@ -3,13 +3,16 @@
 //! "id.timestamp.body">`. A 2xx answer succeeds; anything else is retried with exponential
 //! backoff until the attempts run out. Every attempt is recorded. A delivery whose instance
 //! stopped mid-attempt is sent again by whichever instance claims it once its lease runs out
-//! (receivers de-duplicate by `webhook-id`); the interrupted attempt left no record.
+//! (receivers de-duplicate by `webhook-id`); the interrupted attempt left no record. With
+//! traces on, each attempt is a span of the trace that queued the delivery and sends its
+//! `traceparent`.
 
 use std::{sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use opentelemetry::{trace::SpanKind, KeyValue};
 use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -24,6 +27,7 @@ use crate::{
     },
     net_guard,
     secrets_at_rest::{places, Keyring},
+    traces::{propagation, Tracing},
 };
 
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,6 +43,17 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// Why an attempt failed: the status the endpoint answered, if it answered, and what went
+/// wrong.
+#[derive(Debug)]
+pub struct Failed(Option<u16>, String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
 pub struct DeliveryWorker {
     pub db: DatabaseConnection,
     pub wake: Arc<Notify>,
@@ -49,6 +64,8 @@ pub struct DeliveryWorker {
     pub keyring: Arc<Keyring>,
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
+    /// Makes each attempt a span of the trace that queued it, when traces are on.
+    pub tracing: Option<Tracing>,
 }
 
 impl DeliveryWorker {
@@ -87,14 +104,30 @@ impl DeliveryWorker {
             .await?;
         let mut attempts = model.attempts.0.clone();
         let outcome = match &hook {
-            Some(hook) if hook.enabled => self.send(hook, &model).await,
-            Some(_) => Err((None, "the webhook is disabled".to_string())),
-            None => Err((None, "the webhook was deleted".to_string())),
+            Some(hook) if hook.enabled => {
+                crate::traces::continuing(
+                    self.tracing.as_ref(),
+                    model.trace_parent.as_deref(),
+                    "webhook deliver",
+                    SpanKind::Client,
+                    || {
+                        vec![
+                            KeyValue::new("http.request.method", "POST"),
+                            KeyValue::new("videovector.delivery_id", model.id.clone()),
+                            KeyValue::new("videovector.event_type", model.event_type.0.as_str()),
+                        ]
+                    },
+                    self.send(hook, &model),
+                )
+                .await
+            }
+            Some(_) => Err(Failed(None, "the webhook is disabled".to_string())),
+            None => Err(Failed(None, "the webhook was deleted".to_string())),
         };
         let now = Utc::now();
         let (status, code, error) = match outcome {
             Ok(code) => (delivery::SUCCEEDED, Some(code), None),
-            Err((code, error)) => (delivery::FAILED, code, Some(error)),
+            Err(Failed(code, error)) => (delivery::FAILED, code, Some(error)),
         };
         attempts.push(StoredAttempt {
             at: now,
@@ -132,29 +165,28 @@ impl DeliveryWorker {
     }
 
     /// One POST; `Ok(status)` on 2xx, else the status (if any) and what went wrong.
-    async fn send(
-        &self,
-        hook: &webhook::Model,
-        model: &delivery::Model,
-    ) -> Result<u16, (Option<u16>, String)> {
-        let url =
-            net_guard::check_url(&hook.url, self.allow_private_targets).map_err(|e| (None, e))?;
+    async fn send(&self, hook: &webhook::Model, model: &delivery::Model) -> Result<u16, Failed> {
+        let url = net_guard::check_url(&hook.url, self.allow_private_targets)
+            .map_err(|e| Failed(None, e))?;
         let client = net_guard::client_for(&url, self.allow_private_targets, TIMEOUT)
             .await
-            .map_err(|e| (None, e))?;
+            .map_err(|e| Failed(None, e))?;
         let secret = self
             .keyring
             .open_str(&places::webhook_secret(&hook.id), &hook.secret)
             .map_err(|e| {
                 tracing::error!(webhook = %hook.id, error = %e, "opening a webhook's signing secret");
-                (
+                Failed(
                     None,
                     "the webhook's signing secret cannot be read with the server's secrets keys"
                         .to_string(),
                 )
             })?;
         let timestamp = Utc::now().timestamp();
-        let mut request = client.post(url);
+        // The delivery's span, when traced: the receiver's spans continue our trace.
+        let mut trace_headers = http::HeaderMap::new();
+        opentelemetry::Context::map_current(|cx| propagation::inject(cx, &mut trace_headers));
+        let mut request = client.post(url).headers(trace_headers);
         if let Some(request_id) = &model.request_id {
             // The request that caused the event: the receiver's logs and ours name it alike.
             request = request.header("x-request-id", request_id);
@@ -171,12 +203,15 @@ impl DeliveryWorker {
             .body(model.payload.clone())
             .send()
             .await
-            .map_err(|e| (None, format!("request failed: {}", net_guard::describe(&e))))?;
+            .map_err(|e| Failed(None, format!("request failed: {}", net_guard::describe(&e))))?;
         let code = response.status().as_u16();
         if response.status().is_success() {
             Ok(code)
         } else {
-            Err((Some(code), format!("the endpoint answered HTTP {code}")))
+            Err(Failed(
+                Some(code),
+                format!("the endpoint answered HTTP {code}"),
+            ))
         }
     }
 }

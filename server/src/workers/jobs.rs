@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
+use opentelemetry::{trace::SpanKind, KeyValue};
 use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
@@ -37,6 +38,7 @@ use crate::{
     services::{
         connector_files::format_of, connector_headers::BoundHeaders, ingest::embed_and_store, jobs,
     },
+    traces::Tracing,
 };
 
 const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -58,6 +60,8 @@ pub struct JobWorker {
     pub embedders: Arc<Embedders>,
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
+    /// Makes each execution a span of the trace that queued it, when traces are on.
+    pub tracing: Option<Tracing>,
 }
 
 impl JobWorker {
@@ -77,6 +81,18 @@ impl JobWorker {
         else {
             return Ok(());
         };
+        crate::traces::continuing(
+            self.tracing.as_ref(),
+            model.trace_parent.as_deref(),
+            "job execute",
+            SpanKind::Consumer,
+            || vec![KeyValue::new("videovector.job_id", model.id.clone())],
+            self.run(lease, &model),
+        )
+        .await
+    }
+
+    async fn run(&self, lease: &Lease, model: &job::Model) -> Result<(), sea_orm::DbErr> {
         let Some(source) = connector::Entity::find_by_id(model.connector_id.clone())
             .one(&self.db)
             .await?
@@ -261,8 +277,19 @@ impl JobWorker {
         Ok(stored)
     }
 
-    /// Fetches a file, with the connector's headers only if they were set for its origin.
+    /// Fetches a file, with the connector's headers only if they were set for its origin
+    /// (a span of the job's trace; the trace context stays ours, not sent to the host).
     async fn fetch(&self, url: &str, headers: &BoundHeaders) -> Result<String, String> {
+        crate::traces::in_span(
+            "connector file fetch",
+            SpanKind::Client,
+            || vec![KeyValue::new("http.request.method", "GET")],
+            self.fetch_file(url, headers),
+        )
+        .await
+    }
+
+    async fn fetch_file(&self, url: &str, headers: &BoundHeaders) -> Result<String, String> {
         let parsed = net_guard::check_url(url, self.allow_private_targets)?;
         let client =
             net_guard::client_for(&parsed, self.allow_private_targets, FETCH_TIMEOUT).await?;

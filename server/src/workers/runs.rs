@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use opentelemetry::{trace::SpanKind, KeyValue};
 use poem_openapi::types::ToJSON;
 use sea_orm::{sea_query::Expr, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
@@ -21,6 +22,7 @@ use crate::{
         retrieval::{extractive_answer, Retrieval, Retrieve},
         runs::{retrieval_of, to_dto},
     },
+    traces::Tracing,
 };
 
 pub struct RunWorker {
@@ -30,6 +32,8 @@ pub struct RunWorker {
     pub events: Events,
     /// How long a claim lasts without a heartbeat.
     pub lease: std::time::Duration,
+    /// Makes each execution a span of the trace that queued it, when traces are on.
+    pub tracing: Option<Tracing>,
 }
 
 impl RunWorker {
@@ -85,7 +89,19 @@ impl RunWorker {
         else {
             return Ok(());
         };
-        let how = retrieval_of(&model);
+        crate::traces::continuing(
+            self.tracing.as_ref(),
+            model.trace_parent.as_deref(),
+            "run execute",
+            SpanKind::Consumer,
+            || vec![KeyValue::new("videovector.run_id", model.id.clone())],
+            self.run(lease, &model),
+        )
+        .await
+    }
+
+    async fn run(&self, lease: &Lease, model: &run::Model) -> Result<(), sea_orm::DbErr> {
+        let how = retrieval_of(model);
         let retrieve = Retrieve {
             mode: how.mode,
             semantic_ratio: how.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO),

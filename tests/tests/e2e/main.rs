@@ -34,4 +34,5 @@ mod runs;
 mod secrets_at_rest;
 mod spec_sync;
 mod tenant_tokens;
+mod traces;
 mod webhooks;

@@ -318,6 +318,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
             started_at: Set(started_at),
             finished_at: Set(None),
             request_id: Set(None),
+            trace_parent: Set(None),
         })
         .exec(server.db())
         .await
@@ -336,6 +337,7 @@ async fn runs_and_jobs_left_running_by_a_stopped_server_are_taken_over_with_even
         started_at: Set(None),
         finished_at: Set(None),
         request_id: Set(None),
+        trace_parent: Set(None),
     })
     .exec(server.db())
     .await

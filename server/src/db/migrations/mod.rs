@@ -26,6 +26,7 @@ mod m0019_key_client_limits;
 mod m0020_key_expiry_notices;
 mod m0021_leaked_keys;
 mod m0022_audit_log;
+mod m0023_trace_context;
 
 use m0001_initial::M0001Initial;
 use m0002_prompts_and_runs::M0002PromptsAndRuns;
@@ -49,6 +50,7 @@ use m0019_key_client_limits::M0019KeyClientLimits;
 use m0020_key_expiry_notices::M0020KeyExpiryNotices;
 use m0021_leaked_keys::M0021LeakedKeys;
 use m0022_audit_log::M0022AuditLog;
+use m0023_trace_context::M0023TraceContext;
 
 pub struct Migrator;
 
@@ -78,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0020KeyExpiryNotices),
             Box::new(M0021LeakedKeys),
             Box::new(M0022AuditLog),
+            Box::new(M0023TraceContext),
         ]
     }
 }
