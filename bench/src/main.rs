@@ -5,7 +5,7 @@
 //! baselines (also as JSON with `--json FILE`). Only 127.0.0.1 is ever targeted.
 //!
 //! ```text
-//! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup|observability]
+//! cargo run --release -p videovector-bench -- [all|auth|ingest|search|memory|startup|observability|instructions]
 //!     [--smoke] [--json FILE] [--concurrency 32] [--duration 5]
 //! cargo run --release -p videovector-bench -- cluster   # two instances, PostgreSQL only
 //! cargo run --release -p videovector-bench -- scale     # 10k, 100k and 1M segments
@@ -18,6 +18,7 @@ mod api;
 mod cluster;
 mod corpus;
 mod eval;
+mod instructions;
 mod load;
 mod meaning_at_scale;
 mod observability;
@@ -101,6 +102,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Options> {
             "request-path",
             "rate-limits",
             "observability",
+            "instructions",
             "eval",
         ]
         .contains(&options.scenario.as_str()),
@@ -162,6 +164,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         "request-path" => request_path::run(&mut report, options).await?,
         "rate-limits" => rate_limits::run(&mut report, options, admin_url.as_deref()).await?,
         "observability" => observability::run(&mut report, options, admin_url.as_deref()).await?,
+        "instructions" => instructions::run(&mut report, options).await?,
         "eval" => eval::run(&mut report, admin_url.as_deref()).await?,
         _ => {
             scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;

@@ -25,6 +25,15 @@ const LIMITS_ENV: &str = "VIDEOVECTOR_BENCH_LIMITS";
 /// Set when [`serve`] installs the log subscriber the binary installs.
 const LOGS_ENV: &str = "VIDEOVECTOR_BENCH_LOGS";
 
+/// How the server process is launched.
+#[derive(Debug, Default, Clone)]
+pub struct Launch {
+    /// A program (and its arguments) the server runs under, e.g. valgrind.
+    pub under: Vec<String>,
+    /// How long it may take to become ready (default 60 s).
+    pub ready_within: Option<Duration>,
+}
+
 pub struct ServerProcess {
     child: Child,
     pub url: String,
@@ -60,8 +69,35 @@ impl ServerProcess {
         env: &[(&str, &str)],
         stderr: Stdio,
     ) -> anyhow::Result<ServerProcess> {
+        Self::start_launched(
+            data_dir,
+            database_url,
+            limits,
+            env,
+            stderr,
+            &Launch::default(),
+        )
+        .await
+    }
+
+    /// [`Self::start_configured`], launched as `launch` says (under a tool such as valgrind).
+    pub async fn start_launched(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        limits: BenchLimits,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+        launch: &Launch,
+    ) -> anyhow::Result<ServerProcess> {
         let started = Instant::now();
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = match launch.under.split_first() {
+            Some((tool, args)) => {
+                let mut command = Command::new(tool);
+                command.args(args).arg(std::env::current_exe()?);
+                command
+            }
+            None => Command::new(std::env::current_exe()?),
+        };
         command
             .arg("__serve")
             .arg(data_dir)
@@ -95,7 +131,7 @@ impl ServerProcess {
                 }
             }
             anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
+                started.elapsed() < launch.ready_within.unwrap_or(Duration::from_secs(60)),
                 "the server never became ready"
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -116,6 +152,11 @@ impl ServerProcess {
                     .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
             })
             .unwrap_or(0)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// CPU time the server has used so far (user + system), seconds.
