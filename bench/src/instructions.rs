@@ -225,12 +225,7 @@ fn dumped_instructions(dir: &Path) -> anyhow::Result<f64> {
             l.strip_prefix("summary:")
                 .or_else(|| l.strip_prefix("totals:"))
         }) {
-            return Ok(total
-                .trim()
-                .split_whitespace()
-                .next()
-                .unwrap_or("0")
-                .parse()?);
+            return Ok(total.split_whitespace().next().unwrap_or("0").parse()?);
         }
     }
     anyhow::bail!(
