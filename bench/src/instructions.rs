@@ -4,7 +4,8 @@
 //! instructions the server executes, the same for the same work whatever else the machine
 //! does.
 //!
-//! Three servers in turn, each under callgrind with its workers off (no queue polling in
+//! On SQLite, or on PostgreSQL with `VIDEOVECTOR_BENCH_DATABASE_URL` (a fresh database
+//! per server). Three servers in turn, each under callgrind with its workers off (no queue polling in
 //! the count): none of the accounting that can be switched off; metrics and the JSON access
 //! log (to a file); and those with traces exported to a local OTLP sink. Request ids, the
 //! request context and the audit log are in all three. Each answers [`WARMUP`] requests,
@@ -26,6 +27,7 @@ use crate::{
     api::{Api, INDEX},
     load,
     report::Report,
+    scenarios::{drop_postgres, fresh_postgres},
     server_process::{BenchLimits, Launch, ServerProcess},
     Options,
 };
@@ -43,7 +45,7 @@ struct Variant {
     env: Vec<(&'static str, String)>,
 }
 
-pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
+pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> anyhow::Result<()> {
     if std::process::Command::new("valgrind")
         .arg("--version")
         .output()
@@ -93,9 +95,10 @@ pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
     // The CPU time a request costs natively, for the server without accounting.
     let native_dir = work.path().join("native");
     let env: Vec<(&str, &str)> = quiet.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let database = Database::fresh(admin_url).await?;
     let server = ServerProcess::start_configured(
         &native_dir,
-        None,
+        database.url.as_deref(),
         BenchLimits::Unreached,
         &env,
         Stdio::null(),
@@ -107,6 +110,7 @@ pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
     one_at_a_time(&http, &url, &key, native).await?;
     let cpu_us_per_request = (server.cpu_seconds() - before) * 1e6 / native as f64;
     drop(server);
+    database.drop().await?;
     report.figure(
         SCENARIO,
         "server CPU per request, natively, without accounting",
@@ -120,7 +124,17 @@ pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
     for (i, variant) in variants.iter().enumerate() {
         let dir = work.path().join(format!("v{i}"));
         std::fs::create_dir_all(&dir)?;
-        let per_request = counted(&dir, &variant.env, warmup, measured).await? / measured as f64;
+        let database = Database::fresh(admin_url).await?;
+        let per_request = counted(
+            &dir,
+            database.url.as_deref(),
+            &variant.env,
+            warmup,
+            measured,
+        )
+        .await?
+            / measured as f64;
+        database.drop().await?;
         counts.push(per_request);
         report.figure(
             SCENARIO,
@@ -160,6 +174,7 @@ pub async fn run(report: &mut Report, o: &Options) -> anyhow::Result<()> {
 /// Instructions the server executed while answering `measured` requests after `warmup`.
 async fn counted(
     dir: &Path,
+    database_url: Option<&str>,
     env: &[(&'static str, String)],
     warmup: usize,
     measured: usize,
@@ -179,7 +194,7 @@ async fn counted(
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = ServerProcess::start_launched(
         &dir.join("data"),
-        None,
+        database_url,
         BenchLimits::Unreached,
         &env,
         Stdio::from(log),
@@ -194,6 +209,30 @@ async fn counted(
     let total = dumped_instructions(dir)?;
     drop(server);
     Ok(total)
+}
+
+/// A fresh PostgreSQL database per server when the bench runs on PostgreSQL (only the
+/// server's own instructions are counted, not the database server's).
+struct Database<'a> {
+    admin_url: Option<&'a str>,
+    url: Option<String>,
+}
+
+impl<'a> Database<'a> {
+    async fn fresh(admin_url: Option<&'a str>) -> anyhow::Result<Database<'a>> {
+        let url = match admin_url {
+            Some(admin) => Some(fresh_postgres(admin).await?),
+            None => None,
+        };
+        Ok(Database { admin_url, url })
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        if let (Some(admin), Some(url)) = (self.admin_url, &self.url) {
+            drop_postgres(admin, url).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Sends a callgrind command to the server's process and waits for it to be done.

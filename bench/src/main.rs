@@ -164,7 +164,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         "request-path" => request_path::run(&mut report, options).await?,
         "rate-limits" => rate_limits::run(&mut report, options, admin_url.as_deref()).await?,
         "observability" => observability::run(&mut report, options, admin_url.as_deref()).await?,
-        "instructions" => instructions::run(&mut report, options).await?,
+        "instructions" => instructions::run(&mut report, options, admin_url.as_deref()).await?,
         "eval" => eval::run(&mut report, admin_url.as_deref()).await?,
         _ => {
             scenarios::one_server(&mut report, options, admin_url.as_deref()).await?;
