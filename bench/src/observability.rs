@@ -115,15 +115,16 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
             );
         }
     }
-    // The log was really written: one line per request.
+    // The log was really written: one line per request, each naming its request (the
+    // filter keeps the access lines only, so without their request's span).
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = std::fs::read_to_string(&log_file)?
         .lines()
-        .filter(|l| l.contains("videovector::access"))
+        .filter(|l| l.contains("videovector::access") && l.contains("\"request_id\":\"req_"))
         .count();
     report.figure(
         SCENARIO,
-        "access log lines written",
+        "access log lines written, each with its request id",
         lines as f64,
         "lines",
         "> 0",

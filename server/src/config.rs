@@ -78,7 +78,7 @@ pub struct Config {
     pub key_expiry_check_ms: u64,
     /// Whether every request below `/api/v2` leaves one log line (target
     /// `videovector::access`: operation, status, duration, scheme, key or token subject,
-    /// inside the request's span with its id). On by default.
+    /// with the request's id, method and path). On by default.
     pub access_log: bool,
     /// `text` (the default) or `json`: one JSON object per line, for a log pipeline.
     pub log_format: LogFormat,

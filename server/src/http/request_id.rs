@@ -5,8 +5,8 @@
 //! the method and path). The id travels in the request's data as [`RequestId`].
 //!
 //! With the access log on, each request ends with one line (target `videovector::access`):
-//! status, duration, and what the guard learned ([`Access`]: the operation, the credential
-//! scheme and the key or token subject).
+//! its id, method and path, status, duration, and what the guard learned ([`Access`]: the
+//! operation, the credential scheme and the key or token subject).
 
 use poem::{
     http::{header::CONTENT_TYPE, HeaderValue},
@@ -48,29 +48,34 @@ pub async fn assign<E: Endpoint>(
         .map(str::to_string)
         .unwrap_or_else(|| new_id("req"));
     req.set_data(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = access_log.then(|| req.uri().path().to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %req.method(),
+        method = %method,
         path = %req.uri().path(),
     );
-    let mut response = match next.call(req).instrument(span.clone()).await {
+    let mut response = match next.call(req).instrument(span).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
-    if access_log {
+    if let Some(path) = path {
+        // Whole by itself: a filter that keeps only these lines (`videovector::access=info`)
+        // drops the request's span, so the line names the request itself.
         let access = response.data::<Access>();
-        span.in_scope(|| {
-            tracing::info!(
-                target: "videovector::access",
-                status = response.status().as_u16(),
-                duration_us = started.elapsed().as_micros() as u64,
-                operation = access.and_then(|a| a.operation.as_deref()).unwrap_or("-"),
-                scheme = access.map_or("-", |a| a.scheme.name()),
-                credential = access.and_then(|a| a.credential.as_deref()).unwrap_or("-"),
-                "answered"
-            )
-        });
+        tracing::info!(
+            target: "videovector::access",
+            request_id = %id,
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            duration_us = started.elapsed().as_micros() as u64,
+            operation = access.and_then(|a| a.operation.as_deref()).unwrap_or("-"),
+            scheme = access.map_or("-", |a| a.scheme.name()),
+            credential = access.and_then(|a| a.credential.as_deref()).unwrap_or("-"),
+            "answered"
+        );
     }
     if is_problem(&response) {
         response = with_request_id(response, &id).await;
