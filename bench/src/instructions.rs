@@ -33,6 +33,8 @@ use crate::{
 };
 
 const SCENARIO: &str = "instructions";
+/// Set, the callgrind dumps are kept (their folder is printed).
+const KEEP_ENV: &str = "VIDEOVECTOR_BENCH_KEEP_DUMPS";
 /// Requests before the counters are zeroed (connections, caches and lazily built state).
 const WARMUP: usize = 200;
 /// Requests counted.
@@ -60,6 +62,14 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
     };
     let sink = otlp_sink().await?;
     let work = tempfile::tempdir()?;
+    // The dumps stay for `callgrind_annotate` (where the instructions go) when asked.
+    let work_dir = if std::env::var_os(KEEP_ENV).is_some() {
+        let kept = work.keep();
+        println!("instructions: callgrind dumps kept in {}", kept.display());
+        kept
+    } else {
+        work.path().to_path_buf()
+    };
     let quiet = [
         ("VIDEOVECTOR_WORKERS", "false".to_string()),
         ("VIDEOVECTOR_ACCESS_LOG", "false".to_string()),
@@ -93,7 +103,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
     ];
 
     // The CPU time a request costs natively, for the server without accounting.
-    let native_dir = work.path().join("native");
+    let native_dir = work_dir.join("native");
     let env: Vec<(&str, &str)> = quiet.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let database = Database::fresh(admin_url).await?;
     let server = ServerProcess::start_configured(
@@ -122,7 +132,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
 
     let mut counts = Vec::new();
     for (i, variant) in variants.iter().enumerate() {
-        let dir = work.path().join(format!("v{i}"));
+        let dir = work_dir.join(format!("v{i}"));
         std::fs::create_dir_all(&dir)?;
         let database = Database::fresh(admin_url).await?;
         let per_request = counted(

@@ -5,6 +5,8 @@
 //! its line and queues it. Under a flood faster than stderr takes them, lines beyond the
 //! queue (128k) are dropped rather than answers slowed.
 
+pub mod json_lines;
+
 use std::io::IsTerminal;
 
 use crate::config::{Config, LogFormat};
@@ -28,10 +30,9 @@ pub fn init(config: &Config) -> Flush {
         LogFormat::Text => logs.with_ansi(colour).init(),
         // The request's span (its `request_id`, method and path) rides along as `span`.
         LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_ansi(false)
+            .event_format(json_lines::JsonLines)
+            .fmt_fields(json_lines::JsonFields)
             .init(),
     }
     flush
