@@ -10,6 +10,7 @@ a driver makes requests with callers' `traceparent`s and checks who is whose par
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -90,10 +91,16 @@ def receive(folder, otlp_port, peer_port):
         def log_message(self, *args):
             pass
 
+    # Started in the background by a script, this process inherits SIGINT ignored: the
+    # script's cleanup (and a person's Ctrl-C) must still end it.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: os._exit(0))
     logging.basicConfig(level=logging.WARNING)
     sink = HttpSink(Spans(), logging.getLogger("otelsink"), port=int(otlp_port))
     sink.start()
-    ThreadingHTTPServer(("127.0.0.1", int(peer_port)), Peer).serve_forever()
+    peer = ThreadingHTTPServer(("127.0.0.1", int(peer_port)), Peer)
+    peer.daemon_threads = True
+    peer.serve_forever()
 
 
 def traceparent(n):
