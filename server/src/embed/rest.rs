@@ -133,11 +133,10 @@ impl Endpoint<'_> {
         expected: usize,
     ) -> Result<Vec<Vec<f32>>, Failure> {
         // The attempt's span, when traced: the model server's spans continue our trace.
-        let mut trace_headers = http::HeaderMap::new();
-        opentelemetry::Context::map_current(|cx| {
-            crate::traces::propagation::inject(cx, &mut trace_headers)
-        });
-        let mut request = client.post(url.clone()).json(body).headers(trace_headers);
+        let mut request = client
+            .post(url.clone())
+            .json(body)
+            .headers(crate::traces::propagation::outbound_headers());
         if let Some(key) = self.api_key {
             request = request.bearer_auth(key);
         }

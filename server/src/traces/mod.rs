@@ -150,9 +150,18 @@ where
     F: Future,
     F::Output: Outcome,
 {
-    let Some(cx) = child(name, kind, attributes) else {
-        return work.await;
-    };
+    match child(name, kind, attributes) {
+        Some(cx) => in_context(cx, work).await,
+        None => work.await,
+    }
+}
+
+/// Runs `work` with `cx` current, then ends `cx`'s span with `work`'s outcome.
+async fn in_context<F>(cx: Context, work: F) -> F::Output
+where
+    F: Future,
+    F::Output: Outcome,
+{
     let outcome = work.with_context(cx.clone()).await;
     if let Some(failure) = outcome.failure() {
         cx.span().set_status(Status::error(failure));
@@ -214,11 +223,5 @@ where
     let parent = traceparent
         .map(propagation::from_traceparent)
         .unwrap_or_default();
-    let cx = tracing.start(name, kind, attributes(), &parent);
-    let outcome = work.with_context(cx.clone()).await;
-    if let Some(failure) = outcome.failure() {
-        cx.span().set_status(Status::error(failure));
-    }
-    cx.span().end();
-    outcome
+    in_context(tracing.start(name, kind, attributes(), &parent), work).await
 }

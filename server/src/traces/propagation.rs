@@ -15,9 +15,16 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-/// Writes `cx`'s span context onto outbound `headers` (nothing when it holds no span).
-pub fn inject(cx: &Context, headers: &mut http::HeaderMap) {
-    TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(headers));
+/// The headers (`traceparent`, `tracestate`) that make an outbound call's receiver continue
+/// the current span's trace; none when no trace is being recorded.
+pub fn outbound_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    Context::map_current(|cx| {
+        if cx.get::<super::Tracing>().is_some() {
+            TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(&mut headers));
+        }
+    });
+    headers
 }
 
 /// The current span's `traceparent`, to keep with work queued for later, when a trace is

@@ -184,9 +184,7 @@ impl DeliveryWorker {
             })?;
         let timestamp = Utc::now().timestamp();
         // The delivery's span, when traced: the receiver's spans continue our trace.
-        let mut trace_headers = http::HeaderMap::new();
-        opentelemetry::Context::map_current(|cx| propagation::inject(cx, &mut trace_headers));
-        let mut request = client.post(url).headers(trace_headers);
+        let mut request = client.post(url).headers(propagation::outbound_headers());
         if let Some(request_id) = &model.request_id {
             // The request that caused the event: the receiver's logs and ours name it alike.
             request = request.header("x-request-id", request_id);
