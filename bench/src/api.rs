@@ -73,6 +73,21 @@ impl Api {
     }
 
     /// Creates an API key with `scopes`; returns (id, secret).
+    /// The API-key path the request-path scenarios measure, on a fresh server: the bench
+    /// index created and a `read` key made; returns the client, the index's URL and the key.
+    pub async fn read_key_target(
+        server_url: &str,
+    ) -> anyhow::Result<(reqwest::Client, String, String)> {
+        let api = Api::login(server_url).await?;
+        api.create_index().await?;
+        let (_, key) = api.key(&["read"]).await?;
+        Ok((
+            api.http.clone(),
+            format!("{}/indexes/{INDEX}", api.base),
+            key,
+        ))
+    }
+
     pub async fn key(&self, scopes: &[&str]) -> anyhow::Result<(String, String)> {
         let created: Value = self
             .http

@@ -24,7 +24,7 @@
 use std::{path::Path, process::Stdio, time::Duration};
 
 use crate::{
-    api::{Api, INDEX},
+    api::Api,
     load,
     report::Report,
     scenarios::{drop_postgres, fresh_postgres},
@@ -45,6 +45,8 @@ const NATIVE: usize = 10_000;
 struct Variant {
     name: &'static str,
     env: Vec<(&'static str, String)>,
+    /// Held to the targets (tracing off); traces on are measured for the record.
+    judged: bool,
 }
 
 pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> anyhow::Result<()> {
@@ -91,14 +93,17 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
         Variant {
             name: "GET /indexes/{id}, API key: no metrics, no access log",
             env: quiet.to_vec(),
+            judged: false,
         },
         Variant {
             name: "GET /indexes/{id}, API key: metrics, JSON access log",
             env: accounted.to_vec(),
+            judged: true,
         },
         Variant {
             name: "GET /indexes/{id}, API key: metrics, JSON access log, traces exported",
             env: traced,
+            judged: false,
         },
     ];
 
@@ -114,7 +119,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
         Stdio::null(),
     )
     .await?;
-    let (http, url, key) = target(&server).await?;
+    let (http, url, key) = Api::read_key_target(&server.url).await?;
     one_at_a_time(&http, &url, &key, warmup).await?;
     let before = server.cpu_seconds();
     one_at_a_time(&http, &url, &key, native).await?;
@@ -160,7 +165,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
         let added = count - counts[0];
         let added_us = added * us_per_instruction;
         let kept = counts[0] / count * 100.0;
-        let judged = !variant.name.contains("traces");
+        let judged = variant.judged;
         report.figure(
             SCENARIO,
             &format!("{}: added per request", variant.name),
@@ -211,7 +216,7 @@ async fn counted(
         &launch,
     )
     .await?;
-    let (http, url, key) = target(&server).await?;
+    let (http, url, key) = Api::read_key_target(&server.url).await?;
     one_at_a_time(&http, &url, &key, warmup).await?;
     callgrind_control(&["--zero"], server.pid()).await?;
     one_at_a_time(&http, &url, &key, measured).await?;
@@ -281,18 +286,6 @@ fn dumped_instructions(dir: &Path) -> anyhow::Result<f64> {
         "no callgrind dump of the measured requests in {}",
         dir.display()
     )
-}
-
-/// The API-key path the other scenarios measure: `GET /indexes/{id}` with a read key.
-async fn target(server: &ServerProcess) -> anyhow::Result<(reqwest::Client, String, String)> {
-    let api = Api::login(&server.url).await?;
-    api.create_index().await?;
-    let (_, key) = api.key(&["read"]).await?;
-    Ok((
-        api.http.clone(),
-        format!("{}/indexes/{INDEX}", api.base),
-        key,
-    ))
 }
 
 async fn one_at_a_time(

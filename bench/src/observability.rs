@@ -9,7 +9,7 @@
 use std::{process::Stdio, time::Duration};
 
 use crate::{
-    api::{Api, INDEX},
+    api::Api,
     load,
     report::Report,
     scenarios::{drop_postgres, fresh_postgres},
@@ -59,14 +59,7 @@ pub async fn run(report: &mut Report, o: &Options, admin_url: Option<&str>) -> a
     .await?;
     let mut targets = Vec::new();
     for server in [&off, &on] {
-        let api = Api::login(&server.url).await?;
-        api.create_index().await?;
-        let (_, key) = api.key(&["read"]).await?;
-        targets.push((
-            api.http.clone(),
-            format!("{}/indexes/{INDEX}", api.base),
-            key,
-        ));
+        targets.push(Api::read_key_target(&server.url).await?);
     }
     let names = [OFF, ON];
     for connections in [o.concurrency, 1] {
