@@ -4,7 +4,8 @@
 //! and is said in the operation's description. Each authenticated operation gets the rate
 //! limit family its scope implies (`x-rate-limit-family`), its `RateLimit` and
 //! `RateLimit-Policy` response headers, and its 429 `rate_limited` answer, and says how it
-//! meets a key restricted to some indexes (`x-index-access`).
+//! meets a key restricted to some indexes (`x-index-access`); every list says how it is paged
+//! (`x-pagination`, see [`crate::pagination`]).
 
 use poem_openapi::OpenApiService;
 use serde_json::{json, Map, Value};
@@ -121,6 +122,7 @@ fn post_process(mut spec: Value) -> Value {
                     }
                     declare_rate_limits(operation);
                     declare_index_access(operation);
+                    crate::pagination::declare(operation);
                     let id = operation.get("operationId").and_then(Value::as_str);
                     if id.is_some_and(|id| SIGNED_BODIES.contains(&id)) {
                         operation.insert(SIGNED_BODY_EXTENSION.into(), Value::Bool(true));

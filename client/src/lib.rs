@@ -1,17 +1,29 @@
 //! Typed Rust client for the VideoVector API v2.
 //!
 //! [`generated`] is produced by progenitor from the committed `api-spec/openapi.json`
-//! (regenerate with `cargo run -p videovector-codegen -- generate`); this file adds the
-//! helpers that build a client authenticated with an API key or a bearer token, and the
-//! minting of tenant tokens ([`tenant_token`]).
+//! (regenerate with `cargo run -p videovector-codegen -- generate`), with a `stream()` on
+//! every paginated list (`generated_streams`, see [`streams`]). This file adds the helpers
+//! that build a client authenticated with an API key or a bearer token, each retrying as its
+//! [`RetryPolicy`] says ([`retry`]); [`errors`] turns a failure into an [`ApiError`]; and
+//! [`tenant_token`] mints tenant tokens.
 
 #[rustfmt::skip]
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 mod generated;
+#[rustfmt::skip]
+mod generated_idempotent;
+#[rustfmt::skip]
+mod generated_streams;
 
+pub mod errors;
+pub mod retry;
+pub mod streams;
 pub mod tenant_token;
 
+pub use errors::{ApiError, ProblemExt};
 pub use generated::*;
+pub use retry::RetryPolicy;
+pub use streams::ItemStream;
 pub use tenant_token::{tenant_token, TenantTokenOptions};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -22,12 +34,42 @@ pub fn api_base_url(server_url: &str) -> String {
 }
 
 fn build(server_url: &str, headers: HeaderMap) -> Result<Client, reqwest::Error> {
+    // reqwest's rustls needs a process-wide crypto provider; a program that chose its own
+    // keeps it (installing fails then, and that is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .default_headers(headers)
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(60))
         .build()?;
-    Ok(Client::new_with_client(&api_base_url(server_url), http))
+    Ok(Client::new_with_client(
+        &api_base_url(server_url),
+        http,
+        RetryPolicy::default(),
+    ))
+}
+
+/// Every request goes through the client's [`RetryPolicy`].
+impl progenitor_client::ClientHooks<RetryPolicy> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &progenitor_client::OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        use progenitor_client::ClientInfo;
+        self.inner()
+            .execute(self.client(), request, info.operation_id)
+            .await
+    }
+}
+
+impl Client {
+    /// The same client (credentials, connection pool) with another retry policy;
+    /// `RetryPolicy::none()` turns retries off.
+    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Client {
+        use progenitor_client::ClientInfo;
+        Client::new_with_client(self.baseurl(), self.client().clone(), policy)
+    }
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, ClientSetupError> {

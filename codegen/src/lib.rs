@@ -1,12 +1,20 @@
 //! `videovector-codegen`: regenerates everything derived from the API declarations: the
 //! committed spec (`api-spec/openapi.json`), the progenitor client
-//! (`client/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
+//! (`client/src/generated.rs`) and its streams and idempotent operations
+//! (`client/src/generated_{streams,idempotent}.rs`), its httpmock extension
+//! (`client-mock/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
 //! guide (`docs/errors.md`) and the Python SDK (`sdks/python`). `check` regenerates in
 //! memory (the SDK in a temporary folder) and fails when any file differs, and builds the
 //! docs site, which fails on a broken internal link or a guide missing from its navigation.
+//! `check` also holds the spec to the latest released contract (`api-spec/released/`),
+//! failing on a breaking change without a new major version ([`compatibility`]), and
+//! `generate` writes the changelog page from the releases ([`changelog`]).
 //! `site <dir>` writes the docs site into a folder any static host can serve.
 
+pub mod changelog;
 pub mod client;
+pub mod client_extras;
+pub mod compatibility;
 pub mod errors;
 pub mod python_sdk;
 pub mod reference;
@@ -17,6 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use videovector_api_spec::contract::Contract;
 
 /// The one command that brings every generated file up to date.
 pub const REGENERATE: &str = "cargo run -p videovector-codegen -- generate";
@@ -32,11 +41,26 @@ fn workspace_root() -> PathBuf {
 fn outputs() -> Result<Vec<(&'static str, String)>> {
     let spec = videovector_api_spec::spec::generate();
     let spec_value: serde_json::Value = serde_json::from_str(&spec)?;
+    let contract = Contract::from_document(spec_value.clone()).map_err(anyhow::Error::msg)?;
+    let releases = changelog::releases(&workspace_root())?;
     Ok(vec![
         ("client/src/generated.rs", client::generate(&spec_value)?),
+        (
+            "client/src/generated_streams.rs",
+            client_extras::streams(&contract)?,
+        ),
+        (
+            "client/src/generated_idempotent.rs",
+            client_extras::idempotent_operations(&contract)?,
+        ),
+        ("client-mock/src/generated.rs", client::mock(&spec_value)?),
         ("api-spec/openapi.json", spec),
         ("docs/reference.md", reference::generate(&spec_value)?),
         ("docs/errors.md", errors::generate()?),
+        (
+            "docs/changelog.md",
+            changelog::generate(&releases, &contract)?,
+        ),
     ])
 }
 
@@ -102,8 +126,32 @@ pub fn stale_files() -> Result<Vec<&'static str>> {
         .collect())
 }
 
+/// Holds the declarations' contract to the latest released one: `false` (with every
+/// breaking change printed) when it breaks it without a new major version.
+fn compatible_with_release(root: &Path) -> Result<bool> {
+    let releases = changelog::releases(root)?;
+    let latest = releases.last().context("no release")?;
+    let spec: serde_json::Value = serde_json::from_str(&videovector_api_spec::spec::generate())?;
+    let current = Contract::from_document(spec).map_err(anyhow::Error::msg)?;
+    match compatibility::gate(&latest.contract, &current) {
+        Ok(_) => Ok(true),
+        Err(breaking) => {
+            eprintln!(
+                "the spec breaks clients of the released {} (keep the old shape, or raise the \
+                 major version):",
+                latest.version
+            );
+            for change in breaking {
+                eprintln!("- {}: {}", change.operation, change.what);
+            }
+            Ok(false)
+        }
+    }
+}
+
 fn check() -> Result<bool> {
     let root = workspace_root();
+    let compatible = compatible_with_release(&root)?;
     let mut stale: Vec<String> = stale_files()?.into_iter().map(String::from).collect();
     stale.extend(python_sdk::stale(&root, &committed_spec(&root)?)?);
     let site = videovector_site::build_committed()?;
@@ -111,7 +159,7 @@ fn check() -> Result<bool> {
     for name in &unlisted {
         eprintln!("docs/{name} is not in the site's navigation (site/src/pages.rs)");
     }
-    if stale.is_empty() && unlisted.is_empty() {
+    if compatible && stale.is_empty() && unlisted.is_empty() {
         println!(
             "all generated files are up to date; the docs site builds ({} files, no broken links)",
             site.files.len()

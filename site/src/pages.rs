@@ -33,6 +33,7 @@ guides! {
     "idempotency" => "Idempotency",
     "rate-limits" => "Rate limits and usage",
     "errors" => "Errors",
+    "changelog" => "Changelog",
     "sdk-python" => "SDK setup (Python)",
     "mcp" => "MCP setup",
     "search-by-meaning" => "Search by meaning",

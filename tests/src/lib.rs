@@ -8,6 +8,7 @@ pub mod child;
 pub mod common_calls;
 pub mod contract;
 pub mod embeddings_server;
+pub mod faults;
 pub mod private_postgres;
 
 use std::{

@@ -12,6 +12,10 @@ class Unset:
     def __bool__(self) -> Literal[False]:
         return False
 
+    # videovector: a model's repr shows UNSET, not `<...Unset object at 0x...>`.
+    def __repr__(self) -> str:
+        return "UNSET"
+
 
 UNSET: Unset = Unset()
 

@@ -8,7 +8,7 @@
 use std::{collections::HashMap, path::Path};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
-use videovector_client::{types, Client};
+use videovector_client::{types, Client, RetryPolicy};
 use videovector_server::secrets_at_rest::resealing::{reseal_all, Reseal};
 use videovector_tests::{common_calls::create_index, LocalHttp, TestServer};
 
@@ -273,7 +273,11 @@ async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
     let receiver = LocalHttp::start(vec![]).await;
     let server = TestServer::start_with(|c| c.allow_private_targets = true).await;
     let org = server.org(true).await;
-    let client = server.admin_client(&org);
+    // Without retries the client adds no idempotency keys of its own, so the stored
+    // responses counted below are the four this test keyed.
+    let client = server
+        .admin_client(&org)
+        .with_retry_policy(RetryPolicy::none());
     let created = create_secrets(&client, &receiver).await;
     assert_everything_opens(&client, &receiver, &created).await;
     assert_nothing_readable(&server, &created).await;
@@ -284,7 +288,9 @@ async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
     let server = server
         .restart(|_| std::fs::write(&key_file, format!("{NEW_KEY}\n{old_key}\n")).unwrap())
         .await;
-    let client = server.admin_client(&org);
+    let client = server
+        .admin_client(&org)
+        .with_retry_policy(RetryPolicy::none());
     assert_everything_opens(&client, &receiver, &created).await;
 
     // Step 2: `reseal-secrets` rewrites what the old key sealed (four idempotent responses,

@@ -10,3 +10,14 @@ class RateLimitFamily(StrEnum):
 
     def __str__(self) -> str:
         return str(self.value)
+
+    # videovector: a value a newer server answers (a new error code, say) is kept as an
+    # UNKNOWN member holding it, rather than failing the whole answer (docs/changelog.md).
+    @classmethod
+    def _missing_(cls, value: object) -> "RateLimitFamily | None":
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
