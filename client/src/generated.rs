@@ -19,7 +19,8 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum AnswerMode {
         #[serde(rename = "extractive")]
@@ -64,7 +65,14 @@ pub mod types {
         }
     }
     ///An API key as it can be shown after creation: masked, never the secret.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKey {
         ///Networks the key may be used from; empty: anywhere.
         pub allowed_cidrs: ::std::vec::Vec<::std::string::String>,
@@ -115,7 +123,14 @@ defaults.*/
         }
     }
     ///A new API key.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyCreate {
         /**Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
 address); empty: anywhere. The client's address is the peer's, or what a trusted
@@ -173,7 +188,17 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     ///`ApiKeyCreateAllowedOriginsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyCreateAllowedOriginsItem(::std::string::String);
     impl ::std::ops::Deref for ApiKeyCreateAllowedOriginsItem {
@@ -228,7 +253,17 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     ///`ApiKeyCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ApiKeyCreateIdempotencyKey {
@@ -290,7 +325,17 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     ///`ApiKeyCreateIndexIdsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyCreateIndexIdsItem(::std::string::String);
     impl ::std::ops::Deref for ApiKeyCreateIndexIdsItem {
@@ -349,7 +394,17 @@ to the organisation's defaults. Each may allow at most the server's
         }
     }
     ///A name that says what the key is for.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyCreateName(::std::string::String);
     impl ::std::ops::Deref for ApiKeyCreateName {
@@ -420,7 +475,17 @@ to the organisation's defaults. Each may allow at most the server's
     }
     /**Who the key is for in your own system (a user or tenant id); keys can be listed by
 it.*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyCreateOwnerId(::std::string::String);
     impl ::std::ops::Deref for ApiKeyCreateOwnerId {
@@ -477,7 +542,17 @@ it.*/
         }
     }
     ///`ApiKeyListOwnerId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyListOwnerId(::std::string::String);
     impl ::std::ops::Deref for ApiKeyListOwnerId {
@@ -531,7 +606,14 @@ it.*/
         }
     }
     ///One page of API keys.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyPage {
         pub items: ::std::vec::Vec<ApiKey>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -544,7 +626,17 @@ it.*/
         }
     }
     ///`ApiKeyRevokeIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyRevokeIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ApiKeyRevokeIdempotencyKey {
@@ -606,7 +698,15 @@ it.*/
         }
     }
     ///Options of a rotation.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyRotate {
         ///Seconds the old secret keeps working after rotation (default 0: revoked at once).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -618,7 +718,17 @@ it.*/
         }
     }
     ///`ApiKeyRotateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyRotateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ApiKeyRotateIdempotencyKey {
@@ -690,7 +800,8 @@ it.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ApiKeyStatus {
         #[serde(rename = "active")]
@@ -739,7 +850,15 @@ it.*/
         }
     }
     ///Changes to a key; fields left out stay as they are.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyUpdate {
         /**Networks the key may be used from (IPv4 or IPv6 CIDR, `203.0.113.0/24`, or one
 address); empty: anywhere. Replaces the list. The client's address is the peer's, or what a trusted
@@ -787,7 +906,17 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     ///`ApiKeyUpdateAllowedOriginsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyUpdateAllowedOriginsItem(::std::string::String);
     impl ::std::ops::Deref for ApiKeyUpdateAllowedOriginsItem {
@@ -842,7 +971,17 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     ///`ApiKeyUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ApiKeyUpdateIdempotencyKey {
@@ -904,7 +1043,17 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     ///`ApiKeyUpdateIndexIdsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyUpdateIndexIdsItem(::std::string::String);
     impl ::std::ops::Deref for ApiKeyUpdateIndexIdsItem {
@@ -963,7 +1112,17 @@ defaults in every family). On every instance within the time a revocation takes.
         }
     }
     ///A new name.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyUpdateName(::std::string::String);
     impl ::std::ops::Deref for ApiKeyUpdateName {
@@ -1034,7 +1193,17 @@ defaults in every family). On every instance within the time a revocation takes.
     }
     /**Who the key is for in your own system (a user or tenant id); keys can be listed by
 it. `null` removes it.*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ApiKeyUpdateOwnerId(::std::string::String);
     impl ::std::ops::Deref for ApiKeyUpdateOwnerId {
@@ -1091,7 +1260,14 @@ it. `null` removes it.*/
         }
     }
     ///One key's usage over a time range.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyUsage {
         ///Buckets with at least one request, oldest first, by family.
         pub buckets: ::std::vec::Vec<UsageBucket>,
@@ -1106,7 +1282,14 @@ it. `null` removes it.*/
         }
     }
     ///An API key with its full secret: returned only by create and rotate.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ApiKeyWithSecret {
         pub key: ApiKey,
         ///The full secret. It is shown now and never again: store it in your secret store.
@@ -1128,7 +1311,8 @@ it. `null` removes it.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum AuditAction {
         #[serde(rename = "operator.login")]
@@ -1237,7 +1421,14 @@ it. `null` removes it.*/
         }
     }
     ///The actor of an event.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct AuditActor {
         pub id: ::std::string::String,
         #[serde(rename = "type")]
@@ -1259,7 +1450,8 @@ it. `null` removes it.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum AuditActorType {
         #[serde(rename = "operator")]
@@ -1317,7 +1509,15 @@ it. `null` removes it.*/
     }
     /**One field's change: `from` is absent for a creation, `to` for a deletion. Secrets are
 never shown: a changed secret is `"[redacted]"`.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct AuditChange {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub from: ::std::option::Option<::serde_json::Value>,
@@ -1330,7 +1530,14 @@ never shown: a changed secret is `"[redacted]"`.*/
         }
     }
     ///One recorded action.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct AuditEvent {
         pub action: AuditAction,
         pub actor: AuditActor,
@@ -1364,7 +1571,17 @@ skips one.*/
         }
     }
     ///`AuditEventListActorId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct AuditEventListActorId(::std::string::String);
     impl ::std::ops::Deref for AuditEventListActorId {
@@ -1418,7 +1635,17 @@ skips one.*/
         }
     }
     ///`AuditEventListTargetId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct AuditEventListTargetId(::std::string::String);
     impl ::std::ops::Deref for AuditEventListTargetId {
@@ -1472,7 +1699,14 @@ skips one.*/
         }
     }
     ///One page of audit events, oldest first.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct AuditEventPage {
         pub items: ::std::vec::Vec<AuditEvent>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -1495,7 +1729,8 @@ skips one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum AuditOutcome {
         #[serde(rename = "success")]
@@ -1540,7 +1775,14 @@ skips one.*/
         }
     }
     ///The target of an event.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct AuditTarget {
         pub id: ::std::string::String,
         #[serde(rename = "type")]
@@ -1562,7 +1804,8 @@ skips one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum AuditTargetType {
         #[serde(rename = "operator")]
@@ -1629,7 +1872,8 @@ skips one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum CaptionFormat {
         #[serde(rename = "webvtt")]
@@ -1678,7 +1922,14 @@ skips one.*/
         }
     }
     ///An answer grounded in retrieved evidence.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ChatCompletion {
         ///The answer, with `[n]` markers pointing at `citations`.
         pub answer: ::std::string::String,
@@ -1694,7 +1945,14 @@ skips one.*/
         }
     }
     ///One message of the conversation.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ChatMessage {
         pub content: ChatMessageContent,
         pub role: ChatRole,
@@ -1705,7 +1963,17 @@ skips one.*/
         }
     }
     ///`ChatMessageContent`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ChatMessageContent(::std::string::String);
     impl ::std::ops::Deref for ChatMessageContent {
@@ -1762,7 +2030,14 @@ skips one.*/
         }
     }
     ///A question answered from the evidence in some indexes.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ChatRequest {
         ///The indexes to retrieve evidence from (1–20 ids, each at most 64 characters).
         pub index_ids: ::std::vec::Vec<ChatRequestIndexIdsItem>,
@@ -1783,7 +2058,17 @@ skips one.*/
         }
     }
     ///`ChatRequestIndexIdsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ChatRequestIndexIdsItem(::std::string::String);
     impl ::std::ops::Deref for ChatRequestIndexIdsItem {
@@ -1850,7 +2135,8 @@ skips one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ChatRole {
         #[serde(rename = "system")]
@@ -1909,7 +2195,8 @@ skips one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum CheckState {
         #[serde(rename = "up")]
@@ -1962,7 +2249,14 @@ skips one.*/
         }
     }
     ///A segment an answer rests on.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Citation {
         pub end_seconds: f64,
         pub index_id: ::std::string::String,
@@ -1980,7 +2274,14 @@ skips one.*/
         }
     }
     ///A connector. Header values are masked.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Connector {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub files: ::std::vec::Vec<ConnectorFile>,
@@ -2004,7 +2305,14 @@ syncs fail until the headers are set again or cleared (`PATCH` with `headers`).*
         }
     }
     ///A new connector.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ConnectorCreate {
         ///1 to 500 files.
         pub files: ::std::vec::Vec<ConnectorFile>,
@@ -2028,7 +2336,17 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///`ConnectorCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ConnectorCreateIdempotencyKey {
@@ -2091,7 +2409,17 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///`ConnectorCreateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorCreateName(::std::string::String);
     impl ::std::ops::Deref for ConnectorCreateName {
@@ -2161,7 +2489,14 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///One caption file and where its cues go.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ConnectorFile {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub format: ::std::option::Option<CaptionFormat>,
@@ -2178,7 +2513,17 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///The media the cues belong to.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorFileMediaId(::std::string::String);
     impl ::std::ops::Deref for ConnectorFileMediaId {
@@ -2248,7 +2593,17 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///`http` or `https` URL of the file.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorFileUrl(::std::string::String);
     impl ::std::ops::Deref for ConnectorFileUrl {
@@ -2315,7 +2670,8 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ConnectorKind {
         #[serde(rename = "http")]
@@ -2356,7 +2712,14 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///One page of connectors.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ConnectorPage {
         pub items: ::std::vec::Vec<Connector>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -2369,7 +2732,17 @@ secrets: encrypted at rest, never returned, and sent only to the origins
         }
     }
     ///`ConnectorSyncIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorSyncIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ConnectorSyncIdempotencyKey {
@@ -2432,7 +2805,15 @@ secrets: encrypted at rest, never returned, and sent only to the origins
     }
     /**Changes to a connector; absent fields stay as they are. `headers`, when given, replaces
 every header.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ConnectorUpdate {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub files: ::std::vec::Vec<ConnectorFile>,
@@ -2453,7 +2834,17 @@ every header.*/
         }
     }
     ///`ConnectorUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for ConnectorUpdateIdempotencyKey {
@@ -2516,7 +2907,17 @@ every header.*/
         }
     }
     ///`ConnectorUpdateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct ConnectorUpdateName(::std::string::String);
     impl ::std::ops::Deref for ConnectorUpdateName {
@@ -2586,7 +2987,14 @@ every header.*/
         }
     }
     ///A ranked search across several indexes, paginated.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct CrossSearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
@@ -2618,7 +3026,17 @@ index searched by meaning must be one, of these dimensions).*/
         }
     }
     ///`CrossSearchRequestIndexIdsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CrossSearchRequestIndexIdsItem(::std::string::String);
     impl ::std::ops::Deref for CrossSearchRequestIndexIdsItem {
@@ -2676,7 +3094,17 @@ index searched by meaning must be one, of these dimensions).*/
         }
     }
     ///Natural-language query.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct CrossSearchRequestQuery(::std::string::String);
     impl ::std::ops::Deref for CrossSearchRequestQuery {
@@ -2733,7 +3161,14 @@ index searched by meaning must be one, of these dimensions).*/
         }
     }
     ///One attempt to deliver.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct DeliveryAttempt {
         pub at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///What went wrong, if anything.
@@ -2759,7 +3194,8 @@ index searched by meaning must be one, of these dimensions).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum DeliveryStatus {
         #[serde(rename = "queued")]
@@ -2812,7 +3248,14 @@ index searched by meaning must be one, of these dimensions).*/
         }
     }
     ///An index's embedder.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Embedder {
         ///`rest`: texts per call.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2842,7 +3285,14 @@ index searched by meaning must be one, of these dimensions).*/
         }
     }
     ///How an index turns segments and queries into vectors, for search by meaning.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct EmbedderSettings {
         ///`rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2878,7 +3328,17 @@ Private and loopback addresses are refused unless the server allows them
         }
     }
     ///`rest`: sent as `Authorization: Bearer …`. Stored encrypted, never returned.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct EmbedderSettingsApiKey(::std::string::String);
     impl ::std::ops::Deref for EmbedderSettingsApiKey {
@@ -2935,7 +3395,17 @@ Private and loopback addresses are refused unless the server allows them
         }
     }
     ///`rest`: the model name sent with every call.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct EmbedderSettingsModel(::std::string::String);
     impl ::std::ops::Deref for EmbedderSettingsModel {
@@ -2996,7 +3466,17 @@ Private and loopback addresses are refused unless the server allows them
 [texts]}` and answers `{"data": [{"embedding": [...]}]}`.
 Private and loopback addresses are refused unless the server allows them
 (`VIDEOVECTOR_ALLOW_PRIVATE_TARGETS`).*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct EmbedderSettingsUrl(::std::string::String);
     impl ::std::ops::Deref for EmbedderSettingsUrl {
@@ -3063,7 +3543,8 @@ Private and loopback addresses are refused unless the server allows them
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum EmbedderSource {
         #[serde(rename = "built_in")]
@@ -3126,7 +3607,8 @@ Private and loopback addresses are refused unless the server allows them
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ErrorCode {
         #[serde(rename = "bad_request")]
@@ -3373,7 +3855,14 @@ Private and loopback addresses are refused unless the server allows them
         }
     }
     ///One invalid value of a request.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct FieldError {
         pub location: FieldLocation,
         ///What is wrong with it.
@@ -3398,7 +3887,8 @@ to a parameter by name (`/limit`).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum FieldLocation {
         #[serde(rename = "body")]
@@ -3461,7 +3951,8 @@ to a parameter by name (`/limit`).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum GroupBy {
         #[serde(rename = "media")]
@@ -3502,7 +3993,14 @@ to a parameter by name (`/limit`).*/
         }
     }
     ///A span of a hit's text that matched the query, in Unicode characters.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Highlight {
         pub end: u32,
         pub start: u32,
@@ -3513,7 +4011,14 @@ to a parameter by name (`/limit`).*/
         }
     }
     ///An index of timed media segments.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Index {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3534,7 +4039,14 @@ to a parameter by name (`/limit`).*/
         }
     }
     ///A new index.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct IndexCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<IndexCreateDescription>,
@@ -3552,7 +4064,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexCreateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexCreateDescription(::std::string::String);
     impl ::std::ops::Deref for IndexCreateDescription {
@@ -3607,7 +4129,17 @@ Omit it and the server picks one.*/
     }
     /**A caller-chosen id such as `idx_archive` (`idx_` then 1–60 of `a-z`, `0-9`, `_`, `-`).
 Omit it and the server picks one.*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexCreateId(::std::string::String);
     impl ::std::ops::Deref for IndexCreateId {
@@ -3666,7 +4198,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for IndexCreateIdempotencyKey {
@@ -3728,7 +4270,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexCreateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexCreateName(::std::string::String);
     impl ::std::ops::Deref for IndexCreateName {
@@ -3798,7 +4350,14 @@ Omit it and the server picks one.*/
         }
     }
     ///One page of indexes.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct IndexPage {
         pub items: ::std::vec::Vec<Index>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -3811,7 +4370,15 @@ Omit it and the server picks one.*/
         }
     }
     ///Changes to an index; absent fields stay as they are.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct IndexUpdate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<IndexUpdateDescription>,
@@ -3826,7 +4393,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexUpdateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexUpdateDescription(::std::string::String);
     impl ::std::ops::Deref for IndexUpdateDescription {
@@ -3880,7 +4457,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for IndexUpdateIdempotencyKey {
@@ -3942,7 +4529,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`IndexUpdateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct IndexUpdateName(::std::string::String);
     impl ::std::ops::Deref for IndexUpdateName {
@@ -4012,7 +4609,14 @@ Omit it and the server picks one.*/
         }
     }
     ///An ingestion job.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Job {
         pub attempt: u32,
         pub connector_id: ::std::string::String,
@@ -4040,7 +4644,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`JobCancelIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct JobCancelIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for JobCancelIdempotencyKey {
@@ -4102,7 +4716,14 @@ Omit it and the server picks one.*/
         }
     }
     ///One file of a job.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct JobFile {
         ///Why the file failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4130,7 +4751,8 @@ Omit it and the server picks one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum JobFileStatus {
         #[serde(rename = "pending")]
@@ -4179,7 +4801,14 @@ Omit it and the server picks one.*/
         }
     }
     ///One page of jobs.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct JobPage {
         pub items: ::std::vec::Vec<Job>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -4192,7 +4821,14 @@ Omit it and the server picks one.*/
         }
     }
     ///Counts of a job's progress.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct JobProgress {
         pub files_done: u64,
         pub files_failed: u64,
@@ -4205,7 +4841,17 @@ Omit it and the server picks one.*/
         }
     }
     ///`JobRetryIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct JobRetryIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for JobRetryIdempotencyKey {
@@ -4277,7 +4923,8 @@ Omit it and the server picks one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum JobStatus {
         #[serde(rename = "queued")]
@@ -4334,7 +4981,14 @@ Omit it and the server picks one.*/
         }
     }
     ///Where a key was found leaked, as its reporter said.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct KeyLeak {
         ///When the first report of it arrived.
         pub reported_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -4363,7 +5017,8 @@ Omit it and the server picks one.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum LeakLabel {
         #[serde(rename = "true_positive")]
@@ -4409,7 +5064,14 @@ Omit it and the server picks one.*/
     }
     /**One token a secret scanner found in public, as GitHub's secret scanning partner
 program sends it.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct LeakedKeyReport {
         ///What kind of place it was found in.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4429,7 +5091,17 @@ program sends it.*/
         }
     }
     ///`LeakedKeyReportGithubPublicKeyIdentifier`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportGithubPublicKeyIdentifier(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportGithubPublicKeyIdentifier {
@@ -4488,7 +5160,17 @@ program sends it.*/
         }
     }
     ///`LeakedKeyReportGithubPublicKeySignature`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportGithubPublicKeySignature(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportGithubPublicKeySignature {
@@ -4547,7 +5229,17 @@ program sends it.*/
         }
     }
     ///What kind of place it was found in.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportSource(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportSource {
@@ -4601,7 +5293,17 @@ program sends it.*/
         }
     }
     ///The token found.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportToken(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportToken {
@@ -4658,7 +5360,17 @@ program sends it.*/
         }
     }
     ///The scanner's name for the kind of token.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportType(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportType {
@@ -4712,7 +5424,17 @@ program sends it.*/
         }
     }
     ///Where it was found.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct LeakedKeyReportUrl(::std::string::String);
     impl ::std::ops::Deref for LeakedKeyReportUrl {
@@ -4767,7 +5489,14 @@ program sends it.*/
     }
     /**The answer about one reported token. The token itself is not repeated: it is named by
 the hex SHA-256 of its text.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct LeakedKeyVerdict {
         pub label: LeakLabel,
         /**Whether the key is revoked now (by this report, under its organisation's policy, or
@@ -4784,7 +5513,14 @@ before).*/
         }
     }
     ///MCP client configuration for this organisation, ready to paste into a client's settings.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct McpConfig {
         #[serde(rename = "mcpServers")]
         pub mcp_servers: McpServers,
@@ -4799,7 +5535,14 @@ before).*/
         }
     }
     ///Headers of an MCP server entry.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct McpHeaders {
         #[serde(rename = "X-API-Key")]
         pub x_api_key: ::std::string::String,
@@ -4810,7 +5553,14 @@ before).*/
         }
     }
     ///One MCP server entry.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct McpServer {
         pub headers: McpHeaders,
         ///The transport: `http` (MCP's streamable HTTP).
@@ -4825,7 +5575,14 @@ before).*/
         }
     }
     ///The servers an MCP client should connect to.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct McpServers {
         pub videovector: McpServer,
     }
@@ -4835,7 +5592,14 @@ before).*/
         }
     }
     ///A tool an MCP client can call (with a credential holding its scope).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct McpTool {
         pub description: ::std::string::String,
         pub name: ::std::string::String,
@@ -4847,7 +5611,14 @@ before).*/
         }
     }
     ///The caller's organisation and its settings.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Organization {
         ///The organisation's id (`org_...`).
         pub id: ::std::string::String,
@@ -4862,7 +5633,15 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         }
     }
     ///Changes to the organisation; fields left out stay as they are.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct OrganizationUpdate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<OrganizationUpdateName>,
@@ -4875,7 +5654,17 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         }
     }
     ///`OrganizationUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct OrganizationUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for OrganizationUpdateIdempotencyKey {
@@ -4939,7 +5728,17 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         }
     }
     ///`OrganizationUpdateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct OrganizationUpdateName(::std::string::String);
     impl ::std::ops::Deref for OrganizationUpdateName {
@@ -5009,7 +5808,14 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         }
     }
     ///An RFC 9457 problem. `code` is stable and machine-readable; `detail` is for people.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Problem {
         pub code: ErrorCode,
         ///A human-readable explanation of this occurrence.
@@ -5036,7 +5842,14 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
         }
     }
     ///A prompt.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Prompt {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5055,7 +5868,14 @@ default); either way `api_key.leaked` is sent and the key's view says where.*/
     }
     /**A new prompt: a named retrieval query template with declared variables, and
 instructions for the answer.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct PromptCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<PromptCreateDescription>,
@@ -5076,7 +5896,17 @@ instructions for the answer.*/
         }
     }
     ///`PromptCreateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateDescription(::std::string::String);
     impl ::std::ops::Deref for PromptCreateDescription {
@@ -5130,7 +5960,17 @@ instructions for the answer.*/
         }
     }
     ///`PromptCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for PromptCreateIdempotencyKey {
@@ -5192,7 +6032,17 @@ instructions for the answer.*/
         }
     }
     ///Instructions for the answer (used by a configured language model; kept with results).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateInstructions(::std::string::String);
     impl ::std::ops::Deref for PromptCreateInstructions {
@@ -5251,7 +6101,17 @@ instructions for the answer.*/
         }
     }
     ///Unique within the organisation.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateName(::std::string::String);
     impl ::std::ops::Deref for PromptCreateName {
@@ -5321,7 +6181,17 @@ instructions for the answer.*/
         }
     }
     ///The retrieval query, with `{{variable}}` placeholders, e.g. `reports about {{topic}}`.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateQueryTemplate(::std::string::String);
     impl ::std::ops::Deref for PromptCreateQueryTemplate {
@@ -5378,7 +6248,17 @@ instructions for the answer.*/
         }
     }
     ///`PromptCreateVariablesItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptCreateVariablesItem(::std::string::String);
     impl ::std::ops::Deref for PromptCreateVariablesItem {
@@ -5434,7 +6314,14 @@ instructions for the answer.*/
         }
     }
     ///One page of prompts.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct PromptPage {
         pub items: ::std::vec::Vec<Prompt>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -5448,7 +6335,15 @@ instructions for the answer.*/
     }
     /**Changes to a prompt; absent fields stay as they are. Queued runs keep the query they
 were created with.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct PromptUpdate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<PromptUpdateDescription>,
@@ -5467,7 +6362,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateDescription(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateDescription {
@@ -5521,7 +6426,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateIdempotencyKey {
@@ -5583,7 +6498,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateInstructions`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateInstructions(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateInstructions {
@@ -5637,7 +6562,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateName`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateName(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateName {
@@ -5707,7 +6642,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateQueryTemplate`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateQueryTemplate(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateQueryTemplate {
@@ -5764,7 +6709,17 @@ were created with.*/
         }
     }
     ///`PromptUpdateVariablesItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct PromptUpdateVariablesItem(::std::string::String);
     impl ::std::ops::Deref for PromptUpdateVariablesItem {
@@ -5821,7 +6776,14 @@ were created with.*/
     }
     /**One named limit: at most `quota` requests of `family` per `window_seconds`, counted in
 fixed windows aligned to the epoch (a 60-second window starts on each whole minute).*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RateLimit {
         pub family: RateLimitFamily,
         /**The limit's name, unique among the limits it is given with; the `RateLimit` and
@@ -5851,7 +6813,8 @@ SIEM's polling is budgeted apart from people's reads).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum RateLimitFamily {
         #[serde(rename = "search")]
@@ -5905,7 +6868,17 @@ SIEM's polling is budgeted apart from people's reads).*/
     }
     /**The limit's name, unique among the limits it is given with; the `RateLimit` and
 `RateLimit-Policy` headers name it.*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RateLimitName(::std::string::String);
     impl ::std::ops::Deref for RateLimitName {
@@ -5962,7 +6935,14 @@ SIEM's polling is budgeted apart from people's reads).*/
     }
     /**An organisation's default limits: every key without limits of its own in a family, and
 every operator's token, is held to these.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RateLimitPolicy {
         /**The limits, per family; a family none of them names falls back to the server's
 defaults for it.*/
@@ -5978,7 +6958,14 @@ in requests per second: the server operator's ceiling.*/
         }
     }
     ///New default limits of an organisation.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RateLimitPolicyUpdate {
         /**The limits, per family (names unique); a family none of them names falls back to the
 server's defaults. An empty list returns every family to the server's defaults.*/
@@ -5990,7 +6977,17 @@ server's defaults. An empty list returns every family to the server's defaults.*
         }
     }
     ///`RateLimitPolicyUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RateLimitPolicyUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for RateLimitPolicyUpdateIdempotencyKey {
@@ -6064,7 +7061,8 @@ server's defaults. An empty list returns every family to the server's defaults.*
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum RateLimitSource {
         #[serde(rename = "server")]
@@ -6109,7 +7107,14 @@ server's defaults. An empty list returns every family to the server's defaults.*
         }
     }
     ///The instance is ready: its checks.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Readiness {
         pub checks: ReadinessChecks,
         pub status: ReadinessStatus,
@@ -6120,7 +7125,14 @@ server's defaults. An empty list returns every family to the server's defaults.*
         }
     }
     ///One check.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ReadinessCheck {
         ///What is wrong, when it is not `up`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6137,7 +7149,14 @@ only).*/
         }
     }
     ///Every check of this instance.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct ReadinessChecks {
         pub database: ReadinessCheck,
         pub notification_listener: ReadinessCheck,
@@ -6160,7 +7179,8 @@ only).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ReadinessStatus {
         #[serde(rename = "ready")]
@@ -6205,7 +7225,14 @@ only).*/
         }
     }
     ///The latest change of an index's embedder.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Reembedding {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Segments embedded again so far.
@@ -6242,7 +7269,8 @@ only).*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ReembeddingStatus {
         #[serde(rename = "queued")]
@@ -6295,7 +7323,14 @@ only).*/
         }
     }
     ///A run of a prompt.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Run {
         ///1 for a first run; a retry is a new run with the next attempt number.
         pub attempt: u32,
@@ -6340,7 +7375,17 @@ only).*/
         }
     }
     ///`RunCancelIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RunCancelIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for RunCancelIdempotencyKey {
@@ -6402,7 +7447,14 @@ only).*/
         }
     }
     ///Execute a prompt against an index.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RunCreate {
         pub index_id: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6431,7 +7483,17 @@ value at most 1,000 characters.*/
         }
     }
     ///`RunCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RunCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for RunCreateIdempotencyKey {
@@ -6493,7 +7555,17 @@ value at most 1,000 characters.*/
         }
     }
     ///`RunCreateVariablesValue`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RunCreateVariablesValue(::std::string::String);
     impl ::std::ops::Deref for RunCreateVariablesValue {
@@ -6547,7 +7619,14 @@ value at most 1,000 characters.*/
         }
     }
     ///One page of runs.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RunPage {
         pub items: ::std::vec::Vec<Run>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -6560,7 +7639,14 @@ value at most 1,000 characters.*/
         }
     }
     ///What a run produced.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct RunResult {
         pub answer: ::std::string::String,
         ///The evidence, best first.
@@ -6574,7 +7660,17 @@ value at most 1,000 characters.*/
         }
     }
     ///`RunRetryIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct RunRetryIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for RunRetryIdempotencyKey {
@@ -6646,7 +7742,8 @@ value at most 1,000 characters.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum RunStatus {
         #[serde(rename = "queued")]
@@ -6713,7 +7810,8 @@ value at most 1,000 characters.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum Scope {
         #[serde(rename = "search")]
@@ -6766,7 +7864,15 @@ value at most 1,000 characters.*/
         }
     }
     ///Filters every hit must pass.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchFilters {
         ///Only segments ending at or before this second.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6788,7 +7894,17 @@ segment's labels).*/
         }
     }
     ///`SearchFiltersLabelsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SearchFiltersLabelsItem(::std::string::String);
     impl ::std::ops::Deref for SearchFiltersLabelsItem {
@@ -6845,7 +7961,17 @@ segment's labels).*/
         }
     }
     ///`SearchFiltersMediaIdsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SearchFiltersMediaIdsItem(::std::string::String);
     impl ::std::ops::Deref for SearchFiltersMediaIdsItem {
@@ -6902,7 +8028,14 @@ segment's labels).*/
         }
     }
     ///One ranked hit.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchHit {
         pub end_seconds: f64,
         ///The sides of the search that found it (among each side's best).
@@ -6941,7 +8074,8 @@ cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid 
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum SearchMode {
         #[serde(rename = "lexical")]
@@ -6990,7 +8124,14 @@ cosine similarity (-1 to 1) for a semantic one, their weighted sum for a hybrid 
         }
     }
     ///One page of a cross-index search.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchPage {
         ///Hits, best first. Scores come from each hit's own index.
         pub hits: ::std::vec::Vec<SearchHit>,
@@ -7006,7 +8147,14 @@ Opaque, bound to your organisation, and valid for 15 minutes.*/
         }
     }
     ///A ranked search over one index.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<SearchFilters>,
@@ -7037,7 +8185,17 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///Natural-language query.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SearchRequestQuery(::std::string::String);
     impl ::std::ops::Deref for SearchRequestQuery {
@@ -7094,7 +8252,14 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///Hits, best first.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchResults {
         pub hits: ::std::vec::Vec<SearchHit>,
         pub total: SearchTotal,
@@ -7115,7 +8280,8 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum SearchSide {
         #[serde(rename = "lexical")]
@@ -7160,7 +8326,14 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///How many segments matched the search (not only those returned).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SearchTotal {
         pub relation: TotalRelation,
         pub value: u64,
@@ -7171,7 +8344,14 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///A batch of segments to ingest.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SegmentBatch {
         ///1 to 1,000 segments.
         pub segments: ::std::vec::Vec<SegmentInput>,
@@ -7185,7 +8365,14 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///What an ingest stored.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SegmentBatchResult {
         pub index_id: ::std::string::String,
         ///Whether the segments were searchable when this response was sent.
@@ -7199,7 +8386,17 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///`SegmentIngestIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SegmentIngestIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for SegmentIngestIdempotencyKey {
@@ -7261,7 +8458,14 @@ there for semantic and hybrid searches): as many finite numbers as its dimension
         }
     }
     ///A timed segment of media evidence: a transcript line, a caption, a detected label.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct SegmentInput {
         ///End, in seconds; not before `start_seconds` (422 `invalid_segments` otherwise).
         pub end_seconds: f64,
@@ -7288,7 +8492,17 @@ there, refused elsewhere): as many finite numbers as the embedder's dimensions.*
         }
     }
     ///`SegmentInputLabelsItem`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SegmentInputLabelsItem(::std::string::String);
     impl ::std::ops::Deref for SegmentInputLabelsItem {
@@ -7345,7 +8559,17 @@ there, refused elsewhere): as many finite numbers as the embedder's dimensions.*
         }
     }
     ///The media the segment belongs to.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SegmentInputMediaId(::std::string::String);
     impl ::std::ops::Deref for SegmentInputMediaId {
@@ -7415,7 +8639,17 @@ there, refused elsewhere): as many finite numbers as the embedder's dimensions.*
         }
     }
     ///The searchable text.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct SegmentInputText(::std::string::String);
     impl ::std::ops::Deref for SegmentInputText {
@@ -7485,7 +8719,14 @@ there, refused elsewhere): as many finite numbers as the embedder's dimensions.*
         }
     }
     ///Operator credentials exchanged for a JWT.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct TokenRequest {
         ///The operator's email address.
         pub email: TokenRequestEmail,
@@ -7502,7 +8743,17 @@ the role's scope.*/
         }
     }
     ///The operator's email address.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct TokenRequestEmail(::std::string::String);
     impl ::std::ops::Deref for TokenRequestEmail {
@@ -7559,7 +8810,17 @@ the role's scope.*/
         }
     }
     ///The operator's password.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct TokenRequestPassword(::std::string::String);
     impl ::std::ops::Deref for TokenRequestPassword {
@@ -7616,7 +8877,14 @@ the role's scope.*/
         }
     }
     ///A JWT bearer token issued by this server.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct TokenResponse {
         ///The JWT; send it as `Authorization: Bearer <access_token>`.
         pub access_token: ::std::string::String,
@@ -7645,7 +8913,8 @@ the role's scope.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum TotalRelation {
         #[serde(rename = "eq")]
@@ -7690,7 +8959,14 @@ the role's scope.*/
         }
     }
     ///Requests of one family in one time bucket, by outcome.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct UsageBucket {
         ///Answered with a success (2xx).
         pub allowed: u64,
@@ -7724,7 +9000,8 @@ the role's scope.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum UsageGranularity {
         #[serde(rename = "minute")]
@@ -7773,7 +9050,14 @@ the role's scope.*/
         }
     }
     ///Usage over a time range: one key's, or every key's of the organisation.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct UsageReport {
         ///The range's start (inclusive), rounded down to the granularity.
         pub from: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -7789,7 +9073,14 @@ the role's scope.*/
         }
     }
     ///A webhook endpoint (its signing secret is shown only at creation).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Webhook {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7806,7 +9097,14 @@ the role's scope.*/
         }
     }
     ///A new webhook endpoint.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<WebhookCreateDescription>,
@@ -7825,7 +9123,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookCreateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookCreateDescription(::std::string::String);
     impl ::std::ops::Deref for WebhookCreateDescription {
@@ -7879,7 +9187,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookCreateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookCreateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for WebhookCreateIdempotencyKey {
@@ -7942,7 +9260,17 @@ link-local addresses are refused unless the server allows them.*/
     }
     /**`https` (or `http`) URL that receives signed `POST`s. Private, loopback and
 link-local addresses are refused unless the server allows them.*/
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookCreateUrl(::std::string::String);
     impl ::std::ops::Deref for WebhookCreateUrl {
@@ -7999,7 +9327,14 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///A delivery of one event to one webhook.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookDelivery {
         pub attempts: ::std::vec::Vec<DeliveryAttempt>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -8026,7 +9361,14 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///One page of deliveries, newest last.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookDeliveryPage {
         pub items: ::std::vec::Vec<WebhookDelivery>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -8049,7 +9391,8 @@ link-local addresses are refused unless the server allows them.*/
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum WebhookEventType {
         #[serde(rename = "run.succeeded")]
@@ -8146,7 +9489,14 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///One page of webhooks.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookPage {
         pub items: ::std::vec::Vec<Webhook>,
         ///Pass as `cursor` for the next page; absent on the last page.
@@ -8159,7 +9509,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookTestIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookTestIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for WebhookTestIdempotencyKey {
@@ -8221,7 +9581,15 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///Changes to a webhook; absent fields stay as they are.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookUpdate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<WebhookUpdateDescription>,
@@ -8238,7 +9606,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookUpdateDescription`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookUpdateDescription(::std::string::String);
     impl ::std::ops::Deref for WebhookUpdateDescription {
@@ -8292,7 +9670,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookUpdateIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookUpdateIdempotencyKey(::std::string::String);
     impl ::std::ops::Deref for WebhookUpdateIdempotencyKey {
@@ -8354,7 +9742,17 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///`WebhookUpdateUrl`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
     #[serde(transparent)]
     pub struct WebhookUpdateUrl(::std::string::String);
     impl ::std::ops::Deref for WebhookUpdateUrl {
@@ -8411,7 +9809,14 @@ link-local addresses are refused unless the server allows them.*/
         }
     }
     ///A new webhook with its signing secret: returned only by `webhook_create`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct WebhookWithSecret {
         /**`whsec_` + base64 key. Verify `webhook-signature` (`v1,` + base64 HMAC-SHA-256 of
 `webhook-id.webhook-timestamp.body`) with it, as the Standard Webhooks libraries do.*/

@@ -16,6 +16,10 @@ mod generated_idempotent;
 mod generated_streams;
 
 pub mod errors;
+/// The Rust client guide of the docs site (`docs/rust-client.md`), here so that its examples
+/// are compiled as doc tests.
+#[doc = include_str!("../../docs/rust-client.md")]
+pub mod guide {}
 pub mod retry;
 pub mod streams;
 pub mod tenant_token;

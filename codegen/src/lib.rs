@@ -2,7 +2,7 @@
 //! committed spec (`api-spec/openapi.json`), the progenitor client
 //! (`client/src/generated.rs`) and its streams and idempotent operations
 //! (`client/src/generated_{streams,idempotent}.rs`), its httpmock extension
-//! (`client-mock/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
+//! (`client-mock/src/generated.rs`) and CLI (`cli/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
 //! guide (`docs/errors.md`) and the Python SDK (`sdks/python`). `check` regenerates in
 //! memory (the SDK in a temporary folder) and fails when any file differs, and builds the
 //! docs site, which fails on a broken internal link or a guide missing from its navigation.
@@ -54,6 +54,7 @@ fn outputs() -> Result<Vec<(&'static str, String)>> {
             client_extras::idempotent_operations(&contract)?,
         ),
         ("client-mock/src/generated.rs", client::mock(&spec_value)?),
+        ("cli/src/generated.rs", client::cli(&spec_value)?),
         ("api-spec/openapi.json", spec),
         ("docs/reference.md", reference::generate(&spec_value)?),
         ("docs/errors.md", errors::generate()?),
@@ -126,32 +127,39 @@ pub fn stale_files() -> Result<Vec<&'static str>> {
         .collect())
 }
 
-/// Holds the declarations' contract to the latest released one: `false` (with every
-/// breaking change printed) when it breaks it without a new major version.
-fn compatible_with_release(root: &Path) -> Result<bool> {
-    let releases = changelog::releases(root)?;
+/// The breaking changes of the declarations' contract against the latest released one that
+/// its version does not allow (empty: compatible), and that release's version.
+pub fn unreleased_breaks() -> Result<(String, Vec<compatibility::Change>)> {
+    let releases = changelog::releases(&workspace_root())?;
     let latest = releases.last().context("no release")?;
     let spec: serde_json::Value = serde_json::from_str(&videovector_api_spec::spec::generate())?;
     let current = Contract::from_document(spec).map_err(anyhow::Error::msg)?;
-    match compatibility::gate(&latest.contract, &current) {
-        Ok(_) => Ok(true),
-        Err(breaking) => {
-            eprintln!(
-                "the spec breaks clients of the released {} (keep the old shape, or raise the \
-                 major version):",
-                latest.version
-            );
-            for change in breaking {
-                eprintln!("- {}: {}", change.operation, change.what);
-            }
-            Ok(false)
-        }
+    let breaking = compatibility::gate(&latest.contract, &current)
+        .err()
+        .unwrap_or_default();
+    Ok((latest.version.clone(), breaking))
+}
+
+/// Holds the declarations' contract to the latest released one: `false` (with every
+/// breaking change printed) when it breaks it without a new major version.
+fn compatible_with_release() -> Result<bool> {
+    let (version, breaking) = unreleased_breaks()?;
+    if breaking.is_empty() {
+        return Ok(true);
     }
+    eprintln!(
+        "the spec breaks clients of the released {version} (keep the old shape, or raise the \
+         major version):"
+    );
+    for change in breaking {
+        eprintln!("- {}: {}", change.operation, change.what);
+    }
+    Ok(false)
 }
 
 fn check() -> Result<bool> {
     let root = workspace_root();
-    let compatible = compatible_with_release(&root)?;
+    let compatible = compatible_with_release()?;
     let mut stale: Vec<String> = stale_files()?.into_iter().map(String::from).collect();
     stale.extend(python_sdk::stale(&root, &committed_spec(&root)?)?);
     let site = videovector_site::build_committed()?;

@@ -1,6 +1,7 @@
 //! Renders one Markdown guide to HTML: every heading gets an `id` (GitHub's slug rule, so
 //! anchors written for the repository work on the site), links between guides point at the
-//! `.html` pages, and the text under each heading is kept for the search index.
+//! `.html` pages, Rust examples lose the lines rustdoc hides, and the text under each
+//! heading is kept for the search index.
 
 use std::collections::HashSet;
 
@@ -28,6 +29,7 @@ pub struct Rendered {
 pub fn render(source: &str) -> Rendered {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut events: Vec<Event> = Parser::new_ext(source, options).collect();
+    hide_rustdoc_lines(&mut events);
     let sections = assign_heading_ids(&mut events);
     for event in &mut events {
         if let Event::Start(Tag::Link { dest_url, .. }) = event {
@@ -51,6 +53,31 @@ pub fn render(source: &str) -> Rendered {
             .map(|s| s.heading.clone())
             .unwrap_or_default(),
         sections,
+    }
+}
+
+/// Drops the lines rustdoc hides (`# ...`) from Rust code blocks: a guide whose examples
+/// are compiled as doc tests (the Rust client guide) shows only what a reader types.
+fn hide_rustdoc_lines(events: &mut [Event]) {
+    let mut in_rust = false;
+    for event in events.iter_mut() {
+        match event {
+            Event::Start(Tag::CodeBlock(pulldown_cmark::CodeBlockKind::Fenced(info))) => {
+                in_rust = info.split(',').next() == Some("rust");
+            }
+            Event::End(TagEnd::CodeBlock) => in_rust = false,
+            Event::Text(text) if in_rust => {
+                let shown: String = text
+                    .split_inclusive('\n')
+                    .filter(|line| {
+                        let line = line.trim_start();
+                        !(line.starts_with("# ") || line.trim_end() == "#")
+                    })
+                    .collect();
+                *text = CowStr::from(shown);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -186,6 +213,14 @@ mod tests {
         assert!(r.html.contains(r#"<h2 id="rotate-a-key-1">"#), "{}", r.html);
         assert_eq!(r.sections[0].text, "Intro text.");
         assert_eq!(r.sections[1].text, "Call api_key_rotate.");
+    }
+
+    #[test]
+    fn rust_examples_lose_the_lines_rustdoc_hides_and_other_blocks_keep_theirs() {
+        let r = render("```rust,no_run\n# async fn f() {\nlet x = 1;\n#\n# }\n```\n\n```sh\n# a comment\n```\n");
+        assert!(r.html.contains("let x = 1;\n</code>"), "{}", r.html);
+        assert!(!r.html.contains("async fn f"), "{}", r.html);
+        assert!(r.html.contains("# a comment"), "{}", r.html);
     }
 
     #[test]

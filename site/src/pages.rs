@@ -35,6 +35,7 @@ guides! {
     "errors" => "Errors",
     "changelog" => "Changelog",
     "sdk-python" => "SDK setup (Python)",
+    "rust-client" => "Rust client",
     "mcp" => "MCP setup",
     "search-by-meaning" => "Search by meaning",
     "webhooks" => "Webhooks",

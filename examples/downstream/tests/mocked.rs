@@ -119,3 +119,21 @@ async fn an_overloaded_server_is_retried_for_reads_then_reported_as_retryable() 
     search.assert_calls(1);
     assert!(error.is_retryable());
 }
+
+/// The Rust client guide quotes a test of this file: the quote must stay what runs here.
+#[test]
+fn the_rust_client_guide_quotes_this_file() {
+    let guide = include_str!("../../../docs/rust-client.md");
+    let quoted: Vec<&str> = guide
+        .split("```rust,ignore\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect();
+    assert!(!quoted.is_empty());
+    for block in quoted {
+        assert!(
+            include_str!("mocked.rs").contains(block),
+            "not in mocked.rs:\n{block}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 mod audit_log;
 mod chaos;
 mod child_server;
+mod cli;
 mod client_sdk;
 mod cluster;
 mod conformance;

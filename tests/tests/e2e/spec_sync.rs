@@ -14,6 +14,15 @@ fn generated_files_are_up_to_date() {
 }
 
 #[test]
+fn the_declarations_do_not_break_clients_of_the_latest_release() {
+    let (version, breaking) = videovector_codegen::unreleased_breaks().expect("codegen runs");
+    assert!(
+        breaking.is_empty(),
+        "the spec breaks clients of the released {version}: {breaking:#?}"
+    );
+}
+
+#[test]
 fn every_operation_has_a_noun_verb_id_one_tag_a_doc_and_one_error_schema() {
     let contract = Contract::committed();
     let spec = contract.document();
