@@ -12,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .body(
             videovector_client::types::SearchRequest::builder()
                 .query("reporter at station entrance")
-                .top_k(Some(10.try_into()?)),
+                .top_k(10),
         )
         .send()
         .await?

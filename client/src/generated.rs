@@ -9989,13 +9989,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.expires_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for expires_at: {e}")
                     });
@@ -10025,13 +10024,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn last_used_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.last_used_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for last_used_at: {e}")
                     });
@@ -10039,11 +10037,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn leak<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::KeyLeak>>,
+                T: ::std::convert::TryInto<super::KeyLeak>,
                 T::Error: ::std::fmt::Display,
             {
                 self.leak = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for leak: {e}")
                     });
@@ -10063,11 +10062,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn max_top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for max_top_k: {e}")
                     });
@@ -10104,11 +10104,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn owner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.owner_id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for owner_id: {e}")
                     });
@@ -10128,13 +10129,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn revoked_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.revoked_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for revoked_at: {e}")
                     });
@@ -10142,13 +10142,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn rotated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.rotated_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for rotated_at: {e}")
                     });
@@ -10341,13 +10340,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn expires_in_days<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.expires_in_days = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for expires_in_days: {e}"
@@ -10371,13 +10369,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn max_top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for max_top_k: {e}")
                     });
@@ -10414,13 +10411,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn owner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ApiKeyCreateOwnerId>,
-                >,
+                T: ::std::convert::TryInto<super::ApiKeyCreateOwnerId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.owner_id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for owner_id: {e}")
                     });
@@ -10522,11 +10518,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -10569,11 +10566,12 @@ link-local addresses are refused unless the server allows them.*/
         impl ApiKeyRotate {
             pub fn grace_period_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.grace_period_seconds = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for grace_period_seconds: {e}"
@@ -10715,13 +10713,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn max_top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for max_top_k: {e}")
                     });
@@ -10746,13 +10743,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ApiKeyUpdateName>,
-                >,
+                T: ::std::convert::TryInto<super::ApiKeyUpdateName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -10760,13 +10756,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn owner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ApiKeyUpdateOwnerId>,
-                >,
+                T: ::std::convert::TryInto<super::ApiKeyUpdateOwnerId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.owner_id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for owner_id: {e}")
                     });
@@ -10866,11 +10861,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -11034,11 +11030,12 @@ link-local addresses are refused unless the server allows them.*/
         impl AuditChange {
             pub fn from<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T: ::std::convert::TryInto<::serde_json::Value>,
                 T::Error: ::std::fmt::Display,
             {
                 self.from = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for from: {e}")
                     });
@@ -11046,11 +11043,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn to<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T: ::std::convert::TryInto<::serde_json::Value>,
                 T::Error: ::std::fmt::Display,
             {
                 self.to = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| format!("error converting supplied value for to: {e}"));
                 self
             }
@@ -11168,11 +11166,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn client_address<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_address = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for client_address: {e}"
@@ -11240,11 +11239,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn request_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.request_id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for request_id: {e}")
                     });
@@ -11348,11 +11348,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -11665,11 +11666,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T: ::std::convert::TryInto<super::SearchMode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.mode = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -11677,11 +11679,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn semantic_ratio<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.semantic_ratio = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for semantic_ratio: {e}"
@@ -11691,13 +11694,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for top_k: {e}")
                     });
@@ -12206,11 +12208,12 @@ link-local addresses are refused unless the server allows them.*/
         impl ConnectorFile {
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CaptionFormat>>,
+                T: ::std::convert::TryInto<super::CaptionFormat>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for format: {e}")
                     });
@@ -12310,11 +12313,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -12399,13 +12403,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ConnectorUpdateName>,
-                >,
+                T: ::std::convert::TryInto<super::ConnectorUpdateName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -12487,11 +12490,12 @@ link-local addresses are refused unless the server allows them.*/
         impl CrossSearchRequest {
             pub fn filters<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchFilters>>,
+                T: ::std::convert::TryInto<super::SearchFilters>,
                 T::Error: ::std::fmt::Display,
             {
                 self.filters = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for filters: {e}")
                     });
@@ -12499,11 +12503,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn group_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::GroupBy>>,
+                T: ::std::convert::TryInto<super::GroupBy>,
                 T::Error: ::std::fmt::Display,
             {
                 self.group_by = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for group_by: {e}")
                     });
@@ -12525,11 +12530,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn min_score<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.min_score = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for min_score: {e}")
                     });
@@ -12537,11 +12543,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T: ::std::convert::TryInto<super::SearchMode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.mode = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -12549,13 +12556,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn page_size<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.page_size = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for page_size: {e}")
                     });
@@ -12575,11 +12581,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn semantic_ratio<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.semantic_ratio = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for semantic_ratio: {e}"
@@ -12670,11 +12677,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -12682,11 +12690,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn status_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u16>>,
+                T: ::std::convert::TryInto<u16>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status_code = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for status_code: {e}")
                     });
@@ -12760,11 +12769,12 @@ link-local addresses are refused unless the server allows them.*/
         impl Embedder {
             pub fn batch_size<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.batch_size = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for batch_size: {e}")
                     });
@@ -12784,11 +12794,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn has_api_key<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.has_api_key = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for has_api_key: {e}")
                     });
@@ -12796,11 +12807,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn max_retries<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_retries = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for max_retries: {e}")
                     });
@@ -12808,11 +12820,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.model = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for model: {e}")
                     });
@@ -12832,11 +12845,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn timeout_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.timeout_seconds = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for timeout_seconds: {e}"
@@ -12846,11 +12860,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -12937,13 +12952,12 @@ link-local addresses are refused unless the server allows them.*/
         impl EmbedderSettings {
             pub fn api_key<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EmbedderSettingsApiKey>,
-                >,
+                T: ::std::convert::TryInto<super::EmbedderSettingsApiKey>,
                 T::Error: ::std::fmt::Display,
             {
                 self.api_key = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for api_key: {e}")
                     });
@@ -12951,13 +12965,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn batch_size<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.batch_size = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for batch_size: {e}")
                     });
@@ -12965,13 +12978,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn dimensions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.dimensions = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for dimensions: {e}")
                     });
@@ -12979,11 +12991,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn max_retries<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_retries = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for max_retries: {e}")
                     });
@@ -12991,13 +13004,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EmbedderSettingsModel>,
-                >,
+                T: ::std::convert::TryInto<super::EmbedderSettingsModel>,
                 T::Error: ::std::fmt::Display,
             {
                 self.model = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for model: {e}")
                     });
@@ -13017,13 +13029,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn timeout_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.timeout_seconds = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for timeout_seconds: {e}"
@@ -13033,13 +13044,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EmbedderSettingsUrl>,
-                >,
+                T: ::std::convert::TryInto<super::EmbedderSettingsUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -13266,11 +13276,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -13278,11 +13289,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn embedder<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Embedder>>,
+                T: ::std::convert::TryInto<super::Embedder>,
                 T::Error: ::std::fmt::Display,
             {
                 self.embedder = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for embedder: {e}")
                     });
@@ -13312,11 +13324,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn reembedding<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Reembedding>>,
+                T: ::std::convert::TryInto<super::Reembedding>,
                 T::Error: ::std::fmt::Display,
             {
                 self.reembedding = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for reembedding: {e}")
                     });
@@ -13407,13 +13420,12 @@ link-local addresses are refused unless the server allows them.*/
         impl IndexCreate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::IndexCreateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::IndexCreateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -13421,13 +13433,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn embedder<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EmbedderSettings>,
-                >,
+                T: ::std::convert::TryInto<super::EmbedderSettings>,
                 T::Error: ::std::fmt::Display,
             {
                 self.embedder = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for embedder: {e}")
                     });
@@ -13435,11 +13446,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::IndexCreateId>>,
+                T: ::std::convert::TryInto<super::IndexCreateId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
@@ -13513,11 +13525,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -13570,13 +13583,12 @@ link-local addresses are refused unless the server allows them.*/
         impl IndexUpdate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::IndexUpdateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::IndexUpdateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -13584,13 +13596,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn embedder<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EmbedderSettings>,
-                >,
+                T: ::std::convert::TryInto<super::EmbedderSettings>,
                 T::Error: ::std::fmt::Display,
             {
                 self.embedder = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for embedder: {e}")
                     });
@@ -13598,13 +13609,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::IndexUpdateName>,
-                >,
+                T: ::std::convert::TryInto<super::IndexUpdateName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -13723,11 +13733,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -13747,13 +13758,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finished_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for finished_at: {e}")
                     });
@@ -13783,11 +13793,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn retry_of<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_of = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for retry_of: {e}")
                     });
@@ -13795,13 +13806,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.started_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -13890,11 +13900,12 @@ link-local addresses are refused unless the server allows them.*/
         impl JobFile {
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -14022,11 +14033,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -14202,11 +14214,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.source = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for source: {e}")
                     });
@@ -14214,11 +14227,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -14280,13 +14294,12 @@ link-local addresses are refused unless the server allows them.*/
         impl LeakedKeyReport {
             pub fn source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::LeakedKeyReportSource>,
-                >,
+                T: ::std::convert::TryInto<super::LeakedKeyReportSource>,
                 T::Error: ::std::fmt::Display,
             {
                 self.source = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for source: {e}")
                     });
@@ -14306,13 +14319,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::LeakedKeyReportType>,
-                >,
+                T: ::std::convert::TryInto<super::LeakedKeyReportType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
@@ -14320,13 +14332,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::LeakedKeyReportUrl>,
-                >,
+                T: ::std::convert::TryInto<super::LeakedKeyReportUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -14873,13 +14884,12 @@ link-local addresses are refused unless the server allows them.*/
         impl OrganizationUpdate {
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::OrganizationUpdateName>,
-                >,
+                T: ::std::convert::TryInto<super::OrganizationUpdateName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -14887,11 +14897,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn revoke_leaked_keys<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.revoke_leaked_keys = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for revoke_leaked_keys: {e}"
@@ -14992,11 +15003,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn request_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.request_id = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for request_id: {e}")
                     });
@@ -15004,11 +15016,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn required_scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
+                T: ::std::convert::TryInto<super::Scope>,
                 T::Error: ::std::fmt::Display,
             {
                 self.required_scope = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for required_scope: {e}"
@@ -15144,11 +15157,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -15294,13 +15308,12 @@ link-local addresses are refused unless the server allows them.*/
         impl PromptCreate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PromptCreateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::PromptCreateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -15418,11 +15431,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -15485,13 +15499,12 @@ link-local addresses are refused unless the server allows them.*/
         impl PromptUpdate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PromptUpdateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::PromptUpdateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -15499,13 +15512,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn instructions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PromptUpdateInstructions>,
-                >,
+                T: ::std::convert::TryInto<super::PromptUpdateInstructions>,
                 T::Error: ::std::fmt::Display,
             {
                 self.instructions = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for instructions: {e}")
                     });
@@ -15513,13 +15525,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PromptUpdateName>,
-                >,
+                T: ::std::convert::TryInto<super::PromptUpdateName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -15527,13 +15538,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn query_template<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PromptUpdateQueryTemplate>,
-                >,
+                T: ::std::convert::TryInto<super::PromptUpdateQueryTemplate>,
                 T::Error: ::std::fmt::Display,
             {
                 self.query_template = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for query_template: {e}"
@@ -15884,11 +15894,12 @@ link-local addresses are refused unless the server allows them.*/
         impl ReadinessCheck {
             pub fn detail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.detail = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for detail: {e}")
                     });
@@ -15896,11 +15907,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn lag_changes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.lag_changes = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for lag_changes: {e}")
                     });
@@ -16118,11 +16130,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -16130,13 +16143,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finished_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for finished_at: {e}")
                     });
@@ -16154,13 +16166,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.started_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -16180,11 +16191,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn target<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Embedder>>,
+                T: ::std::convert::TryInto<super::Embedder>,
                 T::Error: ::std::fmt::Display,
             {
                 self.target = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for target: {e}")
                     });
@@ -16347,11 +16359,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn duration_ms<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T: ::std::convert::TryInto<u64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.duration_ms = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for duration_ms: {e}")
                     });
@@ -16359,11 +16372,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -16371,13 +16385,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finished_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for finished_at: {e}")
                     });
@@ -16455,11 +16468,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn result<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunResult>>,
+                T: ::std::convert::TryInto<super::RunResult>,
                 T::Error: ::std::fmt::Display,
             {
                 self.result = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for result: {e}")
                     });
@@ -16467,11 +16481,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn retry_of<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retry_of = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for retry_of: {e}")
                     });
@@ -16479,11 +16494,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn semantic_ratio<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.semantic_ratio = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for semantic_ratio: {e}"
@@ -16493,13 +16509,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.started_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -16655,11 +16670,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T: ::std::convert::TryInto<super::SearchMode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.mode = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -16679,11 +16695,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn semantic_ratio<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.semantic_ratio = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for semantic_ratio: {e}"
@@ -16693,13 +16710,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for top_k: {e}")
                     });
@@ -16784,11 +16800,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -16939,11 +16956,12 @@ link-local addresses are refused unless the server allows them.*/
         impl SearchFilters {
             pub fn end_seconds_lte<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.end_seconds_lte = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for end_seconds_lte: {e}"
@@ -16981,11 +16999,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn start_seconds_gte<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.start_seconds_gte = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for start_seconds_gte: {e}"
@@ -17151,11 +17170,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn media_matches<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T: ::std::convert::TryInto<u32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.media_matches = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for media_matches: {e}")
                     });
@@ -17163,11 +17183,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T: ::std::convert::TryInto<::serde_json::Value>,
                 T::Error: ::std::fmt::Display,
             {
                 self.metadata = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -17297,11 +17318,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_page_token<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_page_token = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for next_page_token: {e}"
@@ -17392,11 +17414,12 @@ link-local addresses are refused unless the server allows them.*/
         impl SearchRequest {
             pub fn filters<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchFilters>>,
+                T: ::std::convert::TryInto<super::SearchFilters>,
                 T::Error: ::std::fmt::Display,
             {
                 self.filters = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for filters: {e}")
                     });
@@ -17404,11 +17427,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn group_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::GroupBy>>,
+                T: ::std::convert::TryInto<super::GroupBy>,
                 T::Error: ::std::fmt::Display,
             {
                 self.group_by = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for group_by: {e}")
                     });
@@ -17416,11 +17440,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn min_score<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.min_score = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for min_score: {e}")
                     });
@@ -17428,11 +17453,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::SearchMode>>,
+                T: ::std::convert::TryInto<super::SearchMode>,
                 T::Error: ::std::fmt::Display,
             {
                 self.mode = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -17452,11 +17478,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn semantic_ratio<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.semantic_ratio = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for semantic_ratio: {e}"
@@ -17466,13 +17493,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn top_k<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
                 T::Error: ::std::fmt::Display,
             {
                 self.top_k = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for top_k: {e}")
                     });
@@ -18451,11 +18477,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -18578,13 +18605,12 @@ link-local addresses are refused unless the server allows them.*/
         impl WebhookCreate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::WebhookCreateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::WebhookCreateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -18592,11 +18618,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.enabled = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for enabled: {e}")
                     });
@@ -18722,13 +18749,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.delivered_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for delivered_at: {e}")
                     });
@@ -18758,13 +18784,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_attempt_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_attempt_at = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for next_attempt_at: {e}"
@@ -18876,11 +18901,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -18941,11 +18967,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.next_cursor = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -19003,13 +19030,12 @@ link-local addresses are refused unless the server allows them.*/
         impl WebhookUpdate {
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::WebhookUpdateDescription>,
-                >,
+                T: ::std::convert::TryInto<super::WebhookUpdateDescription>,
                 T::Error: ::std::fmt::Display,
             {
                 self.description = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -19017,11 +19043,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T: ::std::convert::TryInto<bool>,
                 T::Error: ::std::fmt::Display,
             {
                 self.enabled = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for enabled: {e}")
                     });
@@ -19041,13 +19068,12 @@ link-local addresses are refused unless the server allows them.*/
             }
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::WebhookUpdateUrl>,
-                >,
+                T: ::std::convert::TryInto<super::WebhookUpdateUrl>,
                 T::Error: ::std::fmt::Display,
             {
                 self.url = value
                     .try_into()
+                    .map(Some)
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });

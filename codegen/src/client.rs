@@ -34,6 +34,8 @@ fn generator() -> progenitor::Generator {
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_tag(progenitor::TagStyle::Merged)
         .with_derive("PartialEq")
+        // The generated CLI's output hooks ask it of every type they print.
+        .with_derive("schemars::JsonSchema")
         // The client carries its retry policy; its hand-written `exec` hook
         // (client/src/lib.rs) sends every request through it.
         .with_inner_type("crate::RetryPolicy".parse().expect("a type path"))
@@ -46,12 +48,102 @@ fn unparse(tokens: proc_macro2::TokenStream) -> Result<String> {
     Ok(format!("{HEADER}{}", prettyplease::unparse(&file)))
 }
 
-/// `client/src/generated.rs`: the typed client.
+/// `client/src/generated.rs`: the typed client, its bodies' builders taking optional
+/// fields as values (see [`optional_fields_take_values`]).
 pub fn generate(spec: &Value) -> Result<String> {
     let tokens = generator()
         .generate_tokens(&progenitor_spec(spec)?)
         .map_err(|e| anyhow::anyhow!("progenitor: {e}"))?;
-    unparse(tokens)
+    let mut file: syn::File = syn::parse2(tokens).context("progenitor emitted invalid Rust")?;
+    optional_fields_take_values(&mut file)?;
+    Ok(format!("{HEADER}{}", prettyplease::unparse(&file)))
+}
+
+/// typify's body builders take an optional field as an `Option`
+/// (`.top_k(Some(10.try_into()?))`) while progenitor's operation builders take an optional
+/// parameter as its value (`.limit(10)`). One style: every setter of `types::builder`
+/// bounded `T: TryInto<Option<X>>` becomes `T: TryInto<X>` and stores `Some`, so
+/// `.top_k(10)` and `.id("idx_1")` read as `.limit(10)` does. A field left unset stays `None`.
+fn optional_fields_take_values(file: &mut syn::File) -> Result<()> {
+    let builders = module(&mut file.items, "types")
+        .and_then(|types| module(types, "builder"))
+        .context("typify's `types::builder` module")?;
+    let wrapped: syn::Expr = syn::parse_str("value.try_into().map(Some)")?;
+    for item in builders.iter_mut() {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        for member in block.items.iter_mut() {
+            let syn::ImplItem::Fn(setter) = member else {
+                continue;
+            };
+            if !unwrap_option_bound(&mut setter.sig) {
+                continue;
+            }
+            for statement in setter.block.stmts.iter_mut() {
+                if let syn::Stmt::Expr(syn::Expr::Assign(assign), _) = statement {
+                    if let syn::Expr::MethodCall(map_err) = assign.right.as_mut() {
+                        if map_err.method == "map_err" {
+                            *map_err.receiver = wrapped.clone();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn module<'a>(items: &'a mut [syn::Item], name: &str) -> Option<&'a mut Vec<syn::Item>> {
+    items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == name => m.content.as_mut().map(|(_, items)| items),
+        _ => None,
+    })
+}
+
+/// Turns a `T: TryInto<Option<X>>` bound of `signature` into `T: TryInto<X>`; whether it did.
+fn unwrap_option_bound(signature: &mut syn::Signature) -> bool {
+    let Some(clause) = signature.generics.where_clause.as_mut() else {
+        return false;
+    };
+    for predicate in clause.predicates.iter_mut() {
+        let syn::WherePredicate::Type(bounded) = predicate else {
+            continue;
+        };
+        for bound in bounded.bounds.iter_mut() {
+            let syn::TypeParamBound::Trait(bound) = bound else {
+                continue;
+            };
+            let Some(last) = bound.path.segments.last_mut() else {
+                continue;
+            };
+            let syn::PathArguments::AngleBracketed(arguments) = &mut last.arguments else {
+                continue;
+            };
+            if last.ident != "TryInto" {
+                continue;
+            }
+            let Some(syn::GenericArgument::Type(syn::Type::Path(target))) = arguments.args.first()
+            else {
+                continue;
+            };
+            let Some(option) = target.path.segments.last() else {
+                continue;
+            };
+            let syn::PathArguments::AngleBracketed(inner) = &option.arguments else {
+                continue;
+            };
+            if option.ident != "Option" {
+                continue;
+            }
+            let Some(inner) = inner.args.first().cloned() else {
+                continue;
+            };
+            arguments.args[0] = inner;
+            return true;
+        }
+    }
+    false
 }
 
 /// `client-mock/src/generated.rs`: progenitor's `httpmock` extension, a typed `when`/`then`
@@ -68,6 +160,15 @@ pub fn mock(spec: &Value) -> Result<String> {
 
 /// The spec with the base path in every path: the mocks match the paths the client sends
 /// (`/api/v2/indexes`), since its helpers take the server's root URL.
+/// `cli/src/generated.rs`: progenitor's clap CLI, a subcommand per operation over the
+/// client's builders; `cli/src/` wires it to credentials and output.
+pub fn cli(spec: &Value) -> Result<String> {
+    let tokens = generator()
+        .cli(&progenitor_spec(spec)?, "videovector_client")
+        .map_err(|e| anyhow::anyhow!("progenitor: {e}"))?;
+    unparse(tokens)
+}
+
 fn with_base_path(mut spec: openapiv3::OpenAPI) -> openapiv3::OpenAPI {
     spec.paths.paths = std::mem::take(&mut spec.paths.paths)
         .into_iter()

@@ -8,11 +8,7 @@ use videovector_client::{types, Client};
 pub async fn create_index(client: &Client, id: &str, name: &str) -> types::Index {
     client
         .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some(id.parse().expect("a valid index id")))
-                .name(name),
-        )
+        .body(types::IndexCreate::builder().id(id).name(name))
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating index {id}: {e}"))

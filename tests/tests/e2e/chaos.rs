@@ -58,11 +58,7 @@ async fn hits(client: &Client, index_id: &str, query: &str) -> usize {
     client
         .index_search()
         .index_id(index_id)
-        .body(
-            types::SearchRequest::builder()
-                .query(query)
-                .top_k(std::num::NonZeroU32::new(50)),
-        )
+        .body(types::SearchRequest::builder().query(query).top_k(50))
         .send()
         .await
         .unwrap()

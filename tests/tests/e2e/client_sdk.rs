@@ -89,7 +89,7 @@ async fn a_list_streams_every_page_and_each_page_keeps_the_filters() {
                 types::ApiKeyCreate::builder()
                     .name(format!("key {i}"))
                     .scopes(vec![types::Scope::Read])
-                    .owner_id(Some(owner.parse().unwrap())),
+                    .owner_id(*owner),
             )
             .send()
             .await

@@ -212,7 +212,7 @@ async fn organization(client: &Client, anonymous: &Client) {
     assert!(settings.revoke_leaked_keys);
     let changed = client
         .organization_update()
-        .body(types::OrganizationUpdate::builder().revoke_leaked_keys(Some(false)))
+        .body(types::OrganizationUpdate::builder().revoke_leaked_keys(false))
         .send()
         .await
         .unwrap()
@@ -252,7 +252,7 @@ async fn indexes_and_retrieval(client: &Client) -> String {
             .index_create()
             .body(
                 types::IndexCreate::builder()
-                    .id(Some(index.parse().unwrap()))
+                    .id(index.as_str())
                     .name("Tour"),
             )
             .send()
@@ -264,7 +264,7 @@ async fn indexes_and_retrieval(client: &Client) -> String {
     client
         .index_update()
         .index_id(&index)
-        .body(types::IndexUpdate::builder().description(Some("renamed".parse().unwrap())))
+        .body(types::IndexUpdate::builder().description("renamed"))
         .send()
         .await
         .unwrap();
@@ -301,7 +301,7 @@ async fn indexes_and_retrieval(client: &Client) -> String {
             types::CrossSearchRequest::builder()
                 .query("reporter")
                 .index_ids(vec![index.parse().unwrap()])
-                .page_size(Some(2.try_into().unwrap())),
+                .page_size(2),
         )
         .send()
         .await
@@ -355,7 +355,7 @@ async fn prompts_and_runs(client: &Client, index: &str) {
     client
         .prompt_update()
         .prompt_id(&prompt.id)
-        .body(types::PromptUpdate::builder().description(Some("updated".parse().unwrap())))
+        .body(types::PromptUpdate::builder().description("updated"))
         .send()
         .await
         .unwrap();
@@ -421,7 +421,7 @@ async fn connectors_and_jobs(client: &Client, index: &str, files: &LocalHttp) {
     client
         .connector_update()
         .connector_id(&connector.id)
-        .body(types::ConnectorUpdate::builder().name(Some("Renamed".parse().unwrap())))
+        .body(types::ConnectorUpdate::builder().name("Renamed"))
         .send()
         .await
         .unwrap();
@@ -469,7 +469,7 @@ async fn webhooks(client: &Client, files: &LocalHttp) {
     client
         .webhook_update()
         .webhook_id(&id)
-        .body(types::WebhookUpdate::builder().enabled(Some(false)))
+        .body(types::WebhookUpdate::builder().enabled(false))
         .send()
         .await
         .unwrap();

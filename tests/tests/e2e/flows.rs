@@ -41,11 +41,7 @@ async fn search(
     client
         .index_search()
         .index_id(index)
-        .body(
-            types::SearchRequest::builder()
-                .query(query)
-                .top_k(Some(10.try_into().unwrap())),
-        )
+        .body(types::SearchRequest::builder().query(query).top_k(10))
         .send()
         .await
         .map(|r| r.into_inner())
@@ -86,7 +82,7 @@ async fn newcomer_gets_a_token_creates_a_key_and_searches() {
             types::ApiKeyCreate::builder()
                 .name("Production search key")
                 .scopes(vec![types::Scope::Read, types::Scope::Search])
-                .expires_in_days(Some(90.try_into().unwrap())),
+                .expires_in_days(90),
         )
         .send()
         .await
@@ -226,7 +222,7 @@ async fn api_key_lifecycle() {
     let graced = admin
         .api_key_rotate()
         .key_id(&key_id)
-        .body(types::ApiKeyRotate::builder().grace_period_seconds(Some(60)))
+        .body(types::ApiKeyRotate::builder().grace_period_seconds(60))
         .send()
         .await
         .unwrap()
@@ -520,12 +516,7 @@ async fn search_ranks_a_small_corpus_sensibly() {
         .body(
             types::SearchRequest::builder()
                 .query("station")
-                .filters(Some(
-                    types::SearchFilters::builder()
-                        .media_ids(vec!["b".parse().unwrap()])
-                        .try_into()
-                        .unwrap(),
-                )),
+                .filters(types::SearchFilters::builder().media_ids(vec!["b".parse().unwrap()])),
         )
         .send()
         .await

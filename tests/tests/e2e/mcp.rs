@@ -274,7 +274,7 @@ async fn mcp_tool_calls_are_refused_as_their_rest_operations() {
         .index_create()
         .body(
             types::IndexCreate::builder()
-                .id(Some("idx_theirs".parse().unwrap()))
+                .id("idx_theirs")
                 .name("Theirs"),
         )
         .send()
@@ -419,7 +419,7 @@ async fn an_mcp_client_is_served_by_any_instance_behind_a_round_robin_balancer()
         .index_create()
         .body(
             types::IndexCreate::builder()
-                .id(Some("idx_balanced".parse().unwrap()))
+                .id("idx_balanced")
                 .name("Balanced"),
         )
         .send()

@@ -65,7 +65,7 @@ async fn index_crud_and_cursor_pagination() {
     let updated = client
         .index_update()
         .index_id("idx_page_0")
-        .body(types::IndexUpdate::builder().name(Some("Renamed".parse().unwrap())))
+        .body(types::IndexUpdate::builder().name("Renamed"))
         .send()
         .await
         .unwrap()
@@ -103,11 +103,7 @@ async fn index_crud_and_cursor_pagination() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let again = client
         .index_create()
-        .body(
-            types::IndexCreate::builder()
-                .id(Some("idx_page_1".parse().unwrap()))
-                .name("Again"),
-        )
+        .body(types::IndexCreate::builder().id("idx_page_1").name("Again"))
         .send()
         .await
         .unwrap()
@@ -548,9 +544,7 @@ async fn concurrent_ingests_and_index_updates_all_land() {
             client
                 .index_update()
                 .index_id("idx_busy")
-                .body(
-                    types::IndexUpdate::builder().name(Some(format!("Busy {i}").parse().unwrap())),
-                )
+                .body(types::IndexUpdate::builder().name(format!("Busy {i}")))
                 .send()
                 .await
                 .map(|_| 0)
@@ -576,11 +570,7 @@ async fn concurrent_ingests_and_index_updates_all_land() {
     let hits = client
         .index_search()
         .index_id("idx_busy")
-        .body(
-            types::SearchRequest::builder()
-                .query("crane 7")
-                .top_k(std::num::NonZeroU32::new(100)),
-        )
+        .body(types::SearchRequest::builder().query("crane 7").top_k(100))
         .send()
         .await
         .unwrap()

@@ -63,7 +63,7 @@ async fn search_across_indexes_pages_through_every_hit_once() {
                     "idx_north".parse().unwrap(),
                     "idx_south".parse().unwrap(),
                 ])
-                .page_size(Some(5.try_into().unwrap())),
+                .page_size(5),
         )
         .send()
         .await
@@ -97,7 +97,7 @@ async fn search_across_indexes_pages_through_every_hit_once() {
             types::CrossSearchRequest::builder()
                 .query("crane")
                 .index_ids(vec!["idx_north".parse().unwrap()])
-                .page_size(Some(2.try_into().unwrap())),
+                .page_size(2),
         )
         .send()
         .await
@@ -160,7 +160,7 @@ async fn chat_answers_extractively_with_citations_of_real_segments() {
                     content: "When did the mayor open the bridge?".parse().unwrap(),
                 }])
                 .index_ids(vec!["idx_news".parse().unwrap()])
-                .top_k(Some(2.try_into().unwrap())),
+                .top_k(2),
         )
         .send()
         .await

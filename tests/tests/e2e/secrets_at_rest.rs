@@ -383,7 +383,7 @@ async fn a_wrong_secrets_key_fails_loudly_and_unreadable_headers_never_fail_a_re
     let renamed = client
         .connector_update()
         .connector_id(&created.connector_id)
-        .body(types::ConnectorUpdate::builder().name(Some("renamed".parse().unwrap())))
+        .body(types::ConnectorUpdate::builder().name("renamed"))
         .send()
         .await
         .unwrap()

@@ -314,7 +314,7 @@ async fn key_lifecycle_events_are_delivered_masked_and_name_who_acted() {
     client
         .api_key_update()
         .key_id(&id)
-        .body(types::ApiKeyUpdate::builder().name(Some("renamed".parse().unwrap())))
+        .body(types::ApiKeyUpdate::builder().name("renamed"))
         .send()
         .await
         .unwrap();
@@ -424,7 +424,7 @@ async fn expiring_and_expired_keys_are_announced_once_by_one_of_two_instances() 
                     types::ApiKeyCreate::builder()
                         .name("expiring")
                         .scopes(vec![types::Scope::Read])
-                        .expires_in_days(Some(days.try_into().unwrap())),
+                        .expires_in_days(days),
                 )
                 .send()
                 .await
