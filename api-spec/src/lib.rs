@@ -7,6 +7,7 @@ pub mod contract;
 pub mod dto;
 pub mod endpoints;
 pub mod index_access;
+pub mod paged;
 pub mod pagination;
 pub mod patterns;
 pub mod problem;

@@ -51,6 +51,15 @@ struct Shell {
 }
 
 impl Shell {
+    /// A shell whose environment holds `vars` only.
+    fn new(vars: Vec<(&str, String)>) -> Shell {
+        Shell {
+            env: Vars(vars.into_iter().map(|(n, v)| (n.to_string(), v)).collect()),
+            out: Captured::default(),
+            err: Captured::default(),
+        }
+    }
+
     /// Runs `vvctl <line>` (split at spaces) with `input`; the outcome, out and err.
     async fn vvctl(&self, line: &str, input: &str) -> (Result<(), String>, String, String) {
         let args = std::iter::once("vvctl".to_string())
@@ -81,14 +90,10 @@ async fn vvctl_runs_the_readme_walkthrough() {
     let org = server.org(true).await;
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("videovector/credentials.json");
-    let shell = Shell {
-        env: Vars(vec![
-            ("VIDEOVECTOR_URL".into(), server.url()),
-            ("VIDEOVECTOR_CONFIG".into(), config.display().to_string()),
-        ]),
-        out: Captured::default(),
-        err: Captured::default(),
-    };
+    let shell = Shell::new(vec![
+        ("VIDEOVECTOR_URL", server.url()),
+        ("VIDEOVECTOR_CONFIG", config.display().to_string()),
+    ]);
 
     // 1. Login: the password comes from the input, the token goes to a private file.
     let email = &org.operator.email;
@@ -136,19 +141,11 @@ async fn vvctl_runs_the_readme_walkthrough() {
     assert_eq!(loaded["searchable"], true);
 
     // 4. Search with the search key from the environment.
-    let searcher = Shell {
-        env: Vars(
-            shell
-                .env
-                .0
-                .iter()
-                .cloned()
-                .chain([("VIDEOVECTOR_API_KEY".to_string(), search_key)])
-                .collect(),
-        ),
-        out: Captured::default(),
-        err: Captured::default(),
-    };
+    let searcher = Shell::new(vec![
+        ("VIDEOVECTOR_URL", server.url()),
+        ("VIDEOVECTOR_CONFIG", config.display().to_string()),
+        ("VIDEOVECTOR_API_KEY", search_key),
+    ]);
     let results = searcher
         .json("index search --index-id idx_archive --query reporter --top-k 10")
         .await;
@@ -188,14 +185,10 @@ async fn vvctl_keeps_secrets_off_the_command_line_and_out_of_readable_files() {
     let server = TestServer::start().await;
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("credentials.json");
-    let shell = Shell {
-        env: Vars(vec![
-            ("VIDEOVECTOR_URL".into(), server.url()),
-            ("VIDEOVECTOR_CONFIG".into(), config.display().to_string()),
-        ]),
-        out: Captured::default(),
-        err: Captured::default(),
-    };
+    let shell = Shell::new(vec![
+        ("VIDEOVECTOR_URL", server.url()),
+        ("VIDEOVECTOR_CONFIG", config.display().to_string()),
+    ]);
     let (refused, _, _) = shell
         .vvctl("token create --email a@example.com --password hunter22", "")
         .await;
