@@ -257,7 +257,7 @@ impl SchemaChecker {
             if !fields.contains_key(name) {
                 out.push(Violation {
                     pointer: child(pointer, name),
-                    message: "is required".into(),
+                    message: missing_message(name, fields, properties),
                 });
             }
         }
@@ -531,6 +531,62 @@ pub fn push_token(pointer: &mut String, token: &str) {
     }
 }
 
+/// "is required", and when the object holds a property the schema does not know that
+/// looks like the missing one (`q` for `query`, `qeury`), which: the usual cause of a
+/// missing field is a misspelt one, and naming it saves a round of guessing.
+fn missing_message(
+    name: &str,
+    fields: &serde_json::Map<String, Value>,
+    properties: Option<&serde_json::Map<String, Value>>,
+) -> String {
+    let unknown = fields
+        .keys()
+        .filter(|field| !properties.is_some_and(|p| p.contains_key(*field)))
+        .filter(|field| field.chars().count() <= 64);
+    match unknown.into_iter().find(|field| resembles(field, name)) {
+        Some(field) => {
+            format!("is required (`{field}` is not a property here: did you mean `{name}`?)")
+        }
+        None => "is required".into(),
+    }
+}
+
+/// Whether `given` is a likely misspelling or abbreviation of `wanted`: a prefix of it, the
+/// same without `_` and case, starting with the same four letters or more (`events` for
+/// `event_types`), or at most two edits away (one for short names).
+fn resembles(given: &str, wanted: &str) -> bool {
+    let normal = |s: &str| s.replace(['_', '-'], "").to_lowercase();
+    let (given, wanted) = (normal(given), normal(wanted));
+    if given.is_empty() {
+        return false;
+    }
+    let shared = given
+        .chars()
+        .zip(wanted.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if wanted.starts_with(&given) || shared >= 4 {
+        return true;
+    }
+    let allowed = if wanted.len() <= 4 { 1 } else { 2 };
+    edit_distance(&given, &wanted) <= allowed
+}
+
+/// Levenshtein distance, over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 fn child(pointer: &str, token: &str) -> String {
     let mut out = pointer.to_string();
     push_token(&mut out, token);
@@ -587,6 +643,36 @@ mod tests {
             "note": null
         }))
         .is_empty());
+    }
+
+    #[test]
+    fn a_missing_property_names_the_misspelt_one_beside_it() {
+        let c = checker();
+        let schema = json!({"$ref": "#/components/schemas/Item"});
+        let messages = |value: Value| -> Vec<String> {
+            c.check(&schema, &value)
+                .into_iter()
+                .map(|v| v.message)
+                .collect()
+        };
+        assert_eq!(
+            messages(json!({"i": "a", "count": 1})),
+            ["is required (`i` is not a property here: did you mean `id`?)"]
+        );
+        assert_eq!(
+            messages(json!({"id": "a", "cuont": 1})),
+            ["is required (`cuont` is not a property here: did you mean `count`?)"]
+        );
+        // Nothing like it: only the rule; a known property is never suggested.
+        assert_eq!(
+            messages(json!({"id": "a", "countable": 1})),
+            ["is required (`countable` is not a property here: did you mean `count`?)"]
+        );
+        assert_eq!(messages(json!({"id": "a", "zzzzzz": 1})), ["is required"]);
+        assert_eq!(
+            messages(json!({"id": "a", "at": "2026-11-28T07:00:00Z"})),
+            ["is required"]
+        );
     }
 
     #[test]

@@ -190,13 +190,23 @@ impl AppState {
             }
             None => (None, None),
         };
-        if let Some((email, generated)) = crate::services::auth::bootstrap(
+        let bootstrapped = crate::services::auth::bootstrap(
             &db,
             config.bootstrap_email.as_deref(),
             config.bootstrap_password.as_deref(),
         )
-        .await?
+        .await?;
+        if bootstrapped.is_none()
+            && (config.bootstrap_email.is_some() || config.bootstrap_password.is_some())
         {
+            // A changed password here would otherwise fail every login without a word.
+            tracing::warn!(
+                "bootstrap_email and bootstrap_password (VIDEOVECTOR_BOOTSTRAP_*) are ignored: \
+                 the database already has an organisation, so no operator is created and no \
+                 password changed; add operators with `videovector operator create`"
+            );
+        }
+        if let Some((email, generated)) = bootstrapped {
             tracing::info!(%email, "created the bootstrap organisation and admin operator");
             if let Some(password) = generated {
                 // Printed once, to the console only, never to the log.

@@ -248,7 +248,12 @@ fn cli_entry(org_id: &str, action: AuditAction, command: &str, operator_id: &str
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let mut server = videovector_server::start(config).await?;
-    tracing::info!(url = %server.url(), "listening; Swagger UI at {}/docs", server.url());
+    let url = server.url();
+    tracing::info!(
+        %url,
+        "listening: the API at {url}/api/v2, the docs site at {url}/, Swagger UI at {url}/docs, \
+         MCP at {url}/mcp"
+    );
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -26,6 +26,10 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// What a refusal of a non-public target adds: how a server for development allows it.
+const PRIVATE_TARGETS_HINT: &str = "(for development, the server's operator can allow private \
+and loopback targets with VIDEOVECTOR_ALLOW_PRIVATE_TARGETS=true)";
+
 /// A parsed target URL, or why it is refused.
 pub fn check_url(url: &str, allow_private: bool) -> Result<Url, String> {
     let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
@@ -39,7 +43,8 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<Url, String> {
     if let Ok(ip) = literal.parse::<IpAddr>() {
         if !allow_private && !is_public(ip) {
             return Err(format!(
-                "`{url}` points at a non-public address, which this server does not allow"
+                "`{url}` points at a non-public address, which this server does not allow \
+                 {PRIVATE_TARGETS_HINT}"
             ));
         }
     }
@@ -47,7 +52,8 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<Url, String> {
         && (literal.eq_ignore_ascii_case("localhost") || literal.ends_with(".localhost"))
     {
         return Err(format!(
-            "`{url}` points at a non-public address, which this server does not allow"
+            "`{url}` points at a non-public address, which this server does not allow \
+             {PRIVATE_TARGETS_HINT}"
         ));
     }
     Ok(parsed)
@@ -151,7 +157,8 @@ pub async fn client_for(
         .ok_or_else(|| format!("`{host}` has no address"))?;
     if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
         return Err(format!(
-            "`{host}` resolves to a non-public address, which this server does not allow"
+            "`{host}` resolves to a non-public address, which this server does not allow \
+             {PRIVATE_TARGETS_HINT}"
         ));
     }
     reqwest::Client::builder()

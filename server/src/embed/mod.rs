@@ -110,15 +110,8 @@ impl Embedders {
                     .url
                     .clone()
                     .ok_or_else(|| refused("url", "is required for a rest embedder"))?;
-                net_guard::check_url(&url, self.allow_private_targets).map_err(|why| {
-                    refused(
-                        "url",
-                        &format!(
-                            "is refused: {why} (a server allows private and loopback \
-                             endpoints when VIDEOVECTOR_ALLOW_PRIVATE_TARGETS=true)"
-                        ),
-                    )
-                })?;
+                net_guard::check_url(&url, self.allow_private_targets)
+                    .map_err(|why| refused("url", &format!("is refused: {why}")))?;
                 let model = settings
                     .model
                     .clone()

@@ -13,7 +13,9 @@ use poem::{
 };
 use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
 use videovector_api_spec::{
+    contract::{Contract, Segment},
     problem::{FieldError, FieldLocation, PROBLEM_CONTENT_TYPE},
+    spec::BASE_PATH,
     ApiError, ErrorCode,
 };
 
@@ -53,6 +55,14 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let query = req.uri().query().map(str::to_string);
+        let asked = Asked {
+            path: path.clone(),
+            content_type: req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(100).collect()),
+        };
         let response = match self.inner.call(req).await {
             Ok(r) => r.into_response(),
             Err(e) => {
@@ -66,7 +76,7 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
                     if status.is_server_error() {
                         tracing::error!(%method, %path, error = %detail, "request failed");
                     }
-                    rewrite(status, detail)
+                    rewrite(status, detail, &asked)
                 }
             }
         };
@@ -81,7 +91,7 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             if status.is_server_error() {
                 tracing::error!(%method, %path, error = %body, "request failed");
             }
-            let mut rewritten = rewrite(status, body);
+            let mut rewritten = rewrite(status, body, &asked);
             for (name, value) in headers.iter() {
                 if name == "allow" || name == "retry-after" || name == "www-authenticate" {
                     rewritten.headers_mut().insert(name.clone(), value.clone());
@@ -120,20 +130,55 @@ fn parse_error_problem(error: &poem::Error, query: Option<&str>) -> Option<ApiEr
     Some(ApiError::validation(vec![field]))
 }
 
-fn rewrite(status: StatusCode, detail: String) -> Response {
-    let detail = if status.is_server_error() || detail.trim().is_empty() {
-        match status {
-            StatusCode::NOT_FOUND => "no such path".to_string(),
-            StatusCode::METHOD_NOT_ALLOWED => "this path does not accept that method".to_string(),
-            s if s.is_server_error() => {
-                "the server failed to handle this request; it has been logged".to_string()
-            }
-            s => s.canonical_reason().unwrap_or("error").to_string(),
+/// What the request asked for, for an error poem raised before our code saw it.
+struct Asked {
+    path: String,
+    content_type: Option<String>,
+}
+
+/// The detail of an error poem raised: one that says how to fix the request where we know
+/// (the base path left out, a body that is not JSON), else poem's own, else the status's.
+fn rewrite(status: StatusCode, detail: String, asked: &Asked) -> Response {
+    let detail = match status {
+        StatusCode::NOT_FOUND => not_found_detail(&asked.path),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => match &asked.content_type {
+            Some(sent) => format!(
+                "send the body as JSON, with `Content-Type: application/json` (this request's \
+                 is `{sent}`)"
+            ),
+            None => "send the body as JSON, with `Content-Type: application/json`".into(),
+        },
+        StatusCode::METHOD_NOT_ALLOWED => "this path does not accept that method; `Allow` lists \
+            the ones it does"
+            .to_string(),
+        s if s.is_server_error() => {
+            "the server failed to handle this request; it has been logged".to_string()
         }
-    } else {
-        detail
+        s if detail.trim().is_empty() => s.canonical_reason().unwrap_or("error").to_string(),
+        _ => detail,
     };
     ApiError::new(status, code_for(status), detail).into_problem_response()
+}
+
+/// "no such path", and where the path left out the API's base path (`/indexes`), the path
+/// that was meant (`/api/v2/indexes`).
+fn not_found_detail(path: &str) -> String {
+    let first = |p: &str| {
+        p.trim_start_matches('/')
+            .split('/')
+            .next()
+            .map(str::to_string)
+    };
+    let meant = !path.starts_with(BASE_PATH)
+        && Contract::committed().operations().iter().any(|operation| {
+            matches!(operation.template.first(), Some(Segment::Literal(l)) if Some(l.clone()) == first(path))
+        });
+    if meant {
+        let shown: String = path.chars().take(200).collect();
+        format!("no such path: the API is under {BASE_PATH} (did you mean `{BASE_PATH}{shown}`?)")
+    } else {
+        "no such path".to_string()
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod retrieval;
 mod runs;
 mod secrets_at_rest;
 mod spec_sync;
+mod teaching_errors;
 mod tenant_tokens;
 mod traces;
 mod webhooks;
