@@ -122,10 +122,22 @@ error_codes! {
     Unauthenticated = "unauthenticated",
     /// Both `X-API-Key` and `Authorization` were sent.
     AmbiguousCredentials = "ambiguous_credentials",
-    /// The API key is unknown, revoked, expired or deleted.
+    /// The API key is unknown, was deleted, or is a rotated key's old secret past its grace
+    /// period.
     InvalidApiKey = "invalid_api_key",
-    /// The bearer token is malformed, invalid, expired or not trusted.
+    /// The value is not an API key this API could have issued: its prefix, length or
+    /// checksum is wrong (mistyped, or cut short when copied).
+    MalformedApiKey = "malformed_api_key",
+    /// The API key was revoked: create or rotate a key.
+    ApiKeyRevoked = "api_key_revoked",
+    /// The API key expired (`detail` says when): create a key, or give the next one a longer
+    /// `expires_in_days`.
+    ApiKeyExpired = "api_key_expired",
+    /// The bearer token is malformed, invalid or not trusted.
     InvalidToken = "invalid_token",
+    /// The bearer token expired (60 seconds of clock skew are allowed): get a new one from
+    /// `POST /auth/token`.
+    TokenExpired = "token_expired",
     /// The tenant token is malformed, forged or expired, asks for more than its key holds,
     /// or its key is revoked, expired or deleted; `detail` says which where it may.
     InvalidTenantToken = "invalid_tenant_token",

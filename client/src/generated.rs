@@ -3621,8 +3621,16 @@ Private and loopback addresses are refused unless the server allows them
         AmbiguousCredentials,
         #[serde(rename = "invalid_api_key")]
         InvalidApiKey,
+        #[serde(rename = "malformed_api_key")]
+        MalformedApiKey,
+        #[serde(rename = "api_key_revoked")]
+        ApiKeyRevoked,
+        #[serde(rename = "api_key_expired")]
+        ApiKeyExpired,
         #[serde(rename = "invalid_token")]
         InvalidToken,
+        #[serde(rename = "token_expired")]
+        TokenExpired,
         #[serde(rename = "invalid_tenant_token")]
         InvalidTenantToken,
         #[serde(rename = "bearer_required")]
@@ -3722,7 +3730,11 @@ Private and loopback addresses are refused unless the server allows them
                 Self::Unauthenticated => f.write_str("unauthenticated"),
                 Self::AmbiguousCredentials => f.write_str("ambiguous_credentials"),
                 Self::InvalidApiKey => f.write_str("invalid_api_key"),
+                Self::MalformedApiKey => f.write_str("malformed_api_key"),
+                Self::ApiKeyRevoked => f.write_str("api_key_revoked"),
+                Self::ApiKeyExpired => f.write_str("api_key_expired"),
                 Self::InvalidToken => f.write_str("invalid_token"),
+                Self::TokenExpired => f.write_str("token_expired"),
                 Self::InvalidTenantToken => f.write_str("invalid_tenant_token"),
                 Self::BearerRequired => f.write_str("bearer_required"),
                 Self::InsufficientUserAuthentication => {
@@ -3786,7 +3798,11 @@ Private and loopback addresses are refused unless the server allows them
                 "unauthenticated" => Ok(Self::Unauthenticated),
                 "ambiguous_credentials" => Ok(Self::AmbiguousCredentials),
                 "invalid_api_key" => Ok(Self::InvalidApiKey),
+                "malformed_api_key" => Ok(Self::MalformedApiKey),
+                "api_key_revoked" => Ok(Self::ApiKeyRevoked),
+                "api_key_expired" => Ok(Self::ApiKeyExpired),
                 "invalid_token" => Ok(Self::InvalidToken),
+                "token_expired" => Ok(Self::TokenExpired),
                 "invalid_tenant_token" => Ok(Self::InvalidTenantToken),
                 "bearer_required" => Ok(Self::BearerRequired),
                 "insufficient_user_authentication" => {

@@ -56,13 +56,30 @@ pub fn releases(root: &Path) -> Result<Vec<Release>> {
     Ok(releases)
 }
 
+/// The changes under `title`, one line per change with the operations it is seen at (a
+/// change to a shared schema is seen at many).
 fn list(out: &mut String, title: &str, changes: &[&Change]) -> std::fmt::Result {
     if changes.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\n**{title}**\n")?;
+    let mut by_change: Vec<(&str, Vec<&str>)> = Vec::new();
     for change in changes {
-        writeln!(out, "- `{}` {}", change.operation, change.what)?;
+        match by_change.iter_mut().find(|(what, _)| *what == change.what) {
+            Some((_, operations)) => operations.push(&change.operation),
+            None => by_change.push((&change.what, vec![&change.operation])),
+        }
+    }
+    writeln!(out, "\n**{title}**\n")?;
+    for (what, operations) in by_change {
+        let at = match operations.len() {
+            n if n > 6 => format!("{n} operations"),
+            _ => operations
+                .iter()
+                .map(|o| format!("`{o}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        writeln!(out, "- {what} ({at})")?;
     }
     Ok(())
 }

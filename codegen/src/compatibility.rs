@@ -234,18 +234,24 @@ fn compare_answers(
         let Some(is) = after.responses.iter().find(|r| r.status == was.status) else {
             continue;
         };
-        let (Some(was_json), Some(is_json)) =
-            (was.media("application/json"), is.media("application/json"))
-        else {
-            continue;
-        };
-        compare_schema(
-            &format!("the {} answer", was.status),
-            &old.inline_refs(&was_json.schema),
-            &new.inline_refs(&is_json.schema),
-            Side::Answer,
-            diff,
-        );
+        // Successes are JSON, errors problem+json: each media type both declare.
+        for was_media in &was.content {
+            let Some(is_media) = is.media(&was_media.media_type) else {
+                continue;
+            };
+            // Every error answer is a `Problem`: one label, so a change to it is one change.
+            let label = match was.status.starts_with('2') {
+                true => format!("the {} answer", was.status),
+                false => "an error answer".to_string(),
+            };
+            compare_schema(
+                &label,
+                &old.inline_refs(&was_media.schema),
+                &new.inline_refs(&is_media.schema),
+                Side::Answer,
+                diff,
+            );
+        }
     }
     for is in after
         .responses
@@ -633,6 +639,23 @@ mod tests {
                 &"api_key_create: the body.scopes[]: no longer accepts \"search\"".to_string()
             ),
             "{dropped:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_error_code_is_listed_and_does_not_break() {
+        let old = Contract::from_document(committed()).unwrap();
+        let mut document = committed();
+        document["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("brand_new"));
+        let new = Contract::from_document(document).unwrap();
+        let all = gate(&old, &new).expect("not breaking");
+        assert!(
+            all.iter().any(|c| c.operation == "index_view"
+                && c.what == "an error answer.code: may also answer \"brand_new\""),
+            "{all:#?}"
         );
     }
 

@@ -29,8 +29,14 @@ const LAST_USED_GRANULARITY_SECONDS: i64 = 60;
 /// Why a credential was refused.
 #[derive(Debug)]
 pub enum CredentialError {
-    /// Unknown, malformed, revoked, expired or deleted key (the client is not told which).
+    /// Unknown or deleted key, or an old secret past its rotation's grace period.
     InvalidKey,
+    /// Not a secret this API could have issued (prefix, length or checksum): a typo.
+    MalformedKey,
+    /// The caller holds the key's secret, and the key was revoked.
+    RevokedKey,
+    /// The caller holds the key's secret, and the key expired at this time.
+    ExpiredKey(chrono::DateTime<Utc>),
     /// A valid key used from an address outside its `allowed_cidrs`.
     AddressNotAllowed,
     /// A valid key used from a web page outside its `allowed_origins`.
@@ -100,7 +106,7 @@ impl Authenticator {
             return self.tenant_token(secret, client, origin).await;
         }
         if !api_key_secret::is_well_formed(secret) {
-            return Err(CredentialError::InvalidKey);
+            return Err(CredentialError::MalformedKey);
         }
         let digest = api_key_secret::digest(&self.pepper, secret);
         let key = self
@@ -119,11 +125,16 @@ impl Authenticator {
             .as_deref()
             .is_some_and(|p| bool::from(p.as_bytes().ct_eq(digest.as_bytes())))
             && key.previous_valid_until.is_some_and(|until| until > now);
-        if !(current || previous_still_valid)
-            || key.revoked_at.is_some()
-            || key.expires_at.is_some_and(|at| at <= now)
-        {
+        if !(current || previous_still_valid) {
             return Err(CredentialError::InvalidKey);
+        }
+        // Only a caller holding the secret learns why it stopped working, which its owner
+        // sees anyway in `api_key_view`.
+        if key.revoked_at.is_some() {
+            return Err(CredentialError::RevokedKey);
+        }
+        if let Some(at) = key.expires_at.filter(|at| *at <= now) {
+            return Err(CredentialError::ExpiredKey(at));
         }
         held_to_networks_and_pages(&key, client, origin)?;
         self.note_use(&key, &digest, now);

@@ -24,6 +24,7 @@ use videovector_api_spec::{
 use super::{
     authenticator::{Authenticator, CredentialError},
     index_restriction,
+    jwt::TokenError,
     route_table::RouteTable,
 };
 use crate::rate_limits::{
@@ -357,12 +358,35 @@ async fn authenticate(
                         "this API key may not be used from your address (see its `allowed_cidrs`)",
                     ))
                 }
-                Err(_) => {
+                Err(refused) => {
+                    let (code, detail) = match refused {
+                        CredentialError::MalformedKey => (
+                            ErrorCode::MalformedApiKey,
+                            "this is not an API key this API issues (its checksum does not \
+                             match): check it was copied whole"
+                                .to_string(),
+                        ),
+                        CredentialError::RevokedKey => (
+                            ErrorCode::ApiKeyRevoked,
+                            "the API key was revoked: create or rotate a key".to_string(),
+                        ),
+                        CredentialError::ExpiredKey(at) => (
+                            ErrorCode::ApiKeyExpired,
+                            format!(
+                                "the API key expired at {}: create a new key",
+                                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            ),
+                        ),
+                        _ => (
+                            ErrorCode::InvalidApiKey,
+                            "the API key is unknown or was deleted".to_string(),
+                        ),
+                    };
                     return Err(unauthorized(
-                        ErrorCode::InvalidApiKey,
-                        "the API key is unknown, revoked, expired or deleted",
+                        code,
+                        &detail,
                         format!("ApiKey {REALM}, error=\"invalid_key\""),
-                    ))
+                    ));
                 }
             }
         }
@@ -385,10 +409,20 @@ async fn authenticate(
             match authenticator.bearer(token).await {
                 Ok(p) => p,
                 Err(CredentialError::Unavailable) => return Err(unavailable()),
+                Err(CredentialError::InvalidToken(TokenError::Expired)) => {
+                    return Err(unauthorized(
+                        ErrorCode::TokenExpired,
+                        "the bearer token expired: get a new one from POST /api/v2/auth/token",
+                        format!(
+                            "Bearer {REALM}, error=\"invalid_token\", \
+                             error_description=\"the token expired\""
+                        ),
+                    ))
+                }
                 Err(_) => {
                     return Err(unauthorized(
                         ErrorCode::InvalidToken,
-                        "the bearer token is invalid, expired or not trusted",
+                        "the bearer token is malformed, invalid or not trusted",
                         format!("Bearer {REALM}, error=\"invalid_token\""),
                     ))
                 }

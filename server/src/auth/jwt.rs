@@ -32,6 +32,9 @@ pub enum TokenError {
     UnknownKey,
     #[error("the token is invalid: {0}")]
     Invalid(String),
+    /// Its signature verified, and it expired (past the leeway).
+    #[error("the token expired")]
+    Expired,
     #[error("the token names no organisation")]
     NoOrganization,
 }
@@ -194,7 +197,11 @@ impl TokenVerifier {
                 decode::<Value>(token, &key, validation)
             }
         }
-        .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            // jsonwebtoken checks `exp` only after the signature.
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid(e.to_string()),
+        })?;
         let claims = data.claims;
         let org_id = claims
             .get(&self.organization_claim)

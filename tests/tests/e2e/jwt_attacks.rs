@@ -71,6 +71,13 @@ async fn forged_and_confused_tokens_are_refused() {
     let mut no_exp = good.clone();
     no_exp.as_object_mut().unwrap().remove("exp");
     cases.push(("missing exp", sign(&no_exp, &real_key)));
+    // Expired and forged: only a token whose signature verifies is told it expired.
+    let mut expired = good.clone();
+    expired["exp"] = json!(now - 3600);
+    cases.push((
+        "expired and forged",
+        sign(&expired, b"not the server secret at all, 32+ bytes"),
+    ));
 
     let http = reqwest::Client::new();
     let ok = http
@@ -95,6 +102,13 @@ async fn forged_and_confused_tokens_are_refused() {
                 .contains("invalid_token"),
             "{case}"
         );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        let expected = if case == "expired" {
+            "token_expired"
+        } else {
+            "invalid_token"
+        };
+        assert_eq!(problem["code"], expected, "{case}: {problem}");
     }
     server.stop().await;
 }

@@ -136,7 +136,7 @@ async fn metrics_count_answers_refusals_limits_queues_and_lag_on_their_own_liste
     assert!(
         value(
             &text,
-            "videovector_auth_refusals_total{reason=\"invalid_api_key\"}"
+            "videovector_auth_refusals_total{reason=\"malformed_api_key\"}"
         )
         .is_some_and(|n| n >= 1.0),
         "{text}"

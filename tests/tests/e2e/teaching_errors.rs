@@ -76,3 +76,58 @@ async fn refusals_name_the_fix() {
         "{body}"
     );
 }
+
+/// A key that stops working says why to the caller that holds it (revoked, expired, a typo),
+/// and nothing more to one that does not (an unknown key).
+#[tokio::test]
+async fn a_refused_key_says_why_to_whoever_holds_it() {
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    use videovector_server::db::entities::api_key;
+
+    let server = TestServer::start().await;
+    let org = server.org(true).await;
+    let http = reqwest::Client::new();
+    let refusal = |key: String| {
+        let request = http.get(server.api("/indexes")).header("X-API-Key", key);
+        async move {
+            let (status, body) = answer(request).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            (
+                body["code"].as_str().unwrap_or_default().to_string(),
+                body["detail"].clone(),
+            )
+        }
+    };
+
+    let (revoked_id, revoked) = server.api_key(&org, &[Scope::Read]).await;
+    // A typo: the last character changed breaks the checksum.
+    let mut typo = revoked.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    let (code, detail) = refusal(typo).await;
+    assert_eq!(code, "malformed_api_key", "{detail}");
+    assert!(detail.as_str().unwrap().contains("copied whole"));
+    // Well formed, but no such key: nothing more is said.
+    let unknown = videovector_server::auth::api_key_secret::generate("sk_live_");
+    assert_eq!(refusal(unknown).await.0, "invalid_api_key");
+
+    // Revoked.
+    let revoke = http
+        .post(server.api(&format!("/api-keys/{revoked_id}/revoke")))
+        .bearer_auth(server.token(&org, &[Scope::Admin]));
+    assert_eq!(answer(revoke).await.0, StatusCode::OK);
+    assert_eq!(refusal(revoked).await.0, "api_key_revoked");
+
+    // Expired (set in the store before the key's first use).
+    let (expired_id, expired) = server.api_key(&org, &[Scope::Read]).await;
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::ExpiresAt, Expr::value(past))
+        .filter(api_key::Column::Id.eq(&expired_id))
+        .exec(server.db())
+        .await
+        .unwrap();
+    let (code, detail) = refusal(expired).await;
+    assert_eq!(code, "api_key_expired", "{detail}");
+    assert!(detail.as_str().unwrap().contains("expired at"), "{detail}");
+}
