@@ -168,7 +168,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .about(
                 "Retrieve an API key\n\nReturns one key, masked.\n\n**Security:** a JWT bearer token (API keys are refused with 401) holding scope `read` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -180,7 +183,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .about(
                 "Delete an API key\n\nRemoves the key; it stops working at once.\n\n**Security:** a JWT bearer token (API keys are refused with 401) holding scope `admin` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -201,7 +207,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("max-top-k")
@@ -261,7 +270,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .about(
                 "Revoke an API key\n\nSoft-disables the key: it stops working at once and stays listed as `revoked`.\n\n**Security:** a JWT bearer token (API keys are refused with 401) holding scope `write` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -291,7 +303,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("json-body")
@@ -346,7 +361,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("key-id")
                     .long("key-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("to")
@@ -623,7 +641,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("connector-id")
                     .long("connector-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The connector's id (`con_...`), as `connector_create` returned it.",
+                    ),
             )
             .about(
                 "Retrieve a connector\n\nReturns one connector, header values masked.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -635,7 +656,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("connector-id")
                     .long("connector-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The connector's id (`con_...`), as `connector_create` returned it.",
+                    ),
             )
             .about(
                 "Delete a connector\n\nDeletes a connector and its stored secrets. Its jobs stay; queued ones fail.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -647,7 +671,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("connector-id")
                     .long("connector-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The connector's id (`con_...`), as `connector_create` returned it.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("idempotency-key")
@@ -688,7 +715,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("connector-id")
                     .long("connector-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The connector's id (`con_...`), as `connector_create` returned it.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("idempotency-key")
@@ -781,7 +811,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("index-id")
                     .long("index-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The index's id (`idx_...`, or the one you chose at `index_create`).",
+                    ),
             )
             .about(
                 "Retrieve an index\n\nReturns one index with its segment count.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.",
@@ -793,7 +826,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("index-id")
                     .long("index-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The index's id (`idx_...`, or the one you chose at `index_create`).",
+                    ),
             )
             .about(
                 "Delete an index\n\nDeletes an index and every segment in it.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.\n\n**Index restriction:** a key restricted to other indexes (`index_ids`) gets 403 `index_not_allowed`.",
@@ -820,7 +856,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("index-id")
                     .long("index-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The index's id (`idx_...`, or the one you chose at `index_create`).",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("name")
@@ -865,7 +904,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("index-id")
                     .long("index-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The index's id (`idx_...`, or the one you chose at `index_create`).",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("min-score")
@@ -947,7 +989,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("index-id")
                     .long("index-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The index's id (`idx_...`, or the one you chose at `index_create`).",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("wait")
@@ -1002,7 +1047,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("job-id")
                     .long("job-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The ingestion job's id (`job_...`), as `connector_sync` returned it.",
+                    ),
             )
             .about(
                 "Retrieve a job\n\nReturns one job with its state, progress (files, segments) and the error of each\nfailed file.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1021,7 +1069,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("job-id")
                     .long("job-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The ingestion job's id (`job_...`), as `connector_sync` returned it.",
+                    ),
             )
             .about(
                 "Cancel a job\n\nCancels a queued or running job; a running job stops before its next file. Any other\nstatus is a 409.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1040,7 +1091,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("job-id")
                     .long("job-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The ingestion job's id (`job_...`), as `connector_sync` returned it.",
+                    ),
             )
             .about(
                 "Retry a job\n\nQueues a new attempt of a failed or cancelled job: it syncs the connector's current\nfiles with its current headers, so a retry never replays an earlier configuration.\nThe original stays as it was. Any other status, or a deleted connector, is a 409.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1231,7 +1285,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("prompt-id")
                     .long("prompt-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The prompt's id (`prm_...`), as `prompt_create` returned it."),
             )
             .about(
                 "Retrieve a prompt\n\nReturns one prompt.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** touches no index; a restricted key may call it.",
@@ -1243,7 +1298,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("prompt-id")
                     .long("prompt-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The prompt's id (`prm_...`), as `prompt_create` returned it."),
             )
             .about(
                 "Delete a prompt\n\nDeletes a prompt. Its runs stay, with their results.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.\n\n**Index restriction:** touches no index; a restricted key may call it.",
@@ -1282,7 +1338,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("prompt-id")
                     .long("prompt-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The prompt's id (`prm_...`), as `prompt_create` returned it."),
             )
             .arg(
                 ::clap::Arg::new("query-template")
@@ -1449,7 +1506,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("run-id")
                     .long("run-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The run's id (`run_...`), as `run_create` returned it."),
             )
             .about(
                 "Retrieve a run\n\nReturns one run with its status, timings, and its result or error.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).",
@@ -1468,7 +1526,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("run-id")
                     .long("run-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The run's id (`run_...`), as `run_create` returned it."),
             )
             .about(
                 "Cancel a run\n\nCancels a queued or running run. Any other status is a 409.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.\n\n**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).",
@@ -1487,7 +1546,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("run-id")
                     .long("run-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The run's id (`run_...`), as `run_create` returned it."),
             )
             .about(
                 "Retry a run\n\nQueues a new attempt of a failed or cancelled run (same prompt query, index and\nvariables); the original stays as it was. Any other status is a 409.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.\n\n**Index restriction:** for a restricted key, what belongs to an index outside its `index_ids` does not exist (404).",
@@ -1577,7 +1637,8 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("page-token")
                     .long("page-token")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help("The `next_page_token` of the previous page of this search."),
             )
             .about(
                 "Get the next page of a search\n\nReturns the page a `next_page_token` points at. A malformed, foreign or expired token\nis a 400 problem.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `search` or higher.\n\n**Index restriction:** every index the request names must be one of a restricted key's `index_ids`, else 403 `index_not_allowed`.",
@@ -1708,7 +1769,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("webhook-id")
                     .long("webhook-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The webhook's id (`whk_...`), as `webhook_create` returned it.",
+                    ),
             )
             .about(
                 "Retrieve a webhook\n\nReturns one webhook (never its secret).\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1720,7 +1784,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("webhook-id")
                     .long("webhook-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The webhook's id (`whk_...`), as `webhook_create` returned it.",
+                    ),
             )
             .about(
                 "Delete a webhook\n\nDeletes a webhook and its delivery log; queued deliveries are dropped.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `admin` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1759,7 +1826,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("webhook-id")
                     .long("webhook-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The webhook's id (`whk_...`), as `webhook_create` returned it.",
+                    ),
             )
             .arg(
                 ::clap::Arg::new("json-body")
@@ -1799,7 +1869,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("webhook-id")
                     .long("webhook-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The webhook's id (`whk_...`), as `webhook_create` returned it.",
+                    ),
             )
             .about(
                 "List a webhook's deliveries\n\nThe delivery log: every event sent to this webhook with each attempt's time, HTTP\nstatus and error, oldest first.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `read` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",
@@ -1820,7 +1893,10 @@ impl<T: CliConfig> Cli<T> {
                 ::clap::Arg::new("webhook-id")
                     .long("webhook-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true),
+                    .required(true)
+                    .help(
+                        "The webhook's id (`whk_...`), as `webhook_create` returned it.",
+                    ),
             )
             .about(
                 "Send a test event\n\nQueues a `webhook.test` delivery to this webhook (even if it is not subscribed to\nit) and answers 202 with the delivery.\n\n**Security:** an API key (`X-API-Key`) or a JWT bearer token holding scope `write` or higher.\n\n**Index restriction:** a key restricted to indexes (`index_ids`) gets 403 `index_not_allowed`: this operation spans the organisation (connectors and their jobs may feed several indexes).",

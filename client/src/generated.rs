@@ -19357,6 +19357,8 @@ Returns one key, masked.
 
 Sends a `GET` request to `/api-keys/{key_id}`
 
+Arguments:
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 ```ignore
 let response = client.api_key_view()
     .key_id(key_id)
@@ -19376,6 +19378,8 @@ Removes the key; it stops working at once.
 
 Sends a `DELETE` request to `/api-keys/{key_id}`
 
+Arguments:
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 ```ignore
 let response = client.api_key_delete()
     .key_id(key_id)
@@ -19397,7 +19401,7 @@ as fast as a revocation does. The caller's token must hold every scope of the ke
 Sends a `PATCH` request to `/api-keys/{key_id}`
 
 Arguments:
-- `key_id`
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 - `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
 - `body`
 ```ignore
@@ -19422,7 +19426,7 @@ Soft-disables the key: it stops working at once and stays listed as `revoked`.
 Sends a `POST` request to `/api-keys/{key_id}/revoke`
 
 Arguments:
-- `key_id`
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 - `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
 ```ignore
 let response = client.api_key_revoke()
@@ -19446,7 +19450,7 @@ Returns a new full secret for the key and revokes the old secret (at once, or af
 Sends a `POST` request to `/api-keys/{key_id}/rotate`
 
 Arguments:
-- `key_id`
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 - `idempotency_key`: Makes the request safe to retry (see `api_key_create`).
 - `body`
 ```ignore
@@ -19474,7 +19478,7 @@ buckets two years.
 Sends a `GET` request to `/api-keys/{key_id}/usage`
 
 Arguments:
-- `key_id`
+- `key_id`: The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
 - `from`: The range's start (inclusive); rounded down to the granularity.
 - `granularity`: The buckets' size (default `hour`).
 - `to`: The range's end (exclusive; default now). At most 24 hours after `from` by
@@ -19629,6 +19633,8 @@ Returns one connector, header values masked.
 
 Sends a `GET` request to `/connectors/{connector_id}`
 
+Arguments:
+- `connector_id`: The connector's id (`con_...`), as `connector_create` returned it.
 ```ignore
 let response = client.connector_view()
     .connector_id(connector_id)
@@ -19648,6 +19654,8 @@ Deletes a connector and its stored secrets. Its jobs stay; queued ones fail.
 
 Sends a `DELETE` request to `/connectors/{connector_id}`
 
+Arguments:
+- `connector_id`: The connector's id (`con_...`), as `connector_create` returned it.
 ```ignore
 let response = client.connector_delete()
     .connector_id(connector_id)
@@ -19672,7 +19680,7 @@ the files they were created with.
 Sends a `PATCH` request to `/connectors/{connector_id}`
 
 Arguments:
-- `connector_id`
+- `connector_id`: The connector's id (`con_...`), as `connector_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `connector_create`).
 - `body`
 ```ignore
@@ -19698,7 +19706,7 @@ their timestamps and ingests them into the target indexes. Answers 202 with the 
 Sends a `POST` request to `/connectors/{connector_id}/sync`
 
 Arguments:
-- `connector_id`
+- `connector_id`: The connector's id (`con_...`), as `connector_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `connector_create`).
 ```ignore
 let response = client.connector_sync()
@@ -19768,6 +19776,8 @@ Returns one index with its segment count.
 
 Sends a `GET` request to `/indexes/{index_id}`
 
+Arguments:
+- `index_id`: The index's id (`idx_...`, or the one you chose at `index_create`).
 ```ignore
 let response = client.index_view()
     .index_id(index_id)
@@ -19787,6 +19797,8 @@ Deletes an index and every segment in it.
 
 Sends a `DELETE` request to `/indexes/{index_id}`
 
+Arguments:
+- `index_id`: The index's id (`idx_...`, or the one you chose at `index_create`).
 ```ignore
 let response = client.index_delete()
     .index_id(index_id)
@@ -19807,7 +19819,7 @@ Changes an index's name or description.
 Sends a `PATCH` request to `/indexes/{index_id}`
 
 Arguments:
-- `index_id`
+- `index_id`: The index's id (`idx_...`, or the one you chose at `index_create`).
 - `idempotency_key`: Makes the request safe to retry (see `index_create`).
 - `body`
 ```ignore
@@ -19832,6 +19844,9 @@ as users type them) and returns the `top_k` best with highlights.
 
 Sends a `POST` request to `/indexes/{index_id}/search`
 
+Arguments:
+- `index_id`: The index's id (`idx_...`, or the one you chose at `index_create`).
+- `body`
 ```ignore
 let response = client.index_search()
     .index_id(index_id)
@@ -19854,7 +19869,7 @@ second of this response, or before it when `wait` is `true`.
 Sends a `POST` request to `/indexes/{index_id}/segments`
 
 Arguments:
-- `index_id`
+- `index_id`: The index's id (`idx_...`, or the one you chose at `index_create`).
 - `idempotency_key`: Makes the request safe to retry (see `index_create`).
 - `body`
 ```ignore
@@ -19902,6 +19917,8 @@ failed file.
 
 Sends a `GET` request to `/jobs/{job_id}`
 
+Arguments:
+- `job_id`: The ingestion job's id (`job_...`), as `connector_sync` returned it.
 ```ignore
 let response = client.job_view()
     .job_id(job_id)
@@ -19923,7 +19940,7 @@ status is a 409.
 Sends a `POST` request to `/jobs/{job_id}/cancel`
 
 Arguments:
-- `job_id`
+- `job_id`: The ingestion job's id (`job_...`), as `connector_sync` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `run_create`).
 ```ignore
 let response = client.job_cancel()
@@ -19948,7 +19965,7 @@ The original stays as it was. Any other status, or a deleted connector, is a 409
 Sends a `POST` request to `/jobs/{job_id}/retry`
 
 Arguments:
-- `job_id`
+- `job_id`: The ingestion job's id (`job_...`), as `connector_sync` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `run_create`).
 ```ignore
 let response = client.job_retry()
@@ -20106,6 +20123,8 @@ Returns one prompt.
 
 Sends a `GET` request to `/prompts/{prompt_id}`
 
+Arguments:
+- `prompt_id`: The prompt's id (`prm_...`), as `prompt_create` returned it.
 ```ignore
 let response = client.prompt_view()
     .prompt_id(prompt_id)
@@ -20125,6 +20144,8 @@ Deletes a prompt. Its runs stay, with their results.
 
 Sends a `DELETE` request to `/prompts/{prompt_id}`
 
+Arguments:
+- `prompt_id`: The prompt's id (`prm_...`), as `prompt_create` returned it.
 ```ignore
 let response = client.prompt_delete()
     .prompt_id(prompt_id)
@@ -20145,7 +20166,7 @@ Changes a prompt. Runs already created keep the query they were created with.
 Sends a `PATCH` request to `/prompts/{prompt_id}`
 
 Arguments:
-- `prompt_id`
+- `prompt_id`: The prompt's id (`prm_...`), as `prompt_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `prompt_create`).
 - `body`
 ```ignore
@@ -20280,6 +20301,8 @@ Returns one run with its status, timings, and its result or error.
 
 Sends a `GET` request to `/runs/{run_id}`
 
+Arguments:
+- `run_id`: The run's id (`run_...`), as `run_create` returned it.
 ```ignore
 let response = client.run_view()
     .run_id(run_id)
@@ -20300,7 +20323,7 @@ Cancels a queued or running run. Any other status is a 409.
 Sends a `POST` request to `/runs/{run_id}/cancel`
 
 Arguments:
-- `run_id`
+- `run_id`: The run's id (`run_...`), as `run_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `run_create`).
 ```ignore
 let response = client.run_cancel()
@@ -20324,7 +20347,7 @@ variables); the original stays as it was. Any other status is a 409.
 Sends a `POST` request to `/runs/{run_id}/retry`
 
 Arguments:
-- `run_id`
+- `run_id`: The run's id (`run_...`), as `run_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `run_create`).
 ```ignore
 let response = client.run_retry()
@@ -20367,6 +20390,8 @@ is a 400 problem.
 
 Sends a `GET` request to `/search/{page_token}`
 
+Arguments:
+- `page_token`: The `next_page_token` of the previous page of this search.
 ```ignore
 let response = client.search_page_view()
     .page_token(page_token)
@@ -20463,6 +20488,8 @@ Returns one webhook (never its secret).
 
 Sends a `GET` request to `/webhooks/{webhook_id}`
 
+Arguments:
+- `webhook_id`: The webhook's id (`whk_...`), as `webhook_create` returned it.
 ```ignore
 let response = client.webhook_view()
     .webhook_id(webhook_id)
@@ -20482,6 +20509,8 @@ Deletes a webhook and its delivery log; queued deliveries are dropped.
 
 Sends a `DELETE` request to `/webhooks/{webhook_id}`
 
+Arguments:
+- `webhook_id`: The webhook's id (`whk_...`), as `webhook_create` returned it.
 ```ignore
 let response = client.webhook_delete()
     .webhook_id(webhook_id)
@@ -20502,7 +20531,7 @@ Changes a webhook's URL, events, description or whether it is enabled.
 Sends a `PATCH` request to `/webhooks/{webhook_id}`
 
 Arguments:
-- `webhook_id`
+- `webhook_id`: The webhook's id (`whk_...`), as `webhook_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `webhook_create`).
 - `body`
 ```ignore
@@ -20528,7 +20557,7 @@ status and error, oldest first.
 Sends a `GET` request to `/webhooks/{webhook_id}/deliveries`
 
 Arguments:
-- `webhook_id`
+- `webhook_id`: The webhook's id (`whk_...`), as `webhook_create` returned it.
 - `cursor`: The `next_cursor` of the previous page.
 - `limit`: Page size, 1–100 (default 20).
 ```ignore
@@ -20554,7 +20583,7 @@ it) and answers 202 with the delivery.
 Sends a `POST` request to `/webhooks/{webhook_id}/test`
 
 Arguments:
-- `webhook_id`
+- `webhook_id`: The webhook's id (`whk_...`), as `webhook_create` returned it.
 - `idempotency_key`: Makes the request safe to retry (see `webhook_create`).
 ```ignore
 let response = client.webhook_test()

@@ -85,6 +85,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
     ) -> Result<Ok200<ApiKey>, Problems<ViewErrors>> {
         Ok(Ok200(services.api_keys.view(&auth.0, &key_id.0).await?))
@@ -103,6 +104,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
         #[oai(name = "Idempotency-Key")]
@@ -129,6 +131,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
         /// The range's start (inclusive); rounded down to the granularity.
         from: Query<Option<chrono::DateTime<chrono::Utc>>>,
@@ -164,6 +167,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
         #[oai(name = "Idempotency-Key")]
@@ -191,6 +195,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
         /// Makes the request safe to retry (see `api_key_create`).
         #[oai(name = "Idempotency-Key")]
@@ -211,6 +216,7 @@ impl ApiKeysApi {
         &self,
         #[oai(scope = "Scope::Admin")] auth: BearerOnly,
         services: Data<&Services>,
+        /// The API key's id (`key_...`), as `api_key_create` returned it: the id, never the secret.
         key_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.api_keys.delete(&auth.0, &key_id.0).await?;

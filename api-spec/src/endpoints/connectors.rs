@@ -80,6 +80,7 @@ impl ConnectorsApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The connector's id (`con_...`), as `connector_create` returned it.
         connector_id: Path<String>,
     ) -> Result<Ok200<Connector>, Problems<ViewErrors>> {
         Ok(Ok200(
@@ -103,6 +104,7 @@ impl ConnectorsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The connector's id (`con_...`), as `connector_create` returned it.
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
         #[oai(name = "Idempotency-Key")]
@@ -129,6 +131,7 @@ impl ConnectorsApi {
         &self,
         #[oai(scope = "Scope::Admin")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The connector's id (`con_...`), as `connector_create` returned it.
         connector_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.connectors.delete(&auth.0, &connector_id.0).await?;
@@ -148,6 +151,7 @@ impl ConnectorsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The connector's id (`con_...`), as `connector_create` returned it.
         connector_id: Path<String>,
         /// Makes the request safe to retry (see `connector_create`).
         #[oai(name = "Idempotency-Key")]

@@ -74,6 +74,7 @@ impl IndexesApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The index's id (`idx_...`, or the one you chose at `index_create`).
         index_id: Path<String>,
     ) -> Result<Ok200<Index>, Problems<ViewErrors>> {
         Ok(Ok200(services.indexes.view(&auth.0, &index_id.0).await?))
@@ -91,6 +92,7 @@ impl IndexesApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The index's id (`idx_...`, or the one you chose at `index_create`).
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
         #[oai(name = "Idempotency-Key")]
@@ -117,6 +119,7 @@ impl IndexesApi {
         &self,
         #[oai(scope = "Scope::Admin")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The index's id (`idx_...`, or the one you chose at `index_create`).
         index_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.indexes.delete(&auth.0, &index_id.0).await?;
@@ -136,6 +139,7 @@ impl IndexesApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The index's id (`idx_...`, or the one you chose at `index_create`).
         index_id: Path<String>,
         /// Makes the request safe to retry (see `index_create`).
         #[oai(name = "Idempotency-Key")]

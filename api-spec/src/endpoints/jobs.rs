@@ -52,6 +52,7 @@ impl JobsApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The ingestion job's id (`job_...`), as `connector_sync` returned it.
         job_id: Path<String>,
     ) -> Result<Ok200<Job>, Problems<ViewErrors>> {
         Ok(Ok200(services.jobs.view(&auth.0, &job_id.0).await?))
@@ -70,6 +71,7 @@ impl JobsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The ingestion job's id (`job_...`), as `connector_sync` returned it.
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
         #[oai(name = "Idempotency-Key")]
@@ -92,6 +94,7 @@ impl JobsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The ingestion job's id (`job_...`), as `connector_sync` returned it.
         job_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
         #[oai(name = "Idempotency-Key")]

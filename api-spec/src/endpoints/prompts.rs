@@ -74,6 +74,7 @@ impl PromptsApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The prompt's id (`prm_...`), as `prompt_create` returned it.
         prompt_id: Path<String>,
     ) -> Result<Ok200<Prompt>, Problems<ViewErrors>> {
         Ok(Ok200(services.prompts.view(&auth.0, &prompt_id.0).await?))
@@ -91,6 +92,7 @@ impl PromptsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The prompt's id (`prm_...`), as `prompt_create` returned it.
         prompt_id: Path<String>,
         /// Makes the request safe to retry (see `prompt_create`).
         #[oai(name = "Idempotency-Key")]
@@ -117,6 +119,7 @@ impl PromptsApi {
         &self,
         #[oai(scope = "Scope::Admin")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The prompt's id (`prm_...`), as `prompt_create` returned it.
         prompt_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.prompts.delete(&auth.0, &prompt_id.0).await?;

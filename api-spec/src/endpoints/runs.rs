@@ -71,6 +71,7 @@ impl RunsApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The run's id (`run_...`), as `run_create` returned it.
         run_id: Path<String>,
     ) -> Result<Ok200<Run>, Problems<ViewErrors>> {
         Ok(Ok200(services.runs.view(&auth.0, &run_id.0).await?))
@@ -88,6 +89,7 @@ impl RunsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The run's id (`run_...`), as `run_create` returned it.
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
         #[oai(name = "Idempotency-Key")]
@@ -109,6 +111,7 @@ impl RunsApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The run's id (`run_...`), as `run_create` returned it.
         run_id: Path<String>,
         /// Makes the request safe to retry (see `run_create`).
         #[oai(name = "Idempotency-Key")]

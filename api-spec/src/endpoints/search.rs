@@ -30,6 +30,7 @@ impl SearchApi {
         &self,
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The index's id (`idx_...`, or the one you chose at `index_create`).
         index_id: Path<String>,
         body: Json<SearchRequest>,
     ) -> Result<Ok200<SearchResults>, Problems<QueryErrors>> {
@@ -73,6 +74,7 @@ impl CrossSearchApi {
         &self,
         #[oai(scope = "Scope::Search")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The `next_page_token` of the previous page of this search.
         page_token: Path<String>,
     ) -> Result<Ok200<SearchPage>, Problems<SearchPageErrors>> {
         Ok(Ok200(

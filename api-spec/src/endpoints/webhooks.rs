@@ -77,6 +77,7 @@ impl WebhooksApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The webhook's id (`whk_...`), as `webhook_create` returned it.
         webhook_id: Path<String>,
     ) -> Result<Ok200<Webhook>, Problems<ViewErrors>> {
         Ok(Ok200(services.webhooks.view(&auth.0, &webhook_id.0).await?))
@@ -94,6 +95,7 @@ impl WebhooksApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The webhook's id (`whk_...`), as `webhook_create` returned it.
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
         #[oai(name = "Idempotency-Key")]
@@ -120,6 +122,7 @@ impl WebhooksApi {
         &self,
         #[oai(scope = "Scope::Admin")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The webhook's id (`whk_...`), as `webhook_create` returned it.
         webhook_id: Path<String>,
     ) -> Result<NoContent, Problems<DeleteErrors>> {
         services.webhooks.delete(&auth.0, &webhook_id.0).await?;
@@ -139,6 +142,7 @@ impl WebhooksApi {
         &self,
         #[oai(scope = "Scope::Read")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The webhook's id (`whk_...`), as `webhook_create` returned it.
         webhook_id: Path<String>,
         /// Page size, 1–100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
@@ -171,6 +175,7 @@ impl WebhooksApi {
         &self,
         #[oai(scope = "Scope::Write")] auth: ApiKeyOrBearer,
         services: Data<&Services>,
+        /// The webhook's id (`whk_...`), as `webhook_create` returned it.
         webhook_id: Path<String>,
         /// Makes the request safe to retry (see `webhook_create`).
         #[oai(name = "Idempotency-Key")]

@@ -14,6 +14,22 @@ fn generated_files_are_up_to_date() {
 }
 
 #[test]
+fn every_parameter_says_what_it_takes() {
+    let undescribed: Vec<String> = Contract::committed()
+        .operations()
+        .iter()
+        .flat_map(|operation| {
+            operation
+                .parameters
+                .iter()
+                .filter(|p| p.description.as_deref().is_none_or(str::is_empty))
+                .map(move |p| format!("{} {}", operation.id(), p.name))
+        })
+        .collect();
+    assert!(undescribed.is_empty(), "no description: {undescribed:?}");
+}
+
+#[test]
 fn the_declarations_do_not_break_clients_of_the_latest_release() {
     let (version, breaking) = videovector_codegen::unreleased_breaks().expect("codegen runs");
     assert!(
