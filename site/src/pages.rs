@@ -26,6 +26,7 @@ macro_rules! guides {
 
 guides! {
     "index" => "Overview",
+    "quickstart" => "Quickstart",
     "authentication" => "Authentication",
     "api-keys" => "Create and rotate API keys",
     "tenant-tokens" => "Tenant tokens",

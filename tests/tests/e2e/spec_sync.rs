@@ -13,6 +13,28 @@ fn generated_files_are_up_to_date() {
     );
 }
 
+/// The quickstart's commands are the README's (which `.ci/walkthrough` runs as written), so
+/// the newcomer's path cannot drift from the one CI takes.
+#[test]
+fn the_quickstart_runs_the_readme_commands() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+    let (quickstart, readme) = (read("docs/quickstart.md"), read("README.md"));
+    let blocks: Vec<&str> = quickstart
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the server command and the first walkthrough block"
+    );
+    for block in blocks {
+        assert!(readme.contains(block), "not in the README:\n{block}");
+    }
+}
+
 #[test]
 fn every_parameter_says_what_it_takes() {
     let undescribed: Vec<String> = Contract::committed()
