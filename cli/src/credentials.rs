@@ -114,6 +114,12 @@ pub fn write_file(path: &Path, credentials: &Credentials) -> Result<()> {
     Ok(())
 }
 
+/// The server a `--server` flag or `VIDEOVECTOR_URL` names, if either does.
+pub fn named_server(env: &dyn Environment, flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string)
+        .or_else(|| env.var("VIDEOVECTOR_URL"))
+}
+
 /// The server and credential to use: `server` (a `--server` flag) or the environment's or
 /// the file's server; the environment's credential, else the file's.
 pub fn resolve(
@@ -121,9 +127,7 @@ pub fn resolve(
     server: Option<&str>,
 ) -> Result<(String, Option<Credentials>)> {
     let stored = read_file(&file_path(env)?)?;
-    let server = server
-        .map(str::to_string)
-        .or_else(|| env.var("VIDEOVECTOR_URL"))
+    let server = named_server(env, server)
         .or_else(|| stored.as_ref().map(|c| c.server.clone()))
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let from_env = |name: &str, kind: Kind| {

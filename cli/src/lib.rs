@@ -163,9 +163,7 @@ pub async fn run(
     let (noun, noun_matches) = matches.subcommand().expect("a subcommand is required");
     // What writes or removes the file does not read it: the server is the flag's or the
     // environment's.
-    let server = flag
-        .map(str::to_string)
-        .or_else(|| env.var("VIDEOVECTOR_URL"))
+    let server = credentials::named_server(env, flag)
         .unwrap_or_else(|| credentials::DEFAULT_SERVER.to_string());
     match noun {
         "login" => return login(env, &server, noun_matches, input, &output).await,

@@ -44,6 +44,16 @@ pub enum ApiError {
     },
 }
 
+/// A failure with no answer that another attempt may get past.
+fn unanswered_is_retryable(error: &reqwest::Error) -> bool {
+    error.is_connect() || error.is_timeout() || error.is_request()
+}
+
+/// An answer the spec does not declare, judged by its status (a gateway's 502, say).
+fn undeclared_is_retryable(status: StatusCode) -> bool {
+    is_retryable_status(status, &HeaderMap::new())
+}
+
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
@@ -131,9 +141,9 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ApiError::Problem { retryable, .. } => *retryable,
-            ApiError::Communication(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            ApiError::Communication(e) => unanswered_is_retryable(e),
             ApiError::UnexpectedAnswer { status, .. } => {
-                status.is_some_and(|s| matches!(s.as_u16(), 429 | 502 | 503 | 504))
+                status.is_some_and(undeclared_is_retryable)
             }
             ApiError::InvalidRequest(_) => false,
         }
@@ -227,10 +237,8 @@ impl ProblemExt for Error<Problem> {
     fn is_retryable(&self) -> bool {
         match self {
             Error::ErrorResponse(answer) => is_retryable_status(answer.status(), answer.headers()),
-            Error::CommunicationError(e) => e.is_connect() || e.is_timeout() || e.is_request(),
-            Error::UnexpectedResponse(answer) => {
-                matches!(answer.status().as_u16(), 429 | 502 | 503 | 504)
-            }
+            Error::CommunicationError(e) => unanswered_is_retryable(e),
+            Error::UnexpectedResponse(answer) => undeclared_is_retryable(answer.status()),
             _ => false,
         }
     }

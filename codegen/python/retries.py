@@ -23,6 +23,7 @@ from typing import Optional
 import httpx
 
 from ._idempotent import IDEMPOTENT
+from .problems import RETRYABLE_STATUSES
 
 #: Failures of the connection or of the wait, not answers.
 TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -57,7 +58,7 @@ class RetryPolicy:
     def wait_after(self, response: httpx.Response, attempt: int) -> Optional[float]:
         """Seconds to wait before another attempt after ``response``, or ``None`` to stop."""
         status = response.status_code
-        retryable = status in (429, 502, 503, 504) or (status == 409 and "retry-after" in response.headers)
+        retryable = status in RETRYABLE_STATUSES or (status == 409 and "retry-after" in response.headers)
         if not retryable:
             return None
         wait = server_wait(response.headers)

@@ -163,15 +163,14 @@ fn rewrite(status: StatusCode, detail: String, asked: &Asked) -> Response {
 /// "no such path", and where the path left out the API's base path (`/indexes`), the path
 /// that was meant (`/api/v2/indexes`).
 fn not_found_detail(path: &str) -> String {
-    let first = |p: &str| {
-        p.trim_start_matches('/')
-            .split('/')
-            .next()
-            .map(str::to_string)
-    };
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     let meant = !path.starts_with(BASE_PATH)
         && Contract::committed().operations().iter().any(|operation| {
-            matches!(operation.template.first(), Some(Segment::Literal(l)) if Some(l.clone()) == first(path))
+            matches!(operation.template.first(), Some(Segment::Literal(l)) if l == first)
         });
     if meant {
         let shown: String = path.chars().take(200).collect();
