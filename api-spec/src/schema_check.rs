@@ -542,7 +542,8 @@ fn missing_message(
     let unknown = fields
         .keys()
         .filter(|field| !properties.is_some_and(|p| p.contains_key(*field)))
-        .filter(|field| field.chars().count() <= 64);
+        // Echoed into the answer: short, and nothing the API's strings may not hold.
+        .filter(|field| field.chars().count() <= 64 && !field.chars().any(char::is_control));
     match unknown.into_iter().find(|field| resembles(field, name)) {
         Some(field) => {
             format!("is required (`{field}` is not a property here: did you mean `{name}`?)")
@@ -669,6 +670,11 @@ mod tests {
             ["is required (`countable` is not a property here: did you mean `count`?)"]
         );
         assert_eq!(messages(json!({"id": "a", "zzzzzz": 1})), ["is required"]);
+        // A name the answer may not carry (U+0000, a control) is not echoed.
+        assert_eq!(
+            messages(json!({"id": "a", "coun\u{0}": 1})),
+            ["is required"]
+        );
         assert_eq!(
             messages(json!({"id": "a", "at": "2026-11-28T07:00:00Z"})),
             ["is required"]
