@@ -34,6 +34,8 @@ pub struct Parameter {
     /// As the document writes it (`$ref`s in place).
     pub schema: Value,
     pub description: Option<String>,
+    /// The operation's example value for it (see `crate::examples`).
+    pub example: Option<Value>,
 }
 
 /// A body's schema for one media type.
@@ -43,6 +45,8 @@ pub struct Media {
     pub media_type: String,
     /// As the document writes it (`$ref`s in place).
     pub schema: Value,
+    /// The operation's example body (see `crate::examples`).
+    pub example: Option<Value>,
 }
 
 /// A JSON request body.
@@ -222,6 +226,7 @@ fn read_operation(rule: OperationRule, raw: &Value) -> Result<Operation, String>
                 required: p["required"].as_bool().unwrap_or(false),
                 schema: p["schema"].clone(),
                 description: p["description"].as_str().map(str::to_string),
+                example: p.get("example").cloned(),
             })
         })
         .collect();
@@ -282,6 +287,7 @@ fn content_of(holder: &Value) -> Vec<Media> {
         .map(|(media_type, media)| Media {
             media_type: media_type.clone(),
             schema: media["schema"].clone(),
+            example: media.get("example").cloned(),
         })
         .collect()
 }

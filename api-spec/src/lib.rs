@@ -6,6 +6,7 @@ pub mod committed;
 pub mod contract;
 pub mod dto;
 pub mod endpoints;
+pub mod examples;
 pub mod index_access;
 pub mod paged;
 pub mod pagination;

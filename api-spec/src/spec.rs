@@ -94,8 +94,15 @@ const LINKS: &[(&str, &str, &str, &str)] = &[
     ("connector_sync", "/id", "/jobs/{job_id}", "job_id"),
     ("job_retry", "/id", "/jobs/{job_id}", "job_id"),
     (
+        "search_query",
+        "/next_page_token",
+        "/search/{page_token}",
+        "page_token",
+    ),
+    // Its answer is the webhook and its signing secret, once.
+    (
         "webhook_create",
-        "/id",
+        "/webhook/id",
         "/webhooks/{webhook_id}",
         "webhook_id",
     ),
@@ -131,6 +138,7 @@ fn post_process(mut spec: Value) -> Value {
             }
         }
     }
+    crate::examples::declare(&mut spec);
     spec
 }
 

@@ -44,6 +44,15 @@ fn generator() -> progenitor::Generator {
     progenitor::Generator::new(&settings)
 }
 
+/// `examples/snippets/src/generated.rs`: every operation's Rust example from the reference,
+/// as the reference shows it (not reformatted, so the program is the snippet).
+pub fn snippets_program(contract: &videovector_api_spec::contract::Contract) -> String {
+    format!(
+        "{HEADER}{}",
+        videovector_site::snippets::snippets_program(contract)
+    )
+}
+
 /// A generated Rust file as committed: the header, then the code formatted.
 pub(crate) fn rendered(file: &syn::File) -> String {
     format!("{HEADER}{}", prettyplease::unparse(file))

@@ -2,7 +2,8 @@
 //! committed spec (`api-spec/openapi.json`), the progenitor client
 //! (`client/src/generated.rs`) and its streams and idempotent operations
 //! (`client/src/generated_{streams,idempotent}.rs`), its httpmock extension
-//! (`client-mock/src/generated.rs`) and CLI (`cli/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
+//! (`client-mock/src/generated.rs`) and CLI (`cli/src/generated.rs`), every operation's
+//! Rust example as a program (`examples/snippets/src/generated.rs`), the Markdown reference (`docs/reference.md`), the errors
 //! guide (`docs/errors.md`) and the Python SDK (`sdks/python`). `check` regenerates in
 //! memory (the SDK in a temporary folder) and fails when any file differs, and builds the
 //! docs site, which fails on a broken internal link or a guide missing from its navigation.
@@ -55,6 +56,10 @@ fn outputs() -> Result<Vec<(&'static str, String)>> {
         ),
         ("client-mock/src/generated.rs", client::mock(&spec_value)?),
         ("cli/src/generated.rs", client::cli(&spec_value)?),
+        (
+            "examples/snippets/src/generated.rs",
+            client::snippets_program(&contract),
+        ),
         ("api-spec/openapi.json", spec),
         ("docs/reference.md", reference::generate(&spec_value)?),
         ("docs/errors.md", errors::generate()?),

@@ -7,8 +7,15 @@ use crate::{html::escape, pages::GUIDES};
 pub const SITE_NAME: &str = "VideoVector API v2";
 
 /// A whole HTML page around `body`. `current` is the page's own file name, `source` what
-/// it was generated from.
-pub fn page(title: &str, current: &str, source: &str, body: &str) -> String {
+/// it was generated from; the navigation lists a reference page per tag of
+/// `reference_tags`.
+pub fn page(
+    title: &str,
+    current: &str,
+    source: &str,
+    body: &str,
+    reference_tags: &[String],
+) -> String {
     let mut nav = String::new();
     for guide in GUIDES {
         nav_item(
@@ -20,6 +27,10 @@ pub fn page(title: &str, current: &str, source: &str, body: &str) -> String {
     }
     nav.push_str(r#"<li class="nav-heading">Reference</li>"#);
     nav_item(&mut nav, "reference.html", "API reference", current);
+    for tag in reference_tags {
+        nav_item(&mut nav, &crate::reference::tag_page(tag), tag, current);
+    }
+    nav_item(&mut nav, crate::reference::SCHEMAS_PAGE, "Schemas", current);
     nav.push_str(
         r#"<li><a href="openapi.json" download>openapi.json</a> <span class="muted">(the contract)</span></li>"#,
     );
@@ -35,6 +46,7 @@ pub fn page(title: &str, current: &str, source: &str, body: &str) -> String {
 <link rel="stylesheet" href="assets/site.css">
 <script src="assets/search-index.js" defer></script>
 <script src="assets/search.js" defer></script>
+<script src="assets/page.js" defer></script>
 </head>
 <body>
 <header class="top">
@@ -46,7 +58,7 @@ pub fn page(title: &str, current: &str, source: &str, body: &str) -> String {
 </div>
 </header>
 <div class="layout">
-<nav class="sidebar" aria-label="Documentation"><ul>
+<nav class="sidebar" id="sidebar" aria-label="Documentation"><button type="button" class="nav-toggle" aria-expanded="false" aria-controls="sidebar">Menu</button><ul>
 {nav}
 </ul></nav>
 <main id="content">

@@ -4,6 +4,7 @@
 //! folder [`Site::write_to`] writes. The server serves the same files at `/`, and
 //! `videovector-codegen site <dir>` writes them.
 
+mod highlight;
 mod html;
 mod layout;
 mod links;
@@ -11,13 +12,14 @@ pub mod markdown;
 pub mod pages;
 mod reference;
 mod search;
+pub mod snippets;
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use videovector_api_spec::contract::Contract;
 
-use crate::{markdown::Section, search::Entry};
+use crate::search::Entry;
 
 /// One file of the built site.
 pub struct SiteFile {
@@ -75,6 +77,7 @@ pub fn build(spec: &str) -> Result<Site> {
 fn build_from(contract: &Contract, spec: &str) -> Result<Site> {
     let mut files = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
+    let tags = reference::tag_names(contract.document());
     for guide in pages::GUIDES {
         let rendered = markdown::render(guide.source);
         let file = format!("{}.html", guide.slug);
@@ -95,39 +98,33 @@ fn build_from(contract: &Contract, spec: &str) -> Result<Site> {
                 &file,
                 &format!("docs/{}.md", guide.slug),
                 &rendered.html,
+                &tags,
             )
             .into_bytes(),
             path: file,
             content_type: HTML,
         });
     }
-    let reference = reference::render(contract)?;
-    let mut reference_sections = vec![Section {
-        level: 1,
-        id: "api-reference".into(),
-        heading: "API reference".into(),
-        text: "Every operation: method, path, schemes, scope, Idempotency-Key, parameters, \
-               request body and responses; every schema."
-            .into(),
-    }];
-    reference_sections.extend(reference.sections);
-    entries.extend(search::entries_for(
-        "API reference",
-        "reference.html",
-        "reference",
-        &reference_sections,
-    ));
-    files.push(SiteFile {
-        path: "reference.html".into(),
-        content_type: HTML,
-        bytes: layout::page(
-            "API reference",
-            "reference.html",
-            "api-spec/openapi.json",
-            &reference.html,
-        )
-        .into_bytes(),
-    });
+    for page in reference::render(contract)? {
+        entries.extend(search::entries_for(
+            &page.title,
+            &page.file,
+            "reference",
+            &page.sections,
+        ));
+        files.push(SiteFile {
+            bytes: layout::page(
+                &page.title,
+                &page.file,
+                "api-spec/openapi.json",
+                &page.html,
+                &tags,
+            )
+            .into_bytes(),
+            path: page.file,
+            content_type: HTML,
+        });
+    }
     files.push(SiteFile {
         path: "openapi.json".into(),
         content_type: "application/json",
@@ -165,6 +162,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/search.js"),
     ),
     (
+        "assets/page.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/page.js"),
+    ),
+    (
         "assets/browser-search.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/browser-search.js"),
@@ -199,19 +201,22 @@ mod tests {
     #[test]
     fn the_committed_site_builds_with_every_operation_and_guide() {
         let site = build_committed().expect("the site builds with no broken links");
-        let reference =
-            String::from_utf8_lossy(&site.get("reference.html").unwrap().bytes).into_owned();
         let operations = Contract::committed().operations();
         assert!(operations.len() > 40);
-        for rule in operations.iter().map(|o| &o.rule) {
+        for op in operations {
+            let page = reference::tag_page(op.tag().unwrap());
+            let reference = String::from_utf8_lossy(&site.get(&page).unwrap().bytes).into_owned();
+            let id = &op.rule.operation_id;
             assert!(
-                reference.contains(&format!(
-                    r#"<section class="operation" id="{}">"#,
-                    rule.operation_id
-                )),
-                "{} is missing from the reference",
-                rule.operation_id
+                reference.contains(&format!(r#"<section class="operation" id="{id}">"#)),
+                "{id} is missing from {page}"
             );
+            for (lang, _) in snippets::LANGUAGES {
+                assert!(
+                    reference.contains(&format!(r#"data-example="{id}" data-lang="{lang}""#)),
+                    "{id} has no {lang} example on {page}"
+                );
+            }
         }
         for guide in pages::GUIDES {
             assert!(site.get(&format!("{}.html", guide.slug)).is_some());

@@ -31,6 +31,7 @@ pub fn render(source: &str) -> Rendered {
     let mut events: Vec<Event> = Parser::new_ext(source, options).collect();
     hide_rustdoc_lines(&mut events);
     let sections = assign_heading_ids(&mut events);
+    let mut events = highlight_code_blocks(events);
     for event in &mut events {
         if let Event::Start(Tag::Link { dest_url, .. }) = event {
             *dest_url = CowStr::from(site_link(dest_url));
@@ -79,6 +80,47 @@ fn hide_rustdoc_lines(events: &mut [Event]) {
             _ => {}
         }
     }
+}
+
+/// Each code block as one piece of HTML, highlighted for its language (the info string's
+/// first word); the whole info string is kept in `data-info` (`sh illustration`).
+fn highlight_code_blocks(events: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut block: Option<(String, String)> = None;
+    for event in events {
+        match (&mut block, event) {
+            (None, Event::Start(Tag::CodeBlock(kind))) => {
+                let info = match kind {
+                    pulldown_cmark::CodeBlockKind::Fenced(info) => info.to_string(),
+                    pulldown_cmark::CodeBlockKind::Indented => String::new(),
+                };
+                block = Some((info, String::new()));
+            }
+            (Some((_, text)), Event::Text(t)) => text.push_str(&t),
+            (Some(_), Event::End(TagEnd::CodeBlock)) => {
+                let (info, text) = block.take().expect("inside a block");
+                let language = info
+                    .split([',', ' '])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let class = if language.is_empty() {
+                    String::new()
+                } else {
+                    format!(r#" class="language-{}""#, crate::html::escape(&language))
+                };
+                out.push(Event::Html(CowStr::from(format!(
+                    r#"<pre><code{class} data-info="{}">{}</code></pre>"#,
+                    crate::html::escape(&info),
+                    crate::highlight::code(&language, &text)
+                ))));
+                out.push(Event::Html(CowStr::from("\n")));
+            }
+            (Some(_), _) => {}
+            (None, event) => out.push(event),
+        }
+    }
+    out
 }
 
 /// Gives every heading an id and collects each heading's section text.
@@ -218,9 +260,17 @@ mod tests {
     #[test]
     fn rust_examples_lose_the_lines_rustdoc_hides_and_other_blocks_keep_theirs() {
         let r = render("```rust,no_run\n# async fn f() {\nlet x = 1;\n#\n# }\n```\n\n```sh\n# a comment\n```\n");
-        assert!(r.html.contains("let x = 1;\n</code>"), "{}", r.html);
+        assert!(
+            r.html.contains("<span class=\"tok-keyword\">let</span> x = <span class=\"tok-number\">1</span>;\n</code>"),
+            "{}",
+            r.html
+        );
         assert!(!r.html.contains("async fn f"), "{}", r.html);
-        assert!(r.html.contains("# a comment"), "{}", r.html);
+        assert!(
+            r.html.contains(r#"<code class="language-sh" data-info="sh"><span class="tok-comment"># a comment</span>"#),
+            "{}",
+            r.html
+        );
     }
 
     #[test]

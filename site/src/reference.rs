@@ -1,8 +1,10 @@
-//! The API reference page, rendered from the contract model: per tag, every operation with
-//! its method and path, accepted schemes, required scope, Idempotency-Key support,
-//! parameters, request body and responses; then every schema (read from the document, as
-//! are the tags, the version and the security schemes). Each operation's anchor is its
-//! `operationId`, each schema's `schema-<Name>`.
+//! The API reference, rendered from the contract model as pages: an overview
+//! (`reference.html`: security schemes, scopes, every operation in a table), a page per tag
+//! (`reference-<tag>.html`: its operations, each with its method and path, accepted schemes,
+//! required scope, Idempotency-Key support, parameters, request body and answer schemas
+//! inline with their constraints, responses, and its example in curl, Python and Rust with
+//! the answer), and a page of every schema (`reference-schemas.html`). Each operation's
+//! anchor is its `operationId`, each schema's `schema-<Name>`.
 
 use std::fmt::Write;
 
@@ -18,46 +20,124 @@ use videovector_api_spec::{
 use crate::{
     html::{escape, markdown},
     markdown::Section,
+    snippets::LANGUAGES,
 };
 
-/// The reference's body HTML and its sections (one per tag and per operation) for search.
-pub struct Reference {
+/// One page of the reference: its file, title, body HTML and sections for search.
+pub struct ReferencePage {
+    pub file: String,
+    pub title: String,
     pub html: String,
     pub sections: Vec<Section>,
 }
 
-pub fn render(contract: &Contract) -> Result<Reference> {
+/// The file of the schemas page.
+pub const SCHEMAS_PAGE: &str = "reference-schemas.html";
+
+/// The reference's pages: the overview, one per tag (in the document's order), the schemas.
+pub fn render(contract: &Contract) -> Result<Vec<ReferencePage>> {
     let spec = contract.document();
-    let mut html = String::new();
-    let mut sections = Vec::new();
-    intro(&mut html, spec, contract.operations())?;
-    let tags = spec["tags"].as_array().cloned().unwrap_or_default();
-    for tag in &tags {
-        let name = tag["name"].as_str().unwrap_or_default();
-        let tag_id = format!("tag-{}", crate::markdown::slug(name));
-        let description = tag["description"].as_str().unwrap_or_default();
-        writeln!(
-            html,
-            r#"<h2 id="{tag_id}">{}</h2>{}"#,
-            escape(name),
-            markdown(description)
-        )?;
-        sections.push(Section {
-            level: 2,
-            id: tag_id,
-            heading: name.to_string(),
-            text: description.to_string(),
-        });
-        for op in contract
+    let mut pages = Vec::new();
+    let mut overview = String::new();
+    intro(&mut overview, spec, contract.operations())?;
+    pages.push(ReferencePage {
+        file: "reference.html".into(),
+        title: "API reference".into(),
+        html: overview,
+        sections: vec![Section {
+            level: 1,
+            id: "api-reference".into(),
+            heading: "API reference".into(),
+            text: "Every operation: method, path, schemes, scope, Idempotency-Key, parameters, \
+                   request body, responses and examples in curl, Python and Rust; every schema."
+                .into(),
+        }],
+    });
+    for name in tag_names(spec) {
+        let description = spec["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"].as_str() == Some(&name))
+            .and_then(|t| t["description"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let operations: Vec<&Operation> = contract
             .operations()
             .iter()
-            .filter(|o| o.tag() == Some(name))
-        {
-            sections.push(operation(&mut html, op)?);
+            .filter(|o| o.tag() == Some(name.as_str()))
+            .collect();
+        let mut html = String::new();
+        let tag_id = format!("tag-{}", crate::markdown::slug(&name));
+        writeln!(
+            html,
+            r#"<h1 id="{tag_id}">{}</h1>{}<nav aria-label="Operations on this page"><ul class="reference-nav">"#,
+            escape(&name),
+            markdown(&description)
+        )?;
+        for op in &operations {
+            writeln!(
+                html,
+                r##"<li><a href="#{id}"><code>{id}</code></a> <span class="muted">{}</span></li>"##,
+                escape(op.summary.as_deref().unwrap_or_default()),
+                id = escape(&op.rule.operation_id),
+            )?;
         }
+        writeln!(html, "</ul></nav>")?;
+        let mut sections = vec![Section {
+            level: 1,
+            id: tag_id,
+            heading: name.clone(),
+            text: description.clone(),
+        }];
+        for op in operations {
+            sections.push(operation(&mut html, contract, op)?);
+        }
+        pages.push(ReferencePage {
+            file: tag_page(&name),
+            title: format!("{name} · API reference"),
+            html,
+            sections,
+        });
     }
+    let mut html = String::new();
     schemas(&mut html, spec)?;
-    Ok(Reference { html, sections })
+    pages.push(ReferencePage {
+        file: SCHEMAS_PAGE.into(),
+        title: "Schemas · API reference".into(),
+        html,
+        sections: vec![Section {
+            level: 1,
+            id: "schemas".into(),
+            heading: "Schemas".into(),
+            text: "Every schema of the contract, with its fields, types and constraints.".into(),
+        }],
+    });
+    Ok(pages)
+}
+
+/// The document's tags, in its order.
+pub fn tag_names(spec: &Value) -> Vec<String> {
+    spec["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The file of a tag's page (`reference-api-keys.html`).
+pub fn tag_page(tag: &str) -> String {
+    format!("reference-{}.html", crate::markdown::slug(tag))
+}
+
+/// Where an operation's section is: its tag's page and its anchor.
+fn operation_href(op: &Operation) -> String {
+    format!(
+        "{}#{}",
+        tag_page(op.tag().unwrap_or_default()),
+        op.rule.operation_id
+    )
 }
 
 fn intro(html: &mut String, spec: &Value, operations: &[Operation]) -> Result<()> {
@@ -65,7 +145,7 @@ fn intro(html: &mut String, spec: &Value, operations: &[Operation]) -> Result<()
     writeln!(
         html,
         r#"<h1 id="api-reference">API reference</h1>
-<p>Every operation of the VideoVector API v2 (version {}), rendered from the contract. Paths are below the base path <code>{BASE_PATH}</code>. Download the contract: <a href="openapi.json" download>openapi.json</a> (OpenAPI {}); a running server also serves it at <code>{BASE_PATH}/openapi.json</code> and renders it in Swagger UI at <code>/docs</code>. Errors are <a href="errors.html">problem+json</a>.</p>"#,
+<p>Every operation of the VideoVector API v2 (version {}), rendered from the contract, a page per tag, each operation with an example in curl, Python and Rust that ran against a live server in CI. Paths are below the base path <code>{BASE_PATH}</code>; <a href="reference-schemas.html">Schemas</a> lists every body. Download the contract: <a href="openapi.json" download>openapi.json</a> (OpenAPI {}); a running server also serves it at <code>{BASE_PATH}/openapi.json</code> and renders it in Swagger UI at <code>/docs</code>. Errors are <a href="errors.html">problem+json</a>.</p>"#,
         escape(version),
         escape(spec["openapi"].as_str().unwrap_or_default())
     )?;
@@ -99,12 +179,13 @@ fn intro(html: &mut String, spec: &Value, operations: &[Operation]) -> Result<()
         let rule = &op.rule;
         writeln!(
             html,
-            r##"<tr><td><a href="#{id}"><code>{id}</code></a></td><td><code>{} {BASE_PATH}{}</code></td><td>{}</td><td>{}</td></tr>"##,
+            r##"<tr><td><a href="{href}"><code>{id}</code></a></td><td><code>{} {BASE_PATH}{}</code></td><td>{}</td><td>{}</td></tr>"##,
             rule.method,
             escape(&rule.path),
             scope_text(rule),
             escape(op.summary.as_deref().unwrap_or_default()),
             id = escape(&rule.operation_id),
+            href = escape(&operation_href(op)),
         )?;
     }
     writeln!(html, "</tbody></table>")?;
@@ -133,7 +214,7 @@ fn scope_text(rule: &OperationRule) -> String {
 }
 
 /// One operation's section; returns its search entry.
-fn operation(html: &mut String, op: &Operation) -> Result<Section> {
+fn operation(html: &mut String, contract: &Contract, op: &Operation) -> Result<Section> {
     let rule = &op.rule;
     let id = escape(&rule.operation_id);
     let summary = op.summary.as_deref().unwrap_or_default();
@@ -158,7 +239,7 @@ fn operation(html: &mut String, op: &Operation) -> Result<Section> {
             .iter()
             .map(|s| {
                 format!(
-                    r##"<a href="#security-schemes"><code>{}</code></a>"##,
+                    r##"<a href="reference.html#security-schemes"><code>{}</code></a>"##,
                     escape(s)
                 )
             })
@@ -180,9 +261,11 @@ fn operation(html: &mut String, op: &Operation) -> Result<Section> {
     )?;
     parameters(html, &op.parameters)?;
     if let Some(body) = &op.body {
-        request_body(html, &body.content)?;
+        request_body(html, contract, &body.content)?;
     }
     responses(html, &op.responses)?;
+    answer_body(html, contract, op)?;
+    examples(html, contract, op)?;
     writeln!(html, "</section>")?;
     Ok(Section {
         level: 3,
@@ -195,6 +278,47 @@ fn operation(html: &mut String, op: &Operation) -> Result<Section> {
             description.split_whitespace().collect::<Vec<_>>().join(" ")
         ),
     })
+}
+
+/// The operation's example: the request in each language, in tabs, then the answer.
+fn examples(html: &mut String, contract: &Contract, op: &Operation) -> Result<()> {
+    let Some(snippets) = crate::snippets::for_operation(contract, op) else {
+        return Ok(());
+    };
+    let id = escape(&op.rule.operation_id);
+    writeln!(
+        html,
+        r#"<h4>Example</h4><div class="examples" data-operation="{id}"><div class="tabs" role="tablist" aria-label="Language">"#
+    )?;
+    for (i, (lang, label)) in LANGUAGES.iter().enumerate() {
+        writeln!(
+            html,
+            r#"<button type="button" role="tab" id="tab-{id}-{lang}" aria-controls="example-{id}-{lang}" aria-selected="{}" data-lang="{lang}">{label}</button>"#,
+            i == 0
+        )?;
+    }
+    writeln!(html, "</div>")?;
+    for (lang, _) in LANGUAGES {
+        let class = match *lang {
+            "curl" => "sh",
+            other => other,
+        };
+        writeln!(
+            html,
+            r#"<div class="tab-panel" role="tabpanel" id="example-{id}-{lang}" aria-labelledby="tab-{id}-{lang}" data-lang="{lang}"><pre><code class="language-{class}" data-example="{id}" data-lang="{lang}">{}</code></pre></div>"#,
+            crate::highlight::code(class, snippets.program(lang))
+        )?;
+    }
+    if let Some((status, body)) = &snippets.answer {
+        writeln!(
+            html,
+            r#"<p class="answer-label">Answer <code>{}</code></p><pre><code class="language-json" data-answer="{id}">{}</code></pre>"#,
+            escape(status),
+            crate::highlight::code("json", &serde_json::to_string_pretty(body)?)
+        )?;
+    }
+    writeln!(html, "</div>")?;
+    Ok(())
 }
 
 fn parameters(html: &mut String, params: &[Parameter]) -> Result<()> {
@@ -211,7 +335,7 @@ fn parameters(html: &mut String, params: &[Parameter]) -> Result<()> {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&param.name),
             location_name(param.location),
-            type_of(&param.schema),
+            typed_with_constraints(&param.schema),
             if param.required { "yes" } else { "no" },
             markdown(param.description.as_deref().unwrap_or_default()),
         )?;
@@ -229,7 +353,7 @@ fn location_name(location: FieldLocation) -> &'static str {
     }
 }
 
-fn request_body(html: &mut String, content: &[Media]) -> Result<()> {
+fn request_body(html: &mut String, contract: &Contract, content: &[Media]) -> Result<()> {
     writeln!(html, "<h4>Request body</h4><ul>")?;
     for media in content {
         writeln!(
@@ -240,6 +364,44 @@ fn request_body(html: &mut String, content: &[Media]) -> Result<()> {
         )?;
     }
     writeln!(html, "</ul>")?;
+    if let Some(media) = content.first() {
+        inline_schema(html, contract, &media.schema)?;
+    }
+    Ok(())
+}
+
+/// The success answer's schema, inline (its fields and their constraints).
+fn answer_body(html: &mut String, contract: &Contract, op: &Operation) -> Result<()> {
+    let Some((status, media)) = op
+        .responses
+        .iter()
+        .filter(|r| r.status.starts_with('2'))
+        .find_map(|r| r.content.first().map(|m| (&r.status, m)))
+    else {
+        return Ok(());
+    };
+    writeln!(
+        html,
+        "<h4>Answer body <code>{}</code>: {}</h4>",
+        escape(status),
+        type_of(&media.schema)
+    )?;
+    inline_schema(html, contract, &media.schema)
+}
+
+/// A body's fields as a table when its schema (or its array's items) names an object.
+fn inline_schema(html: &mut String, contract: &Contract, schema: &Value) -> Result<()> {
+    let schema = if schema["type"].as_str() == Some("array") {
+        &schema["items"]
+    } else {
+        schema
+    };
+    let Some(target) = schema["$ref"].as_str().and_then(|r| contract.lookup(r)) else {
+        return Ok(());
+    };
+    if let Some(properties) = target["properties"].as_object() {
+        properties_table(html, target, properties)?;
+    }
     Ok(())
 }
 
@@ -319,7 +481,7 @@ fn properties_table(
             html,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(field),
-            type_of(property),
+            typed_with_constraints(property),
             if required.contains(&field.as_str()) {
                 "yes"
             } else {
@@ -332,11 +494,66 @@ fn properties_table(
     Ok(())
 }
 
+/// A schema's type and, below it, what it allows (lengths, ranges, item counts, a pattern).
+fn typed_with_constraints(schema: &Value) -> String {
+    let limits = constraints(schema);
+    if limits.is_empty() {
+        type_of(schema)
+    } else {
+        format!(
+            r#"{}<br><span class="muted">{}</span>"#,
+            type_of(schema),
+            limits.join("; ")
+        )
+    }
+}
+
+/// The patterns every string carries to refuse U+0000 (and blank text): said in words.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// What a schema allows, in words.
+fn constraints(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let number = |key: &str| schema[key].as_f64().map(|n| n.to_string());
+    let range = |low: Option<String>, high: Option<String>, unit: &str| match (low, high) {
+        (Some(low), Some(high)) => Some(format!("{low} to {high}{unit}")),
+        (Some(low), None) => Some(format!("at least {low}{unit}")),
+        (None, Some(high)) => Some(format!("at most {high}{unit}")),
+        (None, None) => None,
+    };
+    out.extend(range(number("minimum"), number("maximum"), ""));
+    out.extend(range(
+        number("minLength"),
+        number("maxLength"),
+        " characters",
+    ));
+    out.extend(range(number("minItems"), number("maxItems"), " items"));
+    if let Some(pattern) = schema["pattern"].as_str() {
+        if pattern == NO_NUL {
+            out.push("no U+0000".into());
+        } else if pattern.contains("\\u3000]*[^") {
+            out.push("not blank, no U+0000".into());
+        } else {
+            out.push(format!("pattern <code>{}</code>", escape(pattern)));
+        }
+    }
+    if let Some(default) = schema.get("default") {
+        out.push(format!(
+            "default <code>{}</code>",
+            escape(&default.to_string())
+        ));
+    }
+    out
+}
+
 /// A schema's type as linked HTML: references link to their schema section.
 fn type_of(schema: &Value) -> String {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.rsplit('/').next().unwrap_or(reference);
-        return format!(r##"<a href="#schema-{0}">{0}</a>"##, escape(name));
+        return format!(
+            r##"<a href="{SCHEMAS_PAGE}#schema-{0}">{0}</a>"##,
+            escape(name)
+        );
     }
     for combinator in ["allOf", "oneOf", "anyOf"] {
         if let Some(parts) = schema[combinator].as_array() {

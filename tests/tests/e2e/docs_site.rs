@@ -36,12 +36,13 @@ async fn the_site_is_served_at_the_root_with_every_guide_and_operation() {
         assert!(main.contains("<h1 id="), "{}", guide.slug);
     }
 
-    let reference = get(&format!("{base}/reference.html"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    for rule in Contract::committed().operations().iter().map(|o| &o.rule) {
+    for op in Contract::committed().operations() {
+        let rule = &op.rule;
+        let page = format!(
+            "reference-{}.html",
+            videovector_site::markdown::slug(op.tag().unwrap())
+        );
+        let reference = get(&format!("{base}/{page}")).await.text().await.unwrap();
         let section = format!(r#"<section class="operation" id="{}">"#, rule.operation_id);
         let at = reference
             .find(&section)
@@ -74,7 +75,7 @@ async fn the_site_is_served_at_the_root_with_every_guide_and_operation() {
         .text()
         .await
         .unwrap();
-    assert!(index.contains(r#""u":"reference.html#index_search""#));
+    assert!(index.contains(r#""u":"reference-search.html#index_search""#));
     assert!(index.contains(r#""u":"api-keys.html""#));
 
     // Swagger UI shares the origin: the same kind of headers (the review saw none).
