@@ -4,12 +4,15 @@
 
 Sets up through the REST API (a token, a search key, an index with segments), then checks:
   Swagger UI at /docs: Authorize with the API key, run `index_search` through "Try it out",
-  and see the hit in the live answer (status 200).
+  and see the hit in the live answer (status 200); the example request is shown.
   The docs site at / (and, with STATIC_SITE_URL, the folder `videovector-codegen site` wrote,
   served by a plain static server): every page reachable from the home page renders with
   no console error, failed request or error status; every internal link resolves (the
   file, and the element its #fragment names); the reference has a section for every
-  operation in the committed spec, naming its scope; searching for `rotate` finds the
+  operation in the committed spec, naming its scope, with its example in curl, Python and
+  Rust; the example tabs switch every example and are remembered, the copy button copies
+  the program shown, an anchor lands below the sticky header, the dark theme follows the
+  system's, and pages fit a phone's width with the navigation behind Menu; searching for `rotate` finds the
   API-keys guide and searching for `index_search` finds the operation's section (and a
   query of markup is shown as text).
   The web-page search example (browser-search.html), served by the static server, so another
@@ -157,6 +160,9 @@ def swagger(browser, url, key, index_id, shots):
     try_it = operation.locator("button.try-out__btn").first
     if try_it.is_visible() and try_it.inner_text().strip() == "Try it out":
         try_it.click()
+    # The contract's example request is what Try it out starts from.
+    offered = operation.locator("textarea.body-param__text").input_value()
+    check("bridge closed by flooding" in offered, f"Swagger UI does not offer the example request: {offered[:300]}")
     operation.locator('tr[data-param-name="index_id"] input').fill(index_id)
     operation.locator("textarea.body-param__text").fill(json.dumps({"query": "reporter at station entrance", "top_k": 5}))
     operation.locator("button.execute").click()
@@ -220,21 +226,100 @@ def crawl(browser, site, shots, label):
     return pages
 
 
+def tag_page(tag):
+    """The reference page of a tag (the site's slug rule: lower case, spaces to dashes)."""
+    return "reference-" + re.sub(r"[^a-z0-9_ -]", "", tag.lower()).replace(" ", "-") + ".html"
+
+
 def reference_lists_every_operation(browser, site, spec):
     page = browser.new_page()
-    page.goto(f"{site}/reference.html")
     count = 0
     for item in spec["paths"].values():
         for method, operation in item.items():
             op_id = operation["operationId"]
+            address = f"{site}/{tag_page(operation['tags'][0])}"
+            if page.url != address:
+                page.goto(address)
             section = page.locator(f'section.operation[id="{op_id}"]')
             check(section.count() == 1, f"the reference has no section for {op_id}")
             facts = section.locator("dl.facts").inner_text()
             scope = operation.get("x-required-scope")
             check(scope is None or scope in facts, f"{op_id}'s section does not name scope {scope}")
+            for lang in ("curl", "python", "rust"):
+                check(section.locator(f'code[data-example="{op_id}"][data-lang="{lang}"]').count() == 1,
+                      f"{op_id} has no {lang} example")
             count += 1
     page.close()
-    print(f"browser: the reference has a section for each of the spec's {count} operations")
+    print(f"browser: the reference has a section, with examples in 3 languages, for each of the spec's {count} operations")
+
+
+def reference_reads_well(browser, site, shots, label):
+    """Tabs, copy buttons, anchors below the sticky header, the dark theme and a phone."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
+    page = context.new_page()
+    problems = []
+    watch(page, problems)
+    page.goto(f"{site}/reference-indexes.html")
+
+    def visible_languages(op_id):
+        return page.locator(f'.examples[data-operation="{op_id}"] [role="tabpanel"]:visible').evaluate_all(
+            "els => els.map(e => e.dataset.lang)")
+
+    check(visible_languages("index_create") == ["curl"], f"before a choice: {visible_languages('index_create')}")
+    page.locator('#tab-index_create-python').click()
+    check(visible_languages("index_create") == ["python"], "the Python tab did not show the Python example")
+    check(visible_languages("index_view") == ["python"], "the choice did not switch the page's other examples")
+    check(page.locator("#tab-index_create-python").get_attribute("aria-selected") == "true", "the tab is not selected")
+    page.locator('.examples[data-operation="index_create"]').screenshot(path=str(shots / f"{label}-tabs-python.png"))
+    page.reload()
+    check(visible_languages("index_create") == ["python"], "the language choice was not remembered")
+
+    panel = page.locator("#example-index_create-python")
+    panel.locator(".copy-button").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    shown = panel.locator("pre").inner_text()
+    check(copied.strip() == shown.strip() and "index_create.sync(" in copied, f"the copy button copied {copied[:200]!r}")
+    check(panel.locator(".copy-button").inner_text() == "Copied", "the copy button did not say it copied")
+
+    page.goto(f"{site}/reference-search.html#index_search")
+    page.wait_for_load_state("load")
+    header = page.locator("header.top").bounding_box()
+    heading = page.locator('section[id="index_search"] h3').bounding_box()
+    check(heading["y"] >= header["y"] + header["height"] - 1,
+          f"the anchor's heading is under the sticky header: {heading} {header}")
+    check(heading["y"] < 900 / 2, f"the anchor's heading is not near the top: {heading}")
+    page.screenshot(path=str(shots / f"{label}-anchor-index_search.png"))
+    check(not problems, f"reference: {len(problems)} problems, the first: {problems[:5]}")
+    context.close()
+
+    dark = browser.new_context(viewport={"width": 1300, "height": 900}, color_scheme="dark")
+    page = dark.new_page()
+    page.goto(f"{site}/reference-indexes.html#index_search")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    channels = [int(c) for c in re.findall(r"\d+", background)[:3]]
+    check(sum(channels) < 150, f"the dark theme's background is {background}")
+    keyword = page.locator(".tok-keyword").first.evaluate("e => getComputedStyle(e).color")
+    check(keyword != page.evaluate("getComputedStyle(document.body).color"), "code is not highlighted")
+    page.screenshot(path=str(shots / f"{label}-dark-reference.png"))
+    dark.close()
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    for name in ("index", "reference-indexes", "quickstart"):
+        page.goto(f"{site}/{name}.html")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        check(width <= 390, f"{name} scrolls sideways on a phone ({width} px)")
+        heading = page.locator("main h1").bounding_box()
+        check(heading["y"] < 844 / 2, f"{name}: the content starts below the fold on a phone ({heading})")
+        page.screenshot(path=str(shots / f"{label}-phone-{name}.png"))
+    check(not page.locator("nav.sidebar ul").is_visible(), "the navigation is not folded on a phone")
+    page.locator(".nav-toggle").click()
+    check(page.locator("nav.sidebar ul").is_visible(), "Menu did not open the navigation")
+    page.screenshot(path=str(shots / f"{label}-phone-menu.png"))
+    phone.close()
+    print(f"browser: {label}: tabs switch every example and are remembered, Copy copies the shown program, "
+          "an anchor lands below the header, the dark theme follows the system, and pages fit a phone with a Menu")
 
 
 def search(browser, site, shots, label):
@@ -254,7 +339,7 @@ def search(browser, site, shots, label):
     check(any(h.startswith("api-keys.html") for h in rotate), f"'rotate' did not find the API-keys guide: {rotate}")
     page.screenshot(path=str(shots / f"{label}-search-rotate.png"))
     found = hrefs_for("index_search")
-    check("reference.html#index_search" in found, f"'index_search' did not find its section: {found}")
+    check("reference-search.html#index_search" in found, f"'index_search' did not find its section: {found}")
     page.screenshot(path=str(shots / f"{label}-search-index_search.png"))
     # A hostile query is shown as text, never markup: no element, no script, no dialog.
     page.on("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
@@ -264,8 +349,8 @@ def search(browser, site, shots, label):
     check(page.locator("#search-results img").count() == 0, "a query became markup in the results")
     check(hostile in page.locator("#search-results").inner_text(), "the hostile query is not shown as text")
     hrefs_for("index_search")
-    page.locator('#search-results a[href="reference.html#index_search"]').click()
-    page.wait_for_url("**/reference.html#index_search")
+    page.locator('#search-results a[href="reference-search.html#index_search"]').click()
+    page.wait_for_url("**/reference-search.html#index_search")
     check(page.locator('section.operation[id="index_search"]').is_visible(), "the section is not shown")
     check(not problems, f"search: {len(problems)} problems, the first: {problems[:5]}")
     page.close()
@@ -285,6 +370,7 @@ def main():
         for label, site in [("site", url)] + ([("static-site", static_site)] if static_site else []):
             crawl(browser, site, shots, label)
             reference_lists_every_operation(browser, site, spec)
+            reference_reads_well(browser, site, shots, label)
             search(browser, site, shots, label)
         if static_site:
             browser_search(browser, url, email, password, static_site, shots)

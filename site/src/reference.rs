@@ -446,7 +446,10 @@ fn schemas(html: &mut String, spec: &Value) -> Result<()> {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    writeln!(html, r#"<h2 id="schemas">Schemas</h2>"#)?;
+    writeln!(
+        html,
+        r#"<h1 id="schemas">Schemas</h1><p>Every body of the contract: its fields, their types and what they allow.</p>"#
+    )?;
     for (name, schema) in &schemas {
         writeln!(
             html,
