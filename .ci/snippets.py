@@ -172,7 +172,7 @@ class Proxy:
 class Server:
     """`videovector serve` on 127.0.0.1:0 with a fresh data dir (or database)."""
 
-    def __init__(self, binary, work, name, email, password, database_url):
+    def __init__(self, binary, work, name, email, password, database_url, workers=False):
         self.dir = Path(work) / name
         self.dir.mkdir()
         environment = {
@@ -183,8 +183,9 @@ class Server:
             VIDEOVECTOR_LISTEN="127.0.0.1:0",
             VIDEOVECTOR_BOOTSTRAP_EMAIL=email,
             VIDEOVECTOR_BOOTSTRAP_PASSWORD=password,
-            # Queued runs and jobs stay queued: the examples cancel them, then retry them.
-            VIDEOVECTOR_WORKERS="false",
+            # For the reference's examples, queued runs and jobs stay queued: they cancel
+            # them, then retry them.
+            VIDEOVECTOR_WORKERS="true" if workers else "false",
             VIDEOVECTOR_LOG="warn,videovector=info,videovector_server=info",
             NO_COLOR="1",
         )
@@ -328,6 +329,123 @@ def swap_in(value, aliases):
     return value
 
 
+# The guides' code blocks. A block's info string says what becomes of it:
+#   sh, bash, python   run, in page order, against a fresh server per page; every sh block
+#                      runs in bash with `set -euo pipefail`, and the variables it sets are
+#                      kept for the page's later blocks (python blocks see them in their
+#                      environment); `http://127.0.0.1:8080` (the README's server) is this
+#                      server (its operator admin@example.com, change-me-now), and each
+#                      page's blocks run after the quickstart's `sh setup` block (which
+#                      exports VIDEOVECTOR_URL, VIDEOVECTOR_TOKEN and VIDEOVECTOR_API_KEY and
+#                      makes `idx_archive`); the workspace's binaries (vvctl) are on PATH
+#   json, toml, yaml   parsed: the text must be what it says it is
+#   rust               compiled as doc tests of the client: the page must be one of
+#                      RUST_DOC_TEST_PAGES (client/src/lib.rs includes them)
+#   text, none         output or a picture, not code
+#   ... illustration   not run, on purpose, said on the page (`sh illustration`)
+#   ... ci=NAME        run as written by .ci/NAME (which must name the page)
+RUST_DOC_TEST_PAGES = {"rust-client.html", "tenant-tokens.html"}
+GUIDE_SERVER = "http://127.0.0.1:8080"
+
+
+def guide_blocks(site):
+    """[(page, info, text)] of every code block of every guide page, in order."""
+    pattern = re.compile(r'<pre><code(?: class="[^"]*")? data-info="([^"]*)">(.*?)</code></pre>', re.S)
+    blocks = []
+    for page in sorted(Path(site).glob("*.html")):
+        if page.name.startswith("reference"):
+            continue
+        for info, body in pattern.findall(page.read_text(encoding="utf-8")):
+            blocks.append((page.name, html.unescape(info), html.unescape(re.sub(r"<[^>]+>", "", body))))
+    return blocks
+
+
+def check_data(language, text):
+    if language == "json":
+        json.loads(text)
+    elif language == "toml":
+        import tomllib
+        tomllib.loads(text)
+    else:
+        import yaml
+        yaml.safe_load(text)
+
+
+def run_guides(args, credentials, binaries):
+    email, password = credentials
+    counts = {"ran": 0, "parsed": 0, "doc tests": 0, "text": 0, "illustration": 0, "other CI steps": 0}
+    by_page = {}
+    setups = []
+    for page, info, text in guide_blocks(args.site):
+        by_page.setdefault(page, []).append((info, text))
+        if "setup" in info.split():
+            setups.append((page, text))
+    if len(setups) != 1:
+        fail(f"expected one `sh setup` block (the quickstart's), found {len(setups)}")
+    setup_page, setup = setups[0]
+    for page, blocks in by_page.items():
+        runnable = []
+        for info, text in blocks:
+            words = info.replace(",", " ").split()
+            language = words[0] if words else ""
+            where = f"{page}: a `{info}` block"
+            step = next((w.split("=", 1)[1] for w in words if w.startswith("ci=")), None)
+            if "illustration" in words:
+                counts["illustration"] += 1
+            elif step:
+                script = Path(".ci") / step
+                if not script.exists() or page.removesuffix(".html") not in script.read_text(encoding="utf-8"):
+                    fail(f"{where} says .ci/{step} runs it, but .ci/{step} does not name {page}")
+                counts["other CI steps"] += 1
+            elif language in ("json", "toml", "yaml"):
+                try:
+                    check_data(language, text)
+                except Exception as error:
+                    fail(f"{where} is not {language}: {error}\n{text}")
+                counts["parsed"] += 1
+            elif language == "rust":
+                if page not in RUST_DOC_TEST_PAGES:
+                    fail(f"{where} is compiled by nothing: include the page as doc tests or mark it")
+                counts["doc tests"] += 1
+            elif language in ("", "text"):
+                counts["text"] += 1
+            elif language in ("sh", "bash", "python"):
+                runnable.append((language, text))
+            else:
+                fail(f"{where}: no rule for `{language}` (run it, or mark it `illustration`)")
+        if runnable:
+            run_page(args, page, runnable, email, password, binaries, None if page == setup_page else setup)
+            counts["ran"] += len(runnable)
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+    print(f"snippets: the guides' code blocks: {summary}")
+
+
+def run_page(args, page, blocks, email, password, binaries, setup):
+    server = Server(args.server, args.work, f"guide-{page}", email, password, None, workers=True)
+    state = Path(args.work) / f"guide-{page}.env"
+    state.write_text("", encoding="utf-8")
+    try:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOVECTOR_")}
+        environment["PATH"] = f"{binaries}:{os.environ['PATH']}"
+        if setup is not None:
+            blocks = [("sh", setup)] + blocks
+        for number, (language, text) in enumerate(blocks, 1):
+            text = text.replace(GUIDE_SERVER, server.url)
+            source = Path(args.work) / f"guide-{page}-{number}"
+            source.write_text(text, encoding="utf-8")
+            if language == "python":
+                body = f'{sys.executable} "{source}" || exit $?'
+            else:
+                # Not in an `&&` list: there, bash would ignore `set -e`.
+                body = f'set -euo pipefail; source "{source}"; set +eu +o pipefail'
+            script = f'set -a; source "{state}"; {body}; export -p | grep -v -E "^declare -x (BASH|SHELL|SHLVL|PWD|OLDPWD|_)=" > "{state}.new"; mv "{state}.new" "{state}"'
+            done = subprocess.run(["bash", "-c", script], env=environment, capture_output=True, text=True, timeout=TIMEOUT, cwd=args.work)
+            if done.returncode != 0:
+                fail(f"{page}: block {number} ({language}) exited {done.returncode}:\n{text}\n--- output:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    finally:
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True)
@@ -338,6 +456,7 @@ def main():
     parser.add_argument("--database-url")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--languages", default=",".join(LANGUAGES))
+    parser.add_argument("--guides-only", action="store_true")
     args = parser.parse_args()
 
     examples = json.loads(Path(args.examples).read_text(encoding="utf-8"))
@@ -350,6 +469,13 @@ def main():
     login = next(e for e in examples if e["operation_id"] == "token_create")["body"]
     credentials = (login["email"], login["password"])
 
+    # The guides' blocks need no database of their own: once, on the embedded default.
+    if not args.record and not args.database_url:
+        began = time.time()
+        run_guides(args, ("admin@example.com", "change-me-now"), str(Path(args.rust).parent))
+        print(f"snippets: the guides' blocks took {time.time() - began:.1f} s")
+    if args.guides_only:
+        return
     started = time.time()
     total = 0
     languages = ["curl"] if args.record else args.languages.split(",")

@@ -85,7 +85,7 @@ impl FieldError {
 }
 
 macro_rules! error_codes {
-    ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal,)+) => {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal => $status:literal,)+) => {
         /// Every stable `code` a problem can carry; clients may match on it.
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -103,6 +103,14 @@ macro_rules! error_codes {
                 }
             }
 
+            /// The HTTP status a problem with this code is sent with (the test harness
+            /// holds every answer it sees to it).
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)+
+                }
+            }
+
             /// What the code means: its doc comment, for the errors guide.
             pub fn meaning(self) -> &'static str {
                 match self {
@@ -115,132 +123,155 @@ macro_rules! error_codes {
 
 error_codes! {
     /// The request is malformed (not JSON, or an unreadable body).
-    BadRequest = "bad_request",
+    BadRequest = "bad_request" => 400,
     /// A body or parameter breaks the spec; `errors[]` names each value.
-    ValidationFailed = "validation_failed",
+    ValidationFailed = "validation_failed" => 422,
     /// No credential was sent.
-    Unauthenticated = "unauthenticated",
+    Unauthenticated = "unauthenticated" => 401,
     /// Both `X-API-Key` and `Authorization` were sent.
-    AmbiguousCredentials = "ambiguous_credentials",
+    AmbiguousCredentials = "ambiguous_credentials" => 401,
     /// The API key is unknown, was deleted, or is a rotated key's old secret past its grace
     /// period.
-    InvalidApiKey = "invalid_api_key",
+    InvalidApiKey = "invalid_api_key" => 401,
     /// The value is not an API key this API could have issued: its prefix, length or
     /// checksum is wrong (mistyped, or cut short when copied).
-    MalformedApiKey = "malformed_api_key",
+    MalformedApiKey = "malformed_api_key" => 401,
     /// The API key was revoked: create or rotate a key.
-    ApiKeyRevoked = "api_key_revoked",
+    ApiKeyRevoked = "api_key_revoked" => 401,
     /// The API key expired (`detail` says when): create a key, or give the next one a longer
     /// `expires_in_days`.
-    ApiKeyExpired = "api_key_expired",
+    ApiKeyExpired = "api_key_expired" => 401,
     /// The bearer token is malformed, invalid or not trusted.
-    InvalidToken = "invalid_token",
+    InvalidToken = "invalid_token" => 401,
     /// The bearer token expired (60 seconds of clock skew are allowed): get a new one from
     /// `POST /auth/token`.
-    TokenExpired = "token_expired",
+    TokenExpired = "token_expired" => 401,
     /// The tenant token is malformed, forged or expired, asks for more than its key holds,
     /// or its key is revoked, expired or deleted; `detail` says which where it may.
-    InvalidTenantToken = "invalid_tenant_token",
+    InvalidTenantToken = "invalid_tenant_token" => 401,
     /// The operation takes a JWT bearer token, not an API key.
-    BearerRequired = "bearer_required",
+    BearerRequired = "bearer_required" => 401,
     /// The operation needs a verified session.
-    InsufficientUserAuthentication = "insufficient_user_authentication",
+    InsufficientUserAuthentication = "insufficient_user_authentication" => 401,
     /// Email and password do not match an operator.
-    InvalidCredentials = "invalid_credentials",
+    InvalidCredentials = "invalid_credentials" => 401,
     /// Too many failed logins; retry after `Retry-After` seconds.
-    TooManyAttempts = "too_many_attempts",
+    TooManyAttempts = "too_many_attempts" => 429,
     /// The credential has spent a rate limit of the operation's family; retry after
     /// `Retry-After` seconds (`RateLimit` names the limit).
-    RateLimited = "rate_limited",
+    RateLimited = "rate_limited" => 429,
     /// The credential lacks the scope in `required_scope`.
-    InsufficientScope = "insufficient_scope",
+    InsufficientScope = "insufficient_scope" => 403,
     /// The API key may not be used from the client's address (its `allowed_cidrs`).
-    AddressNotAllowed = "address_not_allowed",
+    AddressNotAllowed = "address_not_allowed" => 403,
     /// A signed report's signature does not verify under the reporter key it names.
-    InvalidSignature = "invalid_signature",
+    InvalidSignature = "invalid_signature" => 401,
     /// The API key may not be used from the web page that sent the request (its
     /// `allowed_origins`).
-    OriginNotAllowed = "origin_not_allowed",
+    OriginNotAllowed = "origin_not_allowed" => 403,
     /// The API key may not touch this index, or any organisation-wide resource (its
     /// `index_ids`).
-    IndexNotAllowed = "index_not_allowed",
+    IndexNotAllowed = "index_not_allowed" => 403,
     /// The credential may not grant scopes it does not hold itself.
-    ScopeEscalation = "scope_escalation",
+    ScopeEscalation = "scope_escalation" => 403,
     /// The operator's role does not allow the scopes asked for.
-    ScopeNotAllowed = "scope_not_allowed",
+    ScopeNotAllowed = "scope_not_allowed" => 422,
     /// The resource does not exist in this organisation (or the path names nothing).
-    NotFound = "not_found",
+    NotFound = "not_found" => 404,
     /// The path does not take this method; `Allow` lists those it takes.
-    MethodNotAllowed = "method_not_allowed",
+    MethodNotAllowed = "method_not_allowed" => 405,
     /// The body is larger than the server accepts.
-    PayloadTooLarge = "payload_too_large",
+    PayloadTooLarge = "payload_too_large" => 413,
     /// The body's `Content-Type` is not the declared one.
-    UnsupportedMediaType = "unsupported_media_type",
+    UnsupportedMediaType = "unsupported_media_type" => 415,
     /// An index with this id already exists.
-    IndexExists = "index_exists",
+    IndexExists = "index_exists" => 409,
     /// The index's embedder is already being changed; wait for `reembedding` to finish.
-    ReembeddingInProgress = "reembedding_in_progress",
+    ReembeddingInProgress = "reembedding_in_progress" => 409,
     /// A prompt with this name already exists.
-    PromptExists = "prompt_exists",
+    PromptExists = "prompt_exists" => 409,
     /// The key is revoked, so it cannot be rotated.
-    KeyRevoked = "key_revoked",
+    KeyRevoked = "key_revoked" => 409,
     /// The key has expired, so it cannot be rotated.
-    KeyExpired = "key_expired",
+    KeyExpired = "key_expired" => 409,
     /// The resource's state does not allow this (cancel a finished run, retry a running job).
-    InvalidTransition = "invalid_transition",
+    InvalidTransition = "invalid_transition" => 409,
     /// The `Idempotency-Key` was used with another body.
-    IdempotencyKeyReused = "idempotency_key_reused",
+    IdempotencyKeyReused = "idempotency_key_reused" => 422,
     /// A request with this `Idempotency-Key` is still in flight; retry after `Retry-After`.
-    IdempotencyRequestInFlight = "idempotency_request_in_flight",
+    IdempotencyRequestInFlight = "idempotency_request_in_flight" => 409,
     /// The list `cursor` is not one this server issued.
-    InvalidCursor = "invalid_cursor",
+    InvalidCursor = "invalid_cursor" => 400,
     /// The search page token is not one this server issued for this organisation.
-    InvalidPageToken = "invalid_page_token",
+    InvalidPageToken = "invalid_page_token" => 400,
     /// The search page token has expired.
-    PageTokenExpired = "page_token_expired",
+    PageTokenExpired = "page_token_expired" => 400,
     /// A segment is inconsistent (ends before it starts), or its `vector` does not fit its
     /// index's embedder.
-    InvalidSegments = "invalid_segments",
+    InvalidSegments = "invalid_segments" => 422,
     /// The search asks for meaning (`semantic`, `hybrid`, a `vector`) of an index without
     /// the embedder it needs.
-    NoEmbedder = "no_embedder",
+    NoEmbedder = "no_embedder" => 422,
     /// The embedder settings contradict themselves (`dimensions` for the built-in model,
     /// none for user-provided vectors).
-    InvalidEmbedder = "invalid_embedder",
+    InvalidEmbedder = "invalid_embedder" => 422,
     /// A search's `vector` does not fit the index's embedder (missing, where none belongs,
     /// of other dimensions, all zeros or not finite).
-    InvalidVector = "invalid_vector",
+    InvalidVector = "invalid_vector" => 422,
     /// The index's `rest` embedder failed (no answer in time, an error status after the
     /// retries, or vectors that do not fit): nothing was stored or searched.
-    EmbedderFailed = "embedder_failed",
+    EmbedderFailed = "embedder_failed" => 502,
     /// A template refers to variables it does not declare, or is otherwise unusable.
-    InvalidTemplate = "invalid_template",
+    InvalidTemplate = "invalid_template" => 422,
     /// A run's variable is not declared by its prompt.
-    UndeclaredVariable = "undeclared_variable",
+    UndeclaredVariable = "undeclared_variable" => 422,
     /// A run lacks a variable its prompt declares.
-    MissingVariable = "missing_variable",
+    MissingVariable = "missing_variable" => 422,
     /// A run's variable value cannot be used.
-    InvalidVariable = "invalid_variable",
+    InvalidVariable = "invalid_variable" => 422,
     /// A URL cannot be used (not http(s), or a private address this server may not reach).
-    InvalidUrl = "invalid_url",
+    InvalidUrl = "invalid_url" => 422,
     /// Connector headers cannot be sent as HTTP headers.
-    InvalidHeaders = "invalid_headers",
+    InvalidHeaders = "invalid_headers" => 422,
     /// A connector file's caption format cannot be told from its URL.
-    UnknownFormat = "unknown_format",
+    UnknownFormat = "unknown_format" => 422,
     /// A connector file names an index that does not exist.
-    UnknownIndex = "unknown_index",
+    UnknownIndex = "unknown_index" => 422,
     /// The conversation has no user message to answer.
-    NoUserMessage = "no_user_message",
+    NoUserMessage = "no_user_message" => 422,
     /// The server failed; the cause is logged, not returned.
-    InternalError = "internal_error",
+    InternalError = "internal_error" => 500,
     /// A dependency is unavailable; retry after `Retry-After` seconds.
-    Unavailable = "unavailable",
+    Unavailable = "unavailable" => 503,
     /// This instance is not ready to serve (`readiness_view`); `detail` names each check
     /// that failed.
-    NotReady = "not_ready",
+    NotReady = "not_ready" => 503,
 }
 
 /// An error an operation answers with: a problem plus the headers that go with it.
+impl ErrorCode {
+    /// An example body of a problem with this code, for the errors guide: its status and
+    /// title, its meaning as the `detail`, a request id, and the members the code brings
+    /// (`required_scope`, `errors`).
+    pub fn example(self) -> serde_json::Value {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let detail = self.meaning().replace('\n', " ");
+        let mut error = ApiError::new(status, self, detail);
+        match self {
+            ErrorCode::InsufficientScope => error.problem.required_scope = Some(Scope::Write),
+            ErrorCode::ValidationFailed | ErrorCode::InvalidSegments => {
+                error = error.with_field_errors(vec![FieldError::body(
+                    "/segments/0/end_seconds",
+                    "must not be less than start_seconds",
+                )])
+            }
+            _ => {}
+        }
+        error.problem.request_id = Some("req_01m8wh6jxhsyee3bcnp9kfhh6m".into());
+        error.problem.to_json().unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub problem: Box<Problem>,

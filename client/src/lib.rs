@@ -20,6 +20,11 @@ pub mod errors;
 /// are compiled as doc tests.
 #[doc = include_str!("../../docs/rust-client.md")]
 pub mod guide {}
+
+/// The tenant tokens guide of the docs site (`docs/tenant-tokens.md`), here so that its
+/// Rust example is compiled as a doc test.
+#[doc = include_str!("../../docs/tenant-tokens.md")]
+pub mod tenant_tokens_guide {}
 pub mod retry;
 pub mod streams;
 pub mod tenant_token;

@@ -1,5 +1,6 @@
 //! Generates the docs site's errors guide (`docs/errors.md`): the problem+json shape every
-//! error has, and every stable `code` with its meaning, from the `ErrorCode` declarations.
+//! error has, and every stable `code` with its status, its meaning and an example body,
+//! from the `ErrorCode` declarations.
 
 use std::fmt::Write;
 
@@ -47,18 +48,51 @@ it names:
 
 ## Codes
 
-| `code` | Meaning |
-|---|---|
+Each code is sent with one HTTP status (the test suite holds every answer it sees to it);
+each code's section below shows an example body.
+
+| `code` | Status | Meaning |
+|---|---|---|
 "#,
     );
     for code in ErrorCode::ALL {
-        writeln!(out, "| `{}` | {} |", code.as_str(), code.meaning())?;
+        writeln!(
+            out,
+            "| [`{0}`](#{0}) | {1} | {2} |",
+            code.as_str(),
+            code.status(),
+            code.meaning().replace('\n', " ")
+        )?;
+    }
+    for code in ErrorCode::ALL {
+        writeln!(
+            out,
+            "\n### {}\n\n{}\n\n```json\n{}\n```",
+            code.as_str(),
+            code.meaning().replace('\n', " "),
+            serde_json::to_string_pretty(&code.example())?
+        )?;
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_example_body_is_a_problem_as_the_spec_declares_it() {
+        use videovector_api_spec::{contract::Contract, schema_check::SchemaChecker};
+        let contract = Contract::committed();
+        let checker = SchemaChecker::new(contract.document().clone()).unwrap();
+        let schema = serde_json::json!({"$ref": "#/components/schemas/Problem"});
+        for code in videovector_api_spec::ErrorCode::ALL {
+            let example = code.example();
+            let violations = checker.check(&schema, &example);
+            assert!(violations.is_empty(), "{}: {violations:?}", code.as_str());
+            assert_eq!(example["status"], code.status());
+            assert_eq!(example["code"], code.as_str());
+        }
+    }
+
     #[test]
     fn every_code_has_a_meaning() {
         for code in videovector_api_spec::ErrorCode::ALL {

@@ -271,6 +271,19 @@ impl Contract {
                 value["status"]
             ));
         }
+        // Each code has one status, which the errors guide states.
+        if content_type == PROBLEM_CONTENT_TYPE {
+            let declared = videovector_api_spec::ErrorCode::ALL
+                .iter()
+                .find(|c| value["code"] == c.as_str())
+                .map(|c| c.status());
+            if let Some(declared) = declared.filter(|d| *d != status) {
+                return Err(format!(
+                    "a `{}` problem came with {status}, not the {declared} its code declares",
+                    value["code"]
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ fn the_quickstart_runs_the_readme_commands() {
     let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
     let (quickstart, readme) = (read("docs/quickstart.md"), read("README.md"));
     let blocks: Vec<&str> = quickstart
-        .split("```sh\n")
+        .split("```sh ci=walkthrough\n")
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .collect();
