@@ -293,6 +293,18 @@ def reference_reads_well(browser, site, shots, label):
     check(not problems, f"reference: {len(problems)} problems, the first: {problems[:5]}")
     context.close()
 
+    wide = browser.new_context(viewport={"width": 1700, "height": 1000})
+    page = wide.new_page()
+    page.goto(f"{site}/reference-indexes.html#index_create")
+    text = page.locator('section[id="index_create"] > .operation-text').bounding_box()
+    example = page.locator('section[id="index_create"] > .examples').bounding_box()
+    check(example["x"] >= text["x"] + text["width"] and abs(example["y"] - text["y"]) < 5,
+          f"on a wide screen the example is not beside the operation: {text} {example}")
+    current = page.locator('nav.sidebar a[aria-current="page"]').bounding_box()
+    check(current["y"] + current["height"] <= 1000, f"the navigation does not show the current page: {current}")
+    page.screenshot(path=str(shots / f"{label}-wide-reference.png"))
+    wide.close()
+
     dark = browser.new_context(viewport={"width": 1300, "height": 900}, color_scheme="dark")
     page = dark.new_page()
     page.goto(f"{site}/reference-indexes.html#index_search")
@@ -319,7 +331,8 @@ def reference_reads_well(browser, site, shots, label):
     page.screenshot(path=str(shots / f"{label}-phone-menu.png"))
     phone.close()
     print(f"browser: {label}: tabs switch every example and are remembered, Copy copies the shown program, "
-          "an anchor lands below the header, the dark theme follows the system, and pages fit a phone with a Menu")
+          "an anchor lands below the header, a wide screen shows examples beside operations, the dark theme "
+          "follows the system, and pages fit a phone with a Menu")
 
 
 def search(browser, site, shots, label):

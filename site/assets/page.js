@@ -87,6 +87,10 @@
     });
   }
 
+  // The navigation shows the current page's entry (the reference's are far down the list).
+  var current = document.querySelector('nav.sidebar a[aria-current="page"]');
+  if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
+
   addCopyButtons();
   wireTabs();
   wireMenu();

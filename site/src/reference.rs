@@ -221,7 +221,7 @@ fn operation(html: &mut String, contract: &Contract, op: &Operation) -> Result<S
     let description = op.description.as_deref().unwrap_or_default();
     writeln!(
         html,
-        r##"<section class="operation" id="{id}">
+        r##"<section class="operation" id="{id}"><div class="operation-text">
 <h3><a class="anchor" href="#{id}">{id}</a></h3>
 <p class="endpoint"><span class="method method-{}">{}</span> <code>{BASE_PATH}{}</code></p>
 <p class="summary">{}</p>
@@ -265,6 +265,7 @@ fn operation(html: &mut String, contract: &Contract, op: &Operation) -> Result<S
     }
     responses(html, &op.responses)?;
     answer_body(html, contract, op)?;
+    writeln!(html, "</div>")?;
     examples(html, contract, op)?;
     writeln!(html, "</section>")?;
     Ok(Section {
@@ -288,7 +289,7 @@ fn examples(html: &mut String, contract: &Contract, op: &Operation) -> Result<()
     let id = escape(&op.rule.operation_id);
     writeln!(
         html,
-        r#"<h4>Example</h4><div class="examples" data-operation="{id}"><div class="tabs" role="tablist" aria-label="Language">"#
+        r#"<div class="examples" data-operation="{id}"><h4>Example</h4><div class="tabs" role="tablist" aria-label="Language">"#
     )?;
     for (i, (lang, label)) in LANGUAGES.iter().enumerate() {
         writeln!(

@@ -48,6 +48,8 @@ pub(super) fn render(operation: &Operation, example: &Example) -> String {
             operation.rule.operation_id
         );
         lines.push(r#"-H "Content-Type: application/json""#.into());
+        // The body's lines indented under the command's, so the shell line reads as one.
+        let text = text.replace('\n', "\n  ");
         lines.push(format!("-d '{text}'"));
     }
     let mut command = lines.join(" \\\n  ");
