@@ -37,24 +37,49 @@ pub(super) fn render(operation: &Operation, example: &Example) -> String {
     if let Some((body, _)) = &example.body {
         let signed = operation.extensions.contains_key("x-signed-body");
         let text = if signed {
-            serde_json::to_string(body)
+            serde_json::to_string(body).expect("JSON serializes")
         } else {
-            serde_json::to_string_pretty(body)
-        }
-        .expect("JSON serializes");
+            pretty(body, 0)
+        };
         assert!(
             !text.contains('\''),
             "{}: a curl example's body is single-quoted, so it cannot hold `'`",
             operation.rule.operation_id
         );
         lines.push(r#"-H "Content-Type: application/json""#.into());
-        // The body's lines indented under the command's, so the shell line reads as one.
-        let text = text.replace('\n', "\n  ");
         lines.push(format!("-d '{text}'"));
     }
     let mut command = lines.join(" \\\n  ");
     command.push('\n');
     command
+}
+
+/// JSON indented under the command (its lines two spaces in), with a list of plain values
+/// on one line.
+fn pretty(value: &Value, depth: usize) -> String {
+    let pad = "  ".repeat(depth + 2);
+    let end = "  ".repeat(depth + 1);
+    match value {
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let parts: Vec<String> = items.iter().map(|i| pretty(i, depth)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| format!("{pad}{}", pretty(i, depth + 1)))
+                .collect();
+            format!("[\n{}\n{end}]", parts.join(",\n"))
+        }
+        Value::Object(map) if !map.is_empty() => {
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{pad}{}: {}", Value::from(k.as_str()), pretty(v, depth + 1)))
+                .collect();
+            format!("{{\n{}\n{end}}}", parts.join(",\n"))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A parameter's value as text (a string without its quotes).
@@ -76,4 +101,19 @@ fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bodies_are_indented_json_with_plain_lists_on_one_line() {
+        let body = serde_json::json!({"a": [1, "x"], "b": [{"c": true}], "d": {}});
+        let text = super::pretty(&body, 0);
+        assert_eq!(
+            text,
+            "{\n    \"a\": [1, \"x\"],\n    \"b\": [\n      {\n        \"c\": true\n      }\n    ],\n    \"d\": {}\n  }"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, body);
+    }
 }
