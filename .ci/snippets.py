@@ -66,8 +66,21 @@ def programs_from_site(site):
     pattern = re.compile(r'<code class="[^"]*" data-example="([^"]+)" data-lang="([^"]+)">(.*?)</code>', re.S)
     for page in sorted(Path(site).glob("reference*.html")):
         for op_id, lang, body in pattern.findall(page.read_text(encoding="utf-8")):
-            found[(op_id, lang)] = html.unescape(re.sub(r"<[^>]+>", "", body))
+            found[(op_id, lang)] = code_text(body)
     return found
+
+
+def code_text(markup):
+    """A highlighted code block's text: its tags dropped, its entities read."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def substitute(text, aliases):
+    """`text` with each declared id replaced by its alias (longest first, so no id is cut
+    by a shorter one it begins with)."""
+    for declared, actual in sorted(aliases.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(declared, actual)
+    return text
 
 
 class Operation:
@@ -155,10 +168,8 @@ class Proxy:
 
     def swap(self, text):
         with self.lock:
-            aliases = sorted(self.aliases.items(), key=lambda kv: -len(kv[0]))
-        for declared, actual in aliases:
-            text = text.replace(declared, actual)
-        return text
+            aliases = dict(self.aliases)
+        return substitute(text, aliases)
 
     def take(self):
         with self.lock:
@@ -319,9 +330,7 @@ def learn(proxy, operation, answer, examples):
 
 def swap_in(value, aliases):
     if isinstance(value, str):
-        for declared, actual in sorted(aliases.items(), key=lambda kv: -len(kv[0])):
-            value = value.replace(declared, actual)
-        return value
+        return substitute(value, aliases)
     if isinstance(value, list):
         return [swap_in(v, aliases) for v in value]
     if isinstance(value, dict):
@@ -356,7 +365,7 @@ def guide_blocks(site):
         if page.name.startswith("reference"):
             continue
         for info, body in pattern.findall(page.read_text(encoding="utf-8")):
-            blocks.append((page.name, html.unescape(info), html.unescape(re.sub(r"<[^>]+>", "", body))))
+            blocks.append((page.name, html.unescape(info), code_text(body)))
     return blocks
 
 

@@ -126,6 +126,11 @@ impl Operation {
             .or_else(|| find("default"))
     }
 
+    /// Its success response (a spec_sync test holds every operation to exactly one 2xx).
+    pub fn success(&self) -> Option<&Response> {
+        self.responses.iter().find(|r| r.status.starts_with('2'))
+    }
+
     /// The parameters in `location`.
     pub fn parameters_in(&self, location: FieldLocation) -> impl Iterator<Item = &Parameter> {
         self.parameters

@@ -82,10 +82,13 @@ pub fn code(language_name: &str, text: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
         if let Some(marker) = rules.line_comment {
-            let starts_comment = rest.starts_with(marker)
-                && (marker != "#" || i == 0 || chars[i - 1].is_whitespace());
+            let at_marker = marker
+                .chars()
+                .enumerate()
+                .all(|(k, m)| chars.get(i + k) == Some(&m));
+            let starts_comment =
+                at_marker && (marker != "#" || i == 0 || chars[i - 1].is_whitespace());
             if starts_comment {
                 let end = chars[i..]
                     .iter()

@@ -374,10 +374,8 @@ fn request_body(html: &mut String, contract: &Contract, content: &[Media]) -> Re
 /// The success answer's schema, inline (its fields and their constraints).
 fn answer_body(html: &mut String, contract: &Contract, op: &Operation) -> Result<()> {
     let Some((status, media)) = op
-        .responses
-        .iter()
-        .filter(|r| r.status.starts_with('2'))
-        .find_map(|r| r.content.first().map(|m| (&r.status, m)))
+        .success()
+        .and_then(|r| r.content.first().map(|m| (&r.status, m)))
     else {
         return Ok(());
     };

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use videovector_api_spec::{contract::Operation, spec::BASE_PATH};
 
-use super::{Credential, Example};
+use super::{nested, Credential, Example, Nesting};
 
 pub(super) fn render(operation: &Operation, example: &Example) -> String {
     let mut url = format!("$VIDEOVECTOR_URL{BASE_PATH}{}", operation.rule.path);
@@ -57,29 +57,13 @@ pub(super) fn render(operation: &Operation, example: &Example) -> String {
 /// JSON indented under the command (its lines two spaces in), with a list of plain values
 /// on one line.
 fn pretty(value: &Value, depth: usize) -> String {
-    let pad = "  ".repeat(depth + 2);
-    let end = "  ".repeat(depth + 1);
-    match value {
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
-            let parts: Vec<String> = items.iter().map(|i| pretty(i, depth)).collect();
-            format!("[{}]", parts.join(", "))
-        }
-        Value::Array(items) => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|i| format!("{pad}{}", pretty(i, depth + 1)))
-                .collect();
-            format!("[\n{}\n{end}]", parts.join(",\n"))
-        }
-        Value::Object(map) if !map.is_empty() => {
-            let parts: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{pad}{}: {}", Value::from(k.as_str()), pretty(v, depth + 1)))
-                .collect();
-            format!("{{\n{}\n{end}}}", parts.join(",\n"))
-        }
-        other => other.to_string(),
-    }
+    const JSON: Nesting = Nesting {
+        indent: "  ",
+        offset: 1,
+        trailing_comma: false,
+        scalar: Value::to_string,
+    };
+    nested(value, depth, &JSON)
 }
 
 /// A parameter's value as text (a string without its quotes).

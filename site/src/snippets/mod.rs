@@ -86,10 +86,7 @@ struct Example {
 impl Example {
     fn of(operation: &Operation) -> Option<Example> {
         use videovector_api_spec::problem::FieldLocation;
-        let success = operation
-            .responses
-            .iter()
-            .find(|r| r.status.starts_with('2'))?;
+        let success = operation.success()?;
         let answer = success
             .content
             .iter()
@@ -160,4 +157,54 @@ fn named<'a>(contract: &'a Contract, schema: &Value) -> Option<(String, &'a Valu
 /// A JSON string's text for a double-quoted string in Python or Rust source.
 fn quoted(text: &str) -> String {
     serde_json::to_string(text).expect("a string serializes")
+}
+
+/// How [`nested`] lays a value out: one `indent` per level, `offset` levels in from the
+/// left, items ended by a comma or separated by one, plain values written by `scalar`.
+struct Nesting {
+    indent: &'static str,
+    offset: usize,
+    trailing_comma: bool,
+    scalar: fn(&Value) -> String,
+}
+
+/// A JSON value laid out over lines at `depth`: objects and lists of objects one item a
+/// line, a list of plain values on one line (strings always as JSON writes them, which
+/// Python and Rust read alike).
+fn nested(value: &Value, depth: usize, style: &Nesting) -> String {
+    let pad = style.indent.repeat(style.offset + depth + 1);
+    let end = style.indent.repeat(style.offset + depth);
+    let lines = |items: Vec<String>| {
+        if style.trailing_comma {
+            items
+                .iter()
+                .map(|i| format!("\n{pad}{i},"))
+                .collect::<String>()
+                + "\n"
+                + &end
+        } else {
+            let joined: Vec<String> = items.iter().map(|i| format!("{pad}{i}")).collect();
+            format!("\n{}\n{end}", joined.join(",\n"))
+        }
+    };
+    match value {
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let parts: Vec<String> = items.iter().map(|i| nested(i, depth, style)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            lines(items.iter().map(|i| nested(i, depth + 1, style)).collect())
+        ),
+        Value::Object(map) if !map.is_empty() => format!(
+            "{{{}}}",
+            lines(
+                map.iter()
+                    .map(|(k, v)| format!("{}: {}", quoted(k), nested(v, depth + 1, style)))
+                    .collect()
+            )
+        ),
+        Value::Object(_) => "{}".into(),
+        other => (style.scalar)(other),
+    }
 }

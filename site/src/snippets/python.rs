@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use videovector_api_spec::contract::{Contract, Operation};
 
-use super::{identifier, named, quoted, Credential, Example};
+use super::{identifier, named, nested, Credential, Example, Nesting};
 
 pub(super) fn render(contract: &Contract, operation: &Operation, example: &Example) -> String {
     let id = &operation.rule.operation_id;
@@ -128,32 +128,16 @@ fn body_text(
 
 /// A JSON value as a Python literal, pretty-printed at `depth` levels of four spaces.
 fn literal(value: &Value, depth: usize) -> String {
-    let pad = "    ".repeat(depth + 1);
-    let end = "    ".repeat(depth);
-    match value {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => quoted(s),
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
-            let parts: Vec<String> = items.iter().map(|i| literal(i, depth)).collect();
-            format!("[{}]", parts.join(", "))
-        }
-        Value::Array(items) => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|i| format!("\n{pad}{},", literal(i, depth + 1)))
-                .collect();
-            format!("[{}\n{end}]", parts.concat())
-        }
-        Value::Object(map) if map.is_empty() => "{}".into(),
-        Value::Object(map) => {
-            let parts: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("\n{pad}{}: {},", quoted(k), literal(v, depth + 1)))
-                .collect();
-            format!("{{{}\n{end}}}", parts.concat())
-        }
-    }
+    const PYTHON: Nesting = Nesting {
+        indent: "    ",
+        offset: 0,
+        trailing_comma: true,
+        scalar: |value| match value {
+            Value::Null => "None".into(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            other => other.to_string(),
+        },
+    };
+    nested(value, depth, &PYTHON)
 }
